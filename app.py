@@ -1,0 +1,30 @@
+"""Streamlit entry point: navigation over pages/ and the shared sidebar.
+
+Run with `streamlit run app.py` (the README's first command does it for you).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant.cli import default_ledger
+from assistant.workbench import provider_keys
+
+st.set_page_config(page_title="Meeting-assistant workbench", page_icon="🎛️", layout="wide")
+
+if "wb.ledger" not in st.session_state:
+    st.session_state["wb.ledger"] = default_ledger()
+
+navigation = st.navigation(
+    [
+        st.Page("pages/runs.py", title="Runs", icon="📼", default=True),
+    ]
+)
+
+with st.sidebar:
+    st.text_input("Ledger file", key="wb.ledger", help="DuckDB file the replays write to")
+    st.caption("Provider keys (set in the environment)")
+    for name, present in provider_keys().items():
+        st.markdown(f"{'🟢' if present else '⚪'} {name}" + ("" if present else " — offline"))
+
+navigation.run()

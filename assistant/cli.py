@@ -1,0 +1,193 @@
+"""Command line: ``python -m assistant replay|runs``.
+
+Errors the user can fix are printed as one line (what and how to fix) with exit code 2; there is no
+traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assistant.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from assistant.ledger.queries import RunSummary
+
+DEFAULT_LEDGER = "workbench.duckdb"
+
+
+def default_ledger() -> str:
+    return os.environ.get("WORKBENCH_LEDGER", DEFAULT_LEDGER)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m assistant",
+        description="Meeting-assistant routing workbench: replay sessions into the DuckDB ledger.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    replay = sub.add_parser("replay", help="replay a recorded session into the ledger")
+    replay.add_argument("dataset", help="dataset folder (or its manifest.toml), e.g. datasets/demo")
+    replay.add_argument(
+        "--ledger",
+        default=default_ledger(),
+        help="DuckDB ledger file (default: $WORKBENCH_LEDGER or workbench.duckdb)",
+    )
+    replay.add_argument("--threshold", type=float, help="routing threshold in [0, 1]")
+    replay.add_argument("--config", help="TOML configuration file (see README)")
+    replay.add_argument("--run-id", help="id for the new run (default: dataset, time, threshold)")
+    replay.add_argument(
+        "--stt",
+        help='transcription provider, e.g. "whisper:tiny.en" or '
+        '"recorded" (the ground-truth transcript: fast)',
+    )
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.add_argument(
+        "--once",
+        action="store_true",
+        help="do nothing if the ledger already holds a finished run of this dataset",
+    )
+
+    runs = sub.add_parser("runs", help="list the runs in the ledger")
+    runs.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "replay":
+            return _replay(args)
+        return _runs(args)
+    except WorkbenchError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the run is marked 'interrupted'; flushed rows are kept", file=sys.stderr
+        )
+        return 130
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from assistant.config import load_config
+    from assistant.datasets import load_dataset
+    from assistant.ledger import Ledger
+    from assistant.ledger.queries import run_summary
+    from assistant.replay import replay
+
+    config = load_config(args.config)
+    if args.threshold is not None:
+        config = config.with_threshold(args.threshold)
+    if args.stt:
+        spec = args.stt if ":" in args.stt else f"{args.stt}:"
+        config = dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider=spec))
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    say(f"loading {args.dataset}")
+    dataset = load_dataset(args.dataset, progress=lambda msg: say(f"  {msg}"))
+    say(
+        f"  {dataset.title or dataset.name}: {dataset.duration_s:.0f} s, "
+        f"{len(dataset.participants)} participants, {len(dataset.questions)} questions, "
+        f"{len(dataset.documents)} documents"
+    )
+    with Ledger(Path(args.ledger)) as ledger:
+        if args.once and _has_finished_run(ledger, dataset.name):
+            say(f"{args.ledger} already holds a finished run of {dataset.name}: nothing to do")
+            return 0
+        bar = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=round(dataset.duration_s),
+                unit="s media",
+                dynamic_ncols=True,
+                desc="replay",
+                file=sys.stderr,
+            )
+
+        def progress(t_s: float) -> None:
+            if bar is not None and t_s - bar.n >= 1:
+                bar.update(int(min(t_s, dataset.duration_s)) - bar.n)
+
+        try:
+            run_id = replay(
+                dataset, ledger=ledger, config=config, run_id=args.run_id, progress=progress
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        summary = run_summary(ledger, run_id)
+    print(format_summary(summary, ledger_path=args.ledger))
+    return 0
+
+
+def _has_finished_run(ledger: object, dataset_name: str) -> bool:
+    from assistant.ledger.queries import list_runs
+
+    runs = list_runs(ledger)  # type: ignore[arg-type]
+    done = runs[(runs["dataset_name"] == dataset_name) & (runs["status"] == "finished")]
+    return not done.empty
+
+
+def format_summary(s: RunSummary, *, ledger_path: str) -> str:
+    quality = "n/a" if s.mean_quality is None else f"{s.mean_quality:.3f}"
+    share = "n/a" if s.premium_share is None else f"{s.premium_share:.0%}"
+    per_hour = "n/a" if s.cost_per_media_hour_usd is None else f"${s.cost_per_media_hour_usd:.4f}"
+    return "\n".join(
+        [
+            f"run {s.run_id} ({s.status}) -> {ledger_path}",
+            f"  requests        {s.requests}: cheap {s.cheap_requests}, premium {s.premium_requests}"
+            f" ({share} premium), errors {s.errors}",
+            f"  total cost      ${s.total_cost_usd or 0:.6f} (transcription, vision, retrieval, answers)",
+            f"  cost per hour   {per_hour} per media hour",
+            f"  latency         p50 {_ms(s.p50_latency_ms)}, p95 {_ms(s.p95_latency_ms)}",
+            f"  mean quality    {quality} (share of key facts in the answer; see README)",
+            f"  recorded        {s.calls} calls, {s.frames_kept} kept frames, {s.utterances} utterances",
+        ]
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from assistant.ledger import Ledger
+    from assistant.ledger.queries import list_runs
+
+    with Ledger(Path(args.ledger), read_only=True) as ledger:
+        frame = list_runs(ledger)
+    if frame.empty:
+        print(f"no runs in {args.ledger} yet: python -m assistant replay datasets/demo")
+        return 0
+    columns = [
+        "run_id",
+        "status",
+        "dataset_name",
+        "threshold",
+        "requests",
+        "premium_share",
+        "total_cost_usd",
+        "cost_per_media_hour_usd",
+        "p95_latency_ms",
+        "mean_quality",
+    ]
+    import pandas as pd
+
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.max_colwidth", 48
+    ):
+        print(frame[[c for c in columns if c in frame.columns]].to_string(index=False))
+    return 0

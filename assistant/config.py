@@ -1,0 +1,188 @@
+"""Run configuration: frozen dataclasses with offline defaults, loaded from TOML, hashed for the ledger.
+
+Provider choices are ``"provider:model"`` strings (``"ocr:low"``, ``"local:extractive-3"``), so a later
+provider is a new registry entry and a config line, not a code change. No I/O at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingConfig:
+    policy: str = "fixed"
+    fps: float = 1.0
+    keep_last: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SttConfig:
+    provider: str = "whisper:tiny.en"
+    language: str = "en"
+    vad_threshold_dbfs: float = -45.0  # 30 ms frames louder than this count as speech
+    vad_hangover_s: float = 0.6  # silence that closes an utterance
+    max_utterance_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    scorer: str = "heuristic"
+    router: str = "threshold"
+    threshold: float = 0.5
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TierConfig:
+    cheap: str
+    premium: str
+
+
+def _vision_tiers() -> TierConfig:
+    return TierConfig(cheap="ocr:low", premium="ocr:full")
+
+
+def _llm_tiers() -> TierConfig:
+    return TierConfig(cheap="local:extractive-1", premium="local:extractive-3")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    top_k: int = 4
+    chunk_words: int = 90
+
+
+@dataclass(frozen=True, slots=True)
+class PricingConfig:
+    local_usd_per_hour: float = 0.10  # price of one local compute-second x 3600 (a 2-vCPU cloud VM)
+    # "provider:model" -> {"usd_per_audio_minute": x} or {"input_usd_per_mtok": x, "output_usd_per_mtok": y}
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    vision: TierConfig = field(default_factory=_vision_tiers)
+    llm: TierConfig = field(default_factory=_llm_tiers)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    pricing: PricingConfig = field(default_factory=PricingConfig)
+    transcript_window_s: float = 180.0  # how much recent conversation a request sees
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def with_threshold(self, threshold: float) -> Config:
+        check_threshold(threshold)
+        return dataclasses.replace(
+            self, routing=dataclasses.replace(self.routing, threshold=threshold)
+        )
+
+
+def check_threshold(threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(
+            f"threshold {threshold} is outside [0, 1]: scores are in [0, 1], so pick a value "
+            "between 0 (everything premium) and 1 (almost everything cheap)"
+        )
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, naming the first unknown or mistyped key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table, not {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown key '{where}.{key}'; known keys here: {known}")
+        default = getattr(cls(), key)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int | float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and (isinstance(default, float) or isinstance(value, int))
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            raise ConfigError(f"'{where}.{key}' must be {type(default).__name__}, got {value!r}")
+        kwargs[key] = float(value) if isinstance(default, float) else value
+    return cls(**kwargs)
+
+
+def _tiers(data: Any, where: str, base: TierConfig) -> TierConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table with 'cheap' and 'premium'")
+    unknown = set(data) - {"cheap", "premium"}
+    if unknown:
+        raise ConfigError(f"unknown key '{where}.{sorted(unknown)[0]}'; known: cheap, premium")
+    for key, value in data.items():
+        if not isinstance(value, str) or ":" not in value:
+            raise ConfigError(f"'{where}.{key}' must be a \"provider:model\" string, got {value!r}")
+    return dataclasses.replace(base, **data)
+
+
+def config_from_dict(data: dict[str, Any], *, where: str = "config") -> Config:
+    base = Config()
+    kwargs: dict[str, Any] = {}
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    for key, value in data.items():
+        if key not in sections:
+            raise ConfigError(
+                f"{where}: unknown section '{key}'; known: {', '.join(sorted(sections))}"
+            )
+        current = getattr(base, key)
+        if isinstance(current, TierConfig):
+            kwargs[key] = _tiers(value, f"{where}: {key}", current)
+        elif dataclasses.is_dataclass(current):
+            kwargs[key] = _build(type(current), value, f"{where}: {key}")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            kwargs[key] = float(value)
+        else:
+            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+    config = dataclasses.replace(base, **kwargs)
+    _validate(config, where)
+    return config
+
+
+def _validate(config: Config, where: str) -> None:
+    check_threshold(config.routing.threshold)
+    if config.sampling.fps <= 0:
+        raise ConfigError(f"{where}: sampling.fps must be > 0, got {config.sampling.fps}")
+    if config.sampling.keep_last < 1:
+        raise ConfigError(f"{where}: sampling.keep_last must be >= 1")
+    if config.retrieval.top_k < 1 or config.retrieval.chunk_words < 10:
+        raise ConfigError(f"{where}: retrieval.top_k must be >= 1 and chunk_words >= 10")
+    if config.pricing.local_usd_per_hour < 0:
+        raise ConfigError(f"{where}: pricing.local_usd_per_hour must be >= 0")
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The defaults, overlaid with a TOML file when one is given."""
+    if path is None:
+        return Config()
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist; pass an existing TOML file")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc}); fix the file and retry") from exc
+    return config_from_dict(data, where=str(file))

@@ -1,0 +1,221 @@
+"""Ledger schema: named, versioned migrations, applied once and in order.
+
+Each migration runs in its own transaction and is recorded in ``schema_migrations``. The tables
+mirror ``assistant/records.py`` (field names are column names); a test checks that they agree.
+No foreign keys and no secondary indexes: both slow the batched appends the ledger lives on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from assistant.errors import LedgerError
+
+REPLAY_HINT = "run a replay first: python -m assistant replay datasets/demo"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: a version, a name, and the statements that make it."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+_RUNS = """
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    source_kind VARCHAR NOT NULL,
+    source_ref VARCHAR NOT NULL,
+    dataset_name VARCHAR,
+    tenant VARCHAR NOT NULL,
+    room VARCHAR NOT NULL,
+    config_json VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    media_duration_s DOUBLE,
+    started_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ,
+    status VARCHAR NOT NULL,
+    error VARCHAR
+)"""
+
+_REQUESTS = """
+CREATE TABLE requests (
+    request_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR NOT NULL,
+    tenant VARCHAR NOT NULL,
+    room VARCHAR NOT NULL,
+    question_id VARCHAR,
+    media_t_s DOUBLE NOT NULL,
+    asker VARCHAR,
+    question VARCHAR NOT NULL,
+    needs_screen BOOLEAN NOT NULL,
+    scorer VARCHAR NOT NULL,
+    score DOUBLE NOT NULL,
+    score_features_json VARCHAR NOT NULL,
+    router VARCHAR NOT NULL,
+    threshold DOUBLE,
+    tier VARCHAR NOT NULL,
+    explored BOOLEAN NOT NULL,
+    propensity DOUBLE NOT NULL,
+    vision_model_requested VARCHAR,
+    vision_model_resolved VARCHAR,
+    llm_model_requested VARCHAR NOT NULL,
+    llm_model_resolved VARCHAR,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    routing_latency_ms DOUBLE NOT NULL,
+    vision_latency_ms DOUBLE NOT NULL,
+    retrieval_latency_ms DOUBLE NOT NULL,
+    llm_latency_ms DOUBLE NOT NULL,
+    total_latency_ms DOUBLE NOT NULL,
+    vision_cost_usd DOUBLE NOT NULL,
+    retrieval_cost_usd DOUBLE NOT NULL,
+    llm_cost_usd DOUBLE NOT NULL,
+    total_cost_usd DOUBLE NOT NULL,
+    status VARCHAR NOT NULL,
+    error VARCHAR,
+    fallback_model VARCHAR,
+    answer VARCHAR,
+    citations_json VARCHAR NOT NULL,
+    retrieval_json VARCHAR NOT NULL,
+    reference_answer VARCHAR,
+    quality_f1 DOUBLE,
+    quality_key_facts DOUBLE,
+    quality DOUBLE,
+    created_at TIMESTAMPTZ NOT NULL
+)"""
+
+_CALLS = """
+CREATE TABLE calls (
+    call_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR NOT NULL,
+    request_id VARCHAR,
+    tenant VARCHAR NOT NULL,
+    stage VARCHAR NOT NULL,
+    provider VARCHAR NOT NULL,
+    model_requested VARCHAR NOT NULL,
+    model_resolved VARCHAR,
+    media_t_s DOUBLE NOT NULL,
+    latency_ms DOUBLE NOT NULL,
+    ttft_ms DOUBLE,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    image_count BIGINT NOT NULL,
+    audio_s DOUBLE NOT NULL,
+    compute_s DOUBLE NOT NULL,
+    cost_usd DOUBLE NOT NULL,
+    attempts BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    error VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL
+)"""
+
+_FRAMES = """
+CREATE TABLE frames (
+    run_id VARCHAR NOT NULL,
+    track VARCHAR NOT NULL,
+    media_t_s DOUBLE NOT NULL,
+    reason VARCHAR NOT NULL,
+    change_score DOUBLE NOT NULL,
+    width BIGINT NOT NULL,
+    height BIGINT NOT NULL,
+    frame_hash VARCHAR NOT NULL
+)"""
+
+_UTTERANCES = """
+CREATE TABLE utterances (
+    run_id VARCHAR NOT NULL,
+    participant VARCHAR NOT NULL,
+    start_s DOUBLE NOT NULL,
+    end_s DOUBLE NOT NULL,
+    text VARCHAR NOT NULL,
+    provider VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    confidence DOUBLE
+)"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
+)
+"""Every migration, oldest first. Append only: never edit one that has shipped."""
+
+SCHEMA_VERSION: int = MIGRATIONS[-1].version
+"""The schema version this code writes and reads."""
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL
+)"""
+
+
+def _has_migrations_table(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = 'schema_migrations'"
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def applied_versions(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Versions recorded in ``schema_migrations``, ascending; [] for a blank database."""
+    if not _has_migrations_table(con):
+        return []
+    rows = con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _newer_error(where: str, version: int, latest: int) -> LedgerError:
+    return LedgerError(
+        f"{where} has schema version {version}, newer than this workbench knows ({latest}); "
+        "upgrade the workbench to open it"
+    )
+
+
+def check_schema(con: duckdb.DuckDBPyConnection, *, where: str = "the ledger") -> None:
+    """Raise LedgerError unless the database is migrated exactly to this code's version."""
+    versions = applied_versions(con)
+    latest = MIGRATIONS[-1].version
+    if not versions:
+        raise LedgerError(f"{where} holds no workbench ledger yet; {REPLAY_HINT}")
+    if versions[-1] > latest:
+        raise _newer_error(where, versions[-1], latest)
+    if versions[-1] < latest:
+        raise LedgerError(
+            f"{where} has schema version {versions[-1]}, older than this workbench's ({latest}); "
+            f"open it writable once to migrate it ({REPLAY_HINT})"
+        )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, *, where: str = "the ledger") -> list[str]:
+    """Apply pending migrations, each in its own transaction; return the names applied."""
+    latest = MIGRATIONS[-1].version
+    con.execute(_MIGRATIONS_TABLE).fetchall()
+    done = set(applied_versions(con))
+    if done and max(done) > latest:
+        raise _newer_error(where, max(done), latest)
+    applied: list[str] = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        con.begin()
+        try:
+            for statement in migration.statements:
+                con.execute(statement).fetchall()
+            con.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
+                [migration.version, migration.name],
+            ).fetchall()
+            con.commit()
+        except duckdb.Error as e:
+            con.rollback()
+            raise LedgerError(
+                f"migration {migration.version} ({migration.name}) failed on {where}: {e}"
+            ) from e
+        applied.append(migration.name)
+    return applied

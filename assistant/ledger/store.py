@@ -1,0 +1,300 @@
+"""The ledger file: one DuckDB connection per process, a cursor per thread, batched Arrow appends.
+
+Share one ``Ledger`` per process (e.g. ``st.cache_resource``): DuckDB lets one process write a file,
+and every thread reads and writes through its own ``cursor()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import duckdb
+
+from assistant.errors import LedgerError, LedgerLockedError
+from assistant.ledger.arrow import to_arrow
+from assistant.ledger.schema import REPLAY_HINT, check_schema, migrate
+from assistant.records import TABLES, RunRecord, utc_now
+
+RUN_END_STATUSES = frozenset({"finished", "failed", "interrupted"})
+_TABLE_OF: dict[type, str] = {cls: name for name, cls in TABLES.items()}
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+# What a bad batch raises: DuckDB errors, pyarrow's conversion errors (ArrowInvalid is a
+# ValueError, ArrowTypeError a TypeError), overflow, or a closed ledger.
+_WRITE_ERRORS = (duckdb.Error, LedgerError, ArithmeticError, TypeError, ValueError)
+
+
+def _utc(cur: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Read TIMESTAMPTZ values in UTC whatever the machine's zone (the setting is per cursor)."""
+    cur.execute("SET TimeZone = 'UTC'").fetchall()
+    return cur
+
+
+def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open the file, turning DuckDB's refusals into errors that say what to do."""
+    in_memory = path.startswith(":memory:")
+    if read_only and not in_memory and not Path(path).exists():
+        raise LedgerError(f"ledger {path} does not exist; {REPLAY_HINT}")
+    if not read_only and not in_memory:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as e:
+        message = str(e)
+        if "Conflicting lock" in message or "Could not set lock" in message:
+            pid = re.search(r"PID (\d+)", message)
+            holder = f" (process {pid.group(1)})" if pid else ""
+            raise LedgerLockedError(
+                f"ledger {path} is locked by another process{holder}: the workbench or another "
+                "replay holds it; stop that, or use another --ledger PATH"
+            ) from e
+        if "not a valid DuckDB database" in message:
+            raise LedgerError(f"{path} is not a DuckDB database; pass another --ledger PATH") from e
+        raise LedgerError(f"cannot open ledger {path}: {message}") from e
+    except duckdb.ConnectionException as e:
+        raise LedgerError(
+            f"ledger {path} is already open in this process in another mode; "
+            f"share one Ledger instead ({e})"
+        ) from e
+    except duckdb.Error as e:
+        raise LedgerError(f"cannot open ledger {path}: {e}") from e
+
+
+class Ledger:
+    """The ledger file, migrated on a writable open; thread-safe through per-thread cursors."""
+
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.read_only = read_only
+        self.label = "the in-memory ledger" if self.path.startswith(":memory:") else self.path
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._cursors: list[tuple[weakref.ref[threading.Thread], duckdb.DuckDBPyConnection]] = []
+        self._closed = False
+        self.applied_migrations: list[str] = []
+        """Names of the migrations this open applied (none when the file was up to date)."""
+        self._con = _connect(self.path, read_only=read_only)
+        try:
+            _utc(self._con)
+            if read_only:
+                check_schema(self._con, where=f"ledger {self.label}")
+            else:
+                self.applied_migrations = migrate(self._con, where=f"ledger {self.label}")
+        except BaseException:
+            self._con.close()
+            raise
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "writable"
+        return f"Ledger({self.path!r}, {mode}{', closed' if self._closed else ''})"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the one connection (created on first use)."""
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is not None and not self._closed:
+            return cur
+        with self._lock:
+            if self._closed:
+                raise LedgerError(f"ledger {self.label} is closed")
+            self._close_dead_threads_cursors()
+            cur = _utc(self._con.cursor())
+            self._cursors.append((weakref.ref(threading.current_thread()), cur))
+            self._local.cursor = cur
+        return cur
+
+    def _close_dead_threads_cursors(self) -> None:
+        alive = []
+        for thread_ref, cur in self._cursors:
+            thread = thread_ref()
+            if thread is not None and thread.is_alive():
+                alive.append((thread_ref, cur))
+            else:
+                cur.close()
+        self._cursors = alive
+
+    def close(self) -> None:
+        """Close every cursor and the connection; calling it again does nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            cursors, self._cursors = self._cursors, []
+        try:
+            for _, cur in cursors:
+                cur.close()
+        finally:
+            self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise LedgerError(f"ledger {self.label} is open read-only; it cannot be written")
+
+    def start_run(self, run: RunRecord) -> None:
+        """Record a new run; LedgerError if its run_id is already taken."""
+        self._require_writable()
+        cur = self.cursor()
+        taken = f"run {run.run_id} already exists in {self.label}; choose another --run-id"
+        rows = cur.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run.run_id]).fetchall()
+        if rows[0][0]:
+            raise LedgerError(taken)
+        names = [f.name for f in dataclasses.fields(RunRecord)]
+        sql = f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        try:
+            cur.execute(sql, [getattr(run, name) for name in names]).fetchall()
+        except duckdb.ConstraintException as e:
+            raise LedgerError(taken if "Duplicate key" in str(e) else f"{taken}: {e}") from e
+        except duckdb.Error as e:
+            raise LedgerError(f"cannot record run {run.run_id} in {self.label}: {e}") from e
+
+    def finish_run(self, run_id: str, *, status: str, error: str | None = None) -> None:
+        """Set a run's end time (now), final status and error text."""
+        self._require_writable()
+        if status not in RUN_END_STATUSES:
+            raise ValueError(f"status must be one of {sorted(RUN_END_STATUSES)}, not {status!r}")
+        rows = (
+            self.cursor()
+            .execute(
+                "UPDATE runs SET ended_at = ?, status = ?, error = ? WHERE run_id = ?",
+                [utc_now(), status, error, run_id],
+            )
+            .fetchall()
+        )
+        if not rows or not rows[0][0]:
+            raise LedgerError(f"run {run_id} does not exist in {self.label}")
+
+    def writer(self, *, batch_rows: int = 500) -> LedgerWriter:
+        """A buffered writer for records; close it (or use ``with``) to write the last batch."""
+        self._require_writable()
+        return LedgerWriter(self, batch_rows=batch_rows)
+
+
+class LedgerWriter:
+    """Buffers records per table and appends each batch as one Arrow table. Thread-safe.
+
+    A batch that fails to write stays buffered (LedgerError is raised); ``flush()`` retries it and
+    ``take_pending()`` hands the rows back to the caller.
+    """
+
+    def __init__(self, ledger: Ledger, *, batch_rows: int = 500) -> None:
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
+        self.ledger = ledger
+        self.batch_rows = batch_rows
+        self._buffers: dict[str, list[object]] = {name: [] for name in TABLES}
+        self._lock = threading.Lock()  # guards _buffers and _closed
+        self._flush_lock = threading.Lock()  # one batch written at a time
+        self._closed = False
+
+    def append(self, record: object) -> None:
+        """Buffer one record (any dataclass of records.TABLES); write its table's batch if full."""
+        table = _TABLE_OF.get(type(record))
+        if table is None:
+            known = ", ".join(cls.__name__ for cls in TABLES.values())
+            raise TypeError(f"cannot append {type(record).__name__}: not one of {known}")
+        with self._lock:
+            if self._closed:
+                raise LedgerError(f"this writer of {self.ledger.label} is closed")
+            buffer = self._buffers[table]
+            buffer.append(record)
+            full = len(buffer) >= self.batch_rows
+        if full:
+            self._flush_tables([table])
+
+    def extend(self, records: Iterable[object]) -> None:
+        for record in records:
+            self.append(record)
+
+    def pending(self) -> dict[str, int]:
+        """Rows buffered and not yet written, per table (tables with none are left out)."""
+        with self._lock:
+            return {name: len(rows) for name, rows in self._buffers.items() if rows}
+
+    def take_pending(self) -> dict[str, list[object]]:
+        """Remove and return the buffered rows (e.g. to keep them elsewhere after a failure)."""
+        with self._flush_lock, self._lock:
+            taken = {name: rows for name, rows in self._buffers.items() if rows}
+            self._buffers = {name: [] for name in TABLES}
+        return taken
+
+    def flush(self) -> None:
+        """Write every buffered row now."""
+        self._flush_tables(list(TABLES))
+
+    def _flush_tables(self, tables: list[str]) -> None:
+        failures: list[str] = []
+        first: BaseException | None = None
+        with self._flush_lock:
+            for table in tables:
+                with self._lock:
+                    rows, self._buffers[table] = self._buffers[table], []
+                if not rows:
+                    continue
+                try:
+                    self._write(table, rows)
+                except _WRITE_ERRORS as e:  # keep the rows, try the other tables, then report
+                    self._restore(table, rows)
+                    failures.append(f"{len(rows)} {table} rows ({e})")
+                    first = first or e
+                except BaseException:
+                    self._restore(table, rows)
+                    raise
+        if failures:
+            raise LedgerError(
+                f"could not write to {self.ledger.label}: {'; '.join(failures)}; "
+                "the rows are kept in the writer for another flush()"
+            ) from first
+
+    def _restore(self, table: str, rows: list[object]) -> None:
+        with self._lock:
+            self._buffers[table] = rows + self._buffers[table]
+
+    def _write(self, table: str, rows: list[object]) -> None:
+        if not _IDENTIFIER.fullmatch(table):
+            raise ValueError(f"invalid table name {table!r}")
+        batch = to_arrow(TABLES[table], rows)
+        cur = self.ledger.cursor()
+        view = f"_ledger_batch_{table}"
+        cur.register(view, batch)
+        try:
+            cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{view}"').fetchall()
+        finally:
+            cur.unregister(view)
+
+    def close(self) -> None:
+        """Refuse further appends and write what is buffered (on failure the rows stay pending)."""
+        with self._lock:
+            self._closed = True
+        self.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

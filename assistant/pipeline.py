@@ -1,0 +1,413 @@
+"""The assistant pipeline: one code path for recorded and live sources.
+
+Events go in (frames, audio, questions); records come out through ``emit`` (the ledger writer
+subscribes). Stages are injected: any sampler, transcriber, vision and LLM providers per tier,
+scorer, router and knowledge base. A failed provider call falls back to the other tier's provider
+when there is one, and a request is always recorded, with its true status.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+from assistant.config import Config
+from assistant.errors import ProviderError
+from assistant.llm.base import LLM, AnswerRequest
+from assistant.pricing import Pricer
+from assistant.providers import CallFailure, CallResult, Provider, ProviderCallError
+from assistant.quality import score_answer
+from assistant.rag.bm25 import KnowledgeBase
+from assistant.records import CallRecord, FrameRecord, RequestRecord, UtteranceRecord
+from assistant.routing import CHEAP, PREMIUM, Router, ScoreContext, Scorer
+from assistant.sampling import Sampler
+from assistant.stt.base import Segment, Transcriber
+from assistant.types import (
+    Answer,
+    AudioChunk,
+    Event,
+    Passage,
+    Question,
+    Usage,
+    Utterance,
+    VideoFrame,
+)
+from assistant.vision.base import VisionProvider
+
+Record = CallRecord | FrameRecord | RequestRecord | UtteranceRecord
+
+
+@dataclass(slots=True)
+class _Stage:
+    """What one stage of one request cost and took, and how it went."""
+
+    latency_ms: float = 0.0
+    cost_usd: float = 0.0
+    model_requested: str | None = None
+    model_resolved: str | None = None
+    errors: list[str] = field(default_factory=list)
+    fallback_model: str | None = None
+
+
+@dataclass
+class Pipeline:
+    run_id: str
+    tenant: str
+    room: str
+    config: Config
+    sampler: Sampler
+    transcriber: Transcriber
+    vision: dict[str, VisionProvider]
+    llm: dict[str, LLM]
+    scorer: Scorer
+    router: Router
+    knowledge: KnowledgeBase
+    pricer: Pricer
+    emit: Callable[[Record], None]
+    names: dict[str, str] = field(default_factory=dict)  # identity -> display name
+    transcript: list[Utterance] = field(default_factory=list)
+    _ids: count[int] = field(default_factory=count)
+
+    # -- events ------------------------------------------------------------------------------
+    def handle(self, event: Event) -> RequestRecord | None:
+        if isinstance(event, VideoFrame):
+            kept = self.sampler.offer(event)
+            if kept is not None:
+                self.emit(
+                    FrameRecord(
+                        run_id=self.run_id,
+                        track=kept.track,
+                        media_t_s=kept.t_s,
+                        reason=kept.reason,
+                        change_score=kept.change_score,
+                        width=event.width,
+                        height=event.height,
+                        frame_hash=kept.digest,
+                    )
+                )
+        elif isinstance(event, AudioChunk):
+            for segment in self.transcriber.push(event):
+                self._transcribe(segment)
+        elif isinstance(event, Question):
+            return self.ask(event)
+        return None
+
+    def finish(self) -> None:
+        for segment in self.transcriber.flush():
+            self._transcribe(segment)
+
+    # -- transcription -----------------------------------------------------------------------
+    def _transcribe(self, segment: Segment) -> None:
+        try:
+            result = self.transcriber.transcribe(segment)
+        except ProviderCallError as exc:
+            self._emit_failure(exc.failure, stage="stt", request_id=None, media_t_s=segment.start_s)
+            return
+        self._emit_call(result, stage="stt", request_id=None, media_t_s=segment.start_s)
+        for utterance in result.value:
+            self.transcript.append(utterance)
+            self.emit(
+                UtteranceRecord(
+                    run_id=self.run_id,
+                    participant=utterance.participant,
+                    start_s=utterance.start_s,
+                    end_s=utterance.end_s,
+                    text=utterance.text,
+                    provider=result.provider,
+                    model=result.model_resolved,
+                    confidence=utterance.confidence,
+                )
+            )
+
+    # -- questions ---------------------------------------------------------------------------
+    def ask(self, question: Question) -> RequestRecord:
+        started = time.perf_counter()
+        request_id = f"{self.run_id}:{question.id}"
+        retrieval = _Stage()
+        t = time.perf_counter()
+        knowledge = self.knowledge.search(
+            question.text, tenant=self.tenant, k=self.config.retrieval.top_k
+        )
+        retrieval.latency_ms = (time.perf_counter() - t) * 1000
+        usage = Usage(compute_s=retrieval.latency_ms / 1000)
+        retrieval.cost_usd = self.pricer.cost_usd(provider="bm25", model="bm25s", usage=usage)
+        self.emit(
+            self._call_record(
+                request_id=request_id,
+                stage="retrieval",
+                provider="bm25",
+                model="bm25s",
+                resolved="bm25s",
+                media_t_s=question.t_s,
+                latency_ms=retrieval.latency_ms,
+                usage=usage,
+                cost_usd=retrieval.cost_usd,
+                attempts=1,
+            )
+        )
+
+        t = time.perf_counter()
+        score = self.scorer.score(
+            question.text,
+            ScoreContext(
+                needs_screen=question.needs_screen,
+                retrieval_top_score=knowledge[0].score if knowledge else None,
+            ),
+        )
+        route = self.router.route(score.value)
+        routing_ms = (time.perf_counter() - t) * 1000
+
+        vision = _Stage()
+        screen: tuple[Passage, ...] = ()
+        if question.needs_screen:
+            screen = self._look(question, route.tier, request_id, vision)
+
+        llm = _Stage()
+        request = AnswerRequest(
+            question=question.text,
+            transcript=self._recent(question.t_s),
+            screen=screen,
+            knowledge=tuple(knowledge),
+        )
+        result = self._with_fallback(
+            self.llm,
+            route.tier,
+            llm,
+            kind="llm",
+            request_id=request_id,
+            media_t_s=question.t_s,
+            call=lambda p: p.answer(request),
+        )
+        answer: Answer | None = result.value if result else None
+        quality = None
+        if answer is not None:
+            quality = score_answer(
+                answer.text, reference=question.reference, key_facts=question.key_facts
+            )
+        errors = vision.errors + llm.errors
+        status = "error" if answer is None else ("fallback" if errors else "ok")
+        record = RequestRecord(
+            request_id=request_id,
+            run_id=self.run_id,
+            tenant=self.tenant,
+            room=self.room,
+            question_id=question.id,
+            media_t_s=question.t_s,
+            asker=question.asker,
+            question=question.text,
+            needs_screen=question.needs_screen,
+            scorer=self.scorer.name,
+            score=score.value,
+            score_features_json=json.dumps(score.contributions, sort_keys=True),
+            router=self.router.name,
+            threshold=self.router.threshold,
+            tier=route.tier,
+            explored=route.explored,
+            propensity=route.propensity,
+            vision_model_requested=vision.model_requested,
+            vision_model_resolved=vision.model_resolved,
+            llm_model_requested=llm.model_requested or self.llm[route.tier].spec,
+            llm_model_resolved=llm.model_resolved,
+            input_tokens=result.usage.input_tokens if result else 0,
+            output_tokens=result.usage.output_tokens if result else 0,
+            routing_latency_ms=routing_ms,
+            vision_latency_ms=vision.latency_ms,
+            retrieval_latency_ms=retrieval.latency_ms,
+            llm_latency_ms=llm.latency_ms,
+            total_latency_ms=(time.perf_counter() - started) * 1000,
+            vision_cost_usd=vision.cost_usd,
+            retrieval_cost_usd=retrieval.cost_usd,
+            llm_cost_usd=llm.cost_usd,
+            total_cost_usd=vision.cost_usd + retrieval.cost_usd + llm.cost_usd,
+            status=status,
+            error="; ".join(errors) or None,
+            fallback_model=llm.fallback_model or vision.fallback_model,
+            answer=answer.text if answer else None,
+            citations_json=json.dumps(
+                [{"ref": i, "source": c.source} for i, c in enumerate(answer.citations, start=1)]
+                if answer
+                else []
+            ),
+            retrieval_json=json.dumps([{"chunk": p.source, "score": p.score} for p in knowledge]),
+            reference_answer=question.reference,
+            quality_f1=quality.f1 if quality else None,
+            quality_key_facts=quality.key_facts if quality else None,
+            quality=quality.score if quality else None,
+        )
+        self.emit(record)
+        return record
+
+    def _look(
+        self, question: Question, tier: str, request_id: str, stage: _Stage
+    ) -> tuple[Passage, ...]:
+        frame = self.sampler.latest()
+        provider = self.vision[tier]
+        stage.model_requested = provider.spec
+        if frame is None:
+            stage.errors.append("vision: no screen frame kept yet")
+            return ()
+        hit = provider.cached(frame)
+        if hit is not None:  # same screen, same model: no call, no cost
+            stage.model_resolved = provider.spec
+            return (Passage("screen", hit),) if hit else ()
+        result = self._with_fallback(
+            self.vision,
+            tier,
+            stage,
+            kind="vision",
+            request_id=request_id,
+            media_t_s=question.t_s,
+            call=lambda p: p.analyze(frame, question.text),
+        )
+        if result is None or not result.value:
+            return ()
+        return (Passage("screen", str(result.value)),)
+
+    def _with_fallback(
+        self,
+        providers: Mapping[str, Provider],
+        tier: str,
+        stage: _Stage,
+        *,
+        kind: str,
+        request_id: str,
+        media_t_s: float,
+        call: Callable[[Any], CallResult[Any]],
+    ) -> CallResult[Any] | None:
+        """Call the tier's provider; on failure, the other tier's (if it is a different model)."""
+        primary = providers[tier]
+        stage.model_requested = primary.spec
+        chain = [primary]
+        backup = providers.get(other_tier(tier))
+        if backup is not None and backup.spec != primary.spec:
+            chain.append(backup)
+        for position, provider in enumerate(chain):
+            try:
+                result = call(provider)
+            except ProviderCallError as exc:
+                stage.latency_ms += exc.failure.latency_ms
+                stage.errors.append(f"{kind} {provider.spec}: {exc.failure.error}")
+                self._emit_failure(
+                    exc.failure, stage=kind, request_id=request_id, media_t_s=media_t_s
+                )
+                continue
+            except ProviderError as exc:  # configuration problems raised before any call
+                stage.errors.append(f"{kind} {provider.spec}: {exc}")
+                continue
+            stage.latency_ms += result.latency_ms
+            stage.cost_usd += self._emit_call(
+                result, stage=kind, request_id=request_id, media_t_s=media_t_s
+            )
+            stage.model_resolved = f"{result.provider}:{result.model_resolved}"
+            if position > 0:
+                stage.fallback_model = stage.model_resolved
+            return result
+        return None
+
+    def _recent(self, t_s: float) -> tuple[Passage, ...]:
+        start = t_s - self.config.transcript_window_s
+        return tuple(
+            Passage(
+                f"transcript:{u.participant}@{_clock(u.start_s)}",
+                f"{self.names.get(u.participant, u.participant)}: {u.text}",
+            )
+            for u in self.transcript
+            if start <= u.end_s <= t_s
+        )
+
+    # -- records -----------------------------------------------------------------------------
+    def _call_record(
+        self,
+        *,
+        request_id: str | None,
+        stage: str,
+        provider: str,
+        model: str,
+        resolved: str | None,
+        media_t_s: float,
+        latency_ms: float,
+        usage: Usage,
+        cost_usd: float,
+        attempts: int,
+        ttft_ms: float | None = None,
+        status: str = "ok",
+        error: str | None = None,
+    ) -> CallRecord:
+        return CallRecord(
+            call_id=f"{self.run_id}:{next(self._ids):06d}",
+            run_id=self.run_id,
+            request_id=request_id,
+            tenant=self.tenant,
+            stage=stage,
+            provider=provider,
+            model_requested=model,
+            model_resolved=resolved,
+            media_t_s=media_t_s,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            image_count=usage.image_count,
+            audio_s=usage.audio_s,
+            compute_s=usage.compute_s,
+            cost_usd=cost_usd,
+            attempts=attempts,
+            status=status,
+            error=error,
+        )
+
+    def _emit_call(
+        self, result: CallResult[object], *, stage: str, request_id: str | None, media_t_s: float
+    ) -> float:
+        cost = self.pricer.cost_usd(
+            provider=result.provider, model=result.model_resolved, usage=result.usage
+        )
+        self.emit(
+            self._call_record(
+                request_id=request_id,
+                stage=stage,
+                provider=result.provider,
+                model=result.model_requested,
+                resolved=result.model_resolved,
+                media_t_s=media_t_s,
+                latency_ms=result.latency_ms,
+                usage=result.usage,
+                cost_usd=cost,
+                attempts=result.attempts,
+                ttft_ms=result.ttft_ms,
+            )
+        )
+        return cost
+
+    def _emit_failure(
+        self, failure: CallFailure, *, stage: str, request_id: str | None, media_t_s: float
+    ) -> None:
+        self.emit(
+            self._call_record(
+                request_id=request_id,
+                stage=stage,
+                provider=failure.provider,
+                model=failure.model_requested,
+                resolved=None,
+                media_t_s=media_t_s,
+                latency_ms=failure.latency_ms,
+                usage=Usage(),
+                cost_usd=0.0,
+                attempts=failure.attempts,
+                status="error",
+                error=str(failure.error),
+            )
+        )
+
+
+def _clock(t_s: float) -> str:
+    minutes, seconds = divmod(int(t_s), 60)
+    return f"{minutes:02d}:{seconds:02d}"
+
+
+def other_tier(tier: str) -> str:
+    return CHEAP if tier == PREMIUM else PREMIUM

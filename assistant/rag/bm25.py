@@ -1,0 +1,104 @@
+"""A tenant's knowledge base: documents cut into chunks, searched with BM25 (bm25s).
+
+A ``KnowledgeBase`` belongs to one tenant and refuses searches made for another, so a question in
+tenant A can never retrieve tenant B's chunks through it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.errors import WorkbenchError
+from assistant.text import content_terms
+from assistant.types import Passage
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    chunk_id: str  # "<doc_id>#<n>"
+    doc_id: str
+    heading: str
+    text: str
+
+
+def chunk_document(doc_id: str, text: str, *, max_words: int = 90) -> list[Chunk]:
+    """Cut a Markdown/text document at headings and paragraphs into chunks of at most ``max_words``.
+
+    Each chunk carries the heading it sits under, so a chunk reads on its own.
+    """
+    chunks: list[Chunk] = []
+    heading = ""
+    buffer: list[str] = []
+
+    def emit() -> None:
+        if buffer:
+            body = " ".join(buffer)
+            text_ = f"{heading}: {body}" if heading else body
+            chunks.append(Chunk(f"{doc_id}#{len(chunks) + 1}", doc_id, heading, text_))
+            buffer.clear()
+
+    for block in re.split(r"\n\s*\n", text):
+        block = block.strip()
+        if not block:
+            continue
+        if block.startswith("#"):
+            first, _, rest = block.partition("\n")
+            emit()
+            heading = first.lstrip("#").strip()
+            block = rest.strip()
+            if not block:
+                continue
+        block_words = block.split()
+        if buffer and len(buffer) + len(block_words) > max_words:
+            emit()
+        while len(block_words) > max_words:
+            buffer.extend(block_words[:max_words])
+            emit()
+            block_words = block_words[max_words:]
+        buffer.extend(block_words)
+    emit()
+    return chunks
+
+
+class KnowledgeBase:
+    def __init__(
+        self, tenant: str, documents: Iterable[tuple[str, str]], *, chunk_words: int = 90
+    ) -> None:
+        self.tenant = tenant
+        self.chunks: list[Chunk] = []
+        for doc_id, text in documents:
+            self.chunks.extend(chunk_document(doc_id, text, max_words=chunk_words))
+        self._index: Any = None
+
+    def _retriever(self) -> Any:
+        if self._index is None:
+            import bm25s  # imported where used
+
+            retriever = bm25s.BM25()
+            retriever.index(
+                [content_terms(c.text) or ["_"] for c in self.chunks], show_progress=False
+            )
+            self._index = retriever
+        return self._index
+
+    def search(self, query: str, *, tenant: str, k: int = 4) -> list[Passage]:
+        """The ``k`` best chunks for ``query`` (score > 0 only), as passages citing ``kb:<chunk>``."""
+        if tenant != self.tenant:
+            raise WorkbenchError(
+                f"knowledge base of tenant {self.tenant!r} was asked for tenant {tenant!r}: refused"
+            )
+        terms = content_terms(query)
+        if not terms or not self.chunks:
+            return []
+        retriever = self._retriever()
+        k = min(k, len(self.chunks))
+        ids, scores = retriever.retrieve([terms], k=k, show_progress=False)
+        out = []
+        for idx, score in zip(ids[0], scores[0], strict=True):
+            if float(score) > 0:
+                chunk = self.chunks[int(idx)]
+                out.append(Passage(f"kb:{chunk.chunk_id}", chunk.text, round(float(score), 4)))
+        return out

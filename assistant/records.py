@@ -1,0 +1,137 @@
+"""Ledger records: what the pipeline emits and the ledger stores, one dataclass per table.
+
+Field names are column names (units in the names: ``_s`` seconds, ``_ms`` milliseconds, ``_usd``
+dollars, ``_at`` UTC timestamps). The ledger's migrations create exactly these columns; a test checks
+that the two agree, so a field added here needs a migration too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    source_kind: str  # "recorded", "paced", "livekit"
+    source_ref: str  # dataset path or room name
+    dataset_name: str | None
+    tenant: str
+    room: str
+    config_json: str
+    config_hash: str
+    media_duration_s: float | None
+    started_at: datetime = field(default_factory=utc_now)
+    ended_at: datetime | None = None
+    status: str = "running"  # running / finished / failed / interrupted
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    request_id: str
+    run_id: str
+    tenant: str
+    room: str
+    question_id: str | None
+    media_t_s: float
+    asker: str | None
+    question: str
+    needs_screen: bool
+    scorer: str
+    score: float
+    score_features_json: str  # {"feature": contribution, ...}
+    router: str
+    threshold: float | None
+    tier: str  # "cheap" / "premium"
+    explored: bool
+    propensity: float  # probability with which this tier was chosen
+    vision_model_requested: str | None
+    vision_model_resolved: str | None
+    llm_model_requested: str
+    llm_model_resolved: str | None
+    input_tokens: int
+    output_tokens: int
+    routing_latency_ms: float
+    vision_latency_ms: float
+    retrieval_latency_ms: float
+    llm_latency_ms: float
+    total_latency_ms: float
+    vision_cost_usd: float
+    retrieval_cost_usd: float
+    llm_cost_usd: float
+    total_cost_usd: float
+    status: str  # ok / fallback / error
+    error: str | None
+    fallback_model: str | None
+    answer: str | None
+    citations_json: str  # [{"ref": "S1", "source": "kb:pricing.md#2"}, ...]
+    retrieval_json: str  # [{"chunk_id": ..., "score": ...}, ...]
+    reference_answer: str | None
+    quality_f1: float | None
+    quality_key_facts: float | None  # share of the reference's key facts found in the answer
+    quality: float | None  # the headline quality score in [0, 1]
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    call_id: str
+    run_id: str
+    request_id: str | None  # None for calls not tied to a question (transcription)
+    tenant: str
+    stage: str  # stt / vision / llm / retrieval / embedding
+    provider: str
+    model_requested: str
+    model_resolved: str | None
+    media_t_s: float
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    image_count: int
+    audio_s: float  # billed audio seconds (STT)
+    compute_s: float  # measured local compute seconds (local providers)
+    cost_usd: float
+    attempts: int
+    status: str  # ok / error
+    error: str | None
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRecord:
+    run_id: str
+    track: str
+    media_t_s: float
+    reason: str  # why the sampler kept it: interval / change / keepalive / question / first
+    change_score: float
+    width: int
+    height: int
+    frame_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceRecord:
+    run_id: str
+    participant: str
+    start_s: float
+    end_s: float
+    text: str
+    provider: str
+    model: str
+    confidence: float | None
+
+
+TABLES: dict[str, type] = {
+    "runs": RunRecord,
+    "requests": RequestRecord,
+    "calls": CallRecord,
+    "frames": FrameRecord,
+    "utterances": UtteranceRecord,
+}

@@ -1,0 +1,94 @@
+"""Replay a recorded session through the pipeline into the ledger, as one run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from assistant.config import Config
+from assistant.datasets import Dataset
+from assistant.errors import ConfigError
+from assistant.factory import make_stages
+from assistant.ledger import Ledger
+from assistant.pipeline import Pipeline
+from assistant.providers import Provider
+from assistant.records import RunRecord
+from assistant.sources.recorded import RecordedSource, available_at
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def new_run_id(dataset: Dataset, config: Config) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
+    return f"{dataset.name}-{stamp}-t{config.routing.threshold:.2f}"
+
+
+def warm_up(stages: dict[str, object]) -> None:
+    """Load every provider's model before the run, so no request is timed with a model load."""
+    providers: list[Provider] = [stages["transcriber"]]  # type: ignore[list-item]
+    for tiers in (stages["vision"], stages["llm"]):
+        providers.extend(tiers.values())  # type: ignore[attr-defined]
+    for provider in providers:
+        provider.warm_up()
+
+
+def replay(
+    dataset: Dataset,
+    *,
+    ledger: Ledger,
+    config: Config,
+    run_id: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> str:
+    """Run ``dataset`` through the pipeline; returns the run id. ``progress`` gets media seconds.
+
+    The run row is written first and closed last with its status (finished, failed or
+    interrupted); rows are flushed in batches, and whatever was flushed stays if the replay dies.
+    """
+    run_id = run_id or new_run_id(dataset, config)
+    if not RUN_ID.match(run_id):
+        raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
+    stages = make_stages(config, dataset)
+    warm_up(stages)
+    source = RecordedSource(dataset)
+    ledger.start_run(
+        RunRecord(
+            run_id=run_id,
+            source_kind=source.kind,
+            source_ref=str(dataset.root),
+            dataset_name=dataset.name,
+            tenant=dataset.tenant,
+            room=dataset.room,
+            config_json=config.to_json(),
+            config_hash=config.digest(),
+            media_duration_s=dataset.duration_s,
+        )
+    )
+    status, error = "failed", None
+    try:
+        with ledger.writer() as writer:
+            pipeline = Pipeline(
+                run_id=run_id,
+                tenant=dataset.tenant,
+                room=dataset.room,
+                config=config,
+                emit=writer.append,
+                names={p.identity: p.name for p in dataset.participants},
+                **stages,  # type: ignore[arg-type]
+            )
+            for event in source.events():
+                pipeline.handle(event)
+                if progress is not None:
+                    progress(available_at(event))
+            pipeline.finish()
+        status = "finished"
+    except KeyboardInterrupt:
+        status, error = "interrupted", "stopped by the user"
+        raise
+    except Exception as exc:
+        error = str(exc)
+        raise
+    finally:
+        ledger.finish_run(run_id, status=status, error=error)
+    return run_id

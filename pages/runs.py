@@ -1,0 +1,106 @@
+"""Runs: every replay in the ledger, and one run's requests. Layout only."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from assistant.workbench import read_run, read_runs
+
+st.title("Runs")
+ledger_path = st.session_state.get("wb.ledger", "workbench.duckdb")
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _runs(path: str):  # type: ignore[no-untyped-def]
+    return read_runs(path)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _run(path: str, run_id: str):  # type: ignore[no-untyped-def]
+    return read_run(path, run_id)
+
+
+view = _runs(ledger_path)
+if view.data is None:
+    st.info(view.message)
+    st.stop()
+
+runs = view.data
+st.dataframe(
+    runs,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "premium_share": st.column_config.ProgressColumn(
+            "premium share", min_value=0.0, max_value=1.0, format="percent"
+        ),
+        "total_cost_usd": st.column_config.NumberColumn("total cost", format="$%.6f"),
+        "cost_per_media_hour_usd": st.column_config.NumberColumn(
+            "cost / media hour", format="$%.4f"
+        ),
+        "mean_quality": st.column_config.NumberColumn("mean quality", format="%.3f"),
+    },
+)
+
+run_id = st.selectbox("Run", runs["run_id"].tolist(), key="runs.selected")
+detail = _run(ledger_path, run_id)
+if detail.data is None:
+    st.warning(detail.message)
+    st.stop()
+
+summary = detail.data["summary"]
+cols = st.columns(5)
+cols[0].metric(
+    "Requests",
+    summary.requests,
+    help=f"cheap {summary.cheap_requests}, premium {summary.premium_requests}",
+)
+cols[1].metric(
+    "Premium share", f"{summary.premium_share:.0%}" if summary.premium_share is not None else "n/a"
+)
+cols[2].metric(
+    "Cost / media hour",
+    f"${summary.cost_per_media_hour_usd:.4f}"
+    if summary.cost_per_media_hour_usd is not None
+    else "n/a",
+)
+cols[3].metric(
+    "p95 latency",
+    f"{summary.p95_latency_ms:.0f} ms" if summary.p95_latency_ms is not None else "n/a",
+)
+cols[4].metric(
+    "Mean quality", f"{summary.mean_quality:.2f}" if summary.mean_quality is not None else "n/a"
+)
+
+requests = detail.data["requests"]
+left, right = st.columns(2)
+with left:
+    st.subheader("Latency per request")
+    st.bar_chart(requests, x="question_id", y="total_latency_ms", color="tier", height=260)
+with right:
+    st.subheader("Cost by stage")
+    st.bar_chart(detail.data["by_stage"], x="stage", y="cost_usd", height=260)
+
+st.subheader("Requests")
+st.dataframe(
+    requests[
+        [
+            "media_t_s",
+            "question_id",
+            "asker",
+            "question",
+            "score",
+            "tier",
+            "llm_model_resolved",
+            "vision_model_resolved",
+            "total_latency_ms",
+            "total_cost_usd",
+            "status",
+            "quality",
+            "answer",
+            "reference_answer",
+        ]
+    ],
+    hide_index=True,
+    width="stretch",
+)
