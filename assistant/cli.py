@@ -103,7 +103,10 @@ def _replay(args: argparse.Namespace) -> int:
     )
     with Ledger(Path(args.ledger)) as ledger:
         if args.once and _has_finished_run(ledger, dataset.name):
-            say(f"{args.ledger} already holds a finished run of {dataset.name}: nothing to do")
+            print(
+                f"{args.ledger} already holds a finished run of {dataset.name}: nothing to do",
+                file=sys.stderr,
+            )
             return 0
         bar = None
         if not args.quiet:

@@ -103,16 +103,16 @@ def check_threshold(threshold: float) -> None:
         )
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def _build(cls: type, data: Any, where: str, origin: str) -> Any:
     """Build dataclass ``cls`` from a TOML table, naming the first unknown or mistyped key."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a table, not {type(data).__name__}")
+        raise ConfigError(f"{origin}: [{where}] must be a table, not {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
-            raise ConfigError(f"unknown key '{where}.{key}'; known keys here: {known}")
+            raise ConfigError(f"{origin}: unknown key '{where}.{key}'; known keys here: {known}")
         default = getattr(cls(), key)
         if isinstance(default, bool):
             ok = isinstance(value, bool)
@@ -122,7 +122,9 @@ def _build(cls: type, data: Any, where: str) -> Any:
         else:
             ok = isinstance(value, type(default))
         if not ok:
-            raise ConfigError(f"'{where}.{key}' must be {type(default).__name__}, got {value!r}")
+            raise ConfigError(
+                f"{origin}: '{where}.{key}' must be {type(default).__name__}, got {value!r}"
+            )
         kwargs[key] = float(value) if isinstance(default, float) else value
     return cls(**kwargs)
 
@@ -152,7 +154,7 @@ def config_from_dict(data: dict[str, Any], *, where: str = "config") -> Config:
         if isinstance(current, TierConfig):
             kwargs[key] = _tiers(value, f"{where}: {key}", current)
         elif dataclasses.is_dataclass(current):
-            kwargs[key] = _build(type(current), value, f"{where}: {key}")
+            kwargs[key] = _build(type(current), value, key, where)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             kwargs[key] = float(value)
         else:

@@ -13,7 +13,7 @@ from assistant.datasets import Dataset
 from assistant.errors import ConfigError
 from assistant.llm.base import LLM
 from assistant.pricing import Pricer
-from assistant.providers import split_spec
+from assistant.providers import Provider, split_spec
 from assistant.rag.bm25 import KnowledgeBase
 from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS
 from assistant.sampling import make_sampler
@@ -85,7 +85,7 @@ def make_stages(config: Config, dataset: Dataset) -> dict[str, object]:
         raise ConfigError(f"unknown scorer {routing.scorer!r}; available: {', '.join(SCORERS)}")
     if routing.router not in ROUTERS:
         raise ConfigError(f"unknown router {routing.router!r}; available: {', '.join(ROUTERS)}")
-    return {
+    stages: dict[str, object] = {
         "sampler": make_sampler(config.sampling),
         "transcriber": make_transcriber(config, dataset.transcript),
         "vision": {
@@ -100,5 +100,17 @@ def make_stages(config: Config, dataset: Dataset) -> dict[str, object]:
             ((d.doc_id, d.text) for d in dataset.documents),
             chunk_words=config.retrieval.chunk_words,
         ),
-        "pricer": Pricer(config.pricing),
     }
+    pricer = Pricer(config.pricing)
+    for provider in providers_of(stages):
+        pricer.check(provider=provider.provider, model=provider.model, local=provider.local)
+    stages["pricer"] = pricer
+    return stages
+
+
+def providers_of(stages: dict[str, object]) -> list[Provider]:
+    """Every provider among a pipeline's stages (transcriber, vision and LLM tiers)."""
+    found: list[Provider] = [stages["transcriber"]]  # type: ignore[list-item]
+    for key in ("vision", "llm"):
+        found.extend(stages[key].values())  # type: ignore[attr-defined]
+    return found

@@ -361,10 +361,13 @@ class Pipeline:
         )
 
     def _emit_call(
-        self, result: CallResult[object], *, stage: str, request_id: str | None, media_t_s: float
+        self, result: CallResult[Any], *, stage: str, request_id: str | None, media_t_s: float
     ) -> float:
         cost = self.pricer.cost_usd(
-            provider=result.provider, model=result.model_resolved, usage=result.usage
+            provider=result.provider,
+            model=result.model_resolved,
+            usage=result.usage,
+            local=result.local,
         )
         self.emit(
             self._call_record(

@@ -25,18 +25,22 @@ class Pricer:
     def __init__(self, config: PricingConfig | None = None) -> None:
         self.config = config or PricingConfig()
 
-    def cost_usd(self, *, provider: str, model: str, usage: Usage) -> float:
+    def cost_usd(self, *, provider: str, model: str, usage: Usage, local: bool = False) -> float:
         if provider in FREE_PROVIDERS:
             return 0.0
         spec = f"{provider}:{model}"
         override = self.config.overrides.get(spec)
         if override is not None:
             return _from_rates(override, usage, spec)
-        if provider in LOCAL_PROVIDERS:
+        if local or provider in LOCAL_PROVIDERS:
             return usage.compute_s * self.config.local_usd_per_hour / 3600.0
         if spec in STT_USD_PER_MINUTE:
             return usage.audio_s / 60.0 * STT_USD_PER_MINUTE[spec]
         return _genai_price(provider, model, usage)
+
+    def check(self, *, provider: str, model: str, local: bool = False) -> None:
+        """Raise ``ConfigError`` now, before a run, if this model has no known price."""
+        self.cost_usd(provider=provider, model=model, usage=Usage(), local=local)
 
 
 def _from_rates(rates: dict[str, float], usage: Usage, spec: str) -> float:

@@ -53,6 +53,7 @@ class CallResult(Generic[T]):
     latency_ms: float
     ttft_ms: float | None
     attempts: int
+    local: bool = False  # ran on this machine: priced by compute seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ class Provider:
                     latency_ms=latency_ms,
                     ttft_ms=out.ttft_ms,
                     attempts=attempt,
+                    local=self.local,
                 )
             if not error.retryable or attempt >= self.policy.max_attempts:
                 raise ProviderCallError(

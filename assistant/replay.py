@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from assistant.config import Config
 from assistant.datasets import Dataset
 from assistant.errors import ConfigError
-from assistant.factory import make_stages
+from assistant.factory import make_stages, providers_of
 from assistant.ledger import Ledger
 from assistant.pipeline import Pipeline
-from assistant.providers import Provider
 from assistant.records import RunRecord
 from assistant.sources.recorded import RecordedSource, available_at
 
@@ -26,10 +25,7 @@ def new_run_id(dataset: Dataset, config: Config) -> str:
 
 def warm_up(stages: dict[str, object]) -> None:
     """Load every provider's model before the run, so no request is timed with a model load."""
-    providers: list[Provider] = [stages["transcriber"]]  # type: ignore[list-item]
-    for tiers in (stages["vision"], stages["llm"]):
-        providers.extend(tiers.values())  # type: ignore[attr-defined]
-    for provider in providers:
+    for provider in providers_of(stages):
         provider.warm_up()
 
 

@@ -40,13 +40,43 @@ def content_terms(text: str) -> list[str]:
     return [stem(t.strip("'")) for t in words(text) if t not in STOPWORDS and len(t.strip("'")) > 0]
 
 
+_STRUCTURED = re.compile(r"^\s*([-*+]\s|\||#|\d+[.)]\s)")
+_EMPHASIS = re.compile(r"\*\*|__|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w)|`")
+
+
+def _clean(line: str) -> str:
+    line = line.strip()
+    if line.startswith("|"):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if all(set(c) <= set("-: ") for c in cells):
+            return ""  # a table's separator row
+        line = " · ".join(c for c in cells if c)
+    line = re.sub(r"^([-*+]|\d+[.)])\s+", "", line).lstrip("#").strip()
+    return " ".join(_EMPHASIS.sub("", line).split())
+
+
 def sentences(text: str) -> list[str]:
-    out: list[str] = []
-    for block in re.split(r"\n\s*\n|\n(?=\s*[-*#|]|\s*\d+\.)", text):
-        block = " ".join(block.split())
-        if block:
-            out.extend(s.strip() for s in _SENTENCE.split(block) if s.strip())
-    return out
+    """Sentences of prose, one unit per list item, table row or heading; Markdown marks removed."""
+    units: list[str] = []
+    paragraph: list[str] = []
+
+    def close() -> None:
+        if paragraph:
+            block = " ".join(paragraph)
+            units.extend(s.strip() for s in _SENTENCE.split(block) if s.strip())
+            paragraph.clear()
+
+    for raw in text.splitlines():
+        if not raw.strip():
+            close()
+            continue
+        if _STRUCTURED.match(raw):
+            close()
+            paragraph.append(_clean(raw))
+            continue
+        paragraph.append(_clean(raw))
+    close()
+    return [u for u in units if u]
 
 
 def has_number(text: str) -> bool:

@@ -46,7 +46,7 @@ class LocalExtractiveLLM(LLM):
 
     def _answer_impl(self, request: AnswerRequest) -> HookOutput[Answer]:
         candidates = [
-            Passage(p.source, s, p.score) for p in request.passages for s in sentences(p.text)
+            Passage(p.source, unit, p.score) for p in request.passages for unit in units_of(p)
         ]
         input_tokens = len(words(request.question)) + sum(len(words(c.text)) for c in candidates)
         ranked = rank(request.question, candidates)
@@ -58,6 +58,13 @@ class LocalExtractiveLLM(LLM):
             answer = Answer(" ".join(parts), citations=tuple(chosen))
         usage = Usage(input_tokens=input_tokens, output_tokens=len(words(answer.text)))
         return HookOutput(answer, usage)
+
+
+def units_of(passage: Passage) -> list[str]:
+    """Screen text is read row by row (OCR rows); everything else sentence by sentence."""
+    if passage.source == "screen":
+        return [" ".join(line.split()) for line in passage.text.splitlines() if line.strip()]
+    return sentences(passage.text)
 
 
 def rank(question: str, candidates: list[Passage]) -> list[Passage]:

@@ -25,42 +25,43 @@ class Chunk:
 
 
 def chunk_document(doc_id: str, text: str, *, max_words: int = 90) -> list[Chunk]:
-    """Cut a Markdown/text document at headings and paragraphs into chunks of at most ``max_words``.
+    """Cut a Markdown/text document at headings and paragraphs into chunks of about ``max_words``.
 
-    Each chunk carries the heading it sits under, so a chunk reads on its own.
+    Lines are kept (a table row or a list item stays one line), and each chunk starts with the
+    heading it sits under, so a chunk reads on its own.
     """
     chunks: list[Chunk] = []
     heading = ""
-    buffer: list[str] = []
+    lines: list[str] = []
+    size = 0
 
     def emit() -> None:
-        if buffer:
-            body = " ".join(buffer)
-            text_ = f"{heading}: {body}" if heading else body
+        nonlocal size
+        if lines:
+            body = "\n".join(lines).strip()
+            text_ = f"{heading}:\n{body}" if heading else body
             chunks.append(Chunk(f"{doc_id}#{len(chunks) + 1}", doc_id, heading, text_))
-            buffer.clear()
+            lines.clear()
+            size = 0
 
-    for block in re.split(r"\n\s*\n", text):
-        block = block.strip()
-        if not block:
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if line.lstrip().startswith("#"):
+            emit()
+            heading = line.lstrip("#").strip()
             continue
-        if block.startswith("#"):
-            first, _, rest = block.partition("\n")
+        words_in_line = line.split()
+        if size and size + len(words_in_line) > max_words:
             emit()
-            heading = first.lstrip("#").strip()
-            block = rest.strip()
-            if not block:
-                continue
-        block_words = block.split()
-        if buffer and len(buffer) + len(block_words) > max_words:
+        while len(words_in_line) > max_words:  # one very long line: cut it by words
+            lines.append(" ".join(words_in_line[:max_words]))
             emit()
-        while len(block_words) > max_words:
-            buffer.extend(block_words[:max_words])
-            emit()
-            block_words = block_words[max_words:]
-        buffer.extend(block_words)
+            words_in_line = words_in_line[max_words:]
+        if words_in_line or lines:
+            lines.append(" ".join(words_in_line))
+            size += len(words_in_line)
     emit()
-    return chunks
+    return [c for c in chunks if c.text.replace(c.heading + ":", "").strip()]
 
 
 class KnowledgeBase:

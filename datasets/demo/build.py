@@ -51,9 +51,11 @@ FPS = 30
 SR = 16000
 W, H = 1280, 720
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-SPEECH_RATE_WPM = 165  # espeak-ng -s; with the 20 ms word gap and sentence pauses this is ~155 wpm
+SPEECH_RATE_WPM = 170  # espeak-ng -s; with the 20 ms word gap and sentence pauses this is ~155 wpm
 WORD_GAP = 2  # espeak-ng -g, in units of 10 ms
 SEED = 20251009
+# libx264: a keyframe every 5 s at most (text-heavy I-frames dominate the file size)
+X264_OPTIONS = {"crf": "30", "preset": "medium", "g": str(5 * FPS), "keyint_min": str(FPS)}
 
 PARTICIPANTS = [
     # identity, display name, espeak-ng voice, peak level
@@ -527,7 +529,7 @@ SCRIPT = [
         screen="ingest status output"),
     Say("bob", "Now the same for the query API, so we can compare."),
     Type("nw status --service query-api --window 7d", TERM_QUERY, "query-api status output"),
-    Say("alice", "Here you go. The query API is quite a bit slower."),
+    Say("alice", "Here you go. Query is quite a bit slower."),
     Say("bob", "Yes, my team will look at the cache hit rate next sprint."),
     Ask("bob", "How much higher is the query API's p95 latency than the ingest service's?",
         "The query API's p95 latency is 655 ms versus 412 ms for ingest, so 243 ms higher.", ["243 ms"],
@@ -550,7 +552,6 @@ SCRIPT = [
         "Yes: the SLA is 99.9% monthly uptime, which allows 43.2 minutes of downtime in a 30-day month, and "
         "the outage lasted 47 minutes.", ["43.2"], "reasoning", "hard", screen="incident follow-up INC-2291",
         check_screen=["47 minutes"]),
-    Say("bob", "And I'll finish the runbook update before the next review."),
     Ask("alice", "How many days before expiry must TLS certificates be renewed under our security policy?",
         "The security policy requires TLS certificates to be renewed at least 30 days before they expire.",
         ["30 days"], "knowledge", "medium"),
@@ -751,8 +752,7 @@ def video_frame(key) -> av.VideoFrame:
 
 def encode_video(path: Path, changes: list[Change], n_frames: int):
     with av.open(str(path), "w", format="mp4") as out:
-        st = out.add_stream("libx264", rate=FPS, options={"crf": "29", "preset": "medium", "g": str(3 * FPS),
-                                                         "keyint_min": str(FPS)})
+        st = out.add_stream("libx264", rate=FPS, options=X264_OPTIONS)
         st.width, st.height, st.pix_fmt = W, H, "yuv420p"
         st.codec_context.time_base = Fraction(1, FPS)
         ci = 0

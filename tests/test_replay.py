@@ -1,0 +1,141 @@
+"""Replays of the small session into a real DuckDB file, through the real offline providers."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Config
+from assistant.datasets import load_dataset
+from assistant.errors import ConfigError, ProviderStatusError
+from assistant.factory import make_stages
+from assistant.ledger import Ledger
+from assistant.ledger.queries import list_runs, run_calls, run_requests, run_summary
+from assistant.pipeline import Pipeline
+from assistant.providers import HookOutput
+from assistant.replay import replay
+from assistant.sources.recorded import RecordedSource
+from assistant.types import KeptFrame, Usage
+from assistant.vision.base import VisionProvider
+
+
+def recorded_config(threshold: float = 0.5) -> Config:
+    config = Config().with_threshold(threshold)
+    return dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider="recorded:"))
+
+
+def test_replay_writes_one_request_per_question(tiny: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(tiny)
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        run_id = replay(dataset, ledger=ledger, config=recorded_config(), run_id="run-a")
+        requests = run_requests(ledger, run_id)
+        calls = run_calls(ledger, run_id)
+        summary = run_summary(ledger, run_id)
+    assert list(requests["question_id"]) == ["q1", "q2", "q3"]
+    assert summary.status == "finished" and summary.requests == 3
+    for row in requests.itertuples():
+        assert row.tier in ("cheap", "premium")
+        assert row.llm_model_resolved.startswith("local:extractive-")
+        assert row.total_latency_ms > 0 and row.total_cost_usd > 0
+        assert row.status == "ok" and row.quality is not None
+    screen = requests[requests["question_id"] == "q2"].iloc[0]
+    assert screen.vision_model_resolved.startswith("ocr:") and screen.vision_cost_usd > 0
+    assert "2.1%" in screen.answer  # read off the slide by OCR
+    assert screen.quality == 1.0
+    said = requests[requests["question_id"] == "q1"].iloc[0]
+    assert "March 14" in said.answer and "[1]" in said.answer  # cites its source
+    assert set(calls["stage"]) == {"stt", "vision", "retrieval", "llm"}
+    stt = calls[calls["stage"] == "stt"]
+    assert len(stt) == 3 and stt["audio_s"].sum() > 3.0  # speech only, silence not sent
+    assert summary.frames_kept == 8 and summary.utterances == 3  # fixed 1 FPS over 8 s
+
+
+def test_second_threshold_lands_as_second_run(tiny: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(tiny)
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        replay(dataset, ledger=ledger, config=recorded_config(1.0), run_id="all-cheap")
+        replay(dataset, ledger=ledger, config=recorded_config(0.0), run_id="all-premium")
+        runs = list_runs(ledger).set_index("run_id")
+    assert runs.loc["all-cheap", "premium_share"] == 0.0
+    assert runs.loc["all-premium", "premium_share"] == 1.0
+    assert runs.loc["all-premium", "threshold"] == 0.0
+    assert runs.loc["all-premium", "total_cost_usd"] > 0
+
+
+def test_run_id_must_be_new_and_valid(tiny: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(tiny)
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        replay(dataset, ledger=ledger, config=recorded_config(), run_id="r1")
+        with pytest.raises(Exception, match="already exists"):
+            replay(dataset, ledger=ledger, config=recorded_config(), run_id="r1")
+        with pytest.raises(ConfigError, match="not valid"):
+            replay(dataset, ledger=ledger, config=recorded_config(), run_id="bad id;--")
+        assert len(list_runs(ledger)) == 1
+
+
+class FailingVision(VisionProvider):
+    """Scripted fake: every call answers HTTP 500."""
+
+    provider = "fake"
+
+    def __init__(self, *, model: str) -> None:
+        super().__init__(model=model)
+        self.calls = 0
+        self._sleep = lambda _s: None
+
+    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
+        self.calls += 1
+        raise ProviderStatusError("server error", status_code=500, provider="fake")
+
+
+class EchoVision(VisionProvider):
+    provider = "fake"
+
+    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
+        return HookOutput("Churn fell to 2.1%", Usage(image_count=1))
+
+
+def _run_with_vision(tiny: Path, vision: dict[str, VisionProvider]) -> list[object]:
+    dataset = load_dataset(tiny)
+    config = recorded_config(0.0)  # everything premium
+    stages = make_stages(config, dataset)
+    stages["vision"] = vision
+    records: list[object] = []
+    pipeline = Pipeline(
+        run_id="r",
+        tenant=dataset.tenant,
+        room=dataset.room,
+        config=config,
+        emit=records.append,
+        **stages,  # type: ignore[arg-type]
+    )
+    for event in RecordedSource(dataset).events():
+        pipeline.handle(event)
+    pipeline.finish()
+    return records
+
+
+def test_failing_premium_vision_falls_back_to_cheap(tiny: Path) -> None:
+    failing = FailingVision(model="broken")
+    records = _run_with_vision(tiny, {"premium": failing, "cheap": EchoVision(model="echo")})
+    request = next(r for r in records if getattr(r, "question_id", None) == "q2")
+    assert request.status == "fallback"  # type: ignore[attr-defined]
+    assert request.fallback_model == "fake:echo"  # type: ignore[attr-defined]
+    assert "server error" in request.error  # type: ignore[attr-defined]
+    assert "2.1%" in request.answer  # type: ignore[attr-defined]
+    assert failing.calls == 3  # retried, then gave up
+    failed = [r for r in records if getattr(r, "status", None) == "error" and hasattr(r, "call_id")]
+    assert len(failed) == 1 and failed[0].attempts == 3  # type: ignore[attr-defined]
+
+
+def test_all_vision_failing_still_records_the_request(tiny: Path) -> None:
+    records = _run_with_vision(
+        tiny, {"premium": FailingVision(model="a"), "cheap": FailingVision(model="b")}
+    )
+    requests = [r for r in records if hasattr(r, "question_id")]
+    assert len(requests) == 3
+    q2 = next(r for r in requests if r.question_id == "q2")  # type: ignore[attr-defined]
+    assert q2.status == "fallback" and q2.answer  # answered without the screen
+    assert q2.quality == 0.0  # the fact was only on the screen
