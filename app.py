@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from assistant.cli import default_ledger
-from assistant.workbench import provider_keys
+from assistant.workbench import ALL_TENANTS, provider_keys, read_tenants
 
 st.set_page_config(page_title="Meeting-assistant workbench", page_icon="🎛️", layout="wide")
 
@@ -23,6 +23,8 @@ navigation = st.navigation(
 
 with st.sidebar:
     st.text_input("Ledger file", key="wb.ledger", help="DuckDB file the replays write to")
+    tenants = st.cache_data(ttl=10, show_spinner=False)(read_tenants)(st.session_state["wb.ledger"])
+    st.selectbox("Tenant", [ALL_TENANTS, *tenants], key="wb.tenant")
     st.caption("Provider keys (set in the environment)")
     for name, present in provider_keys().items():
         st.markdown(f"{'🟢' if present else '⚪'} {name}" + ("" if present else " — offline"))

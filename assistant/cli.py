@@ -101,7 +101,7 @@ def _replay(args: argparse.Namespace) -> int:
         f"{len(dataset.participants)} participants, {len(dataset.questions)} questions, "
         f"{len(dataset.documents)} documents"
     )
-    with Ledger(Path(args.ledger)) as ledger:
+    with Ledger(Path(args.ledger), wait_s=5.0) as ledger:
         if args.once and _has_finished_run(ledger, dataset.name):
             print(
                 f"{args.ledger} already holds a finished run of {dataset.name}: nothing to do",
@@ -170,7 +170,7 @@ def _runs(args: argparse.Namespace) -> int:
     from assistant.ledger import Ledger
     from assistant.ledger.queries import list_runs
 
-    with Ledger(Path(args.ledger), read_only=True) as ledger:
+    with Ledger(Path(args.ledger), read_only=True, wait_s=5.0) as ledger:
         frame = list_runs(ledger)
     if frame.empty:
         print(f"no runs in {args.ledger} yet: python -m assistant replay datasets/demo")

@@ -37,7 +37,7 @@ class SttConfig:
 class RoutingConfig:
     scorer: str = "heuristic"
     router: str = "threshold"
-    threshold: float = 0.5
+    threshold: float = 0.3
     seed: int = 0
 
 

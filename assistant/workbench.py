@@ -20,6 +20,7 @@ KEY_VARIABLES = {
     "Deepgram": ("DEEPGRAM_API_KEY",),
     "LiveKit": ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"),
 }
+ALL_TENANTS = "All tenants"
 EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay datasets/demo`."
 
 
@@ -43,7 +44,13 @@ class LedgerView:
     message: str | None = None
 
 
-def read_runs(ledger_path: str | Path) -> LedgerView:
+def read_tenants(ledger_path: str | Path) -> list[str]:
+    """Tenants that have runs in the ledger (empty when there is no readable ledger)."""
+    view = read_runs(ledger_path)
+    return [] if view.data is None else sorted(set(view.data["tenant"]))
+
+
+def read_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
     from assistant.ledger import Ledger
     from assistant.ledger.queries import list_runs
 
@@ -56,7 +63,11 @@ def read_runs(ledger_path: str | Path) -> LedgerView:
         return LedgerView(None, str(exc))
     if runs.empty:
         return LedgerView(None, EMPTY_HINT)
-    return LedgerView(runs)
+    if tenant and tenant != ALL_TENANTS:
+        runs = runs[runs["tenant"] == tenant]
+        if runs.empty:
+            return LedgerView(None, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
+    return LedgerView(runs.reset_index(drop=True))
 
 
 def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:

@@ -8,11 +8,12 @@ from assistant.workbench import read_run, read_runs
 
 st.title("Runs")
 ledger_path = st.session_state.get("wb.ledger", "workbench.duckdb")
+tenant = st.session_state.get("wb.tenant")
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def _runs(path: str):  # type: ignore[no-untyped-def]
-    return read_runs(path)
+def _runs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
+    return read_runs(path, tenant)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -20,7 +21,7 @@ def _run(path: str, run_id: str):  # type: ignore[no-untyped-def]
     return read_run(path, run_id)
 
 
-view = _runs(ledger_path)
+view = _runs(ledger_path, tenant)
 if view.data is None:
     st.info(view.message)
     st.stop()

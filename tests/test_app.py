@@ -12,7 +12,7 @@ from assistant.config import Config
 from assistant.datasets import load_dataset
 from assistant.ledger import Ledger
 from assistant.replay import replay
-from assistant.workbench import provider_keys
+from assistant.workbench import provider_keys, read_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,3 +60,19 @@ def test_provider_keys_never_exposes_values() -> None:
     status = provider_keys({"OPENAI_API_KEY": "secret", "LIVEKIT_URL": "ws://x"})
     assert status["OpenAI"] is True and status["LiveKit"] is False
     assert "secret" not in repr(status)
+
+
+def test_tenant_filter(tiny: Path, tmp_path: Path) -> None:
+    ledger_path = tmp_path / "l.duckdb"
+    config = Config()
+    config = dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider="recorded:"))
+    with Ledger(ledger_path) as ledger:
+        replay(load_dataset(tiny), ledger=ledger, config=config, run_id="acme-run")
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.session_state["wb.ledger"] = str(ledger_path)
+    app.run()
+    assert app.sidebar.selectbox[0].options == ["All tenants", "acme"]
+    app.sidebar.selectbox[0].select("acme").run()
+    assert not app.exception and app.selectbox[0].value == "acme-run"
+    assert read_runs(ledger_path, "other").data is None
+    assert "other" in (read_runs(ledger_path, "other").message or "")

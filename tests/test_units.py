@@ -29,7 +29,7 @@ def test_config_defaults_are_offline() -> None:
     assert config.stt.provider.startswith("whisper:")
     assert config.vision.cheap.startswith("ocr:") and config.llm.premium.startswith("local:")
     assert len(config.digest()) == 16 and config.digest() == Config().digest()
-    assert config.with_threshold(0.3).digest() != config.digest()
+    assert config.with_threshold(0.7).digest() != config.digest()
 
 
 def test_config_file_overrides_and_errors(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -67,10 +68,25 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise LedgerError(f"cannot open ledger {path}: {e}") from e
 
 
+def _connect_waiting(path: str, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying for up to ``wait_s`` while another process holds the file briefly
+    (the app's read-only queries last milliseconds)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _connect(path, read_only=read_only)
+        except LedgerLockedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
 class Ledger:
     """The ledger file, migrated on a writable open; thread-safe through per-thread cursors."""
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, read_only: bool = False, wait_s: float = 0.0
+    ) -> None:
         self.path = os.fspath(path)
         self.read_only = read_only
         self.label = "the in-memory ledger" if self.path.startswith(":memory:") else self.path
@@ -80,7 +96,7 @@ class Ledger:
         self._closed = False
         self.applied_migrations: list[str] = []
         """Names of the migrations this open applied (none when the file was up to date)."""
-        self._con = _connect(self.path, read_only=read_only)
+        self._con = _connect_waiting(self.path, read_only=read_only, wait_s=wait_s)
         try:
             _utc(self._con)
             if read_only:

@@ -6,7 +6,6 @@ tenant A can never retrieve tenant B's chunks through it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
