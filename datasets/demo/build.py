@@ -29,6 +29,7 @@ libx264 give the same output for the same input (same package versions).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import random
@@ -38,9 +39,11 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -56,8 +59,13 @@ WORD_GAP = 2  # espeak-ng -g, in units of 10 ms
 SEED = 20251009
 # libx264: a keyframe every 5 s at most, I-frames at the same quantiser as P-frames (ipratio=1): the
 # text-heavy I-frames dominate the file size, the static frames in between cost almost nothing.
-X264_OPTIONS = {"crf": "30", "preset": "medium", "g": str(5 * FPS), "keyint_min": str(FPS),
-                "x264-params": "ipratio=1.0"}
+X264_OPTIONS = {
+    "crf": "30",
+    "preset": "medium",
+    "g": str(5 * FPS),
+    "keyint_min": str(FPS),
+    "x264-params": "ipratio=1.0",
+}
 
 PARTICIPANTS = [
     # identity, display name, espeak-ng voice, peak level of each utterance (about -8 dBFS)
@@ -80,7 +88,12 @@ REVENUE = [  # region, Q2, Q3 (USD millions)
     ("LATAM", 0.18, 0.17),
 ]
 
-WAU = [("Jul", "18.2k", 18.2), ("Aug", "19.6k", 19.6), ("Sep", "21.4k", 21.4), ("Oct*", "23.0k", 23.0)]
+WAU = [
+    ("Jul", "18.2k", 18.2),
+    ("Aug", "19.6k", 19.6),
+    ("Sep", "21.4k", 21.4),
+    ("Oct*", "23.0k", 23.0),
+]
 
 ACCOUNTS = [  # account, plan, seats, ARR ($K), renewal, owner, health
     ("Contoso Retail", "Enterprise", 420, 378, "Oct 31", "Carol", 42),
@@ -115,8 +128,18 @@ ACCOUNTS = [  # account, plan, seats, ARR ($K), renewal, owner, health
     ("Quayside Ports", "Enterprise", 170, 153, "Nov 26", "Carol", 63),
 ]
 
-TERM_INGEST = ["uptime        99.97%", "p95 latency   412 ms", "error rate    0.21%", "requests      18.4M"]
-TERM_QUERY = ["uptime        99.99%", "p95 latency   655 ms", "error rate    0.08%", "requests      6.2M"]
+TERM_INGEST = [
+    "uptime        99.97%",
+    "p95 latency   412 ms",
+    "error rate    0.21%",
+    "requests      18.4M",
+]
+TERM_QUERY = [
+    "uptime        99.99%",
+    "p95 latency   655 ms",
+    "error rate    0.08%",
+    "requests      6.2M",
+]
 
 FOOTER = "Northwind Analytics  \u00b7  Weekly product review  \u00b7  Oct 9, 2025"
 
@@ -130,9 +153,14 @@ GOOD = (22, 122, 64)
 BAD = (190, 40, 40)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font(size: int, style: str = "") -> ImageFont.FreeTypeFont:
-    name = {"": "DejaVuSans", "b": "DejaVuSans-Bold", "m": "DejaVuSansMono", "mb": "DejaVuSansMono-Bold"}[style]
+    name = {
+        "": "DejaVuSans",
+        "b": "DejaVuSans-Bold",
+        "m": "DejaVuSansMono",
+        "mb": "DejaVuSansMono-Bold",
+    }[style]
     return ImageFont.truetype(str(FONT_DIR / f"{name}.ttf"), size)
 
 
@@ -163,14 +191,29 @@ def slide_frame(title: str, page: int) -> Canvas:
     return c
 
 
-def table(c: Canvas, x: int, y: int, cols: list[tuple[str, int, str]], rows: list[list[str]], size=30,
-          row_h=56, bold_last=False, colors: dict | None = None):
+def table(
+    c: Canvas,
+    x: int,
+    y: int,
+    cols: list[tuple[str, int, str]],
+    rows: list[list[str]],
+    size=30,
+    row_h=56,
+    bold_last=False,
+    colors: dict | None = None,
+):
     """cols: (header, width, align 'l'|'r'); colors: {(row, col): rgb}."""
     total_w = sum(w for _, w, _ in cols)
     cx = x
     for head, w, al in cols:
-        c.text((cx + (w - 14 if al == "r" else 14), y + row_h // 2), head, size, "b", fill=MUTED,
-               anchor="rm" if al == "r" else "lm")
+        c.text(
+            (cx + (w - 14 if al == "r" else 14), y + row_h // 2),
+            head,
+            size,
+            "b",
+            fill=MUTED,
+            anchor="rm" if al == "r" else "lm",
+        )
         cx += w
     c.d.line([x, y + row_h, x + total_w, y + row_h], fill=INK, width=2)
     for i, row in enumerate(rows):
@@ -181,10 +224,16 @@ def table(c: Canvas, x: int, y: int, cols: list[tuple[str, int, str]], rows: lis
         if last:
             c.d.line([x, ry, x + total_w, ry], fill=INK, width=2)
         cx = x
-        for j, ((_, w, al), cell) in enumerate(zip(cols, row)):
+        for j, ((_, w, al), cell) in enumerate(zip(cols, row, strict=True)):
             fill = (colors or {}).get((i, j), INK)
-            c.text((cx + (w - 14 if al == "r" else 14), ry + row_h // 2), cell, size, "b" if last else "",
-                   fill=fill, anchor="rm" if al == "r" else "lm")
+            c.text(
+                (cx + (w - 14 if al == "r" else 14), ry + row_h // 2),
+                cell,
+                size,
+                "b" if last else "",
+                fill=fill,
+                anchor="rm" if al == "r" else "lm",
+            )
             cx += w
 
 
@@ -202,8 +251,15 @@ def s_title(page):
 
 def s_agenda(page):
     c = slide_frame("Agenda", page)
-    items = ["Q3 results by region", "Weekly active users", "Q4 renewals: top accounts",
-             "Ingest service status", "Incident follow-up: INC-2291", "Q4 roadmap", "Hiring plan"]
+    items = [
+        "Q3 results by region",
+        "Weekly active users",
+        "Q4 renewals: top accounts",
+        "Ingest service status",
+        "Incident follow-up: INC-2291",
+        "Q4 roadmap",
+        "Hiring plan",
+    ]
     for i, it in enumerate(items):
         c.text((90, 160 + i * 66), f"{i + 1}.", 34, "b", fill=ACCENT)
         c.text((150, 160 + i * 66), it, 34)
@@ -213,12 +269,23 @@ def s_agenda(page):
 def s_revenue(page):
     c = slide_frame("Q3 revenue by region", page)
     rows, colors = [], {}
-    for i, (reg, q2, q3) in enumerate(REVENUE + [("Total", sum(r[1] for r in REVENUE), sum(r[2] for r in REVENUE))]):
+    for i, (reg, q2, q3) in enumerate(
+        [*REVENUE, ("Total", sum(r[1] for r in REVENUE), sum(r[2] for r in REVENUE))]
+    ):
         ch = round((q3 / q2 - 1) * 100)
         rows.append([reg, f"${q2:.2f}M", f"${q3:.2f}M", f"{ch:+d}%"])
         colors[(i, 3)] = GOOD if ch >= 0 else BAD
-    table(c, 110, 150, [("Region", 380, "l"), ("Q2 2025", 220, "r"), ("Q3 2025", 220, "r"), ("Change", 220, "r")],
-          rows, size=32, row_h=64, bold_last=True, colors=colors)
+    table(
+        c,
+        110,
+        150,
+        [("Region", 380, "l"), ("Q2 2025", 220, "r"), ("Q3 2025", 220, "r"), ("Change", 220, "r")],
+        rows,
+        size=32,
+        row_h=64,
+        bold_last=True,
+        colors=colors,
+    )
     c.text((110, 560), "Recognised revenue in USD. Change is Q3 vs Q2.", 28, fill=MUTED)
     return c
 
@@ -241,13 +308,15 @@ def s_wau(page):
 
 def s_incident(page):
     c = slide_frame("Incident follow-up: INC-2291", page)
-    lines = [("Date", "Sep 28, 2025, ingest pipeline outage"),
-             ("Duration", "47 minutes"),
-             ("Customers affected", "63"),
-             ("Root cause", "expired TLS certificate on Kafka broker 3"),
-             ("Actions", "certificate expiry alerts (done)"),
-             ("", "runbook update (due Oct 17)"),
-             ("", "customer incident report (done)")]
+    lines = [
+        ("Date", "Sep 28, 2025, ingest pipeline outage"),
+        ("Duration", "47 minutes"),
+        ("Customers affected", "63"),
+        ("Root cause", "expired TLS certificate on Kafka broker 3"),
+        ("Actions", "certificate expiry alerts (done)"),
+        ("", "runbook update (due Oct 17)"),
+        ("", "customer incident report (done)"),
+    ]
     for i, (k, v) in enumerate(lines):
         y = 158 + i * 64
         if k:
@@ -258,22 +327,41 @@ def s_incident(page):
 
 def s_roadmap(page):
     c = slide_frame("Q4 roadmap: committed dates", page)
-    rows = [["SSO for all plans", "October 20", "Bob"],
-            ["Usage-based billing beta", "November 3", "Alice"],
-            ["Mobile dashboards GA", "November 24", "Bob"],
-            ["EU data residency", "December 8", "Bob"],
-            ["Code freeze", "December 15", "All"]]
-    table(c, 110, 150, [("Milestone", 520, "l"), ("Target date", 300, "l"), ("Owner", 220, "l")], rows,
-          size=32, row_h=68)
+    rows = [
+        ["SSO for all plans", "October 20", "Bob"],
+        ["Usage-based billing beta", "November 3", "Alice"],
+        ["Mobile dashboards GA", "November 24", "Bob"],
+        ["EU data residency", "December 8", "Bob"],
+        ["Code freeze", "December 15", "All"],
+    ]
+    table(
+        c,
+        110,
+        150,
+        [("Milestone", 520, "l"), ("Target date", 300, "l"), ("Owner", 220, "l")],
+        rows,
+        size=32,
+        row_h=68,
+    )
     return c
 
 
 def s_hiring(page):
     c = slide_frame("Hiring plan: Q4", page)
-    rows = [["iOS engineer", "offer accepted", "starts November 17"],
-            ["Data engineer", "3 finalists", "decision October 24"],
-            ["Support specialist, EMEA", "approved", "opens November 1"]]
-    table(c, 90, 150, [("Role", 440, "l"), ("Status", 290, "l"), ("Date", 370, "l")], rows, size=30, row_h=68)
+    rows = [
+        ["iOS engineer", "offer accepted", "starts November 17"],
+        ["Data engineer", "3 finalists", "decision October 24"],
+        ["Support specialist, EMEA", "approved", "opens November 1"],
+    ]
+    table(
+        c,
+        90,
+        150,
+        [("Role", 440, "l"), ("Status", 290, "l"), ("Date", 370, "l")],
+        rows,
+        size=30,
+        row_h=68,
+    )
     c.text((104, 470), "Headcount today: 42", 32, "b")
     c.text((104, 530), "Planned headcount on December 31: 46", 32)
     return c
@@ -281,10 +369,12 @@ def s_hiring(page):
 
 def s_wrapup(page):
     c = slide_frame("Wrap-up: owners and next steps", page)
-    items = [("Contoso Retail renewal plan", "Carol"),
-             ("Query API cache hit rate", "Bob"),
-             ("Confirm EU residency date with legal", "Alice"),
-             ("Assign Riverside Logistics owner", "Carol")]
+    items = [
+        ("Contoso Retail renewal plan", "Carol"),
+        ("Query API cache hit rate", "Bob"),
+        ("Confirm EU residency date with legal", "Alice"),
+        ("Assign Riverside Logistics owner", "Carol"),
+    ]
     for i, (what, who) in enumerate(items):
         y = 160 + i * 70
         c.d.ellipse([92, y + 12, 106, y + 26], fill=ACCENT)
@@ -307,15 +397,23 @@ SLIDES = {
 SLIDE_ORDER = list(SLIDES)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def slide(name: str) -> Canvas:
     return SLIDES[name][1](SLIDE_ORDER.index(name) + 1)
 
 
 # --- spreadsheet ------------------------------------------------------------------------------
 
-SHEET_COLS = [("", 56, "r"), ("Account", 320, "l"), ("Plan", 170, "l"), ("Seats", 112, "r"),
-              ("ARR", 140, "r"), ("Renewal", 150, "l"), ("Owner", 124, "l"), ("Health", 124, "r")]
+SHEET_COLS = [
+    ("", 56, "r"),
+    ("Account", 320, "l"),
+    ("Plan", 170, "l"),
+    ("Seats", 112, "r"),
+    ("ARR", 140, "r"),
+    ("Renewal", 150, "l"),
+    ("Owner", 124, "l"),
+    ("Health", 124, "r"),
+]
 SHEET_X = 24
 ROW_H = 46
 SHEET_TOP = 148  # y of the first data row on screen
@@ -324,11 +422,15 @@ VIEW_H = SHEET_BOTTOM - SHEET_TOP
 
 
 def sheet_rows() -> list[list[str]]:
-    rows = [[str(i + 1), a, p, str(s), f"${arr}K", ren, own, str(hl)]
-            for i, (a, p, s, arr, ren, own, hl) in enumerate(ACCOUNTS)]
+    rows = [
+        [str(i + 1), a, p, str(s), f"${arr}K", ren, own, str(hl)]
+        for i, (a, p, s, arr, ren, own, hl) in enumerate(ACCOUNTS)
+    ]
     seats = sum(a[2] for a in ACCOUNTS)
     arr = sum(a[3] for a in ACCOUNTS)
-    rows.append([str(len(ACCOUNTS) + 1), "Total", "", f"{seats:,}", f"${arr / 1000:.2f}M", "", "", ""])
+    rows.append(
+        [str(len(ACCOUNTS) + 1), "Total", "", f"{seats:,}", f"${arr / 1000:.2f}M", "", "", ""]
+    )
     return rows
 
 
@@ -343,7 +445,7 @@ def sheet_body() -> Image.Image:
         y = i * ROW_H
         cx = SHEET_X
         total = row[1] == "Total"
-        for j, ((_, w, al), cell) in enumerate(zip(SHEET_COLS, row)):
+        for j, ((_, w, al), cell) in enumerate(zip(SHEET_COLS, row, strict=True)):
             if j == 0:
                 c.d.rectangle([cx, y, cx + w, y + ROW_H], fill=(236, 238, 242))
             fill = MUTED if j == 0 else INK
@@ -352,17 +454,28 @@ def sheet_body() -> Image.Image:
             size = 24 if j == 0 else 28
             if c.width(cell, size, "b" if total else "") + 16 > w:
                 raise ValueError(f"spreadsheet cell {cell!r} does not fit its column")
-            c.text((cx + (w - 10 if al == "r" else 10), y + ROW_H // 2), cell, size,
-                   "b" if total and j else "", fill=fill, anchor="rm" if al == "r" else "lm", record=False)
+            c.text(
+                (cx + (w - 10 if al == "r" else 10), y + ROW_H // 2),
+                cell,
+                size,
+                "b" if total and j else "",
+                fill=fill,
+                anchor="rm" if al == "r" else "lm",
+                record=False,
+            )
             c.d.line([cx + w, y, cx + w, y + ROW_H], fill=RULE)
             cx += w
-        c.d.line([SHEET_X, y + ROW_H - 1, cx, y + ROW_H - 1], fill=INK if total else RULE, width=2 if total else 1)
+        c.d.line(
+            [SHEET_X, y + ROW_H - 1, cx, y + ROW_H - 1],
+            fill=INK if total else RULE,
+            width=2 if total else 1,
+        )
     return c.im
 
 
 def sheet_visible_text(top: int) -> list[str]:
     """Text of the rows entirely inside the viewport when scrolled to `top` pixels."""
-    out = []
+    out: list[str] = []
     for i, row in enumerate(sheet_rows()):
         if i * ROW_H >= top and (i + 1) * ROW_H <= top + VIEW_H:
             out.extend(c for c in row if c)
@@ -387,13 +500,24 @@ def render_sheet(top: int) -> Canvas:
     cx = SHEET_X
     for head, w, al in SHEET_COLS:
         c.d.rectangle([cx, 96, cx + w, SHEET_TOP], fill=(230, 236, 246))
-        c.text((cx + (w - 10 if al == "r" else 10), (96 + SHEET_TOP) // 2), head, 26, "b",
-               anchor="rm" if al == "r" else "lm")
+        c.text(
+            (cx + (w - 10 if al == "r" else 10), (96 + SHEET_TOP) // 2),
+            head,
+            26,
+            "b",
+            anchor="rm" if al == "r" else "lm",
+        )
         cx += w
     c.d.line([0, SHEET_TOP - 1, W, SHEET_TOP - 1], fill=INK, width=2)
     c.d.rectangle([0, SHEET_BOTTOM, W, H], fill=(226, 230, 236))
-    c.text((24, (SHEET_BOTTOM + H) // 2), f"{len(ACCOUNTS)} accounts  \u00b7  Sheet 1 of 1", 20, fill=MUTED,
-           anchor="lm", record=False)
+    c.text(
+        (24, (SHEET_BOTTOM + H) // 2),
+        f"{len(ACCOUNTS)} accounts  \u00b7  Sheet 1 of 1",
+        20,
+        fill=MUTED,
+        anchor="lm",
+        record=False,
+    )
     c.texts.extend(sheet_visible_text(top))
     return c
 
@@ -424,6 +548,7 @@ def render_term(lines: tuple[str, ...]) -> Canvas:
 # ----------------------------------------------------------------------------------------------
 # The meeting
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Say:
@@ -462,139 +587,300 @@ class Ask:
     key_facts: list[str]
     source: str  # screen | knowledge | transcript | reasoning
     difficulty: str
-    screen: str | None = None  # label of the screen change that must be current at t_s (needs_screen)
+    screen: str | None = (
+        None  # label of the screen change that must be current at t_s (needs_screen)
+    )
     check_screen: list[str] = field(default_factory=list)  # strings that must be visible at t_s
     delay: float = 0.3
 
 
-SCRIPT = [
+SCRIPT: list[Say | Show | Scroll | Type | Ask] = [
     Show("title"),
-    Say("alice", "Good morning, everyone. Welcome to the weekly product review. I'm sharing my screen now."),
+    Say(
+        "alice",
+        "Good morning, everyone. Welcome to the weekly product review. I'm sharing my screen now.",
+    ),
     Say("bob", "Morning. I can see it."),
     Say("carol", "Morning. I have a hard stop at half past ten."),
     Show("agenda"),
-    Say("alice", "Here's the agenda. Third quarter results, active users, renewals, the ingest service, the "
-                 "incident, the roadmap, and hiring."),
+    Say(
+        "alice",
+        "Here's the agenda. Third quarter results, active users, renewals, the ingest service, the "
+        "incident, the roadmap, and hiring.",
+    ),
     Show("revenue"),
-    Say("alice", "Here are the third quarter numbers by region. Overall, revenue grew about 16 percent."),
+    Say(
+        "alice",
+        "Here are the third quarter numbers by region. Overall, revenue grew about 16 percent.",
+    ),
     Say("bob", "Europe looks really strong. Is that mostly the Summit Health deal?"),
-    Ask("bob", "What was EMEA revenue in Q3 according to the slide?",
-        "EMEA revenue was $1.32M in Q3 2025, up from $1.10M in Q2.", ["$1.32M"], "screen", "easy",
-        screen="Q3 revenue by region"),
-    Say("carol", "Mostly, yes. Summit Health signed for 300 seats in August, our biggest deal of the quarter."),
+    Ask(
+        "bob",
+        "What was EMEA revenue in Q3 according to the slide?",
+        "EMEA revenue was $1.32M in Q3 2025, up from $1.10M in Q2.",
+        ["$1.32M"],
+        "screen",
+        "easy",
+        screen="Q3 revenue by region",
+    ),
+    Say(
+        "carol",
+        "Mostly, yes. Summit Health signed for 300 seats in August, our biggest deal of the quarter.",
+    ),
     Say("alice", "Latin America is the only region that went down. Carol, why?"),
-    Ask("alice", "Which region grew the fastest from Q2 to Q3, and by how much?",
+    Ask(
+        "alice",
+        "Which region grew the fastest from Q2 to Q3, and by how much?",
         "EMEA grew the fastest: +20%, from $1.10M to $1.32M (North America +15%, APAC +17%, LATAM -6%).",
-        ["EMEA", "20%"], "reasoning", "medium", screen="Q3 revenue by region",
-        check_screen=["+20%", "+15%", "+17%", "-6%"]),
-    Say("carol", "We lost two small customers in Brazil to a local competitor. I'm meeting our partner there "
-                 "next Tuesday."),
-    Ask("carol", "What is the largest discount an account executive can give without anyone else's approval?",
+        ["EMEA", "20%"],
+        "reasoning",
+        "medium",
+        screen="Q3 revenue by region",
+        check_screen=["+20%", "+15%", "+17%", "-6%"],
+    ),
+    Say(
+        "carol",
+        "We lost two small customers in Brazil to a local competitor. I'm meeting our partner there "
+        "next Tuesday.",
+    ),
+    Ask(
+        "carol",
+        "What is the largest discount an account executive can give without anyone else's approval?",
         "Account executives may approve discounts of up to 10% on their own; up to 20% needs a sales director "
-        "and more than 20% the CFO.", ["10%"], "knowledge", "medium"),
+        "and more than 20% the CFO.",
+        ["10%"],
+        "knowledge",
+        "medium",
+    ),
     Show("wau"),
-    Say("alice", "Next, weekly active users. The trend is up every month, and October is only a projection."),
-    Say("bob", "The September jump lines up with the new onboarding flow, which shipped on September 2nd."),
-    Ask("bob", "How many weekly active users did we have in September?",
-        "The chart shows 21.4k weekly active users (monthly average) in September.", ["21.4k"], "screen", "easy",
-        screen="weekly active users chart"),
-    Say("carol", "Customers say the new onboarding is much easier. Setup tickets dropped by almost a third."),
-    Ask("carol", "How do we define a weekly active user?",
+    Say(
+        "alice",
+        "Next, weekly active users. The trend is up every month, and October is only a projection.",
+    ),
+    Say(
+        "bob",
+        "The September jump lines up with the new onboarding flow, which shipped on September 2nd.",
+    ),
+    Ask(
+        "bob",
+        "How many weekly active users did we have in September?",
+        "The chart shows 21.4k weekly active users (monthly average) in September.",
+        ["21.4k"],
+        "screen",
+        "easy",
+        screen="weekly active users chart",
+    ),
+    Say(
+        "carol",
+        "Customers say the new onboarding is much easier. Setup tickets dropped by almost a third.",
+    ),
+    Ask(
+        "carol",
+        "How do we define a weekly active user?",
         "A weekly active user is a user who opened at least one dashboard during the last 7 days (rolling "
-        "window); logging in alone does not count.", ["at least one dashboard", "7 days"], "knowledge", "medium"),
+        "window); logging in alone does not count.",
+        ["at least one dashboard", "7 days"],
+        "knowledge",
+        "medium",
+    ),
     Show("sheet", "other", "renewals spreadsheet"),
     Say("alice", "Now the accounts that renew in the fourth quarter. I'll scroll through them."),
     Say("carol", "Contoso Retail worries me most. Their champion left last month."),
-    Ask("alice", "How many seats did Summit Health sign for?",
-        "Carol said Summit Health signed for 300 seats in August, the biggest deal of the quarter.", ["300"],
-        "transcript", "easy"),
+    Ask(
+        "alice",
+        "How many seats did Summit Health sign for?",
+        "Carol said Summit Health signed for 300 seats in August, the biggest deal of the quarter.",
+        ["300"],
+        "transcript",
+        "easy",
+    ),
     Scroll(8),
-    Say("bob", "Blue Harbor Bank asked again about keeping their data in Europe. That could be a deal breaker."),
+    Say(
+        "bob",
+        "Blue Harbor Bank asked again about keeping their data in Europe. That could be a deal breaker.",
+    ),
+    Ask(
+        "carol",
+        "When does the Blue Harbor Bank contract renew?",
+        "Blue Harbor Bank renews on Dec 12 (Enterprise, 350 seats, $315K ARR).",
+        ["Dec 12"],
+        "screen",
+        "medium",
+        screen="renewals spreadsheet: scrolled to rows 9-19",
+        check_screen=["Blue Harbor Bank"],
+    ),
     Say("carol", "Right. I promised them an answer by the end of October."),
-    Ask("carol", "When does the Blue Harbor Bank contract renew?",
-        "Blue Harbor Bank renews on Dec 12 (Enterprise, 350 seats, $315K ARR).", ["Dec 12"], "screen", "medium",
-        screen="renewals spreadsheet: scrolled to rows 9-19", check_screen=["Blue Harbor Bank"]),
     Scroll(16),
     Say("alice", "Here's the rest. Most of these look healthy."),
-    Say("carol", "Riverside Logistics has no owner yet. I'd like to give it to Kevin, since he ran their pilot."),
+    Say(
+        "carol",
+        "Riverside Logistics has no owner yet. I'd like to give it to Kevin, since he ran their pilot.",
+    ),
     Scroll(99),
     Say("alice", "That's the bottom of the list. Bob, the ingest service?"),
-    Ask("alice", "When did the new onboarding flow ship?",
+    Ask(
+        "alice",
+        "When did the new onboarding flow ship?",
         "Bob said the new onboarding flow shipped on September 2nd, which lines up with the jump in weekly active "
-        "users.", ["September 2"], "transcript", "easy"),
+        "users.",
+        ["September 2"],
+        "transcript",
+        "easy",
+    ),
     Say("bob", "Yes. Can you run the status command for ingest, last seven days?"),
     Say("alice", "Sure, opening a terminal."),
     Show("term", "other", "terminal window"),
     Type("nw status --service ingest --window 7d", TERM_INGEST, "ingest status output"),
     Say("bob", "There it is. Latency is finally back under our target, and errors look flat."),
-    Say("carol", "That matches what customers tell me. No complaints about slow dashboards this week."),
-    Ask("carol", "What is the p95 latency of the ingest service over the last 7 days?",
-        "The ingest service's p95 latency over the last 7 days is 412 ms.", ["412 ms"], "screen", "easy",
-        screen="ingest status output"),
+    Ask(
+        "carol",
+        "What is the p95 latency of the ingest service over the last 7 days?",
+        "The ingest service's p95 latency over the last 7 days is 412 ms.",
+        ["412 ms"],
+        "screen",
+        "easy",
+        screen="ingest status output",
+    ),
     Say("bob", "Now the same for the query API, so we can compare."),
     Type("nw status --service query-api --window 7d", TERM_QUERY, "query-api status output"),
     Say("alice", "Here you go. Query is quite a bit slower."),
     Say("bob", "Yes, my team will look at the cache hit rate next sprint."),
-    Ask("bob", "How much higher is the query API's p95 latency than the ingest service's?",
-        "The query API's p95 latency is 655 ms versus 412 ms for ingest, so 243 ms higher.", ["243 ms"],
-        "reasoning", "hard", screen="query-api status output",
-        check_screen=["p95 latency   412 ms", "p95 latency   655 ms"]),
+    Ask(
+        "bob",
+        "How much higher is the query API's p95 latency than the ingest service's?",
+        "The query API's p95 latency is 655 ms versus 412 ms for ingest, so 243 ms higher.",
+        ["243 ms"],
+        "reasoning",
+        "hard",
+        screen="query-api status output",
+        check_screen=["p95 latency   412 ms", "p95 latency   655 ms"],
+    ),
     Show("incident"),
     Say("alice", "Next, the follow up from the ingest outage in September."),
-    Say("bob", "The root cause was an expired certificate on one of the Kafka brokers. Expiry alerts are live "
-               "since Monday."),
-    Ask("carol", "If the primary on-call doesn't acknowledge a Sev1 page, when does it escalate and to whom?",
+    Say(
+        "bob",
+        "The root cause was an expired certificate on one of the Kafka brokers. And the first page sat "
+        "unacknowledged for a while.",
+    ),
+    Ask(
+        "carol",
+        "If the primary on-call doesn't acknowledge a Sev1 page, when does it escalate and to whom?",
         "After 15 minutes without acknowledgement PagerDuty escalates a Sev1 page to the secondary on-call "
-        "(and to the engineering manager after 30 minutes).", ["15 minutes", "secondary"], "knowledge", "medium"),
-    Say("carol", "I sent the incident report to every affected customer on October 1st. Two of them asked for "
-                 "service credits."),
-    Ask("alice", "How many customers were affected by INC-2291?",
-        "63 customers were affected by the INC-2291 ingest outage.", ["63"], "screen", "easy",
-        screen="incident follow-up INC-2291"),
+        "(and to the engineering manager after 30 minutes).",
+        ["15 minutes", "secondary"],
+        "knowledge",
+        "medium",
+    ),
+    Say(
+        "carol",
+        "I sent the incident report to every affected customer on October 1st. Two of them asked for "
+        "service credits.",
+    ),
+    Ask(
+        "alice",
+        "How many customers were affected by INC-2291?",
+        "63 customers were affected by the INC-2291 ingest outage.",
+        ["63"],
+        "screen",
+        "easy",
+        screen="incident follow-up INC-2291",
+    ),
     Say("alice", "Let's handle those credits exactly the way the policy says."),
-    Ask("carol", "Given how long the outage lasted, did we breach the Enterprise uptime SLA for September?",
+    Ask(
+        "carol",
+        "Given how long the outage lasted, did we breach the Enterprise uptime SLA for September?",
         "Yes: the SLA is 99.9% monthly uptime, which allows 43.2 minutes of downtime in a 30-day month, and "
-        "the outage lasted 47 minutes.", ["43.2"], "reasoning", "hard", screen="incident follow-up INC-2291",
-        check_screen=["47 minutes"]),
-    Ask("alice", "How many days before expiry must TLS certificates be renewed under our security policy?",
+        "the outage lasted 47 minutes.",
+        ["43.2"],
+        "reasoning",
+        "hard",
+        screen="incident follow-up INC-2291",
+        check_screen=["47 minutes"],
+    ),
+    Say("bob", "Agreed. Expiry alerts are live since Monday."),
+    Ask(
+        "alice",
+        "How many days before expiry must TLS certificates be renewed under our security policy?",
         "The security policy requires TLS certificates to be renewed at least 30 days before they expire.",
-        ["30 days"], "knowledge", "medium"),
+        ["30 days"],
+        "knowledge",
+        "medium",
+    ),
     Show("roadmap"),
     Say("alice", "Now the fourth quarter roadmap. These are the dates we committed to the board."),
     Say("bob", "I'm fine with everything except mobile. We're still one iOS engineer short."),
-    Say("carol", "Blue Harbor will be happy to see data residency here. Can I share that date with them?"),
+    Say(
+        "carol",
+        "Blue Harbor will be happy to see data residency here. Can I share that date with them?",
+    ),
     Say("alice", "Yes, but call it a target, not a promise."),
-    Ask("carol", "When is EU data residency scheduled?",
-        "EU data residency is scheduled for December 8 (owner: Bob).", ["December 8"], "screen", "easy",
-        screen="Q4 roadmap"),
+    Ask(
+        "carol",
+        "When is EU data residency scheduled?",
+        "EU data residency is scheduled for December 8 (owner: Bob).",
+        ["December 8"],
+        "screen",
+        "easy",
+        screen="Q4 roadmap",
+    ),
     Say("bob", "For usage based billing, the beta group is the 14 customers Carol picked."),
-    Ask("bob", "When did Carol send the incident report to the affected customers?",
-        "Carol sent the incident report to every affected customer on October 1st.", ["October 1"],
-        "transcript", "medium"),
-    Say("carol", "Correct, and Greenfield Foods agreed to go first."),
-    Ask("carol", "What will we charge for usage above the included quota with usage-based billing?",
+    Ask(
+        "bob",
+        "When did Carol send the incident report to the affected customers?",
+        "Carol sent the incident report to every affected customer on October 1st.",
+        ["October 1"],
+        "transcript",
+        "medium",
+    ),
+    Say("carol", "Correct, and Golden Valley Foods agreed to go first."),
+    Ask(
+        "carol",
+        "What will we charge for usage above the included quota with usage-based billing?",
         "Usage above the quota is billed at $0.40 per 1,000 query units, monthly in arrears, never discounted.",
-        ["$0.40"], "knowledge", "easy"),
+        ["$0.40"],
+        "knowledge",
+        "easy",
+    ),
     Show("hiring"),
     Say("alice", "Bob asked about hiring, so here's where we are."),
     Say("bob", "Great news on the iOS role. That takes risk off the mobile launch."),
     Say("carol", "Any update on the support role in Europe?"),
-    Ask("bob", "Will the new iOS engineer start before mobile dashboards go GA, and by how many days?",
+    Ask(
+        "bob",
+        "Will the new iOS engineer start before mobile dashboards go GA, and by how many days?",
         "Yes: the iOS engineer starts on November 17 and mobile dashboards GA is November 24 on the roadmap, "
-        "7 days later.", ["November 17", "7 days"], "reasoning", "hard", screen="hiring plan",
-        check_screen=["starts November 17"]),
+        "7 days later.",
+        ["November 17", "7 days"],
+        "reasoning",
+        "hard",
+        screen="hiring plan",
+        check_screen=["starts November 17"],
+    ),
     Say("alice", "It opens next month. I'll ask Sarah in recruiting to prioritize it."),
-    Ask("alice", "Who did Carol want to give the Riverside Logistics account to?",
-        "Carol wants to give Riverside Logistics to Kevin, since he ran their pilot.", ["Kevin"], "transcript",
-        "medium"),
+    Ask(
+        "alice",
+        "Who did Carol want to give the Riverside Logistics account to?",
+        "Carol wants to give Riverside Logistics to Kevin, since he ran their pilot.",
+        ["Kevin"],
+        "transcript",
+        "medium",
+    ),
     Show("wrapup"),
-    Say("alice", "To wrap up. Carol owns the Contoso plan, Bob owns the cache work, and I'll confirm the residency "
-                 "date with legal."),
+    Say(
+        "alice",
+        "To wrap up. Carol owns the Contoso plan, Bob owns the cache work, and I'll confirm the residency "
+        "date with legal.",
+    ),
     Say("carol", "Sounds good. Thanks, everyone."),
     Say("bob", "Thanks. See you next week."),
-    Ask("carol", "Which customer agreed to go first in the usage-based billing beta?",
-        "Carol said Greenfield Foods agreed to be the first customer in the usage-based billing beta.",
-        ["Greenfield Foods"], "transcript", "medium"),
+    Ask(
+        "carol",
+        "Which customer agreed to go first in the usage-based billing beta?",
+        "Carol said Golden Valley Foods agreed to be the first customer in the usage-based billing beta.",
+        ["Golden Valley"],
+        "transcript",
+        "medium",
+    ),
 ]
 TAIL_S = 2.5  # silence after the last utterance
 
@@ -603,39 +889,80 @@ TAIL_S = 2.5  # silence after the last utterance
 # Speech
 # ----------------------------------------------------------------------------------------------
 
+
 def need_tools():
     missing = [t for t in ("espeak-ng", "sox") if shutil.which(t) is None]
     if missing:
-        sys.exit(f"build.py: {' and '.join(missing)} not found on PATH. Install the Debian packages: "
-                 f"sudo apt-get install {' '.join(missing)}")
+        sys.exit(
+            f"build.py: {' and '.join(missing)} not found on PATH. Install the Debian packages: "
+            f"sudo apt-get install {' '.join(missing)}"
+        )
     if not (FONT_DIR / "DejaVuSans.ttf").exists():
-        sys.exit(f"build.py: DejaVu fonts not found in {FONT_DIR}. Install: sudo apt-get install fonts-dejavu-core")
+        sys.exit(
+            f"build.py: DejaVu fonts not found in {FONT_DIR}. Install: sudo apt-get install fonts-dejavu-core"
+        )
 
 
 def synthesize(text: str, voice: str, tmp: Path, n: int) -> np.ndarray:
     """Mono float32 speech at 16 kHz, leading/trailing silence trimmed."""
     wav = tmp / f"u{n:03d}.wav"
     raw = tmp / f"u{n:03d}.f32"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(SPEECH_RATE_WPM), "-g", str(WORD_GAP), "-w", str(wav), text],
-                   check=True)
-    subprocess.run(["sox", "-D", str(wav), "-t", "f32", "-r", str(SR), "-c", "1", str(raw)], check=True)
+    subprocess.run(
+        [
+            "espeak-ng",
+            "-v",
+            voice,
+            "-s",
+            str(SPEECH_RATE_WPM),
+            "-g",
+            str(WORD_GAP),
+            "-w",
+            str(wav),
+            text,
+        ],
+        check=True,
+    )
+    subprocess.run(
+        ["sox", "-D", str(wav), "-t", "f32", "-r", str(SR), "-c", "1", str(raw)], check=True
+    )
     x = np.fromfile(raw, dtype="<f4").astype(np.float64)
     loud = np.flatnonzero(np.abs(x) > 0.004)
     if loud.size == 0:
         raise RuntimeError(f"espeak-ng produced silence for {text!r}")
-    return x[loud[0]: loud[-1] + 1]
+    return x[loud[0] : loud[-1] + 1]
 
 
 def write_flac(path: Path, x: np.ndarray):
     pcm = np.round(np.clip(x, -1, 1) * 32767).astype("<i2")
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["sox", "-D", "-t", "raw", "-r", str(SR), "-e", "signed", "-b", "16", "-c", "1", "-",
-                    "-C", "8", str(path)], input=pcm.tobytes(), check=True)
+    subprocess.run(
+        [
+            "sox",
+            "-D",
+            "-t",
+            "raw",
+            "-r",
+            str(SR),
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            "-c",
+            "1",
+            "-",
+            "-C",
+            "8",
+            str(path),
+        ],
+        input=pcm.tobytes(),
+        check=True,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Timeline
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Change:
@@ -643,12 +970,12 @@ class Change:
     kind: str
     label: str
     # state at frame f (>= self.frame): a hashable key understood by render()
-    key_at: callable = None
-    settle_frame: int = 0  # frame from which the state no longer moves
+    key_at: Callable[[int], Hashable]
+    settle_frame: int  # frame from which the state no longer moves
 
 
 def frame_of(t: float) -> int:
-    return int(math.ceil(t * FPS - 1e-9))
+    return math.ceil(t * FPS - 1e-9)
 
 
 def ease(u: float) -> float:
@@ -660,28 +987,47 @@ def build_timeline(tmp: Path):
     gap_rng = random.Random(SEED)
     type_rng = random.Random(SEED + 1)
     t = 0.0  # end of the last thing that happened
-    utterances, changes, questions = [], [], []
+    utterances: list[dict[str, Any]] = []
+    changes: list[Change] = []
+    questions: list[dict[str, Any]] = []
     sheet_top = 0
     term_lines: list[str] = []
     last_speaker = None
 
-    def static(key):
+    def static(key: Hashable) -> Callable[[int], Hashable]:
         return lambda f: key
 
     for n, item in enumerate(SCRIPT):
+        # the screen a question is about stays put for a moment after the question
+        prev = SCRIPT[n - 1] if n else None
+        after_screen_q = 1.5 if isinstance(prev, Ask) and prev.screen else 0.0
         if isinstance(item, Say):
-            x = synthesize(item.text, VOICE[item.speaker], tmp, n) * 1.0
+            x = synthesize(item.text, VOICE[item.speaker], tmp, n)
             x *= LEVEL[item.speaker] / np.max(np.abs(x))
-            gap = 0.0 if last_speaker is None else (0.35 if item.speaker == last_speaker else
-                                                    0.45 + 0.30 * gap_rng.random())
-            start = round((t + gap + (0.6 if last_speaker is None else 0.0)) * 100) / 100  # 10 ms grid
-            s0 = int(round(start * SR))
-            utterances.append({"speaker": item.speaker, "start_s": round(s0 / SR, 3),
-                               "end_s": round((s0 + len(x)) / SR, 3), "text": item.text, "_s0": s0, "_x": x})
+            gap = (
+                0.0
+                if last_speaker is None
+                else (0.35 if item.speaker == last_speaker else 0.45 + 0.30 * gap_rng.random())
+            )
+            start = (
+                round((t + gap + (0.6 if last_speaker is None else 0.0)) * 100) / 100
+            )  # 10 ms grid
+            s0 = round(start * SR)
+            utterances.append(
+                {
+                    "speaker": item.speaker,
+                    "start_s": round(s0 / SR, 3),
+                    "end_s": round((s0 + len(x)) / SR, 3),
+                    "text": item.text,
+                    "_s0": s0,
+                    "_x": x,
+                }
+            )
             t = (s0 + len(x)) / SR
             last_speaker = item.speaker
         elif isinstance(item, Show):
-            f = frame_of(t + item.delay if changes else 0.0)
+            f = frame_of(t + max(item.delay, after_screen_q) if changes else 0.0)
+            key: Hashable
             if item.view in SLIDES:
                 key, label = ("slide", item.view), item.label or SLIDES[item.view][0]
             elif item.view == "sheet":
@@ -695,49 +1041,63 @@ def build_timeline(tmp: Path):
             changes.append(Change(f, item.kind, label, static(key), f))
             t = f / FPS
         elif isinstance(item, Scroll):
-            f = frame_of(t + item.delay)
+            f = frame_of(t + max(item.delay, after_screen_q))
             a, b = sheet_top, min(item.to_row * ROW_H, SHEET_MAX_SCROLL)
             nf = round(item.dur * FPS)
 
-            def key_at(fr, f=f, a=a, b=b, nf=nf):  # frame f already moves, frame f + nf - 1 is at b
-                return ("sheet", int(round(a + (b - a) * ease((fr - f + 1) / nf))))
+            def scroll_key(fr: int, f: int = f, a: int = a, b: int = b, nf: int = nf) -> Hashable:
+                # frame f already moves, frame f + nf - 1 is at b
+                return ("sheet", round(a + (b - a) * ease((fr - f + 1) / nf)))
+
             rows = sheet_rows_visible(b)
-            changes.append(Change(f, "scroll", f"renewals spreadsheet: scrolled to {rows}",
-                                  key_at, f + nf - 1))
+            changes.append(
+                Change(
+                    f, "scroll", f"renewals spreadsheet: scrolled to {rows}", scroll_key, f + nf - 1
+                )
+            )
             sheet_top = b
             t = (f + nf) / FPS
         elif isinstance(item, Type):
             f = frame_of(t + item.delay)
-            times, tt = [], f / FPS
+            times: list[int] = []
+            tt = f / FPS
             for ch in item.command:
                 times.append(frame_of(tt))
                 tt += 0.07 + 0.08 * type_rng.random() + (0.12 if ch == " " else 0.0)
             base = tuple(term_lines[:-1])
             cmd = item.command
 
-            def key_at(fr, base=base, times=times, cmd=cmd):
+            def typing_key(
+                fr: int, base: tuple[str, ...] = base, times: list[int] = times, cmd: str = cmd
+            ) -> Hashable:
                 k = sum(1 for x in times if x <= fr)
-                return ("term", base + (PROMPT + cmd[:k],))
+                return ("term", (*base, PROMPT + cmd[:k]))
+
             done = times[-1]
-            changes.append(Change(times[0], "typing", f"typing: {cmd}", key_at, done))
-            term_lines = list(base) + [PROMPT + cmd] + item.output + ["", PROMPT]
+            changes.append(Change(times[0], "typing", f"typing: {cmd}", typing_key, done))
+            term_lines = [*base, PROMPT + cmd, *item.output, "", PROMPT]
             fo = frame_of(done / FPS + 0.5 + 0.4)  # Enter after 0.5 s, output 0.4 s later
-            changes.append(Change(fo, "other", item.output_label, static(("term", tuple(term_lines))), fo))
+            changes.append(
+                Change(fo, "other", item.output_label, static(("term", tuple(term_lines))), fo)
+            )
             t = fo / FPS
         elif isinstance(item, Ask):
-            questions.append({"_item": item, "t_s": round(t + item.delay, 1)})
-            t = questions[-1]["t_s"]  # what follows (a slide change, the next turn) comes after it
+            t = round(t + item.delay, 1)  # what follows (a slide change, the next turn) comes after
+            questions.append({"_item": item, "t_s": t})
         else:
             raise TypeError(item)
 
     n_frames = frame_of(t + TAIL_S)
-    n_frames += (-n_frames) % 3  # whole number of audio samples per video frame boundary: N/30*16000
+    n_frames += (
+        -n_frames
+    ) % 3  # whole number of audio samples per video frame boundary: N/30*16000
     return utterances, changes, questions, n_frames
 
 
 # ----------------------------------------------------------------------------------------------
 # Rendering
 # ----------------------------------------------------------------------------------------------
+
 
 def render(key) -> Canvas:
     if key[0] == "slide":
@@ -751,7 +1111,9 @@ def render(key) -> Canvas:
 
 @functools.lru_cache(maxsize=8)
 def video_frame(key) -> av.VideoFrame:
-    return av.VideoFrame.from_ndarray(np.asarray(render(key).im), format="rgb24").reformat(format="yuv420p")
+    return av.VideoFrame.from_ndarray(np.asarray(render(key).im), format="rgb24").reformat(
+        format="yuv420p"
+    )
 
 
 def encode_video(path: Path, changes: list[Change], n_frames: int):
@@ -776,6 +1138,7 @@ def encode_video(path: Path, changes: list[Change], n_frames: int):
 # Checks
 # ----------------------------------------------------------------------------------------------
 
+
 def has(fact: str, text: str) -> bool:
     """`fact` occurs in `text`, case-insensitive, not as the prefix of a longer number ("October 1" is not in
     "October 16")."""
@@ -790,11 +1153,16 @@ def check(utterances, changes, questions, n_frames, knowledge_text):
         problems.append(f"duration {duration:.1f} s outside 220-260 s")
     if not 35 <= len(utterances) <= 60:
         problems.append(f"{len(utterances)} utterances, expected 35-60")
-    for a, b in zip(utterances, utterances[1:]):
+    for a, b in itertools.pairwise(utterances):
         if b["start_s"] < a["end_s"] + 0.2:
             problems.append(f"utterances overlap or touch at {b['start_s']}")
     all_screen = " | ".join(s for name in SLIDES for s in slide(name).texts)
-    all_screen += " | " + " | ".join(" ".join(r) for r in sheet_rows()) + " | " + " | ".join(TERM_INGEST + TERM_QUERY)
+    all_screen += (
+        " | "
+        + " | ".join(" ".join(r) for r in sheet_rows())
+        + " | "
+        + " | ".join(TERM_INGEST + TERM_QUERY)
+    )
     all_said = " | ".join(u["text"] for u in utterances)
     ids = set()
     for q in questions:
@@ -815,19 +1183,26 @@ def check(utterances, changes, questions, n_frames, knowledge_text):
             if ch.label != it.screen:
                 problems.append(f"{where}: screen at t_s is {ch.label!r}, wanted {it.screen!r}")
             elif (fr - ch.settle_frame) / FPS < 3.0:
-                problems.append(f"{where}: {ch.label!r} visible for only {(fr - ch.settle_frame) / FPS:.1f} s")
+                problems.append(
+                    f"{where}: {ch.label!r} visible for only {(fr - ch.settle_frame) / FPS:.1f} s"
+                )
             visible = " | ".join(render(ch.key_at(fr)).texts)
             for s in it.check_screen + (it.key_facts if it.source == "screen" else []):
                 if not has(s, visible):
                     problems.append(f"{where}: {s!r} not on screen at t_s")
         said_before = " | ".join(u["text"] for u in utterances if u["end_s"] <= t)
         for fact in it.key_facts:
-            found = {"screen": has(fact, all_screen), "knowledge": has(fact, knowledge_text),
-                     "transcript": has(fact, all_said)}
+            found = {
+                "screen": has(fact, all_screen),
+                "knowledge": has(fact, knowledge_text),
+                "transcript": has(fact, all_said),
+            }
             if it.source in found:
                 others = [k for k, v in found.items() if v and k != it.source]
                 if not found[it.source]:
-                    problems.append(f"{where}: key fact {fact!r} not found in its source ({it.source})")
+                    problems.append(
+                        f"{where}: key fact {fact!r} not found in its source ({it.source})"
+                    )
                 if others:
                     problems.append(f"{where}: key fact {fact!r} also in {others}")
             if it.source == "transcript" and not has(fact, said_before):
@@ -838,6 +1213,7 @@ def check(utterances, changes, questions, n_frames, knowledge_text):
 # ----------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------
+
 
 def toml_str(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
@@ -860,10 +1236,20 @@ def write_manifest(path: Path, duration: float):
         'participant = "alice"',
     ]
     for ident, name, _, _ in PARTICIPANTS:
-        lines += ["", "[[participants]]", f"identity = {toml_str(ident)}", f"name = {toml_str(name)}",
-                  f'audio = "audio/{ident}.flac"']
-    lines += ["", "[ground_truth]", 'transcript = "truth/transcript.jsonl"',
-              'screen_changes = "truth/screen_changes.jsonl"', ""]
+        lines += [
+            "",
+            "[[participants]]",
+            f"identity = {toml_str(ident)}",
+            f"name = {toml_str(name)}",
+            f'audio = "audio/{ident}.flac"',
+        ]
+    lines += [
+        "",
+        "[ground_truth]",
+        'transcript = "truth/transcript.jsonl"',
+        'screen_changes = "truth/screen_changes.jsonl"',
+        "",
+    ]
     path.write_text("\n".join(lines))
     tomllib.loads(path.read_text())
 
@@ -892,30 +1278,49 @@ def main():
     if problems:
         sys.exit("build.py: the timeline fails its checks:\n  " + "\n  ".join(problems))
 
-    print(f"session: {duration:.1f} s, {len(utterances)} utterances, {len(changes)} screen changes, "
-          f"{len(questions)} questions", flush=True)
+    print(
+        f"session: {duration:.1f} s, {len(utterances)} utterances, {len(changes)} screen changes, "
+        f"{len(questions)} questions",
+        flush=True,
+    )
 
     # audio: one track per participant, silence when not speaking
     n_samples = n_frames * SR // FPS
     tracks = {ident: np.zeros(n_samples) for ident in VOICE}
     for u in utterances:
         x = u["_x"]
-        tracks[u["speaker"]][u["_s0"]: u["_s0"] + len(x)] += x
+        tracks[u["speaker"]][u["_s0"] : u["_s0"] + len(x)] += x
     for ident, x in tracks.items():
         write_flac(HERE / "audio" / f"{ident}.flac", x)
 
     print("encoding screen.mp4 ...", flush=True)
     encode_video(HERE / "screen.mp4", changes, n_frames)
 
-    write_jsonl(HERE / "truth" / "transcript.jsonl",
-                [{k: u[k] for k in ("speaker", "start_s", "end_s", "text")} for u in utterances])
-    write_jsonl(HERE / "truth" / "screen_changes.jsonl",
-                [{"t_s": round(c.frame / FPS, 3), "kind": c.kind, "label": c.label} for c in changes])
-    write_jsonl(HERE / "questions.jsonl", [
-        {"id": q["id"], "t_s": q["t_s"], "asker": q["_item"].asker, "text": q["_item"].text,
-         "reference": q["_item"].reference, "key_facts": q["_item"].key_facts,
-         "needs_screen": q["_item"].screen is not None, "source": q["_item"].source,
-         "difficulty": q["_item"].difficulty} for q in questions])
+    write_jsonl(
+        HERE / "truth" / "transcript.jsonl",
+        [{k: u[k] for k in ("speaker", "start_s", "end_s", "text")} for u in utterances],
+    )
+    write_jsonl(
+        HERE / "truth" / "screen_changes.jsonl",
+        [{"t_s": round(c.frame / FPS, 3), "kind": c.kind, "label": c.label} for c in changes],
+    )
+    write_jsonl(
+        HERE / "questions.jsonl",
+        [
+            {
+                "id": q["id"],
+                "t_s": q["t_s"],
+                "asker": q["_item"].asker,
+                "text": q["_item"].text,
+                "reference": q["_item"].reference,
+                "key_facts": q["_item"].key_facts,
+                "needs_screen": q["_item"].screen is not None,
+                "source": q["_item"].source,
+                "difficulty": q["_item"].difficulty,
+            }
+            for q in questions
+        ],
+    )
     write_manifest(HERE / "manifest.toml", duration)
     print("done:", HERE)
 
