@@ -62,7 +62,11 @@ QUESTIONS = [
 def slide_image(text: str, size: tuple[int, int]) -> np.ndarray:
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(FONT, size[1] // 9)
+    font_size = size[1] // 9
+    if Path(FONT).is_file():
+        font: ImageFont.FreeTypeFont | ImageFont.ImageFont = ImageFont.truetype(FONT, font_size)
+    else:  # no DejaVu on this machine: Pillow's bundled scalable font
+        font = ImageFont.load_default(size=font_size)
     draw.multiline_text((size[0] // 20, size[1] // 6), text, fill="black", font=font, spacing=12)
     return np.asarray(image)
 
