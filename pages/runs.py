@@ -27,8 +27,20 @@ if view.data is None:
     st.stop()
 
 runs = view.data
+first = [
+    "run_id",
+    "status",
+    "dataset_name",
+    "threshold",
+    "requests",
+    "premium_share",
+    "cost_per_media_hour_usd",
+    "p95_latency_ms",
+    "mean_quality",
+    "errors",
+]
 st.dataframe(
-    runs,
+    runs[first + [c for c in runs.columns if c not in first]],
     hide_index=True,
     width="stretch",
     column_config={
@@ -40,6 +52,8 @@ st.dataframe(
             "cost / media hour", format="$%.4f"
         ),
         "mean_quality": st.column_config.NumberColumn("mean quality", format="%.3f"),
+        "p95_latency_ms": st.column_config.NumberColumn("p95 latency", format="%.0f ms"),
+        "p50_latency_ms": st.column_config.NumberColumn("p50 latency", format="%.0f ms"),
     },
 )
 
