@@ -120,6 +120,7 @@ class Pipeline:
                     provider=result.provider,
                     model=result.model_resolved,
                     confidence=utterance.confidence,
+                    words_json=_words_json(utterance),
                 )
             )
 
@@ -405,6 +406,17 @@ class Pipeline:
                 error=str(failure.error),
             )
         )
+
+
+def _words_json(utterance: Utterance) -> str | None:
+    if not utterance.words:
+        return None
+    return json.dumps(
+        [
+            {"w": w.text, "s": round(w.start_s, 3), "e": round(w.end_s, 3), "c": w.confidence}
+            for w in utterance.words
+        ]
+    )
 
 
 def _clock(t_s: float) -> str:

@@ -126,6 +126,7 @@ class UtteranceRecord:
     provider: str
     model: str
     confidence: float | None
+    words_json: str | None = None  # word timings, when the provider gives them
 
 
 TABLES: dict[str, type] = {

@@ -52,12 +52,21 @@ class Question:
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    start_s: float
+    end_s: float
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Utterance:
     participant: str
     start_s: float
     end_s: float
     text: str
     confidence: float | None = None
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

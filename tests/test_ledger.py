@@ -280,6 +280,7 @@ EXPECTED_SCHEMA = [
     ("utterances", "provider", V, "NO"),
     ("utterances", "model", V, "NO"),
     ("utterances", "confidence", D, "YES"),
+    ("utterances", "words_json", V, "YES"),
 ]
 
 _COLUMNS_SQL = """
@@ -331,12 +332,12 @@ def test_every_record_field_is_a_column_and_back(ledger_path: Path) -> None:
 
 def test_migrations_apply_once(ledger_path: Path) -> None:
     with Ledger(ledger_path) as ledger:
-        assert ledger.applied_migrations == ["create_ledger_tables"]
+        assert ledger.applied_migrations == ["create_ledger_tables", "utterance_words"]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
         recorded = ledger.cursor().execute("SELECT version, name FROM schema_migrations")
-        assert recorded.fetchall() == [(1, "create_ledger_tables")]
-    assert SCHEMA_VERSION == 1
+        assert recorded.fetchall() == [(1, "create_ledger_tables"), (2, "utterance_words")]
+    assert SCHEMA_VERSION == 2
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -344,7 +345,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
 def test_migrate_on_a_plain_connection() -> None:
     con = duckdb.connect(":memory:")
     try:
-        assert migrate(con) == ["create_ledger_tables"]
+        assert migrate(con) == ["create_ledger_tables", "utterance_words"]
         assert migrate(con) == []
     finally:
         con.close()
@@ -353,17 +354,31 @@ def test_migrate_on_a_plain_connection() -> None:
 def test_a_failing_migration_rolls_back(ledger_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Ledger(ledger_path).close()
     broken = ledger_schema.Migration(
-        2, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
+        3, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
     )
     monkeypatch.setattr(ledger_schema, "MIGRATIONS", (*ledger_schema.MIGRATIONS, broken))
-    with pytest.raises(LedgerError, match=r"migration 2 \(broken\) failed"):
+    with pytest.raises(LedgerError, match=r"migration 3 \(broken\) failed"):
         Ledger(ledger_path)
     monkeypatch.undo()
     with Ledger(ledger_path) as ledger:
         tables = {r[0] for r in ledger.cursor().execute("SHOW TABLES").fetchall()}
         versions = ledger.cursor().execute("SELECT version FROM schema_migrations").fetchall()
     assert "half_done" not in tables
-    assert versions == [(1,)]
+    assert versions == [(1,), (2,)]
+
+
+def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None:
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(ledger_path))
+    assert migrate(con, migrations=ledger_schema.MIGRATIONS[:1]) == ["create_ledger_tables"]
+    con.execute(
+        "INSERT INTO utterances VALUES ('r', 'alice', 1.0, 2.0, 'hello', 'whisper', 'tiny.en', 0.9)"
+    ).fetchall()
+    con.close()
+    with Ledger(ledger_path) as ledger:
+        assert ledger.applied_migrations == ["utterance_words"]
+        rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
+    assert rows == [("hello", None)]
 
 
 # --- (d) batching -------------------------------------------------------------------------------

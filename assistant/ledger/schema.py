@@ -140,6 +140,8 @@ CREATE TABLE utterances (
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
+    # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
+    Migration(2, "utterance_words", ("ALTER TABLE utterances ADD COLUMN words_json VARCHAR",)),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 
@@ -192,15 +194,21 @@ def check_schema(con: duckdb.DuckDBPyConnection, *, where: str = "the ledger") -
         )
 
 
-def migrate(con: duckdb.DuckDBPyConnection, *, where: str = "the ledger") -> list[str]:
+def migrate(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    where: str = "the ledger",
+    migrations: tuple[Migration, ...] | None = None,
+) -> list[str]:
     """Apply pending migrations, each in its own transaction; return the names applied."""
-    latest = MIGRATIONS[-1].version
+    migrations = MIGRATIONS if migrations is None else migrations
+    latest = migrations[-1].version
     con.execute(_MIGRATIONS_TABLE).fetchall()
     done = set(applied_versions(con))
     if done and max(done) > latest:
         raise _newer_error(where, max(done), latest)
     applied: list[str] = []
-    for migration in MIGRATIONS:
+    for migration in migrations:
         if migration.version in done:
             continue
         con.begin()
