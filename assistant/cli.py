@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import WorkbenchError
 
@@ -55,6 +55,28 @@ def _parser() -> argparse.ArgumentParser:
         help="do nothing if the ledger already holds a finished run of this dataset",
     )
 
+    sample = sub.add_parser(
+        "sample-bench", help="compare frame-sampling policies on a recording's ground truth"
+    )
+    sample.add_argument("dataset", help="dataset folder with truth/screen_changes.jsonl")
+    sample.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sample.add_argument(
+        "--min-state-s",
+        type=float,
+        default=1.0,
+        help="screen states shorter than this are not counted (default 1.0)",
+    )
+    sample.add_argument("--config", help="TOML file: its [sampling] tunes the change policy")
+
+    stt = sub.add_parser("stt-bench", help="compare transcription providers on a recording")
+    stt.add_argument("dataset", help="dataset folder with truth/transcript.jsonl")
+    stt.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stt.add_argument(
+        "--providers",
+        default="recorded:,whisper:tiny.en,deepgram:nova-3",
+        help="comma-separated provider specs (default: %(default)s)",
+    )
+
     runs = sub.add_parser("runs", help="list the runs in the ledger")
     runs.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
     return parser
@@ -65,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args)
+        if args.command == "sample-bench":
+            return _sample_bench(args)
+        if args.command == "stt-bench":
+            return _stt_bench(args)
         return _runs(args)
     except WorkbenchError as exc:
         if args.debug:
@@ -126,7 +152,12 @@ def _replay(args: argparse.Namespace) -> int:
 
         try:
             run_id = replay(
-                dataset, ledger=ledger, config=config, run_id=args.run_id, progress=progress
+                dataset,
+                ledger=ledger,
+                config=config,
+                run_id=args.run_id,
+                progress=progress,
+                notice=lambda message: print(f"notice: {message}", file=sys.stderr),
             )
         finally:
             if bar is not None:
@@ -164,6 +195,68 @@ def format_summary(s: RunSummary, *, ledger_path: str) -> str:
 
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
+
+
+def _sample_bench(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from assistant.benchmarks.sampling import (
+        DEFAULT_POLICIES,
+        format_sample_bench,
+        run_sample_bench,
+    )
+    from assistant.config import load_config
+    from assistant.datasets import load_dataset
+
+    dataset = load_dataset(args.dataset)
+    policies = dict(DEFAULT_POLICIES)
+    if args.config:
+        policies["change"] = dataclasses.replace(load_config(args.config).sampling, policy="change")
+    bar = _bar(dataset.duration_s, "sampling", quiet=args.json)
+    bench = run_sample_bench(dataset, policies=policies, min_state_s=args.min_state_s, progress=bar)
+    _close(bar)
+    print(json.dumps(bench.to_dict(), indent=2) if args.json else format_sample_bench(bench))
+    return 0
+
+
+def _stt_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from assistant.benchmarks.stt import format_stt_bench, run_stt_bench
+    from assistant.datasets import load_dataset
+
+    dataset = load_dataset(args.dataset)
+    specs = tuple(p.strip() if ":" in p else f"{p.strip()}:" for p in args.providers.split(","))
+    say = (
+        (lambda m: None)
+        if args.json
+        else (lambda m: print(f"transcribing with {m}", file=sys.stderr))
+    )
+    bench = run_stt_bench(dataset, providers=specs, progress=say)
+    print(json.dumps(bench.to_dict(), indent=2) if args.json else format_stt_bench(bench))
+    return 0
+
+
+def _bar(total_s: float, desc: str, *, quiet: bool) -> Any:
+    """A tqdm bar over media seconds, as a callable taking the current media time."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=round(total_s), unit="s media", desc=desc, file=sys.stderr, dynamic_ncols=True)
+
+    def update(t_s: float) -> None:
+        if t_s - bar.n >= 1:
+            bar.update(int(min(t_s, total_s)) - bar.n)
+
+    update.bar = bar  # type: ignore[attr-defined]
+    return update
+
+
+def _close(progress: Any) -> None:
+    if progress is not None:
+        progress.bar.close()
 
 
 def _runs(args: argparse.Namespace) -> int:

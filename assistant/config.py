@@ -19,9 +19,20 @@ from assistant.errors import ConfigError
 
 @dataclass(frozen=True, slots=True)
 class SamplingConfig:
-    policy: str = "fixed"
-    fps: float = 1.0
+    policy: str = "fixed"  # fixed | voice_activity | change
     keep_last: int = 10
+    # fixed
+    fps: float = 1.0
+    # voice_activity (LiveKit Agents' defaults)
+    speaking_fps: float = 1.0
+    silent_fps: float = 0.3
+    # change
+    pixel_delta: int = 32  # grey levels a thumbnail pixel must move to count as changed
+    change_share: float = 0.001  # share of (unmasked) thumbnail pixels that makes a change
+    settle_s: float = 0.3  # the screen must hold still this long before a change is kept
+    max_wait_s: float = 1.0  # keep anyway when it never settles (continuous scrolling)
+    keepalive_s: float = 30.0  # keep a frame at least this often, changed or not
+    animated_share: float = 0.1  # localized motion below this share of the screen is masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +177,14 @@ def config_from_dict(data: dict[str, Any], *, where: str = "config") -> Config:
 
 def _validate(config: Config, where: str) -> None:
     check_threshold(config.routing.threshold)
-    if config.sampling.fps <= 0:
-        raise ConfigError(f"{where}: sampling.fps must be > 0, got {config.sampling.fps}")
+    sampling = config.sampling
+    for key in ("fps", "speaking_fps", "silent_fps", "keepalive_s", "max_wait_s"):
+        if getattr(sampling, key) <= 0:
+            raise ConfigError(f"{where}: sampling.{key} must be > 0, got {getattr(sampling, key)}")
+    if not 0 < sampling.change_share < 1 or not 0 < sampling.animated_share <= 1:
+        raise ConfigError(f"{where}: sampling.change_share and animated_share must be in (0, 1]")
+    if not 0 < sampling.pixel_delta < 255 or sampling.settle_s < 0:
+        raise ConfigError(f"{where}: sampling.pixel_delta must be in 1..254 and settle_s >= 0")
     if config.sampling.keep_last < 1:
         raise ConfigError(f"{where}: sampling.keep_last must be >= 1")
     if config.retrieval.top_k < 1 or config.retrieval.chunk_words < 10:

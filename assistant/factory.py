@@ -5,12 +5,13 @@ A new provider is one class and one registry entry here; the pipeline does not c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TypeVar
 
 from assistant.config import Config
 from assistant.datasets import Dataset
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, ProviderError
 from assistant.llm.base import LLM
 from assistant.pricing import Pricer
 from assistant.providers import Provider, split_spec
@@ -36,7 +37,7 @@ def _local_llm(model: str) -> LLM:
 
 VISION: dict[str, Callable[[str], VisionProvider]] = {"ocr": _vision}
 LLMS: dict[str, Callable[[str], LLM]] = {"local": _local_llm}
-STT_PROVIDERS = ("whisper", "recorded")
+STT_PROVIDERS = ("whisper", "recorded", "deepgram")
 T = TypeVar("T")
 
 
@@ -58,7 +59,15 @@ def make_llm(spec: str) -> LLM:
     return _lookup(LLMS, spec, "LLM")
 
 
-def make_transcriber(config: Config, transcript: tuple[Utterance, ...] | None) -> Transcriber:
+def make_transcriber(
+    config: Config,
+    transcript: tuple[Utterance, ...] | None,
+    *,
+    allow_fallback: bool = True,
+    notices: list[str] | None = None,
+) -> Transcriber:
+    """The configured transcriber. A cloud provider without its key degrades to offline whisper
+    with a notice (or raises ``ProviderError`` when ``allow_fallback`` is false)."""
     provider, model = split_spec(config.stt.provider)
     if provider == "whisper":
         from assistant.stt.whisper import WhisperTranscriber
@@ -75,10 +84,26 @@ def make_transcriber(config: Config, transcript: tuple[Utterance, ...] | None) -
         return RecordedTranscriber(
             model=model or "ground-truth", transcript=transcript, config=config.stt
         )
+    if provider == "deepgram":
+        from assistant.stt.deepgram import make_deepgram
+
+        try:
+            return make_deepgram(model or "nova-3", config.stt)
+        except ProviderError as exc:
+            if not allow_fallback:
+                raise
+            if notices is not None:
+                notices.append(f"{exc} - transcribing offline with whisper:tiny.en instead")
+            fallback = dataclasses.replace(
+                config, stt=dataclasses.replace(config.stt, provider="whisper:tiny.en")
+            )
+            return make_transcriber(fallback, transcript)
     raise ConfigError(f"unknown stt provider {provider!r}; available: {', '.join(STT_PROVIDERS)}")
 
 
-def make_stages(config: Config, dataset: Dataset) -> dict[str, object]:
+def make_stages(
+    config: Config, dataset: Dataset, *, notices: list[str] | None = None
+) -> dict[str, object]:
     """Every stage of a pipeline for ``dataset`` under ``config`` (keyword arguments of Pipeline)."""
     routing = config.routing
     if routing.scorer not in SCORERS:
@@ -87,7 +112,7 @@ def make_stages(config: Config, dataset: Dataset) -> dict[str, object]:
         raise ConfigError(f"unknown router {routing.router!r}; available: {', '.join(ROUTERS)}")
     stages: dict[str, object] = {
         "sampler": make_sampler(config.sampling),
-        "transcriber": make_transcriber(config, dataset.transcript),
+        "transcriber": make_transcriber(config, dataset.transcript, notices=notices),
         "vision": {
             CHEAP: make_vision(config.vision.cheap),
             PREMIUM: make_vision(config.vision.premium),

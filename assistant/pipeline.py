@@ -30,6 +30,7 @@ from assistant.types import (
     Answer,
     AudioChunk,
     Event,
+    KeptFrame,
     Passage,
     Question,
     Usage,
@@ -75,26 +76,32 @@ class Pipeline:
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: Event) -> RequestRecord | None:
         if isinstance(event, VideoFrame):
-            kept = self.sampler.offer(event)
-            if kept is not None:
-                self.emit(
-                    FrameRecord(
-                        run_id=self.run_id,
-                        track=kept.track,
-                        media_t_s=kept.t_s,
-                        reason=kept.reason,
-                        change_score=kept.change_score,
-                        width=event.width,
-                        height=event.height,
-                        frame_hash=kept.digest,
-                    )
-                )
+            self._record_frame(self.sampler.offer(event))
         elif isinstance(event, AudioChunk):
             for segment in self.transcriber.push(event):
                 self._transcribe(segment)
+            self.sampler.on_voice(event.t_s + event.duration_s, self.transcriber.speaking)
         elif isinstance(event, Question):
+            self._record_frame(self.sampler.on_question(event.t_s))
             return self.ask(event)
         return None
+
+    def _record_frame(self, kept: KeptFrame | None) -> None:
+        if kept is None:
+            return
+        height, width = kept.rgb.shape[:2]
+        self.emit(
+            FrameRecord(
+                run_id=self.run_id,
+                track=kept.track,
+                media_t_s=kept.t_s,
+                reason=kept.reason,
+                change_score=kept.change_score,
+                width=width,
+                height=height,
+                frame_hash=kept.digest,
+            )
+        )
 
     def finish(self) -> None:
         for segment in self.transcriber.flush():

@@ -36,6 +36,7 @@ def replay(
     config: Config,
     run_id: str | None = None,
     progress: Callable[[float], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> str:
     """Run ``dataset`` through the pipeline; returns the run id. ``progress`` gets media seconds.
 
@@ -45,7 +46,11 @@ def replay(
     run_id = run_id or new_run_id(dataset, config)
     if not RUN_ID.match(run_id):
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
-    stages = make_stages(config, dataset)
+    notices: list[str] = []
+    stages = make_stages(config, dataset, notices=notices)
+    for message in notices:
+        if notice is not None:
+            notice(message)
     warm_up(stages)
     source = RecordedSource(dataset)
     ledger.start_run(

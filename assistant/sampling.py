@@ -1,13 +1,24 @@
 """Frame sampling: which screen-share frames are kept for analysis.
 
-A policy sees every frame's luminance (the Y plane, never converted) and answers keep or drop. Only
-kept frames are converted to RGB. ``fixed`` keeps one frame every ``1/fps`` seconds; later policies
-(voice activity, content change) implement the same ``decide`` hook.
+A policy sees every frame's luminance (the Y plane as decoded, never converted) through a strided
+1/8 thumbnail, and answers keep or drop; only kept frames are converted to RGB. Policies:
+
+- ``fixed``: one frame every ``1/fps`` seconds (the seed's 1 FPS of 30).
+- ``voice_activity``: ``speaking_fps`` while anyone speaks, ``silent_fps`` otherwise (LiveKit
+  Agents' default: 1.0 and 0.3).
+- ``change``: keep a frame when the screen content changed and has settled. A thumbnail pixel
+  counts as changed when it moved more than ``pixel_delta`` grey levels; a change is a share of
+  pixels above ``change_share`` against the last kept frame. The frame is kept once the screen has
+  held still for ``settle_s`` (so a slide transition or a scroll is captured once, at rest), or
+  after ``max_wait_s`` if it never settles. Small regions that keep moving on their own (a video in
+  a corner, a blinking cursor) are masked while the rest of the screen is still. A keep-alive frame
+  every ``keepalive_s``, and the current frame whenever a question arrives.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
@@ -19,6 +30,8 @@ from assistant.errors import ConfigError
 from assistant.types import KeptFrame, VideoFrame
 
 THUMB_STEP = 8  # 1280x720 -> 160x90 luminance thumbnail
+ACTIVITY_DECAY = 0.93  # per frame: about 0.3 s half-life at 30 fps
+ANIMATED_LEVEL = 1.5  # a pixel that changed this often recently is animated
 
 
 def thumbnail(luma: np.ndarray) -> np.ndarray:
@@ -51,17 +64,34 @@ class Sampler(ABC):
         self.config = config
         self.kept: deque[KeptFrame] = deque(maxlen=config.keep_last)
         self._last_thumb: np.ndarray | None = None
+        self._last_frame: VideoFrame | None = None
+        self.decision_ns = 0  # time spent deciding (not converting), for the benchmark
+        self.frames_seen = 0
 
     @abstractmethod
     def decide(self, frame: VideoFrame, thumb: np.ndarray) -> str | None:
         """The reason to keep ``frame`` (e.g. "interval"), or None to drop it."""
 
+    def on_voice(self, t_s: float, speaking: bool) -> None:  # noqa: B027 - optional hook
+        """Voice activity in the room changed or was re-confirmed at ``t_s``."""
+
+    def on_question(self, t_s: float) -> KeptFrame | None:
+        """A question arrived; policies that capture on questions keep the current frame."""
+        return None
+
     def offer(self, frame: VideoFrame) -> KeptFrame | None:
         """Judge one frame; convert and keep it when the policy says so."""
+        started = time.perf_counter_ns()
         thumb = thumbnail(frame.luma)
         reason = self.decide(frame, thumb)
+        self.decision_ns += time.perf_counter_ns() - started
+        self.frames_seen += 1
+        self._last_frame = frame
         if reason is None:
             return None
+        return self._keep(frame, thumb, reason)
+
+    def _keep(self, frame: VideoFrame, thumb: np.ndarray, reason: str) -> KeptFrame:
         score = change_score(self._last_thumb, thumb)
         self._last_thumb = np.array(thumb)
         kept = KeptFrame(
@@ -79,25 +109,141 @@ class Sampler(ABC):
         return self.kept[-1] if self.kept else None
 
 
-class FixedRateSampler(Sampler):
-    name = "fixed"
+class _RateSampler(Sampler):
+    """Keeps a frame whenever ``1 / rate`` seconds have passed since the last one."""
 
     def __init__(self, config: SamplingConfig) -> None:
         super().__init__(config)
-        self._next_t_s: float | None = None
+        self._last_t_s: float | None = None
+
+    @abstractmethod
+    def fps(self) -> float:
+        """The rate in force now."""
 
     def decide(self, frame: VideoFrame, thumb: np.ndarray) -> str | None:
-        if self._next_t_s is None:
-            self._next_t_s = frame.t_s + 1.0 / self.config.fps
+        if self._last_t_s is None:
+            self._last_t_s = frame.t_s
             return "first"
-        if frame.t_s + 1e-6 >= self._next_t_s:
-            while self._next_t_s <= frame.t_s + 1e-6:
-                self._next_t_s += 1.0 / self.config.fps
+        # keep the schedule on the grid of the first frame so 1 FPS of 30 keeps exactly one in 30
+        period = 1.0 / self.fps()
+        if frame.t_s + 1e-6 >= self._last_t_s + period:
+            self._last_t_s += period * max(1, int((frame.t_s + 1e-6 - self._last_t_s) / period))
             return "interval"
         return None
 
 
-SAMPLERS: dict[str, type[Sampler]] = {"fixed": FixedRateSampler}
+class FixedRateSampler(_RateSampler):
+    name = "fixed"
+
+    def fps(self) -> float:
+        return self.config.fps
+
+
+class VoiceActivitySampler(_RateSampler):
+    name = "voice_activity"
+
+    def __init__(self, config: SamplingConfig) -> None:
+        super().__init__(config)
+        self.speaking = False
+
+    def on_voice(self, t_s: float, speaking: bool) -> None:
+        self.speaking = speaking
+
+    def fps(self) -> float:
+        return self.config.speaking_fps if self.speaking else self.config.silent_fps
+
+
+class ChangeSampler(Sampler):
+    name = "change"
+
+    def __init__(self, config: SamplingConfig) -> None:
+        super().__init__(config)
+        self._prev: np.ndarray | None = None  # previous thumbnail (int16)
+        self._kept_thumb: np.ndarray | None = None  # thumbnail of the last kept frame (int16)
+        self._activity: np.ndarray | None = None  # decaying count of recent changes per pixel
+        self._kept_t_s = -1e9
+        self._pending_since: float | None = None  # when a change against the kept frame began
+        self._still_since = 0.0  # when the (unmasked) screen last stopped moving
+        self._wait_s = config.max_wait_s  # doubles while the screen keeps moving
+        self._idle_frames = 0  # frames since the activity map was last aged
+        self._mask: np.ndarray | None = None  # animated pixels, ignored while they animate
+        self.last_change_share = 0.0  # against the last kept frame, unmasked pixels only
+
+    def decide(self, frame: VideoFrame, thumb: np.ndarray) -> str | None:
+        cfg = self.config
+        cur = thumb.astype(np.int16)
+        t = frame.t_s
+        if self._prev is None or self._prev.shape != cur.shape or self._kept_thumb is None:
+            self._prev, self._activity = cur, np.zeros(cur.shape, np.float32)
+            self._kept_thumb, self._kept_t_s, self._still_since = cur, t, t
+            return "first"
+        diff = cur - self._prev
+        np.abs(diff, out=diff)
+        moving = diff > cfg.pixel_delta
+        self._prev = cur
+        self._idle_frames += 1
+        if moving.any():  # the slow path runs only on frames where something moved
+            self._update(cur, moving, t)
+        if self.last_change_share > cfg.change_share:
+            if self._pending_since is None:
+                self._pending_since = t
+            if t - self._still_since >= cfg.settle_s:
+                self._wait_s = cfg.max_wait_s
+                return self._mark(cur, t, "change")
+            if t - self._pending_since >= self._wait_s:
+                self._wait_s *= 2  # a long animation gets ever fewer frames until it rests
+                return self._mark(cur, t, "change-unsettled")
+        else:
+            self._pending_since = None
+        if t - self._kept_t_s >= cfg.keepalive_s:
+            return self._mark(cur, t, "keepalive")
+        return None
+
+    def _update(self, cur: np.ndarray, moving: np.ndarray, t: float) -> None:
+        """Something moved: age the activity map, mask animated regions, re-measure the change."""
+        cfg = self.config
+        assert self._activity is not None and self._kept_thumb is not None
+        self._activity *= ACTIVITY_DECAY**self._idle_frames
+        self._idle_frames = 0
+        self._activity += moving
+        animated = self._activity > ANIMATED_LEVEL
+        # localized, self-repeating motion (a corner video, a caret) is masked; motion over a
+        # large area (a slide change, a scroll) is the content itself and never masked
+        self._mask = animated if animated.mean() < cfg.animated_share else None
+        if self._mask is not None:
+            moving &= ~self._mask
+        if moving.any():
+            self._still_since = t
+        self._measure(cur)
+
+    def _measure(self, cur: np.ndarray) -> None:
+        assert self._kept_thumb is not None
+        changed = np.abs(cur - self._kept_thumb) > self.config.pixel_delta
+        if self._mask is not None:
+            changed &= ~self._mask
+        self.last_change_share = float(changed.mean())
+
+    def _mark(self, cur: np.ndarray, t: float, reason: str) -> str:
+        self._kept_thumb, self._kept_t_s, self._pending_since = cur, t, None
+        self.last_change_share = 0.0
+        return reason
+
+    def on_question(self, t_s: float) -> KeptFrame | None:
+        """Keep the frame on screen now, unless it is the frame already kept."""
+        frame = self._last_frame
+        latest = self.latest()
+        if frame is None or (latest is not None and latest.t_s == frame.t_s):
+            return None
+        if self.last_change_share == 0.0:  # the screen is exactly what was kept last
+            return None
+        thumb = thumbnail(frame.luma)
+        self._mark(thumb.astype(np.int16), frame.t_s, "question")
+        return self._keep(frame, thumb, "question")
+
+
+SAMPLERS: dict[str, type[Sampler]] = {
+    s.name: s for s in (FixedRateSampler, VoiceActivitySampler, ChangeSampler)
+}
 
 
 def make_sampler(config: SamplingConfig) -> Sampler:

@@ -139,3 +139,25 @@ def test_all_vision_failing_still_records_the_request(tiny: Path) -> None:
     q2 = next(r for r in requests if r.question_id == "q2")  # type: ignore[attr-defined]
     assert q2.status == "fallback" and q2.answer  # answered without the screen
     assert q2.quality == 0.0  # the fact was only on the screen
+
+
+@pytest.mark.parametrize("policy", ["change", "voice_activity"])
+def test_replay_with_other_sampling_policies(tiny: Path, tmp_path: Path, policy: str) -> None:
+    from assistant.ledger.queries import run_frames
+
+    config = recorded_config()
+    config = dataclasses.replace(
+        config, sampling=dataclasses.replace(config.sampling, policy=policy)
+    )
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        run_id = replay(load_dataset(tiny), ledger=ledger, config=config, run_id=policy)
+        frames = run_frames(ledger, run_id)
+        requests = run_requests(ledger, run_id)
+    assert len(requests) == 3
+    screen = requests[requests["question_id"] == "q2"].iloc[0]
+    assert "2.1%" in screen.answer  # the slide that changed at 4 s was kept and read
+    if policy == "change":
+        assert set(frames["reason"]) <= {"first", "change", "change-unsettled", "question"}
+        assert len(frames) <= 4  # two screen states, not 8 frames
+    else:
+        assert len(frames) >= 3

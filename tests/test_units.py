@@ -255,3 +255,84 @@ def test_no_retry_on_client_errors_and_bounded_attempts() -> None:
 def test_adapter_bug_becomes_provider_error() -> None:
     with pytest.raises(ProviderCallError, match="ZeroDivisionError"):
         Scripted([ZeroDivisionError("oops")]).call()
+
+
+# -- change and voice-activity policies -------------------------------------------------------
+def _screen(t_s: float, luma: np.ndarray) -> VideoFrame:
+    return VideoFrame("s", t_s, luma.shape[1], luma.shape[0], luma, lambda: np.zeros((2, 2, 3)))
+
+
+def _slides(n_frames: int, fps: int = 30) -> list[tuple[float, np.ndarray]]:
+    """A static screen with a 'slide change' (half the screen redrawn) at 2.0 s."""
+    base = np.full((360, 640), 230, np.uint8)
+    other = base.copy()
+    other[40:200, 40:600] = 30
+    return [(i / fps, base if i < 2 * fps else other) for i in range(n_frames)]
+
+
+def test_change_sampler_catches_a_slide_change_once_settled() -> None:
+    from assistant.sampling import ChangeSampler
+
+    sampler = ChangeSampler(SamplingConfig(policy="change", settle_s=0.3))
+    kept = [sampler.offer(_screen(t, luma)) for t, luma in _slides(30 * 5)]
+    reasons = [(round(k.t_s, 2), k.reason) for k in kept if k is not None]
+    assert [r for _, r in reasons] == ["first", "change"]  # one frame per screen state
+    assert reasons[1][0] == pytest.approx(2.3, abs=0.05)  # kept once it held still 0.3 s
+
+
+def test_change_sampler_ignores_a_corner_animation_but_not_a_cell_update() -> None:
+    from assistant.sampling import ChangeSampler
+
+    sampler = ChangeSampler(SamplingConfig(policy="change"))
+    rng = np.random.default_rng(1)
+    kept = []
+    for i in range(30 * 6):
+        luma = np.full((360, 640), 230, np.uint8)
+        luma[280:340, 540:620] = rng.integers(0, 255, (60, 80), dtype=np.uint8)  # a video
+        if i >= 30 * 4:
+            luma[100:120, 100:160] = 20  # a small, lasting content change
+        k = sampler.offer(_screen(i / 30, luma))
+        if k is not None:
+            kept.append((round(k.t_s, 1), k.reason))
+    assert [r for _, r in kept].count("change") == 1
+    assert kept[-1][0] >= 4.0 and kept[-1][1] == "change"
+    assert len(kept) <= 4  # first frame, early video frames before masking, the cell update
+
+
+def test_change_sampler_keepalive_and_question_capture() -> None:
+    from assistant.sampling import ChangeSampler
+
+    sampler = ChangeSampler(SamplingConfig(policy="change", keepalive_s=1.5))
+    frames = _slides(30 * 5)
+    reasons = []
+    for t, luma in frames[:50]:
+        k = sampler.offer(_screen(t, luma))
+        reasons += [k.reason] if k else []
+    assert reasons == ["first", "keepalive"]
+    assert sampler.on_question(1.7) is None  # nothing new on screen: no duplicate capture
+    t, luma = frames[30 * 2]
+    sampler.offer(_screen(t, luma))  # the slide just changed and has not settled
+    captured = sampler.on_question(t)
+    assert captured is not None and captured.reason == "question"
+
+
+def test_voice_activity_sampler_slows_down_in_silence() -> None:
+    from assistant.sampling import VoiceActivitySampler
+
+    sampler = VoiceActivitySampler(SamplingConfig(policy="voice_activity"))
+    kept = 0
+    for i in range(30 * 20):
+        sampler.on_voice(i / 30, i < 30 * 10)  # speech for 10 s, then silence
+        kept += sampler.offer(_frame(i / 30, 0)) is not None
+    assert kept == 10 + 3  # 1.0 FPS while speaking, 0.3 FPS after
+
+
+def test_sampling_config_rejects_bad_values(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text("[sampling]\npolicy = 'change'\nchange_share = 2.0\n")
+    with pytest.raises(ConfigError, match="change_share"):
+        load_config(bad)
+    from assistant.sampling import make_sampler
+
+    with pytest.raises(ConfigError, match="available: change, fixed, voice_activity"):
+        make_sampler(SamplingConfig(policy="sometimes"))

@@ -79,6 +79,11 @@ class Transcriber(Provider):
         return HookOutput(out.value, usage, out.model_resolved, out.ttft_ms)
 
     # -- voice-activity gate -------------------------------------------------------------------
+    @property
+    def speaking(self) -> bool:
+        """True while any participant is inside an utterance (drives the voice-activity sampler)."""
+        return any(track.in_speech for track in self._tracks.values())
+
     def push(self, chunk: AudioChunk) -> list[Segment]:
         """Feed audio; returns the speech segments that this chunk closed."""
         track = self._tracks.setdefault(chunk.participant, _Track())
