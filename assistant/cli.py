@@ -134,22 +134,7 @@ def _replay(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
-        bar = None
-        if not args.quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=round(dataset.duration_s),
-                unit="s media",
-                dynamic_ncols=True,
-                desc="replay",
-                file=sys.stderr,
-            )
-
-        def progress(t_s: float) -> None:
-            if bar is not None and t_s - bar.n >= 1:
-                bar.update(int(min(t_s, dataset.duration_s)) - bar.n)
-
+        progress = _bar(dataset.duration_s, "replay", quiet=args.quiet)
         try:
             run_id = replay(
                 dataset,
@@ -160,8 +145,7 @@ def _replay(args: argparse.Namespace) -> int:
                 notice=lambda message: print(f"notice: {message}", file=sys.stderr),
             )
         finally:
-            if bar is not None:
-                bar.close()
+            _close(progress)
         summary = run_summary(ledger, run_id)
     print(format_summary(summary, ledger_path=args.ledger))
     return 0

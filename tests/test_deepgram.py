@@ -6,8 +6,11 @@ import asyncio
 import io
 import logging
 import socket
+import subprocess
+import sys
 import wave
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +35,7 @@ pytestmark = [
 ]
 
 KEY = "dg-test-SECRET-123"
+ROOT = Path(__file__).resolve().parent.parent
 RATE = 16_000
 
 
@@ -43,13 +47,24 @@ def fake() -> Iterator[FakeDeepgram]:
 
 @pytest.fixture
 def sleeps() -> list[float]:
+    """What the base slept between attempts (recorded, not slept)."""
     return []
+
+
+_OPEN: list[DeepgramTranscriber] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_transcribers() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
 
 
 def transcriber(
     base_url: str, sleeps: list[float], *, timeout_s: float = 2.0, attempts: int = 3
 ) -> DeepgramTranscriber:
-    return DeepgramTranscriber(
+    stt = DeepgramTranscriber(
         model="nova-3",
         config=SttConfig(language="en"),
         api_key=KEY,
@@ -58,6 +73,8 @@ def transcriber(
         policy=RetryPolicy(max_attempts=attempts),
         sleep=sleeps.append,
     )
+    _OPEN.append(stt)
+    return stt
 
 
 def segment(start_s: float = 60.0, seconds: float = 3.0) -> Segment:
@@ -88,7 +105,6 @@ def test_segment_becomes_media_time_utterances_and_request_is_wav(
     stt = transcriber(fake.http_url, sleeps)
     seg = segment(start_s=60.0, seconds=3.0)
     result = stt.transcribe(seg)
-    stt.close()
 
     assert result.value == [
         Utterance(
@@ -124,6 +140,7 @@ def test_segment_becomes_media_time_utterances_and_request_is_wav(
     (request,) = fake.requests
     assert request.path == "/v1/listen"
     assert request.headers["authorization"] == f"Token {KEY}"
+    assert request.headers["content-type"] == "audio/wav"
     assert request.query["model"] == "nova-3" and request.query["language"] == "en"
     assert request.query["smart_format"] == "true" and request.query["utterances"] == "true"
     with wave.open(io.BytesIO(request.body)) as wav:
@@ -308,3 +325,11 @@ def test_stream_rejected_key_is_a_status_error(
         asyncio.run(run())
     assert caught.value.status_code == 401 and not caught.value.retryable
     no_key_anywhere(caught.value, caplog)
+
+
+def test_importing_the_adapter_does_not_import_the_sdk() -> None:
+    code = "import sys, assistant.stt.deepgram; print(sorted({'deepgram', 'httpx'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"

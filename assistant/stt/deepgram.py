@@ -1,26 +1,19 @@
 """Deepgram speech-to-text: pre-recorded REST for replayed segments, a live WebSocket for rooms.
 
-Both paths go through deepgram-sdk 7.x, pointed at ``base_url`` with a custom
-``DeepgramClientEnvironment`` (so tests drive the real SDK against a local fake):
-
-* ``DeepgramTranscriber`` sends each speech segment as WAV bytes with
-  ``DeepgramClient.listen.v1.media.transcribe_file``. The SDK's own retries are switched off
-  (``max_retries=0``; by default it retries 429/5xx and connection errors twice with its own
-  sleeps) because the ``Provider`` base owns retries. The SDK's response models are "unchecked"
-  (no validation), so the response shape is checked here.
-* ``DeepgramStream`` streams linear16 audio with ``AsyncDeepgramClient.listen.v1.connect`` (the SDK's
-  live client accepts a ``ws://`` environment, so no hand-written protocol is needed) and yields
-  final ``Results`` as utterances in media time; ``finish()`` sends ``CloseStream`` and drains until
-  Deepgram's ``Metadata`` and close.
-
-The API key goes only into the SDK's ``Authorization: Token`` header; every message built here is
-scrubbed of it.
+Both go through deepgram-sdk 7.x, pointed at ``base_url`` by a custom ``DeepgramClientEnvironment``
+(tests drive the real SDK against a local fake). ``DeepgramTranscriber`` posts each speech segment as
+WAV with ``DeepgramClient.listen.v1.media.transcribe_file``; the SDK's own retries are off
+(``max_retries=0``: it would retry 429/5xx twice with its own sleeps) since the base owns retries,
+and the response shape is checked here because the SDK's models validate nothing. ``DeepgramStream``
+uses the SDK's live client, ``AsyncDeepgramClient.listen.v1.connect`` (it accepts a ``ws://``
+environment, so no hand-written protocol), yields final ``Results`` as utterances in media time, and
+``finish()`` sends ``CloseStream`` and drains to Deepgram's ``Metadata`` and close. The API key only
+ever goes into the SDK's ``Authorization: Token`` header; every message built here is scrubbed of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import io
 import os
 import time
@@ -68,9 +61,7 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     """int16 mono samples as a WAV file."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(sample_rate)
+        out.setparams((1, 2, sample_rate, 0, "NONE", "not compressed"))
         out.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
     return buffer.getvalue()
 
@@ -100,21 +91,31 @@ def _words(items: Any, offset_s: float, model: str) -> tuple[Word, ...]:
     return tuple(words)
 
 
-def _utterance(
-    participant: str, text: str, words: tuple[Word, ...], span: tuple[float, float], conf: Any
-) -> Utterance:
-    start_s, end_s = (words[0].start_s, words[-1].end_s) if words else span
-    return Utterance(participant, start_s, end_s, text.strip(), _number(conf), words)
+def _to_utterance(
+    item: Any, participant: str, offset_s: float, span: tuple[float, float], model: str
+) -> Utterance | None:
+    """An alternative or an utterance (transcript, words, confidence) in media time; None if empty."""
+    text = getattr(item, "transcript", None)
+    if not isinstance(text, str):
+        raise _malformed("transcript is not a string", model)
+    words = _words(getattr(item, "words", None), offset_s, model)
+    if not text.strip():
+        return None
+    start, end = _number(getattr(item, "start", None)), _number(getattr(item, "end", None))
+    if start is not None and end is not None:  # an utterance's own bounds
+        span = (round(offset_s + start, 3), round(offset_s + end, 3))
+    elif words:
+        span = (words[0].start_s, words[-1].end_s)
+    start_s, end_s = span
+    confidence = _number(getattr(item, "confidence", None))
+    return Utterance(participant, start_s, end_s, text.strip(), confidence, words)
 
 
 def _model_resolved(metadata: Any) -> str | None:
-    """``model_info[uuid].arch`` (e.g. "nova-3"): the name pricing knows; ``name`` if no arch."""
+    """``model_info[uuid].arch`` (e.g. "nova-3", the name pricing knows), else its ``name``."""
     info = getattr(metadata, "model_info", None)
-    if not isinstance(info, dict):
-        return None
-    for entry in info.values():
-        entry = entry if isinstance(entry, dict) else {}
-        resolved = entry.get("arch") or entry.get("name")
+    for entry in info.values() if isinstance(info, dict) else ():
+        resolved = entry.get("arch") or entry.get("name") if isinstance(entry, dict) else None
         if isinstance(resolved, str):
             return resolved
     return None
@@ -122,46 +123,32 @@ def _model_resolved(metadata: Any) -> str | None:
 
 def parse_prerecorded(response: Any, segment: Segment, model: str) -> HookOutput[list[Utterance]]:
     """A ``ListenV1Response`` as utterances in media time (segment start + Deepgram's times)."""
-    channels = getattr(getattr(response, "results", None), "channels", None)
+    results = getattr(response, "results", None)
+    channels = getattr(results, "channels", None)
     if not isinstance(channels, list) or not channels:
         raise _malformed("no results.channels", model)
     alternatives = getattr(channels[0], "alternatives", None)
     if not isinstance(alternatives, list) or not alternatives:
         raise _malformed("no channels[0].alternatives", model)
-    best = alternatives[0]
-    transcript = getattr(best, "transcript", None)
-    if not isinstance(transcript, str):
-        raise _malformed("transcript is not a string", model)
-    offset_s, span = segment.start_s, (segment.start_s, segment.end_s)
-    words = _words(getattr(best, "words", None), offset_s, model)
+    span, who = (segment.start_s, segment.end_s), segment.participant
+    whole = _to_utterance(alternatives[0], who, segment.start_s, span, model)
     resolved = _model_resolved(getattr(response, "metadata", None))
-    if not transcript.strip():
-        return HookOutput([], Usage(), resolved)
-    utterances = []
-    for item in getattr(response.results, "utterances", None) or []:
-        text = getattr(item, "transcript", None)
-        if not isinstance(text, str):
-            raise _malformed("utterance transcript is not a string", model)
-        if text.strip():
-            item_words = _words(getattr(item, "words", None), offset_s, model)
-            confidence = getattr(item, "confidence", None)
-            utterances.append(_utterance(segment.participant, text, item_words, span, confidence))
-    if not utterances:
-        confidence = getattr(best, "confidence", None)
-        utterances = [_utterance(segment.participant, transcript, words, span, confidence)]
+    items = getattr(results, "utterances", None) or []  # one per pause-separated phrase
+    if not isinstance(items, list):
+        raise _malformed("utterances is not a list", model)
+    parts = [_to_utterance(item, who, segment.start_s, span, model) for item in items]
+    utterances = [u for u in parts if u is not None] or ([whole] if whole else [])
     return HookOutput(utterances, Usage(), resolved)
 
 
 # -- error mapping ----------------------------------------------------------------------------
 def _retry_after_s(headers: Any) -> float | None:
+    """Deepgram's Retry-After is in seconds."""
     value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
     try:
-        return max(float(value), 0.0)
+        return max(float(value), 0.0) if value is not None else None
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+        return None
 
 
 def _status_error(status: int, headers: Any, body: Any, model: str) -> ProviderError:
@@ -182,12 +169,9 @@ def _status_error(status: int, headers: Any, body: Any, model: str) -> ProviderE
         text = f"deepgram server error ({detail})"
     else:
         text = f"deepgram rejected the request ({detail}); check stt model {model!r} and language"
+    retry_after_s = _retry_after_s(headers) if status == 429 else None
     return ProviderStatusError(
-        text,
-        status_code=status,
-        provider=PROVIDER,
-        model=model,
-        retry_after_s=_retry_after_s(headers) if status == 429 else None,
+        text, status_code=status, provider=PROVIDER, model=model, retry_after_s=retry_after_s
     )
 
 
@@ -201,7 +185,7 @@ def map_error(exc: BaseException, *, model: str, api_key: str, timeout_s: float)
     error: ProviderError
     if isinstance(exc, ProviderError):
         error = exc
-    elif isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
+    elif isinstance(exc, httpx.TimeoutException | TimeoutError):
         error = ProviderTimeoutError(
             f"deepgram did not answer within {timeout_s:g} s", provider=PROVIDER, model=model
         )
@@ -280,15 +264,16 @@ class DeepgramTranscriber(Transcriber):
         self._client = self._http = None
 
     def _transcribe_impl(self, segment: Segment) -> HookOutput[list[Utterance]]:
-        audio = wav_bytes(segment.samples, segment.sample_rate)
+        audio, client = wav_bytes(segment.samples, segment.sample_rate), self._sdk_client()
         try:
-            response = self._sdk_client().listen.v1.media.transcribe_file(
+            response = client.listen.v1.media.transcribe_file(
                 request=audio,
                 model=self.model,
                 language=self.config.language,
                 smart_format=True,
                 punctuate=True,
                 utterances=True,
+                request_options={"additional_headers": {"content-type": "audio/wav"}},
             )
         except Exception as exc:
             raise map_error(
@@ -446,24 +431,22 @@ class DeepgramStream:
                     self.request_id = getattr(message, "request_id", None)
                 elif kind == "Error":
                     description = getattr(message, "description", None) or "live error"
-                    self._error = ProviderError(f"deepgram: {description}", provider=PROVIDER)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+                    self._error = ProviderError(
+                        f"deepgram: {description}", provider=PROVIDER, model=self.model
+                    )
+        except Exception as exc:  # the connection dropped, or a malformed message
             self._error = self._map(exc)
         finally:
             self._queue.put_nowait(_DONE)
 
     def _utterance(self, message: Any) -> Utterance | None:
-        alternatives = getattr(getattr(message, "channel", None), "alternatives", None) or []
-        best = alternatives[0] if alternatives else None
-        text = getattr(best, "transcript", None)
-        if not isinstance(text, str) or not text.strip():
-            return None
+        alternatives = getattr(getattr(message, "channel", None), "alternatives", None)
+        if not isinstance(alternatives, list) or not alternatives:
+            raise _malformed("Results without channel.alternatives", self.model)
         info = getattr(getattr(message, "metadata", None), "model_info", None)
         arch = getattr(info, "arch", None) or getattr(info, "name", None)
         self.model_resolved = arch if isinstance(arch, str) else self.model_resolved
-        words = _words(getattr(best, "words", None), self.start_s, self.model)
-        start = self.start_s + (_number(getattr(message, "start", None)) or 0.0)
-        span = (round(start, 3), round(start + (_number(getattr(message, "duration", 0)) or 0), 3))
-        return _utterance(self.participant, text, words, span, getattr(best, "confidence", None))
+        start_s = self.start_s + (_number(getattr(message, "start", None)) or 0.0)
+        end_s = start_s + (_number(getattr(message, "duration", None)) or 0.0)
+        span = (round(start_s, 3), round(end_s, 3))
+        return _to_utterance(alternatives[0], self.participant, self.start_s, span, self.model)

@@ -201,11 +201,15 @@ class FakeDeepgram:
         self._http.daemon_threads = True
         self._http.block_on_close = False
         self._ws = serve(self._handle_live, "127.0.0.1", 0, process_request=self._handshake)
-        for target in (self._http.serve_forever, self._ws.serve_forever):
+        for target in (lambda: self._serve_http(), self._ws.serve_forever):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
+
+    def _serve_http(self) -> None:
+        assert self._http is not None
+        self._http.serve_forever(poll_interval=0.02)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -313,7 +317,8 @@ class FakeDeepgram:
             if control.get("type") == "CloseStream":
                 received_s = session.audio_bytes / (2 * rate)
                 while script:
-                    emit(script.popleft(), max(received_s, script[0][-1][2]))
+                    words = script.popleft()
+                    emit(words, max(received_s, words[-1][2]))
                 send(_live_metadata(received_s))
                 connection.close()
                 return
