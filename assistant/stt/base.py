@@ -8,13 +8,15 @@ and timing policy, and bills the speech seconds sent.
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from assistant.config import SttConfig
-from assistant.providers import CallResult, HookOutput, Provider
+from assistant.providers import CallResult, HookOutput, Provider, RetryPolicy
 from assistant.types import AudioChunk, Usage, Utterance
 
 FRAME_S = 0.03
@@ -58,8 +60,15 @@ class TranscriptCall:
 
 
 class Transcriber(Provider):
-    def __init__(self, *, model: str, config: SttConfig | None = None) -> None:
-        super().__init__(model=model)
+    def __init__(
+        self,
+        *,
+        model: str,
+        config: SttConfig | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(model=model, policy=policy, sleep=sleep)
         self.config = config or SttConfig()
         self._tracks: dict[str, _Track] = {}
 

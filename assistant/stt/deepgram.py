@@ -227,9 +227,7 @@ class DeepgramTranscriber(Transcriber):
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(model=model, config=config)
-        self.policy = policy or self.policy
-        self._sleep = sleep
+        super().__init__(model=model, config=config, policy=policy, sleep=sleep)
         self._api_key = api_key
         self.base_url = base_url or DEFAULT_BASE_URL
         self.timeout_s = timeout_s
