@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         help="screen states shorter than this are not counted (default 1.0)",
     )
     sample.add_argument("--config", help="TOML file: its [sampling] tunes the change policy")
+    sample.add_argument(
+        "--no-questions",
+        action="store_true",
+        help="no capture on questions: judge the policies' own rules",
+    )
 
     stt = sub.add_parser("stt-bench", help="compare transcription providers on a recording")
     stt.add_argument("dataset", help="dataset folder with truth/transcript.jsonl")
@@ -198,7 +203,13 @@ def _sample_bench(args: argparse.Namespace) -> int:
     if args.config:
         policies["change"] = dataclasses.replace(load_config(args.config).sampling, policy="change")
     bar = _bar(dataset.duration_s, "sampling", quiet=args.json)
-    bench = run_sample_bench(dataset, policies=policies, min_state_s=args.min_state_s, progress=bar)
+    bench = run_sample_bench(
+        dataset,
+        policies=policies,
+        min_state_s=args.min_state_s,
+        questions=not args.no_questions,
+        progress=bar,
+    )
     _close(bar)
     print(json.dumps(bench.to_dict(), indent=2) if args.json else format_sample_bench(bench))
     return 0

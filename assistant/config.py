@@ -27,8 +27,8 @@ class SamplingConfig:
     speaking_fps: float = 1.0
     silent_fps: float = 0.3
     # change
-    pixel_delta: int = 32  # grey levels a thumbnail pixel must move to count as changed
-    change_share: float = 0.001  # share of (unmasked) thumbnail pixels that makes a change
+    pixel_delta: int = 48  # grey levels a thumbnail pixel must move to count as changed
+    change_share: float = 0.0002  # share of (unmasked) thumbnail pixels that makes a change
     settle_s: float = 0.3  # the screen must hold still this long before a change is kept
     max_wait_s: float = 1.0  # keep anyway when it never settles (continuous scrolling)
     keepalive_s: float = 30.0  # keep a frame at least this often, changed or not

@@ -30,8 +30,8 @@ from assistant.errors import ConfigError
 from assistant.types import KeptFrame, VideoFrame
 
 THUMB_STEP = 8  # 1280x720 -> 160x90 luminance thumbnail
-ACTIVITY_DECAY = 0.93  # per frame: about 0.3 s half-life at 30 fps
-ANIMATED_LEVEL = 1.5  # a pixel that changed this often recently is animated
+ACTIVITY_HALF_LIFE_S = 1.0  # how fast a pixel's record of recent motion fades
+ANIMATED_LEVEL = 1.5  # a pixel that moved this often recently (decayed count) is animated
 
 
 def thumbnail(luma: np.ndarray) -> np.ndarray:
@@ -165,7 +165,8 @@ class ChangeSampler(Sampler):
         self._pending_since: float | None = None  # when a change against the kept frame began
         self._still_since = 0.0  # when the (unmasked) screen last stopped moving
         self._wait_s = config.max_wait_s  # doubles while the screen keeps moving
-        self._idle_frames = 0  # frames since the activity map was last aged
+        self._activity_t_s = 0.0  # when the activity map was last aged
+        self._motion_delta = max(4, config.pixel_delta // 3)  # motion that feeds the activity map
         self._mask: np.ndarray | None = None  # animated pixels, ignored while they animate
         self.last_change_share = 0.0  # against the last kept frame, unmasked pixels only
 
@@ -179,11 +180,12 @@ class ChangeSampler(Sampler):
             return "first"
         diff = cur - self._prev
         np.abs(diff, out=diff)
-        moving = diff > cfg.pixel_delta
+        stirring = diff > self._motion_delta  # any visible motion, even below pixel_delta
         self._prev = cur
-        self._idle_frames += 1
-        if moving.any():  # the slow path runs only on frames where something moved
-            self._update(cur, moving, t)
+        if stirring.any():  # the slow path runs only on frames where something moved
+            self._update(cur, diff > cfg.pixel_delta, stirring, t)
+        if t - self._still_since >= cfg.settle_s:
+            self._wait_s = cfg.max_wait_s  # at rest: the next animation starts a fresh backoff
         if self.last_change_share > cfg.change_share:
             if self._pending_since is None:
                 self._pending_since = t
@@ -199,14 +201,14 @@ class ChangeSampler(Sampler):
             return self._mark(cur, t, "keepalive")
         return None
 
-    def _update(self, cur: np.ndarray, moving: np.ndarray, t: float) -> None:
+    def _update(self, cur: np.ndarray, moving: np.ndarray, stirring: np.ndarray, t: float) -> None:
         """Something moved: age the activity map, mask animated regions, re-measure the change."""
         cfg = self.config
         assert self._activity is not None and self._kept_thumb is not None
-        self._activity *= ACTIVITY_DECAY**self._idle_frames
-        self._idle_frames = 0
-        self._activity += moving
-        animated = self._activity > ANIMATED_LEVEL
+        self._activity *= 0.5 ** ((t - self._activity_t_s) / ACTIVITY_HALF_LIFE_S)
+        self._activity_t_s = t
+        self._activity += stirring
+        animated = _dilate(self._activity > ANIMATED_LEVEL)  # edges of a video flicker too
         # localized, self-repeating motion (a corner video, a caret) is masked; motion over a
         # large area (a slide change, a scroll) is the content itself and never masked
         self._mask = animated if animated.mean() < cfg.animated_share else None
@@ -239,6 +241,16 @@ class ChangeSampler(Sampler):
         thumb = thumbnail(frame.luma)
         self._mark(thumb.astype(np.int16), frame.t_s, "question")
         return self._keep(frame, thumb, "question")
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    """Grow a boolean mask by one pixel in each direction."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 SAMPLERS: dict[str, type[Sampler]] = {

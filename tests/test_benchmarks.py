@@ -66,3 +66,17 @@ def test_change_policy_on_the_demo() -> None:
     assert change.max_delay_s is not None and change.max_delay_s <= 1.5
     assert change.share_of_fixed is not None and change.share_of_fixed <= 0.15
     assert by["fixed"].change_recall == 1.0
+
+
+def test_change_policy_on_the_hard_recording() -> None:
+    """Fast flips, scrolls, a corner video and a blinking caret (datasets/hard): the policy's own
+    rule, without question captures."""
+    dataset = load_dataset(DEMO.parent / "hard")
+    bench = run_sample_bench(dataset, questions=False)
+    change = {p.policy: p for p in bench.policies}["change"]
+    assert change.change_recall is not None and change.change_recall >= 0.95, change.missed
+    assert all("checkbox" in m for m in change.missed)  # 2 thumbnail pixels: a known miss
+    video = [t for t in change.kept_t_s if 49.7 <= t < 63.7]  # a video plays in a corner
+    caret = [t for t in change.kept_t_s if 66.2 <= t < 75.2]  # a caret blinks
+    assert len(video) <= 2 and len(caret) <= 1
+    assert change.share_of_fixed is not None and change.share_of_fixed < 0.4

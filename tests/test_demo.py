@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jiwer
 import pytest
 
+from assistant.benchmarks.stt import word_error_rate
 from assistant.config import Config
 from assistant.datasets import load_dataset
 from assistant.ledger import Ledger
@@ -75,18 +75,7 @@ def test_whisper_transcribes_the_meeting(demo_run: dict[str, object]) -> None:
     dataset = demo_run["dataset"]
     hypothesis = " ".join(utterances["text"])  # type: ignore[index]
     truth = " ".join(u.text for u in dataset.transcript)  # type: ignore[attr-defined]
-    normalise = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
-    wer = jiwer.wer(
-        truth, hypothesis, reference_transform=normalise, hypothesis_transform=normalise
-    )
+    wer = word_error_rate(truth, hypothesis)
     assert wer < 0.25, f"word error rate {wer:.2f}"
 
 

@@ -44,6 +44,7 @@ class PolicyResult:
     decision_us_per_frame: float
     missed: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    kept_t_s: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ def run_sample_bench(
     *,
     policies: dict[str, SamplingConfig] | None = None,
     min_state_s: float = 1.0,
+    questions: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> SampleBench:
     if not dataset.screen_changes:
@@ -88,15 +90,15 @@ def run_sample_bench(
     kept_times: dict[str, list[float]] = {name: [] for name in samplers}
     reasons: dict[str, dict[str, int]] = {name: {} for name in samplers}
     speaking = _speaking_at(dataset)
-    questions = list(dataset.questions)
+    asked = list(dataset.questions) if questions else []
     rgb_ns, rgb_n, frames, width, height = 0, 0, 0, 0, 0
     last_speaking: bool | None = None
     for frame in iter_video(dataset.screen):
         frames += 1
         width, height = frame.width, frame.height
         now_speaking = speaking(frame.t_s)
-        while questions and questions[0].t_s <= frame.t_s:
-            question = questions.pop(0)
+        while asked and asked[0].t_s <= frame.t_s:
+            question = asked.pop(0)
             for name, sampler in samplers.items():
                 kept = sampler.on_question(question.t_s)
                 if kept is not None:
@@ -180,6 +182,7 @@ def _score(
         decision_us_per_frame=decision_ns / max(frames, 1) / 1000,
         missed=missed,
         reasons=reasons,
+        kept_t_s=[round(t, 3) for t in kept],
     )
 
 

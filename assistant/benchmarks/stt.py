@@ -49,7 +49,7 @@ class SttBench:
         return dataclasses.asdict(self)
 
 
-def _wer(reference: str, hypothesis: str) -> float:
+def word_error_rate(reference: str, hypothesis: str) -> float:
     import jiwer
 
     normalise = jiwer.Compose(
@@ -133,10 +133,12 @@ def run_stt_bench(
         results.append(
             ProviderResult(
                 provider=transcriber.spec,
-                wer=_wer(
+                wer=word_error_rate(
                     " ".join(truth.values()), " ".join(" ".join(h) for h in hypotheses.values())
                 ),
-                wer_by_participant={k: _wer(truth[k], " ".join(v)) for k, v in hypotheses.items()},
+                wer_by_participant={
+                    k: word_error_rate(truth[k], " ".join(v)) for k, v in hypotheses.items()
+                },
                 rtf=wall_s / max(sum(recorded.values()), 1e-9),
                 wall_s=wall_s,
                 billed_audio_s={k: round(v, 2) for k, v in billed.items()},

@@ -54,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -206,9 +206,9 @@ CONCEPTS = [
     ("Sidebar navigation", 41, 68, 1.2, (232, 240, 252), (37, 88, 200)),
     ("Top tabs", 37, 72, 1.0, (252, 240, 226), (196, 98, 16)),
     ("Card wall", 33, 79, 1.5, (226, 246, 234), (22, 122, 64)),
-    ("Split view", 45, 64, 1.3, (64, 70, 84), (236, 196, 64)),
+    ("Split view", 45, 64, 1.4, (64, 70, 84), (236, 196, 64)),
     ("Command palette", 29, 81, 0.6, (24, 28, 36), (120, 200, 255)),
-    ("Timeline", 39, 70, 1.6, (250, 232, 240), (176, 38, 98)),
+    ("Timeline", 39, 70, 1.5, (250, 232, 240), (176, 38, 98)),
     ("Focus mode", 31, 86, 1.1, (255, 255, 255), (27, 36, 48)),
     ("Map overlay", 52, 58, 1.4, (214, 236, 238), (0, 112, 120)),
 ]
@@ -232,7 +232,7 @@ def s_concept(i: int) -> Canvas:
     frame_fill = tuple(min(255, v + 14) if not dark else v + 18 for v in bg)
     c.d.rectangle([x0, y0, x1, y1], fill=frame_fill, outline=col, width=3)
     block = col
-    soft = tuple((a + 2 * b) // 3 for a, b in zip(col, bg))
+    soft = tuple((a + 2 * b) // 3 for a, b in zip(col, bg, strict=True))
     if i == 0:  # sidebar
         c.d.rectangle([x0, y0, x0 + 180, y1], fill=block)
         for k in range(6):
@@ -247,8 +247,11 @@ def s_concept(i: int) -> Canvas:
                 fill=block if k == 0 else soft,
             )
         c.d.rectangle([x0 + 20, y0 + 100, x1 - 20, y1 - 20], fill=soft)
-        c.d.line([x0 + 60, y1 - 80, x0 + 300, y0 + 200, x0 + 480, y0 + 300, x1 - 60, y0 + 140],
-                 fill=block, width=8)
+        c.d.line(
+            [x0 + 60, y1 - 80, x0 + 300, y0 + 200, x0 + 480, y0 + 300, x1 - 60, y0 + 140],
+            fill=block,
+            width=8,
+        )
     elif i == 2:  # card wall
         for r in range(3):
             for k in range(4):
@@ -321,28 +324,46 @@ DOC = [
     ("h1", "Dashboard 2.0 design spec"),
     ("meta", "Status: draft v0.7  \u00b7  Owner: Dana Reyes  \u00b7  Reviewer: Eli Novak"),
     ("h2", "1. Goals"),
-    ("p", "Make the default dashboard answer the three questions customers ask every Monday: how "
-          "many people used the product, which reports they opened, and what changed since last week."),
-    ("p", "Cut the time to find a named metric by a third compared with Dashboard 1.x, measured in "
-          "the round-2 usability test."),
+    (
+        "p",
+        "Make the default dashboard answer the three questions customers ask every Monday: how "
+        "many people used the product, which reports they opened, and what changed since last week.",
+    ),
+    (
+        "p",
+        "Cut the time to find a named metric by a third compared with Dashboard 1.x, measured in "
+        "the round-2 usability test.",
+    ),
     ("h2", "2. Users and jobs"),
     ("li", "Team leads who check adoption once a week and forward a screenshot to their manager."),
     ("li", "Analysts who build custom reports and need exports that match the charts exactly."),
     ("li", "Admins who manage seats, single sign-on and the audit log."),
     ("h2", "3. Layout"),
-    ("p", "A single column of cards on narrow screens, two columns from 1,100 px and three from "
-          "1,600 px. The navigation collapses into a command palette opened with Ctrl+K."),
-    ("p", "Every card has a title, a one-line summary, the chart, and a link to the underlying report. "
-          "Cards never scroll on their own; a card that needs more room links to a full page."),
-    ("p", "The header shows the workspace name, the date range picker and the share button, in that "
-          "order, and stays fixed while the page scrolls."),
+    (
+        "p",
+        "A single column of cards on narrow screens, two columns from 1,100 px and three from "
+        "1,600 px. The navigation collapses into a command palette opened with Ctrl+K.",
+    ),
+    (
+        "p",
+        "Every card has a title, a one-line summary, the chart, and a link to the underlying report. "
+        "Cards never scroll on their own; a card that needs more room links to a full page.",
+    ),
+    (
+        "p",
+        "The header shows the workspace name, the date range picker and the share button, in that "
+        "order, and stays fixed while the page scrolls.",
+    ),
     ("h2", "4. Performance budget"),
     ("li", "First dashboard paint: at most 1.2 s on a mid-range laptop."),
     ("li", "Chart interaction response: under 100 ms for hover and filter."),
     ("li", "Page weight: at most 900 KB compressed, fonts included."),
     ("li", "Web fonts: two families at most, subset to Latin."),
-    ("p", "A pull request that breaks the budget fails the performance check in CI and needs a "
-          "written exception from the tech lead."),
+    (
+        "p",
+        "A pull request that breaks the budget fails the performance check in CI and needs a "
+        "written exception from the tech lead.",
+    ),
     ("h2", "5. Accessibility"),
     ("li", "Text contrast at least 4.5:1 against its background (WCAG AA)."),
     ("li", "Every chart has a data-table alternative reachable from the keyboard."),
@@ -428,8 +449,14 @@ def render_doc(top: int) -> Canvas:
         c.text((24 + k * 90, 70), lab, 22, fill=MUTED, anchor="lm", record=False)
     c.d.line([0, 95, W, 95], fill=RULE)
     c.d.rectangle([0, DOC_VIEW_BOTTOM, W, H], fill=(226, 230, 236))
-    c.text((24, (DOC_VIEW_BOTTOM + H) // 2), "Dashboard 2.0 design spec  \u00b7  v0.7", 20,
-           fill=MUTED, anchor="lm", record=False)
+    c.text(
+        (24, (DOC_VIEW_BOTTOM + H) // 2),
+        "Dashboard 2.0 design spec  \u00b7  v0.7",
+        20,
+        fill=MUTED,
+        anchor="lm",
+        record=False,
+    )
     # scroll bar thumb (moves with the content)
     total = body.height
     th = round(DOC_VIEW_H * DOC_VIEW_H / total)
@@ -512,6 +539,7 @@ def video_clip(k: int) -> np.ndarray:
     for s in range(4):
         fill = (37, 88, 200) if s <= step else (200, 206, 216)
         d.ellipse([30 + s * 40, 20, 42 + s * 40, 32], fill=fill)
+
     # bouncing ball (triangle-wave motion)
     def tri(p: float, span: int) -> int:
         p = p % (2 * span)
@@ -582,7 +610,9 @@ def caret_rect(line: int, text: str) -> tuple[int, int, int, int]:
 def render_editor(lines: tuple[str, ...], caret_line: int, caret_on: bool) -> Canvas:
     c = Canvas(bg=(255, 255, 255))
     c.d.rectangle([0, 0, W, 44], fill=(226, 230, 236))
-    c.text((W // 2, 22), "tokens.yaml \u2013 design-system", 22, anchor="mm", fill=MUTED, record=False)
+    c.text(
+        (W // 2, 22), "tokens.yaml \u2013 design-system", 22, anchor="mm", fill=MUTED, record=False
+    )
     c.d.rectangle([0, 44, 76, H - 30], fill=(246, 247, 249))
     for k, ln in enumerate(lines):
         y = ED_TOP + k * ED_LINE_H
@@ -590,8 +620,14 @@ def render_editor(lines: tuple[str, ...], caret_line: int, caret_on: bool) -> Ca
         fill = MUTED if ln.startswith("#") else INK
         c.text((editor_x0(), y), ln, ED_SIZE, "m", fill=fill)
     c.d.rectangle([0, H - 30, W, H], fill=ACCENT)
-    c.text((16, H - 15), "YAML  \u00b7  UTF-8  \u00b7  Spaces: 2", 18, fill=(255, 255, 255),
-           anchor="lm", record=False)
+    c.text(
+        (16, H - 15),
+        "YAML  \u00b7  UTF-8  \u00b7  Spaces: 2",
+        18,
+        fill=(255, 255, 255),
+        anchor="lm",
+        record=False,
+    )
     r = caret_rect(caret_line, lines[caret_line])
     if caret_on:
         c.d.rectangle([r[0], r[1], r[2] - 1, r[3] - 1], fill=INK)
@@ -647,8 +683,9 @@ def s_rollout() -> Canvas:
         size=32,
         row_h=70,
     )
-    c.text((104, 500), "Dashboard 1.x stays available behind a toggle until June 30.", 28,
-           fill=MUTED)
+    c.text(
+        (104, 500), "Dashboard 1.x stays available behind a toggle until June 30.", 28, fill=MUTED
+    )
     return c
 
 
@@ -731,8 +768,12 @@ def build_screen() -> Screen:
         b = doc_offset_for(heading)
         path = scroll_path(top, b, frames(move_s) + 1)  # settled exactly move_s after the start
         f0 = sc.n
-        sc.change("scroll", f"spec document: scrolling to {heading}", f"scroll{n}",
-                  settle=f0 + len(path) - 1)
+        sc.change(
+            "scroll",
+            f"spec document: scrolling to {heading}",
+            f"scroll{n}",
+            settle=f0 + len(path) - 1,
+        )
         sc.keys.extend(("doc", p) for p in path[:-1])
         sc.moving.update(range(f0 + 1, sc.n))
         sc.must_move.update(range(f0 + 1, sc.n + 1))  # up to and including the settled frame
@@ -798,24 +839,24 @@ def render(key: Hashable) -> Canvas:
     match key:
         case ("title",):
             return s_title()
-        case ("concept", i):
+        case ("concept", int(i)):
             return s_concept(i)
         case ("shortlist",):
             return s_shortlist()
-        case ("doc", top):
+        case ("doc", int(top)):
             return render_doc(top)
-        case ("onboarding", k):
+        case ("onboarding", int(k)):
             c = s_onboarding()
             c.im.paste(Image.fromarray(video_clip(k)), VIDEO_RECT[:2])
             c.noise.append(VIDEO_RECT)
             return c
-        case ("editor", lines, caret_line, on):
+        case ("editor", tuple(lines), int(caret_line), bool(on)):
             return render_editor(lines, caret_line, on)
-        case ("budget", updated):
+        case ("budget", bool(updated)):
             return s_budget(updated)
         case ("rollout",):
             return s_rollout()
-        case ("wrapup", ticked):
+        case ("wrapup", bool(ticked)):
             return s_wrapup(ticked)
     raise ValueError(key)
 
@@ -858,30 +899,59 @@ class Ask:
 
 
 SPEECH = [
-    Say("dana", "Hi Eli. Thanks for joining the design review for dashboards two point oh.",
-        "title", 0.6),
+    Say(
+        "dana",
+        "Hi Eli. Thanks for joining the design review for dashboards two point oh.",
+        "title",
+        0.6,
+    ),
     Say("eli", "Hi Dana. Ready when you are.", "title", 5.2),
-    Say("dana", "Here are the eight concepts from the workshop. I'll flip through them quickly.",
-        "concept1", 0.3),
+    Say(
+        "dana",
+        "Here are the eight concepts from the workshop. I'll flip through them quickly.",
+        "concept1",
+        0.3,
+    ),
     Say("eli", "Wait, go back one. No, never mind.", "concept7", 0.2),
-    Say("eli", "So three made the shortlist. The timeline concept was slower than I expected.",
-        "shortlist", 0.8),
+    Say(
+        "eli",
+        "So three made the shortlist. The timeline concept was slower than I expected.",
+        "shortlist",
+        0.8,
+    ),
     Say("dana", "Agreed. Let me open the spec.", "shortlist", 5.8),
     Say("dana", "I'm scrolling down to the performance budget.", "doc", 0.4),
-    Say("eli", "Stop there. That page weight budget looks tight with the new charts.",
-        "settled1", 0.5),
+    Say(
+        "eli",
+        "Stop there. That page weight budget looks tight with the new charts.",
+        "settled1",
+        0.5,
+    ),
     Say("dana", "And accessibility is just below.", "scroll2", 0.3),
     Say("dana", "This is the clip from the onboarding test, playing in the corner.", "video", 0.5),
     Say("eli", "People finished much faster than with the old flow.", "video", 4.6),
-    Say("eli", "Can you fix the design tokens while we're here? The danger colour is still missing.",
-        "editor", 0.6),
+    Say(
+        "eli",
+        "Can you fix the design tokens while we're here? The danger colour is still missing.",
+        "editor",
+        0.6,
+    ),
     Say("dana", "Sure. Typing the values now.", "editor", 6.2),
     Say("eli", "Looks right. Let's book the usability lab for Thursday.", "typing3", 0.9),
-    Say("dana", "Budget by workstream. Finance approved the increase this morning, so I'm updating "
-        "the cell.", "budget", 0.4),
+    Say(
+        "dana",
+        "Budget by workstream. Finance approved the increase this morning, so I'm updating "
+        "the cell.",
+        "budget",
+        0.4,
+    ),
     Say("eli", "Good. Those dates work for my team.", "rollout", 8.6),
-    Say("dana", "Last slide, the action items. I'm ticking off the token merge. Thanks, Eli.",
-        "wrapup", 0.4),
+    Say(
+        "dana",
+        "Last slide, the action items. I'm ticking off the token merge. Thanks, Eli.",
+        "wrapup",
+        0.4,
+    ),
     Say("eli", "Thanks. Bye.", "tick", 3.2),
 ]
 TAIL_S = 0.0  # the wrap-up hold already ends the session after the last turn
@@ -1008,8 +1078,18 @@ def synthesize(text: str, voice: str, tmp: Path, n: int) -> np.ndarray:
     wav = tmp / f"u{n:03d}.wav"
     raw = tmp / f"u{n:03d}.f32"
     subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(SPEECH_RATE_WPM), "-g", str(WORD_GAP),
-         "-w", str(wav), text],
+        [
+            "espeak-ng",
+            "-v",
+            voice,
+            "-s",
+            str(SPEECH_RATE_WPM),
+            "-g",
+            str(WORD_GAP),
+            "-w",
+            str(wav),
+            text,
+        ],
         check=True,
     )
     subprocess.run(
@@ -1026,8 +1106,24 @@ def write_flac(path: Path, x: np.ndarray):
     pcm = np.round(np.clip(x, -1, 1) * 32767).astype("<i2")
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["sox", "-D", "-t", "raw", "-r", str(SR), "-e", "signed", "-b", "16", "-c", "1", "-",
-         "-C", "8", str(path)],
+        [
+            "sox",
+            "-D",
+            "-t",
+            "raw",
+            "-r",
+            str(SR),
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            "-c",
+            "1",
+            "-",
+            "-C",
+            "8",
+            str(path),
+        ],
         input=pcm.tobytes(),
         check=True,
     )
@@ -1098,9 +1194,14 @@ def check_timeline(sc: Screen, utterances, questions, knowledge_text) -> list[st
         if b.frame <= a.frame:
             problems.append(f"change {b.label!r} not after {a.label!r}")
     # facts
-    all_screen = " | ".join(
-        " | ".join(rendered(k)[1]) for k in dict.fromkeys(sc.keys)  # every distinct screen
-    ) + " | " + " | ".join(t for _, _, t in doc_layout()[1])
+    all_screen = (
+        " | ".join(
+            " | ".join(rendered(k)[1])
+            for k in dict.fromkeys(sc.keys)  # every distinct screen
+        )
+        + " | "
+        + " | ".join(t for _, _, t in doc_layout()[1])
+    )
     all_said = " | ".join(u["text"] for u in utterances)
     seen_t: set[float] = set()
     for q in questions:
@@ -1183,8 +1284,9 @@ def encode_video(path: Path, sc: Screen) -> list[str]:
                 if fr in sc.must_move and not content:
                     problems.append(f"frame {fr}: nothing moves inside {state_at(sc, fr).label!r}")
             elif fr > 0 and (fr in change_at or fr in sc.must_move):
-                problems.append(f"frame {fr}: the same screen as frame {fr - 1} "
-                                f"({state_at(sc, fr).label!r})")
+                problems.append(
+                    f"frame {fr}: the same screen as frame {fr - 1} ({state_at(sc, fr).label!r})"
+                )
             prev = (key, rgb, noise)
             vf = vf_cache.get(key)
             if vf is None:
@@ -1245,7 +1347,7 @@ def write_manifest(path: Path, duration: float):
     tomllib.loads(path.read_text())
 
 
-def write_jsonl(path: Path, rows, comments: list[str] = ()):
+def write_jsonl(path: Path, rows, comments: Sequence[str] = ()):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "".join(f"# {c}\n" for c in comments)
@@ -1271,8 +1373,14 @@ def screen_changes_notes(sc: Screen) -> list[str]:
 
 
 def folder_bytes() -> int:
-    return sum(p.stat().st_size for p in HERE.rglob("*") if p.is_file() and p.name != "build.py"
-               and "__pycache__" not in p.parts) + (HERE / "build.py").stat().st_size
+    return (
+        sum(
+            p.stat().st_size
+            for p in HERE.rglob("*")
+            if p.is_file() and p.name != "build.py" and "__pycache__" not in p.parts
+        )
+        + (HERE / "build.py").stat().st_size
+    )
 
 
 def main():
@@ -1287,7 +1395,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hard-build-") as tmp:
         print("synthesising speech ...", flush=True)
         utterances = place_speech(sc, Path(tmp))
-    questions = [
+    questions: list[dict[str, Any]] = [
         {"_item": q, "t_s": round(sc.anchors[q.anchor] / FPS + q.offset, 2)} for q in QUESTIONS
     ]
     questions.sort(key=lambda q: q["t_s"])
