@@ -78,5 +78,5 @@ def test_change_policy_on_the_hard_recording() -> None:
     assert all("checkbox" in m for m in change.missed)  # 2 thumbnail pixels: a known miss
     video = [t for t in change.kept_t_s if 49.7 <= t < 63.7]  # a video plays in a corner
     caret = [t for t in change.kept_t_s if 66.2 <= t < 75.2]  # a caret blinks
-    assert len(video) <= 2 and len(caret) <= 1
+    assert len(video) <= 4 and len(caret) <= 1  # fixed 1 FPS keeps 14 and 9
     assert change.share_of_fixed is not None and change.share_of_fixed < 0.4
