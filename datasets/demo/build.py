@@ -29,45 +29,61 @@ libx264 give the same output for the same input (same package versions).
 from __future__ import annotations
 
 import functools
-import itertools
-import json
 import math
 import random
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
-import tomllib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+
+# The helpers shared with datasets/hard/build.py live in datasets/buildkit.py. This script is run as
+# a file (`.venv/bin/python datasets/demo/build.py`), so put the datasets folder on the import path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from buildkit import (
+    ACCENT,
+    BAD,
+    FPS,
+    GOOD,
+    INK,
+    MUTED,
+    RULE,
+    SR,
+    Canvas,
+    Participant,
+    W,
+    check_facts,
+    check_question,
+    check_speech,
+    check_visible,
+    encode_video,
+    exit_on_problems,
+    frame_of,
+    framed_slide,
+    need_tools,
+    number_questions,
+    read_knowledge,
+    speak,
+    status_bar,
+    table,
+    title_bar,
+    title_slide,
+    to_video_frame,
+    utterance,
+    write_manifest,
+    write_tracks,
+    write_truth,
+)
 
 HERE = Path(__file__).resolve().parent
-FPS = 30
-SR = 16000
-W, H = 1280, 720
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-SPEECH_RATE_WPM = 170  # espeak-ng -s; with the 20 ms word gap and sentence pauses this is ~155 wpm
-WORD_GAP = 2  # espeak-ng -g, in units of 10 ms
 SEED = 20251009
-# libx264: a keyframe every 5 s at most, I-frames at the same quantiser as P-frames (ipratio=1): the
-# text-heavy I-frames dominate the file size, the static frames in between cost almost nothing.
-X264_OPTIONS = {
-    "crf": "30",
-    "preset": "medium",
-    "g": str(5 * FPS),
-    "keyint_min": str(FPS),
-    "x264-params": "ipratio=1.0",
-}
 
-PARTICIPANTS = [
+PARTICIPANTS: list[Participant] = [
     # identity, display name, espeak-ng voice, peak level of each utterance (about -8 dBFS)
     ("alice", "Alice Martin", "en-us+f3", 0.4),
     ("bob", "Bob Okafor", "en-gb", 0.4),
@@ -143,108 +159,17 @@ TERM_QUERY = [
 
 FOOTER = "Northwind Analytics  \u00b7  Weekly product review  \u00b7  Oct 9, 2025"
 
-BG = (248, 249, 251)
-INK = (27, 36, 48)
-MUTED = (96, 104, 118)
-ACCENT = (37, 88, 200)
-RULE = (214, 219, 227)
-ZEBRA = (237, 241, 247)
-GOOD = (22, 122, 64)
-BAD = (190, 40, 40)
-
-
-@functools.cache
-def font(size: int, style: str = "") -> ImageFont.FreeTypeFont:
-    name = {
-        "": "DejaVuSans",
-        "b": "DejaVuSans-Bold",
-        "m": "DejaVuSansMono",
-        "mb": "DejaVuSansMono-Bold",
-    }[style]
-    return ImageFont.truetype(str(FONT_DIR / f"{name}.ttf"), size)
-
-
-class Canvas:
-    """An RGB image plus the list of strings drawn on it (used to check where facts are)."""
-
-    def __init__(self, w: int = W, h: int = H, bg=BG):
-        self.im = Image.new("RGB", (w, h), bg)
-        self.d = ImageDraw.Draw(self.im)
-        self.texts: list[str] = []
-
-    def text(self, xy, s, size=30, style="", fill=INK, anchor="la", record=True):
-        self.d.text(xy, s, font=font(size, style), fill=fill, anchor=anchor)
-        if record:
-            self.texts.append(s)
-
-    def width(self, s, size=30, style=""):
-        return font(size, style).getlength(s)
-
 
 def slide_frame(title: str, page: int) -> Canvas:
-    c = Canvas()
-    c.d.rectangle([0, 0, W, 10], fill=ACCENT)
-    c.text((70, 46), title, 46, "b")
-    c.d.line([70, 118, W - 70, 118], fill=RULE, width=3)
-    c.text((70, 676), FOOTER, 20, fill=MUTED, record=False)
-    c.text((W - 70, 676), f"{page} / {len(SLIDE_ORDER)}", 20, fill=MUTED, anchor="ra", record=False)
-    return c
-
-
-def table(
-    c: Canvas,
-    x: int,
-    y: int,
-    cols: list[tuple[str, int, str]],
-    rows: list[list[str]],
-    size=30,
-    row_h=56,
-    bold_last=False,
-    colors: dict | None = None,
-):
-    """cols: (header, width, align 'l'|'r'); colors: {(row, col): rgb}."""
-    total_w = sum(w for _, w, _ in cols)
-    cx = x
-    for head, w, al in cols:
-        c.text(
-            (cx + (w - 14 if al == "r" else 14), y + row_h // 2),
-            head,
-            size,
-            "b",
-            fill=MUTED,
-            anchor="rm" if al == "r" else "lm",
-        )
-        cx += w
-    c.d.line([x, y + row_h, x + total_w, y + row_h], fill=INK, width=2)
-    for i, row in enumerate(rows):
-        ry = y + row_h * (i + 1)
-        last = bold_last and i == len(rows) - 1
-        if i % 2 == 1 and not last:
-            c.d.rectangle([x, ry + 1, x + total_w, ry + row_h], fill=ZEBRA)
-        if last:
-            c.d.line([x, ry, x + total_w, ry], fill=INK, width=2)
-        cx = x
-        for j, ((_, w, al), cell) in enumerate(zip(cols, row, strict=True)):
-            fill = (colors or {}).get((i, j), INK)
-            c.text(
-                (cx + (w - 14 if al == "r" else 14), ry + row_h // 2),
-                cell,
-                size,
-                "b" if last else "",
-                fill=fill,
-                anchor="rm" if al == "r" else "lm",
-            )
-            cx += w
+    return framed_slide(title, FOOTER, f"{page} / {len(SLIDE_ORDER)}")
 
 
 def s_title(page):
-    c = Canvas()
-    c.d.rectangle([0, 0, W, H], fill=(240, 244, 250))
-    c.d.rectangle([0, 0, 24, H], fill=ACCENT)
-    c.text((120, 190), "Northwind Analytics", 40, "b", fill=ACCENT)
-    c.text((120, 260), "Weekly Product Review", 64, "b")
-    c.text((120, 370), "Thursday, October 9, 2025", 34, fill=MUTED)
-    c.text((120, 430), "Alice Martin  \u00b7  Bob Okafor  \u00b7  Carol Nguyen", 30, fill=MUTED)
+    c = title_slide(
+        "Weekly Product Review",
+        "Thursday, October 9, 2025",
+        "Alice Martin  \u00b7  Bob Okafor  \u00b7  Carol Nguyen",
+    )
     c.text((120, 600), "Internal \u2014 do not forward", 24, fill=MUTED, record=False)
     return c
 
@@ -491,8 +416,7 @@ def sheet_rows_visible(top: int) -> str:
 def render_sheet(top: int) -> Canvas:
     c = Canvas(bg=(255, 255, 255))
     c.im.paste(sheet_body().crop((0, top, W, top + VIEW_H)), (0, SHEET_TOP))
-    c.d.rectangle([0, 0, W, 44], fill=(226, 230, 236))
-    c.text((W // 2, 22), "Q4 renewals \u2013 top accounts.xlsx", 22, anchor="mm", fill=MUTED)
+    title_bar(c, "Q4 renewals \u2013 top accounts.xlsx", record=True)
     c.d.rectangle([0, 44, W, 96], fill=(246, 247, 249))
     c.text((24, 70), "A1", 22, fill=MUTED, anchor="lm")
     c.text((90, 70), "fx   Q4 renewals, accounts over $25K ARR", 22, fill=MUTED, anchor="lm")
@@ -509,15 +433,7 @@ def render_sheet(top: int) -> Canvas:
         )
         cx += w
     c.d.line([0, SHEET_TOP - 1, W, SHEET_TOP - 1], fill=INK, width=2)
-    c.d.rectangle([0, SHEET_BOTTOM, W, H], fill=(226, 230, 236))
-    c.text(
-        (24, (SHEET_BOTTOM + H) // 2),
-        f"{len(ACCOUNTS)} accounts  \u00b7  Sheet 1 of 1",
-        20,
-        fill=MUTED,
-        anchor="lm",
-        record=False,
-    )
+    status_bar(c, SHEET_BOTTOM, f"{len(ACCOUNTS)} accounts  \u00b7  Sheet 1 of 1")
     c.texts.extend(sheet_visible_text(top))
     return c
 
@@ -886,80 +802,6 @@ TAIL_S = 2.5  # silence after the last utterance
 
 
 # ----------------------------------------------------------------------------------------------
-# Speech
-# ----------------------------------------------------------------------------------------------
-
-
-def need_tools():
-    missing = [t for t in ("espeak-ng", "sox") if shutil.which(t) is None]
-    if missing:
-        sys.exit(
-            f"build.py: {' and '.join(missing)} not found on PATH. Install the Debian packages: "
-            f"sudo apt-get install {' '.join(missing)}"
-        )
-    if not (FONT_DIR / "DejaVuSans.ttf").exists():
-        sys.exit(
-            f"build.py: DejaVu fonts not found in {FONT_DIR}. Install: sudo apt-get install fonts-dejavu-core"
-        )
-
-
-def synthesize(text: str, voice: str, tmp: Path, n: int) -> np.ndarray:
-    """Mono float32 speech at 16 kHz, leading/trailing silence trimmed."""
-    wav = tmp / f"u{n:03d}.wav"
-    raw = tmp / f"u{n:03d}.f32"
-    subprocess.run(
-        [
-            "espeak-ng",
-            "-v",
-            voice,
-            "-s",
-            str(SPEECH_RATE_WPM),
-            "-g",
-            str(WORD_GAP),
-            "-w",
-            str(wav),
-            text,
-        ],
-        check=True,
-    )
-    subprocess.run(
-        ["sox", "-D", str(wav), "-t", "f32", "-r", str(SR), "-c", "1", str(raw)], check=True
-    )
-    x = np.fromfile(raw, dtype="<f4").astype(np.float64)
-    loud = np.flatnonzero(np.abs(x) > 0.004)
-    if loud.size == 0:
-        raise RuntimeError(f"espeak-ng produced silence for {text!r}")
-    return x[loud[0] : loud[-1] + 1]
-
-
-def write_flac(path: Path, x: np.ndarray):
-    pcm = np.round(np.clip(x, -1, 1) * 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "sox",
-            "-D",
-            "-t",
-            "raw",
-            "-r",
-            str(SR),
-            "-e",
-            "signed",
-            "-b",
-            "16",
-            "-c",
-            "1",
-            "-",
-            "-C",
-            "8",
-            str(path),
-        ],
-        input=pcm.tobytes(),
-        check=True,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
 # Timeline
 # ----------------------------------------------------------------------------------------------
 
@@ -972,10 +814,6 @@ class Change:
     # state at frame f (>= self.frame): a hashable key understood by render()
     key_at: Callable[[int], Hashable]
     settle_frame: int  # frame from which the state no longer moves
-
-
-def frame_of(t: float) -> int:
-    return math.ceil(t * FPS - 1e-9)
 
 
 def ease(u: float) -> float:
@@ -1002,8 +840,7 @@ def build_timeline(tmp: Path):
         prev = SCRIPT[n - 1] if n else None
         after_screen_q = 1.5 if isinstance(prev, Ask) and prev.screen else 0.0
         if isinstance(item, Say):
-            x = synthesize(item.text, VOICE[item.speaker], tmp, n)
-            x *= LEVEL[item.speaker] / np.max(np.abs(x))
+            x = speak(item.text, VOICE[item.speaker], LEVEL[item.speaker], tmp, n)
             gap = (
                 0.0
                 if last_speaker is None
@@ -1013,16 +850,7 @@ def build_timeline(tmp: Path):
                 round((t + gap + (0.6 if last_speaker is None else 0.0)) * 100) / 100
             )  # 10 ms grid
             s0 = round(start * SR)
-            utterances.append(
-                {
-                    "speaker": item.speaker,
-                    "start_s": round(s0 / SR, 3),
-                    "end_s": round((s0 + len(x)) / SR, 3),
-                    "text": item.text,
-                    "_s0": s0,
-                    "_x": x,
-                }
-            )
+            utterances.append(utterance(item.speaker, item.text, s0, x))
             t = (s0 + len(x)) / SR
             last_speaker = item.speaker
         elif isinstance(item, Show):
@@ -1111,27 +939,15 @@ def render(key) -> Canvas:
 
 @functools.lru_cache(maxsize=8)
 def video_frame(key) -> av.VideoFrame:
-    return av.VideoFrame.from_ndarray(np.asarray(render(key).im), format="rgb24").reformat(
-        format="yuv420p"
-    )
+    return to_video_frame(np.asarray(render(key).im))
 
 
-def encode_video(path: Path, changes: list[Change], n_frames: int):
-    with av.open(str(path), "w", format="mp4") as out:
-        st = out.add_stream("libx264", rate=FPS, options=X264_OPTIONS)
-        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
-        st.codec_context.time_base = Fraction(1, FPS)
-        ci = 0
-        for fr in range(n_frames):
-            while ci + 1 < len(changes) and changes[ci + 1].frame <= fr:
-                ci += 1
-            vf = video_frame(changes[ci].key_at(fr))
-            vf.pts = fr
-            vf.time_base = Fraction(1, FPS)
-            for pkt in st.encode(vf):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
+def video_frames(changes: list[Change], n_frames: int) -> Iterator[av.VideoFrame]:
+    ci = 0
+    for fr in range(n_frames):
+        while ci + 1 < len(changes) and changes[ci + 1].frame <= fr:
+            ci += 1
+        yield video_frame(changes[ci].key_at(fr))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1139,23 +955,9 @@ def encode_video(path: Path, changes: list[Change], n_frames: int):
 # ----------------------------------------------------------------------------------------------
 
 
-def has(fact: str, text: str) -> bool:
-    """`fact` occurs in `text`, case-insensitive, not as the prefix of a longer number ("October 1" is not in
-    "October 16")."""
-    pat = r"(?<![0-9A-Za-z])" + re.escape(fact.lower()) + r"(?![0-9])"
-    return re.search(pat, text.lower()) is not None
-
-
 def check(utterances, changes, questions, n_frames, knowledge_text):
-    problems = []
     duration = n_frames / FPS
-    if not 220 <= duration <= 260:
-        problems.append(f"duration {duration:.1f} s outside 220-260 s")
-    if not 35 <= len(utterances) <= 60:
-        problems.append(f"{len(utterances)} utterances, expected 35-60")
-    for a, b in itertools.pairwise(utterances):
-        if b["start_s"] < a["end_s"] + 0.2:
-            problems.append(f"utterances overlap or touch at {b['start_s']}")
+    problems = check_speech(utterances, duration, (220, 260), (35, 60))
     all_screen = " | ".join(s for name in SLIDES for s in slide(name).texts)
     all_screen += (
         " | "
@@ -1163,8 +965,7 @@ def check(utterances, changes, questions, n_frames, knowledge_text):
         + " | "
         + " | ".join(TERM_INGEST + TERM_QUERY)
     )
-    all_said = " | ".join(u["text"] for u in utterances)
-    ids = set()
+    ids: set[float] = set()
     for q in questions:
         it: Ask = q["_item"]
         t = q["t_s"]
@@ -1172,13 +973,7 @@ def check(utterances, changes, questions, n_frames, knowledge_text):
         ci = max(i for i, c in enumerate(changes) if c.frame <= fr)
         ch = changes[ci]
         where = f"question {q['id']} ({it.text!r})"
-        if not 0 <= t <= duration:
-            problems.append(f"{where}: t_s outside the session")
-        if it.asker not in VOICE:
-            problems.append(f"{where}: unknown asker")
-        if t in ids:
-            problems.append(f"{where}: same t_s as another question")
-        ids.add(t)
+        problems += check_question(where, it, t, duration, VOICE, ids)
         if it.screen:
             if ch.label != it.screen:
                 problems.append(f"{where}: screen at t_s is {ch.label!r}, wanted {it.screen!r}")
@@ -1186,27 +981,8 @@ def check(utterances, changes, questions, n_frames, knowledge_text):
                 problems.append(
                     f"{where}: {ch.label!r} visible for only {(fr - ch.settle_frame) / FPS:.1f} s"
                 )
-            visible = " | ".join(render(ch.key_at(fr)).texts)
-            for s in it.check_screen + (it.key_facts if it.source == "screen" else []):
-                if not has(s, visible):
-                    problems.append(f"{where}: {s!r} not on screen at t_s")
-        said_before = " | ".join(u["text"] for u in utterances if u["end_s"] <= t)
-        for fact in it.key_facts:
-            found = {
-                "screen": has(fact, all_screen),
-                "knowledge": has(fact, knowledge_text),
-                "transcript": has(fact, all_said),
-            }
-            if it.source in found:
-                others = [k for k, v in found.items() if v and k != it.source]
-                if not found[it.source]:
-                    problems.append(
-                        f"{where}: key fact {fact!r} not found in its source ({it.source})"
-                    )
-                if others:
-                    problems.append(f"{where}: key fact {fact!r} also in {others}")
-            if it.source == "transcript" and not has(fact, said_before):
-                problems.append(f"{where}: key fact {fact!r} not said before t_s")
+            problems += check_visible(where, it, " | ".join(render(ch.key_at(fr)).texts))
+        problems += check_facts(where, it, t, utterances, all_screen, knowledge_text)
     return problems
 
 
@@ -1215,68 +991,17 @@ def check(utterances, changes, questions, n_frames, knowledge_text):
 # ----------------------------------------------------------------------------------------------
 
 
-def toml_str(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
-def write_manifest(path: Path, duration: float):
-    lines = [
-        "# Generated by build.py; edit build.py, not this file.",
-        "format = 1",
-        'name = "demo"',
-        'title = "Northwind weekly product review"',
-        'tenant = "northwind"',
-        'room = "product-review"',
-        f"duration_s = {duration:.1f}",
-        'questions = "questions.jsonl"',
-        'knowledge = "knowledge"',
-        "",
-        "[screen]",
-        'file = "screen.mp4"',
-        'participant = "alice"',
-    ]
-    for ident, name, _, _ in PARTICIPANTS:
-        lines += [
-            "",
-            "[[participants]]",
-            f"identity = {toml_str(ident)}",
-            f"name = {toml_str(name)}",
-            f'audio = "audio/{ident}.flac"',
-        ]
-    lines += [
-        "",
-        "[ground_truth]",
-        'transcript = "truth/transcript.jsonl"',
-        'screen_changes = "truth/screen_changes.jsonl"',
-        "",
-    ]
-    path.write_text("\n".join(lines))
-    tomllib.loads(path.read_text())
-
-
-def write_jsonl(path: Path, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
 def main():
     need_tools()
-    knowledge = sorted((HERE / "knowledge").glob("*.md"))
-    if not knowledge:
-        sys.exit(f"build.py: no knowledge documents in {HERE / 'knowledge'}")
-    knowledge_text = "\n".join(p.read_text() for p in knowledge)
+    knowledge_text = read_knowledge(HERE)
 
     with tempfile.TemporaryDirectory(prefix="demo-build-") as tmp:
         print("synthesising speech ...", flush=True)
         utterances, changes, questions, n_frames = build_timeline(Path(tmp))
     duration = n_frames / FPS
-    questions.sort(key=lambda q: q["t_s"])
-    for i, q in enumerate(questions):
-        q["id"] = f"q{i + 1:02d}"
+    number_questions(questions, "q")
 
-    problems = check(utterances, changes, questions, n_frames, knowledge_text)
-    if problems:
-        sys.exit("build.py: the timeline fails its checks:\n  " + "\n  ".join(problems))
+    exit_on_problems(check(utterances, changes, questions, n_frames, knowledge_text))
 
     print(
         f"session: {duration:.1f} s, {len(utterances)} utterances, {len(changes)} screen changes, "
@@ -1285,43 +1010,22 @@ def main():
     )
 
     # audio: one track per participant, silence when not speaking
-    n_samples = n_frames * SR // FPS
-    tracks = {ident: np.zeros(n_samples) for ident in VOICE}
-    for u in utterances:
-        x = u["_x"]
-        tracks[u["speaker"]][u["_s0"] : u["_s0"] + len(x)] += x
-    for ident, x in tracks.items():
-        write_flac(HERE / "audio" / f"{ident}.flac", x)
+    write_tracks(HERE / "audio", VOICE, utterances, n_frames)
 
     print("encoding screen.mp4 ...", flush=True)
-    encode_video(HERE / "screen.mp4", changes, n_frames)
+    encode_video(HERE / "screen.mp4", video_frames(changes, n_frames))
 
-    write_jsonl(
-        HERE / "truth" / "transcript.jsonl",
-        [{k: u[k] for k in ("speaker", "start_s", "end_s", "text")} for u in utterances],
+    write_truth(HERE, utterances, changes, questions)
+    write_manifest(
+        HERE / "manifest.toml",
+        name="demo",
+        title="Northwind weekly product review",
+        tenant="northwind",
+        room="product-review",
+        duration=duration,
+        sharer="alice",
+        participants=PARTICIPANTS,
     )
-    write_jsonl(
-        HERE / "truth" / "screen_changes.jsonl",
-        [{"t_s": round(c.frame / FPS, 3), "kind": c.kind, "label": c.label} for c in changes],
-    )
-    write_jsonl(
-        HERE / "questions.jsonl",
-        [
-            {
-                "id": q["id"],
-                "t_s": q["t_s"],
-                "asker": q["_item"].asker,
-                "text": q["_item"].text,
-                "reference": q["_item"].reference,
-                "key_facts": q["_item"].key_facts,
-                "needs_screen": q["_item"].screen is not None,
-                "source": q["_item"].source,
-                "difficulty": q["_item"].difficulty,
-            }
-            for q in questions
-        ],
-    )
-    write_manifest(HERE / "manifest.toml", duration)
     print("done:", HERE)
 
 

@@ -45,44 +45,66 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import math
 import random
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import tomllib
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+# The helpers shared with datasets/demo/build.py live in datasets/buildkit.py. This script is run as
+# a file (`.venv/bin/python datasets/hard/build.py`), so put the datasets folder on the import path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from buildkit import (
+    ACCENT,
+    FPS,
+    GOOD,
+    INK,
+    MUTED,
+    RULE,
+    SR,
+    ZEBRA,
+    Canvas,
+    H,
+    Participant,
+    W,
+    check_facts,
+    check_question,
+    check_speech,
+    check_visible,
+    encode_video,
+    exit_on_problems,
+    font,
+    frame_of,
+    framed_slide,
+    has,
+    need_tools,
+    number_questions,
+    read_knowledge,
+    speak,
+    status_bar,
+    table,
+    title_bar,
+    title_slide,
+    to_video_frame,
+    utterance,
+    write_manifest,
+    write_tracks,
+    write_truth,
+)
 
 HERE = Path(__file__).resolve().parent
-FPS = 30
-SR = 16000
-W, H = 1280, 720
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-SPEECH_RATE_WPM = 170
-WORD_GAP = 2
 SEED = 20251112
 MAX_FOLDER_BYTES = 3_000_000
-# Same encoder settings as the demo: a keyframe every 5 s at most, I-frames at the P-frame quantiser.
-X264_OPTIONS = {
-    "crf": "30",
-    "preset": "medium",
-    "g": str(5 * FPS),
-    "keyint_min": str(FPS),
-    "x264-params": "ipratio=1.0",
-}
 
-PARTICIPANTS = [
+PARTICIPANTS: list[Participant] = [
     # identity, display name, espeak-ng voice, peak level of each utterance
     ("dana", "Dana Reyes", "en-us+f4", 0.4),
     ("eli", "Eli Novak", "en-gb-x-rp", 0.4),
@@ -99,88 +121,11 @@ def frames(seconds: float) -> int:
     return n
 
 
-# ----------------------------------------------------------------------------------------------
-# Drawing helpers (copied from datasets/demo/build.py)
-# ----------------------------------------------------------------------------------------------
-
-BG = (248, 249, 251)
-INK = (27, 36, 48)
-MUTED = (96, 104, 118)
-ACCENT = (37, 88, 200)
-RULE = (214, 219, 227)
-ZEBRA = (237, 241, 247)
-GOOD = (22, 122, 64)
 FOOTER = "Northwind Analytics  \u00b7  Dashboard 2.0 design review  \u00b7  Nov 12, 2025"
 
 
-@functools.cache
-def font(size: int, style: str = "") -> ImageFont.FreeTypeFont:
-    name = {
-        "": "DejaVuSans",
-        "b": "DejaVuSans-Bold",
-        "m": "DejaVuSansMono",
-        "mb": "DejaVuSansMono-Bold",
-    }[style]
-    return ImageFont.truetype(str(FONT_DIR / f"{name}.ttf"), size)
-
-
-class Canvas:
-    """An RGB image plus the strings drawn on it (used to check where facts are) and the rectangles
-    whose pixels may change without a content change (corner video, caret)."""
-
-    def __init__(self, w: int = W, h: int = H, bg=BG):
-        self.im = Image.new("RGB", (w, h), bg)
-        self.d = ImageDraw.Draw(self.im)
-        self.texts: list[str] = []
-        self.noise: list[tuple[int, int, int, int]] = []  # x0, y0, x1, y1 (exclusive)
-
-    def text(self, xy, s, size=30, style="", fill=INK, anchor="la", record=True):
-        self.d.text(xy, s, font=font(size, style), fill=fill, anchor=anchor)
-        if record:
-            self.texts.append(s)
-
-    def width(self, s, size=30, style=""):
-        return font(size, style).getlength(s)
-
-
 def slide_frame(title: str) -> Canvas:
-    c = Canvas()
-    c.d.rectangle([0, 0, W, 10], fill=ACCENT)
-    c.text((70, 46), title, 46, "b")
-    c.d.line([70, 118, W - 70, 118], fill=RULE, width=3)
-    c.text((70, 676), FOOTER, 20, fill=MUTED, record=False)
-    return c
-
-
-def table(c: Canvas, x: int, y: int, cols, rows, size=30, row_h=56):
-    """cols: (header, width, align 'l'|'r')."""
-    total_w = sum(w for _, w, _ in cols)
-    cx = x
-    for head, w, al in cols:
-        c.text(
-            (cx + (w - 14 if al == "r" else 14), y + row_h // 2),
-            head,
-            size,
-            "b",
-            fill=MUTED,
-            anchor="rm" if al == "r" else "lm",
-        )
-        cx += w
-    c.d.line([x, y + row_h, x + total_w, y + row_h], fill=INK, width=2)
-    for i, row in enumerate(rows):
-        ry = y + row_h * (i + 1)
-        if i % 2 == 1:
-            c.d.rectangle([x, ry + 1, x + total_w, ry + row_h], fill=ZEBRA)
-        cx = x
-        for (_, w, al), cell in zip(cols, row, strict=True):
-            c.text(
-                (cx + (w - 14 if al == "r" else 14), ry + row_h // 2),
-                cell,
-                size,
-                fill=INK,
-                anchor="rm" if al == "r" else "lm",
-            )
-            cx += w
+    return framed_slide(title, FOOTER)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -189,14 +134,11 @@ def table(c: Canvas, x: int, y: int, cols, rows, size=30, row_h=56):
 
 
 def s_title() -> Canvas:
-    c = Canvas()
-    c.d.rectangle([0, 0, W, H], fill=(240, 244, 250))
-    c.d.rectangle([0, 0, 24, H], fill=ACCENT)
-    c.text((120, 190), "Northwind Analytics", 40, "b", fill=ACCENT)
-    c.text((120, 260), "Dashboard 2.0: design review", 64, "b")
-    c.text((120, 370), "Wednesday, November 12, 2025", 34, fill=MUTED)
-    c.text((120, 430), "Dana Reyes  \u00b7  Eli Novak", 30, fill=MUTED)
-    return c
+    return title_slide(
+        "Dashboard 2.0: design review",
+        "Wednesday, November 12, 2025",
+        "Dana Reyes  \u00b7  Eli Novak",
+    )
 
 
 # --- fast-flipped concept slides ---------------------------------------------------------------
@@ -442,21 +384,12 @@ def render_doc(top: int) -> Canvas:
     body, _, _ = doc_layout()
     c = Canvas(bg=(255, 255, 255))
     c.im.paste(body.crop((0, top, W, top + DOC_VIEW_H)), (0, DOC_VIEW_TOP))
-    c.d.rectangle([0, 0, W, 44], fill=(226, 230, 236))
-    c.text((W // 2, 22), DOC_TITLE, 22, anchor="mm", fill=MUTED, record=False)
+    title_bar(c, DOC_TITLE, record=False)
     c.d.rectangle([0, 44, W, 96], fill=(246, 247, 249))
     for k, lab in enumerate(["File", "Edit", "View", "Insert", "Format", "Tools"]):
         c.text((24 + k * 90, 70), lab, 22, fill=MUTED, anchor="lm", record=False)
     c.d.line([0, 95, W, 95], fill=RULE)
-    c.d.rectangle([0, DOC_VIEW_BOTTOM, W, H], fill=(226, 230, 236))
-    c.text(
-        (24, (DOC_VIEW_BOTTOM + H) // 2),
-        "Dashboard 2.0 design spec  \u00b7  v0.7",
-        20,
-        fill=MUTED,
-        anchor="lm",
-        record=False,
-    )
+    status_bar(c, DOC_VIEW_BOTTOM, "Dashboard 2.0 design spec  \u00b7  v0.7")
     # scroll bar thumb (moves with the content)
     total = body.height
     th = round(DOC_VIEW_H * DOC_VIEW_H / total)
@@ -609,10 +542,7 @@ def caret_rect(line: int, text: str) -> tuple[int, int, int, int]:
 
 def render_editor(lines: tuple[str, ...], caret_line: int, caret_on: bool) -> Canvas:
     c = Canvas(bg=(255, 255, 255))
-    c.d.rectangle([0, 0, W, 44], fill=(226, 230, 236))
-    c.text(
-        (W // 2, 22), "tokens.yaml \u2013 design-system", 22, anchor="mm", fill=MUTED, record=False
-    )
+    title_bar(c, "tokens.yaml \u2013 design-system", record=False)
     c.d.rectangle([0, 44, 76, H - 30], fill=(246, 247, 249))
     for k, ln in enumerate(lines):
         y = ED_TOP + k * ED_LINE_H
@@ -804,7 +734,7 @@ def build_screen() -> Screen:
         times = []
         t = 0.0
         for _ in typed:
-            times.append(f0 + math.ceil(t * FPS - 1e-9))
+            times.append(f0 + frame_of(t))
             t += 0.07 + 0.08 * type_rng.random()
         end = f0 + frames(after)
         sc.change("typing", label, f"typing{n}", settle=times[-1])
@@ -1053,103 +983,20 @@ QUESTIONS = [
 
 
 # ----------------------------------------------------------------------------------------------
-# Speech (copied from datasets/demo/build.py)
+# Speech
 # ----------------------------------------------------------------------------------------------
-
-
-def need_tools():
-    missing = [t for t in ("espeak-ng", "sox") if shutil.which(t) is None]
-    if missing:
-        sys.exit(
-            f"build.py: {' and '.join(missing)} not found on PATH. Install the Debian packages: "
-            f"sudo apt-get install {' '.join(missing)}"
-        )
-    if not (FONT_DIR / "DejaVuSans.ttf").exists():
-        sys.exit(
-            f"build.py: DejaVu fonts not found in {FONT_DIR}. "
-            "Install: sudo apt-get install fonts-dejavu-core"
-        )
-    if "libx264" not in av.codecs_available:
-        sys.exit("build.py: this PyAV build has no libx264 encoder")
-
-
-def synthesize(text: str, voice: str, tmp: Path, n: int) -> np.ndarray:
-    """Mono float speech at 16 kHz, leading/trailing silence trimmed."""
-    wav = tmp / f"u{n:03d}.wav"
-    raw = tmp / f"u{n:03d}.f32"
-    subprocess.run(
-        [
-            "espeak-ng",
-            "-v",
-            voice,
-            "-s",
-            str(SPEECH_RATE_WPM),
-            "-g",
-            str(WORD_GAP),
-            "-w",
-            str(wav),
-            text,
-        ],
-        check=True,
-    )
-    subprocess.run(
-        ["sox", "-D", str(wav), "-t", "f32", "-r", str(SR), "-c", "1", str(raw)], check=True
-    )
-    x = np.fromfile(raw, dtype="<f4").astype(np.float64)
-    loud = np.flatnonzero(np.abs(x) > 0.004)
-    if loud.size == 0:
-        raise RuntimeError(f"espeak-ng produced silence for {text!r}")
-    return x[loud[0] : loud[-1] + 1]
-
-
-def write_flac(path: Path, x: np.ndarray):
-    pcm = np.round(np.clip(x, -1, 1) * 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "sox",
-            "-D",
-            "-t",
-            "raw",
-            "-r",
-            str(SR),
-            "-e",
-            "signed",
-            "-b",
-            "16",
-            "-c",
-            "1",
-            "-",
-            "-C",
-            "8",
-            str(path),
-        ],
-        input=pcm.tobytes(),
-        check=True,
-    )
 
 
 def place_speech(sc: Screen, tmp: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     end = 0.0
     for n, say in enumerate(SPEECH):
-        x = synthesize(say.text, VOICE[say.speaker], tmp, n)
-        x *= LEVEL[say.speaker] / np.max(np.abs(x))
+        x = speak(say.text, VOICE[say.speaker], LEVEL[say.speaker], tmp, n)
         want = sc.anchors[say.anchor] / FPS + say.offset
         start = max(want, end + 0.35 if out else 0.0)
         start = math.ceil(start * 100 - 1e-6) / 100  # 10 ms grid
         s0 = round(start * SR)
-        out.append(
-            {
-                "speaker": say.speaker,
-                "start_s": round(s0 / SR, 3),
-                "end_s": round((s0 + len(x)) / SR, 3),
-                "text": say.text,
-                "_s0": s0,
-                "_x": x,
-                "_late": round(start - want, 2),
-            }
-        )
+        out.append(utterance(say.speaker, say.text, s0, x, _late=round(start - want, 2)))
         end = (s0 + len(x)) / SR
     return out
 
@@ -1159,27 +1006,14 @@ def place_speech(sc: Screen, tmp: Path) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------------------------
 
 
-def has(fact: str, text: str) -> bool:
-    """`fact` occurs in `text`, case-insensitive, not as the prefix of a longer number."""
-    pat = r"(?<![0-9A-Za-z])" + re.escape(fact.lower()) + r"(?![0-9])"
-    return re.search(pat, text.lower()) is not None
-
-
 def check_timeline(sc: Screen, utterances, questions, knowledge_text) -> list[str]:
-    problems = []
     duration = sc.n / FPS
-    if not 90 <= duration <= 120:
-        problems.append(f"duration {duration:.1f} s outside 90-120 s")
-    if not 10 <= len(utterances) <= 20:
-        problems.append(f"{len(utterances)} utterances, expected 10-20")
+    problems = check_speech(utterances, duration, (90, 120), (10, 20))
     if utterances[-1]["end_s"] > duration - 0.3:
         problems.append(f"the last utterance ends at {utterances[-1]['end_s']}, after the session")
     for u in utterances:
         if u["_late"] > 1.5:
             problems.append(f"utterance {u['text'][:30]!r} starts {u['_late']} s after its anchor")
-    for a, b in itertools.pairwise(utterances):
-        if b["start_s"] < a["end_s"] + 0.2:
-            problems.append(f"utterances overlap or touch at {b['start_s']}")
     for anchor, t0, t1 in SILENCES:
         lo, hi = sc.anchors[anchor] / FPS + t0, sc.anchors[anchor] / FPS + t1
         for u in utterances:
@@ -1202,43 +1036,21 @@ def check_timeline(sc: Screen, utterances, questions, knowledge_text) -> list[st
         + " | "
         + " | ".join(t for _, _, t in doc_layout()[1])
     )
-    all_said = " | ".join(u["text"] for u in utterances)
     seen_t: set[float] = set()
     for q in questions:
         it: Ask = q["_item"]
         t = q["t_s"]
-        fr = math.ceil(t * FPS - 1e-9)
+        fr = frame_of(t)
         where = f"question {it.text!r}"
-        if not 0 <= t <= duration:
-            problems.append(f"{where}: t_s outside the session")
-        if t in seen_t:
-            problems.append(f"{where}: same t_s as another question")
-        seen_t.add(t)
+        problems += check_question(where, it, t, duration, VOICE, seen_t)
         if it.screen:
             ch = state_at(sc, fr)
             if ch.label != it.screen:
                 problems.append(f"{where}: screen at t_s is {ch.label!r}, wanted {it.screen!r}")
             if fr < ch.settle:
                 problems.append(f"{where}: asked while {ch.label!r} still moves")
-            visible = " | ".join(rendered(sc.keys[fr])[1])
-            for s in it.check_screen + (it.key_facts if it.source == "screen" else []):
-                if not has(s, visible):
-                    problems.append(f"{where}: {s!r} not on screen at t_s")
-        said_before = " | ".join(u["text"] for u in utterances if u["end_s"] <= t)
-        for fact in it.key_facts:
-            found = {
-                "screen": has(fact, all_screen),
-                "knowledge": has(fact, knowledge_text),
-                "transcript": has(fact, all_said),
-            }
-            if it.source in found:
-                others = [k for k, v in found.items() if v and k != it.source]
-                if not found[it.source]:
-                    problems.append(f"{where}: key fact {fact!r} not found in {it.source}")
-                if others:
-                    problems.append(f"{where}: key fact {fact!r} also in {others}")
-            if it.source == "transcript" and not has(fact, said_before):
-                problems.append(f"{where}: key fact {fact!r} not said before t_s")
+            problems += check_visible(where, it, " | ".join(rendered(sc.keys[fr])[1]))
+        problems += check_facts(where, it, t, utterances, all_screen, knowledge_text)
     # the page-weight fact must be off screen before the first scroll (it is the settled view's)
     if any(has("900 KB", s) for s in doc_visible_text(0)):
         problems.append("'900 KB' is already visible at the top of the document")
@@ -1257,102 +1069,45 @@ def noise_mask(rects) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
-def encode_video(path: Path, sc: Screen) -> list[str]:
-    """Encode the frames and check each one against the ground truth (rendered pixels, exact)."""
-    problems = []
+def checked_frames(sc: Screen, problems: list[str]) -> Iterator[av.VideoFrame]:
+    """The video's frames; checks each one against the ground truth (rendered pixels, exact) and
+    appends what disagrees to `problems`."""
     change_at = {c.frame: c for c in sc.changes}
     prev = None
     vf_cache: dict[Hashable, av.VideoFrame] = {}
-    with av.open(str(path), "w", format="mp4") as out:
-        st = out.add_stream("libx264", rate=FPS, options=X264_OPTIONS)
-        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
-        st.codec_context.time_base = Fraction(1, FPS)
-        for fr, key in enumerate(sc.keys):
-            rgb, _, noise = rendered(key)
-            if prev is not None and key != prev[0]:
-                diff = np.any(rgb != prev[1], axis=2)
-                outside = diff & ~noise_mask(noise + prev[2])
-                content = bool(outside.any())
-                if fr in change_at and not content:
-                    problems.append(f"frame {fr}: change {change_at[fr].label!r} changes nothing")
-                if fr not in change_at and fr not in sc.moving and content:
-                    ys, xs = np.nonzero(outside)
-                    problems.append(
-                        f"frame {fr}: unlisted content change at x {xs.min()}-{xs.max()}, "
-                        f"y {ys.min()}-{ys.max()} ({state_at(sc, fr).label!r})"
-                    )
-                if fr in sc.must_move and not content:
-                    problems.append(f"frame {fr}: nothing moves inside {state_at(sc, fr).label!r}")
-            elif fr > 0 and (fr in change_at or fr in sc.must_move):
+    for fr, key in enumerate(sc.keys):
+        rgb, _, noise = rendered(key)
+        if prev is not None and key != prev[0]:
+            diff = np.any(rgb != prev[1], axis=2)
+            outside = diff & ~noise_mask(noise + prev[2])
+            content = bool(outside.any())
+            if fr in change_at and not content:
+                problems.append(f"frame {fr}: change {change_at[fr].label!r} changes nothing")
+            if fr not in change_at and fr not in sc.moving and content:
+                ys, xs = np.nonzero(outside)
                 problems.append(
-                    f"frame {fr}: the same screen as frame {fr - 1} ({state_at(sc, fr).label!r})"
+                    f"frame {fr}: unlisted content change at x {xs.min()}-{xs.max()}, "
+                    f"y {ys.min()}-{ys.max()} ({state_at(sc, fr).label!r})"
                 )
-            prev = (key, rgb, noise)
-            vf = vf_cache.get(key)
-            if vf is None:
-                vf = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-                if len(vf_cache) > 64:
-                    vf_cache.clear()
-                vf_cache[key] = vf
-            vf.pts = fr
-            vf.time_base = Fraction(1, FPS)
-            for pkt in st.encode(vf):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return problems
+            if fr in sc.must_move and not content:
+                problems.append(f"frame {fr}: nothing moves inside {state_at(sc, fr).label!r}")
+        elif fr > 0 and (fr in change_at or fr in sc.must_move):
+            problems.append(
+                f"frame {fr}: the same screen as frame {fr - 1} ({state_at(sc, fr).label!r})"
+            )
+        prev = (key, rgb, noise)
+        vf = vf_cache.get(key)
+        if vf is None:
+            vf = to_video_frame(rgb)
+            if len(vf_cache) > 64:
+                vf_cache.clear()
+            vf_cache[key] = vf
+        yield vf
 
 
 # ----------------------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------------------
-
-
-def toml_str(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
-def write_manifest(path: Path, duration: float):
-    lines = [
-        "# Generated by build.py; edit build.py, not this file.",
-        "format = 1",
-        'name = "hard"',
-        'title = "Northwind Dashboard 2.0 design review (sampler stress test)"',
-        'tenant = "northwind"',
-        'room = "design-review"',
-        f"duration_s = {duration:.1f}",
-        'questions = "questions.jsonl"',
-        'knowledge = "knowledge"',
-        "",
-        "[screen]",
-        'file = "screen.mp4"',
-        f"participant = {toml_str(SHARER)}",
-    ]
-    for ident, name, _, _ in PARTICIPANTS:
-        lines += [
-            "",
-            "[[participants]]",
-            f"identity = {toml_str(ident)}",
-            f"name = {toml_str(name)}",
-            f'audio = "audio/{ident}.flac"',
-        ]
-    lines += [
-        "",
-        "[ground_truth]",
-        'transcript = "truth/transcript.jsonl"',
-        'screen_changes = "truth/screen_changes.jsonl"',
-        "",
-    ]
-    path.write_text("\n".join(lines))
-    tomllib.loads(path.read_text())
-
-
-def write_jsonl(path: Path, rows, comments: Sequence[str] = ()):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "".join(f"# {c}\n" for c in comments)
-        + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    )
 
 
 def screen_changes_notes(sc: Screen) -> list[str]:
@@ -1385,10 +1140,7 @@ def folder_bytes() -> int:
 
 def main():
     need_tools()
-    knowledge = sorted((HERE / "knowledge").glob("*.md"))
-    if not knowledge:
-        sys.exit(f"build.py: no knowledge documents in {HERE / 'knowledge'}")
-    knowledge_text = "\n".join(p.read_text() for p in knowledge)
+    knowledge_text = read_knowledge(HERE)
 
     sc = build_screen()
     duration = sc.n / FPS
@@ -1398,13 +1150,9 @@ def main():
     questions: list[dict[str, Any]] = [
         {"_item": q, "t_s": round(sc.anchors[q.anchor] / FPS + q.offset, 2)} for q in QUESTIONS
     ]
-    questions.sort(key=lambda q: q["t_s"])
-    for i, q in enumerate(questions):
-        q["id"] = f"h{i + 1:02d}"
+    number_questions(questions, "h")
 
-    problems = check_timeline(sc, utterances, questions, knowledge_text)
-    if problems:
-        sys.exit("build.py: the timeline fails its checks:\n  " + "\n  ".join(problems))
+    exit_on_problems(check_timeline(sc, utterances, questions, knowledge_text))
     print(
         f"session: {duration:.1f} s, {sc.n} frames, {len(utterances)} utterances, "
         f"{len(sc.changes)} screen changes, {len(questions)} questions",
@@ -1414,49 +1162,23 @@ def main():
     print("encoding screen.mp4 (and checking every frame against the ground truth) ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="hard-video-", dir=HERE) as tmpv:
         tmp_mp4 = Path(tmpv) / "screen.mp4"
-        problems = encode_video(tmp_mp4, sc)
-        if problems:
-            sys.exit(
-                "build.py: the rendered frames disagree with the ground truth:\n  "
-                + "\n  ".join(problems[:20])
-            )
+        problems: list[str] = []
+        encode_video(tmp_mp4, checked_frames(sc, problems))
+        exit_on_problems(problems[:20], "the rendered frames disagree with the ground truth")
         shutil.move(tmp_mp4, HERE / "screen.mp4")
 
-    n_samples = sc.n * SR // FPS
-    tracks = {ident: np.zeros(n_samples) for ident in VOICE}
-    for u in utterances:
-        x = u["_x"]
-        tracks[u["speaker"]][u["_s0"] : u["_s0"] + len(x)] += x
-    for ident, x in tracks.items():
-        write_flac(HERE / "audio" / f"{ident}.flac", x)
-
-    write_jsonl(
-        HERE / "truth" / "transcript.jsonl",
-        [{k: u[k] for k in ("speaker", "start_s", "end_s", "text")} for u in utterances],
+    write_tracks(HERE / "audio", VOICE, utterances, sc.n)
+    write_truth(HERE, utterances, sc.changes, questions, screen_changes_notes(sc))
+    write_manifest(
+        HERE / "manifest.toml",
+        name="hard",
+        title="Northwind Dashboard 2.0 design review (sampler stress test)",
+        tenant="northwind",
+        room="design-review",
+        duration=duration,
+        sharer=SHARER,
+        participants=PARTICIPANTS,
     )
-    write_jsonl(
-        HERE / "truth" / "screen_changes.jsonl",
-        [{"t_s": round(c.frame / FPS, 3), "kind": c.kind, "label": c.label} for c in sc.changes],
-        screen_changes_notes(sc),
-    )
-    write_jsonl(
-        HERE / "questions.jsonl",
-        [
-            {
-                "id": q["id"],
-                "t_s": q["t_s"],
-                "asker": q["_item"].asker,
-                "text": q["_item"].text,
-                "reference": q["_item"].reference,
-                "key_facts": q["_item"].key_facts,
-                "needs_screen": q["_item"].screen is not None,
-                "source": q["_item"].source,
-                "difficulty": q["_item"].difficulty,
-            }
-            for q in questions
-        ],
-    )
-    write_manifest(HERE / "manifest.toml", duration)
     size = folder_bytes()
     print(f"done: {HERE} ({size / 1e6:.2f} MB)")
     if size >= MAX_FOLDER_BYTES:
