@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated provider specs (default: %(default)s)",
     )
 
+    from assistant import rooms_cli
+
+    rooms_cli.add_commands(sub)
+
     runs = sub.add_parser("runs", help="list the runs in the ledger")
     runs.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
     return parser
@@ -96,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample_bench(args)
         if args.command == "stt-bench":
             return _stt_bench(args)
+        if args.command in ("token", "rooms"):
+            from assistant import rooms_cli
+
+            return rooms_cli.run(args)
         return _runs(args)
     except WorkbenchError as exc:
         if args.debug:
