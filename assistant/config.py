@@ -189,6 +189,15 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: sampling.keep_last must be >= 1")
     if config.retrieval.top_k < 1 or config.retrieval.chunk_words < 10:
         raise ConfigError(f"{where}: retrieval.top_k must be >= 1 and chunk_words >= 10")
+    for spec, rates in config.pricing.overrides.items():
+        if not isinstance(rates, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            for v in rates.values()
+        ):
+            raise ConfigError(
+                f"{where}: pricing.overrides.{spec!r} must be a table of non-negative numbers, "
+                f"e.g. input_usd_per_mtok = 0.15"
+            )
     if config.pricing.local_usd_per_hour < 0:
         raise ConfigError(f"{where}: pricing.local_usd_per_hour must be >= 0")
 

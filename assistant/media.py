@@ -159,9 +159,12 @@ def _check_covers(path: Path, end_s: float, expect_s: float, kind: str) -> None:
 
 
 def luma_of(frame: Any) -> np.ndarray:
-    """The Y plane of a decoded frame as an H x W uint8 view (no copy, no colour conversion)."""
+    """The Y plane of a decoded frame as an H x W uint8 view (no copy, no colour conversion).
+
+    Only 8-bit YUV frames take the fast path; anything else (10-bit, RGB) is converted to grey."""
     name = frame.format.name
-    if name.startswith(("yuv", "yuvj", "nv12", "nv21")) and not name.startswith("yuva"):
+    eight_bit = frame.format.components[0].bits == 8
+    if eight_bit and name.startswith(("yuv", "nv12", "nv21")) and not name.startswith("yuva"):
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
         return rows[:, : frame.width]

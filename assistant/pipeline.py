@@ -16,7 +16,7 @@ from itertools import count
 from typing import Any
 
 from assistant.config import Config
-from assistant.errors import ProviderError
+from assistant.errors import ConfigError, ProviderError
 from assistant.llm.base import LLM, AnswerRequest
 from assistant.pricing import Pricer
 from assistant.providers import CallFailure, CallResult, Provider, ProviderCallError
@@ -133,6 +133,19 @@ class Pipeline:
 
     # -- questions ---------------------------------------------------------------------------
     def ask(self, question: Question) -> RequestRecord:
+        """Answer one question. Its records are held back and emitted after the request is timed,
+        so a ledger flush never counts as request latency."""
+        held: list[Record] = []
+        emit, self.emit = self.emit, held.append
+        try:
+            record = self._ask(question)
+        finally:
+            self.emit = emit
+        for item in held:
+            self.emit(item)
+        return record
+
+    def _ask(self, question: Question) -> RequestRecord:
         started = time.perf_counter()
         request_id = f"{self.run_id}:{question.id}"
         retrieval = _Stage()
@@ -190,6 +203,7 @@ class Pipeline:
             media_t_s=question.t_s,
             call=lambda p: p.answer(request),
         )
+        total_latency_ms = (time.perf_counter() - started) * 1000
         answer: Answer | None = result.value if result else None
         quality = None
         if answer is not None:
@@ -197,7 +211,15 @@ class Pipeline:
                 answer.text, reference=question.reference, key_facts=question.key_facts
             )
         errors = vision.errors + llm.errors
-        status = "error" if answer is None else ("fallback" if errors else "ok")
+        fallback_model = llm.fallback_model or vision.fallback_model
+        if answer is None:
+            status = "error"  # no answer at all
+        elif fallback_model:
+            status = "fallback"  # answered, by another model than the one routed to
+        elif errors:
+            status = "degraded"  # answered without a stage (e.g. no screen to read)
+        else:
+            status = "ok"
         record = RequestRecord(
             request_id=request_id,
             run_id=self.run_id,
@@ -226,14 +248,14 @@ class Pipeline:
             vision_latency_ms=vision.latency_ms,
             retrieval_latency_ms=retrieval.latency_ms,
             llm_latency_ms=llm.latency_ms,
-            total_latency_ms=(time.perf_counter() - started) * 1000,
+            total_latency_ms=total_latency_ms,
             vision_cost_usd=vision.cost_usd,
             retrieval_cost_usd=retrieval.cost_usd,
             llm_cost_usd=llm.cost_usd,
             total_cost_usd=vision.cost_usd + retrieval.cost_usd + llm.cost_usd,
             status=status,
             error="; ".join(errors) or None,
-            fallback_model=llm.fallback_model or vision.fallback_model,
+            fallback_model=fallback_model,
             answer=answer.text if answer else None,
             citations_json=json.dumps(
                 [{"ref": i, "source": c.source} for i, c in enumerate(answer.citations, start=1)]
@@ -371,12 +393,20 @@ class Pipeline:
     def _emit_call(
         self, result: CallResult[Any], *, stage: str, request_id: str | None, media_t_s: float
     ) -> float:
-        cost = self.pricer.cost_usd(
-            provider=result.provider,
-            model=result.model_resolved,
-            usage=result.usage,
-            local=result.local,
-        )
+        try:
+            cost = self.pricer.cost_usd(
+                provider=result.provider,
+                model=result.model_resolved,
+                usage=result.usage,
+                local=result.local,
+            )
+        except ConfigError:  # the vendor answered with a model name we have no price for
+            cost = self.pricer.cost_usd(
+                provider=result.provider,
+                model=result.model_requested,
+                usage=result.usage,
+                local=result.local,
+            )
         self.emit(
             self._call_record(
                 request_id=request_id,

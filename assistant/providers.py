@@ -88,6 +88,9 @@ class Provider:
     def warm_up(self) -> None:
         """Load models or open clients before the first call, so it is not timed as a request."""
 
+    def close(self) -> None:
+        """Release clients and connections (called when a run ends)."""
+
     @property
     def spec(self) -> str:
         return f"{self.provider}:{self.model}"
@@ -98,6 +101,7 @@ class Provider:
         attempt = 0
         while True:
             attempt += 1
+            attempt_started = time.perf_counter()
             try:
                 out = hook()
             except ProviderError as exc:
@@ -108,15 +112,16 @@ class Provider:
                 )
                 error.__cause__ = exc
             else:
-                latency_ms = (time.perf_counter() - started) * 1000
+                now = time.perf_counter()
+                latency_ms = (now - started) * 1000  # what the caller waited, retries included
                 usage = out.usage
-                if self.local and usage.compute_s == 0.0:
+                if self.local and usage.compute_s == 0.0:  # the work itself, not the backoff
                     usage = Usage(
                         usage.input_tokens,
                         usage.output_tokens,
                         usage.image_count,
                         usage.audio_s,
-                        latency_ms / 1000,
+                        now - attempt_started,
                     )
                 return CallResult(
                     value=out.value,

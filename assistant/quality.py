@@ -86,11 +86,15 @@ def key_fact_recall(answer: str, facts: tuple[str, ...] | list[str]) -> float | 
     return found / len(facts)
 
 
+_CITATION = re.compile(r"\[\d+\]")
+
+
 def score_answer(
     answer: str, *, reference: str | None, key_facts: tuple[str, ...] = ()
 ) -> Quality | None:
     if reference is None and not key_facts:
         return None
+    answer = _CITATION.sub(" ", answer)  # "[1]" markers are not part of what was said
     f1 = token_f1(answer, reference or "")
     facts = key_fact_recall(answer, key_facts)
     return Quality(

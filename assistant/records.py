@@ -66,7 +66,7 @@ class RequestRecord:
     retrieval_cost_usd: float
     llm_cost_usd: float
     total_cost_usd: float
-    status: str  # ok / fallback / error
+    status: str  # ok / fallback (another model answered) / degraded (a stage missing) / error
     error: str | None
     fallback_model: str | None
     answer: str | None

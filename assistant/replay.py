@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 
 from assistant.config import Config
@@ -14,6 +15,7 @@ from assistant.ledger import Ledger
 from assistant.pipeline import Pipeline
 from assistant.records import RunRecord
 from assistant.sources.recorded import RecordedSource, available_at
+from assistant.types import Question
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -27,6 +29,7 @@ def warm_up(stages: dict[str, object]) -> None:
     """Load every provider's model before the run, so no request is timed with a model load."""
     for provider in providers_of(stages):
         provider.warm_up()
+    stages["knowledge"].warm_up()  # type: ignore[attr-defined]
 
 
 def replay(
@@ -78,10 +81,13 @@ def replay(
                 names={p.identity: p.name for p in dataset.participants},
                 **stages,  # type: ignore[arg-type]
             )
-            for event in source.events():
-                pipeline.handle(event)
-                if progress is not None:
-                    progress(available_at(event))
+            with closing(source.events()) as events:  # closes the decoders on any exit
+                for event in events:
+                    pipeline.handle(event)
+                    if isinstance(event, Question):
+                        writer.flush()  # a crash loses at most the rows since the last question
+                    if progress is not None:
+                        progress(available_at(event))
             pipeline.finish()
         status = "finished"
     except KeyboardInterrupt:
@@ -92,4 +98,6 @@ def replay(
         raise
     finally:
         ledger.finish_run(run_id, status=status, error=error)
+        for provider in providers_of(stages):
+            provider.close()
     return run_id

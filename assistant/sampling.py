@@ -46,9 +46,10 @@ def change_score(a: np.ndarray | None, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() / 255.0)
 
 
-def digest(thumb: np.ndarray) -> str:
-    """Content key of a screen: equal screens give equal digests (used to cache analysis)."""
-    return hashlib.blake2b(np.ascontiguousarray(thumb >> 3).tobytes(), digest_size=8).hexdigest()
+def digest(rgb: np.ndarray) -> str:
+    """Content key of a kept frame (all its pixels): analysis is cached on it, so two screens that
+    differ by one character never share a key. Computed only for kept frames."""
+    return hashlib.blake2b(np.ascontiguousarray(rgb).tobytes(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +95,12 @@ class Sampler(ABC):
     def _keep(self, frame: VideoFrame, thumb: np.ndarray, reason: str) -> KeptFrame:
         score = change_score(self._last_thumb, thumb)
         self._last_thumb = np.array(thumb)
+        rgb = frame.to_rgb()
         kept = KeptFrame(
             track=frame.track,
             t_s=frame.t_s,
-            rgb=frame.to_rgb(),
-            digest=digest(thumb),
+            rgb=rgb,
+            digest=digest(rgb),
             reason=reason,
             change_score=round(score, 5),
         )

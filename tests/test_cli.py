@@ -20,19 +20,26 @@ def test_replay_then_runs(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixt
             "--stt",
             "recorded",
             "--run-id",
-            "a",
+            "cli-run-7",
             "--threshold",
             "0.2",
         ]
     )
     out = capsys.readouterr()
     assert code == 0
-    for piece in ("run a (finished)", "requests        3", "cost per hour", "p95", "mean quality"):
+    for piece in (
+        "run cli-run-7 (finished)",
+        "requests        3",
+        "cost per hour",
+        "p95",
+        "mean quality",
+    ):
         assert piece in out.out
     assert "replay" in out.err  # the progress bar
     assert main(["runs", "--ledger", ledger]) == 0
     listing = capsys.readouterr().out
-    assert "a" in listing and "finished" in listing and "0.2" in listing
+    row = next(line for line in listing.splitlines() if "cli-run-7" in line)
+    assert "finished" in row and "0.2" in row and "tiny" in row
     assert (
         main(["replay", str(tiny), "--ledger", ledger, "--stt", "recorded", "--once", "--quiet"])
         == 0

@@ -137,7 +137,8 @@ def test_all_vision_failing_still_records_the_request(tiny: Path) -> None:
     requests = [r for r in records if hasattr(r, "question_id")]
     assert len(requests) == 3
     q2 = next(r for r in requests if r.question_id == "q2")  # type: ignore[attr-defined]
-    assert q2.status == "fallback" and q2.answer  # answered without the screen
+    assert q2.status == "degraded" and q2.answer  # answered, but without the screen
+    assert q2.fallback_model is None
     assert q2.quality == 0.0  # the fact was only on the screen
 
 
@@ -161,3 +162,40 @@ def test_replay_with_other_sampling_policies(tiny: Path, tmp_path: Path, policy:
         assert len(frames) <= 4  # two screen states, not 8 frames
     else:
         assert len(frames) >= 3
+
+
+def test_a_failing_replay_keeps_what_was_flushed(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Pipeline.ask
+
+    def ask(self: Pipeline, question):  # type: ignore[no-untyped-def]
+        if question.id == "q3":
+            raise RuntimeError("disk on fire")
+        return original(self, question)
+
+    monkeypatch.setattr(Pipeline, "ask", ask)
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            replay(load_dataset(tiny), ledger=ledger, config=recorded_config(), run_id="boom")
+        summary = run_summary(ledger, "boom")
+    assert summary.status == "failed" and summary.error == "disk on fire"
+    assert summary.requests == 2  # q1 and q2 were flushed before q3 failed
+
+
+def test_an_interrupted_replay_is_marked_and_keeps_its_rows(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Pipeline.ask
+
+    def ask(self: Pipeline, question):  # type: ignore[no-untyped-def]
+        if question.id == "q2":
+            raise KeyboardInterrupt
+        return original(self, question)
+
+    monkeypatch.setattr(Pipeline, "ask", ask)
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        with pytest.raises(KeyboardInterrupt):
+            replay(load_dataset(tiny), ledger=ledger, config=recorded_config(), run_id="stop")
+        summary = run_summary(ledger, "stop")
+    assert summary.status == "interrupted" and summary.requests == 1

@@ -336,3 +336,47 @@ def test_sampling_config_rejects_bad_values(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="available: change, fixed, voice_activity"):
         make_sampler(SamplingConfig(policy="sometimes"))
+
+
+def test_citation_markers_are_not_scored() -> None:
+    q = score_answer(
+        "Revenue grew [1]. Churn fell [2]. Costs rose [3].", reference="3", key_facts=("3",)
+    )
+    assert q is not None and q.key_facts == 0.0
+
+
+def test_ten_bit_video_gives_true_luminance() -> None:
+    import av
+
+    from assistant.media import luma_of
+
+    grey = np.full((64, 96, 3), 200, np.uint8)
+    frame = av.VideoFrame.from_ndarray(grey, format="rgb24").reformat(format="yuv420p10le")
+    luma = luma_of(frame)
+    assert luma.shape == (64, 96) and abs(int(luma.mean()) - 200) <= 3
+    eight = av.VideoFrame.from_ndarray(grey, format="rgb24").reformat(format="yuv420p")
+    assert abs(int(luma_of(eight).mean()) - 188) <= 3  # video range: 16 + 200 * 219 / 255
+
+
+def test_kept_frames_differing_by_one_character_get_different_digests() -> None:
+    a = np.full((90, 160, 3), 255, np.uint8)
+    b = a.copy()
+    b[40, 80] = 0  # one dark pixel: a different character
+    assert digest(a) != digest(b) and digest(a) == digest(a.copy())
+
+
+def test_ledger_path_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    from assistant.errors import LedgerError
+    from assistant.ledger import Ledger
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match="another --ledger PATH"):
+        Ledger(blocker / "ledger.duckdb")
+
+
+def test_bad_pricing_override_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text('[pricing.overrides."acme:m"]\nusd_per_hour = "0.5"\n')
+    with pytest.raises(ConfigError, match="non-negative numbers"):
+        load_config(bad)

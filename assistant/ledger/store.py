@@ -44,7 +44,12 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     if read_only and not in_memory and not Path(path).exists():
         raise LedgerError(f"ledger {path} does not exist; {REPLAY_HINT}")
     if not read_only and not in_memory:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LedgerError(
+                f"cannot create the folder of ledger {path}: {e}; pass another --ledger PATH"
+            ) from e
     try:
         return duckdb.connect(path, read_only=read_only)
     except duckdb.IOException as e:
@@ -59,6 +64,8 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         if "not a valid DuckDB database" in message:
             raise LedgerError(f"{path} is not a DuckDB database; pass another --ledger PATH") from e
         raise LedgerError(f"cannot open ledger {path}: {message}") from e
+    except OSError as e:
+        raise LedgerError(f"cannot open ledger {path}: {e}; pass another --ledger PATH") from e
     except duckdb.ConnectionException as e:
         raise LedgerError(
             f"ledger {path} is already open in this process in another mode; "

@@ -84,6 +84,11 @@ class KnowledgeBase:
             self._index = retriever
         return self._index
 
+    def warm_up(self) -> None:
+        """Build the index now, so the first question is not timed with it."""
+        if self.chunks:
+            self._retriever()
+
     def search(self, query: str, *, tenant: str, k: int = 4) -> list[Passage]:
         """The ``k`` best chunks for ``query`` (score > 0 only), as passages citing ``kb:<chunk>``."""
         if tenant != self.tenant:

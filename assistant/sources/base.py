@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from assistant.types import Event
 
@@ -17,5 +17,5 @@ class Source(ABC):
         """Length of the media in seconds, when known in advance."""
 
     @abstractmethod
-    def events(self) -> Iterator[Event]:
+    def events(self) -> Generator[Event, None, None]:
         """Video frames, audio chunks and questions, ordered by the time they become available."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from assistant.datasets import Dataset
 from assistant.media import iter_audio, iter_video
@@ -32,7 +32,7 @@ class RecordedSource(Source):
     def duration_s(self) -> float:
         return self.dataset.duration_s
 
-    def events(self) -> Iterator[Event]:
+    def events(self) -> Generator[Event, None, None]:
         streams: list[Iterator[Event]] = [
             iter_video(self.dataset.screen, track=f"{self.dataset.screen_participant}:screen")
         ]

@@ -47,6 +47,7 @@ class _Track:
     preroll: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     remainder: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     remainder_t_s: float = 0.0
+    sample_rate: int = 16_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,7 @@ class Transcriber(Provider):
     def push(self, chunk: AudioChunk) -> list[Segment]:
         """Feed audio; returns the speech segments that this chunk closed."""
         track = self._tracks.setdefault(chunk.participant, _Track())
-        rate = chunk.sample_rate
+        rate = track.sample_rate = chunk.sample_rate
         frame_n = int(FRAME_S * rate)
         samples = (
             np.concatenate([track.remainder, chunk.samples])
@@ -149,5 +150,5 @@ class Transcriber(Provider):
         closed = []
         for participant, track in self._tracks.items():
             if track.in_speech and track.buffer:
-                closed.append(self._close(participant, track, 16_000, trim=False))
+                closed.append(self._close(participant, track, track.sample_rate, trim=False))
         return closed
