@@ -17,7 +17,7 @@ kept per participant and media times counted in samples, so chunks tile the time
 Time: ``MediaClock`` gives media seconds since the session start: ``now_s()`` for events without a
 timestamp (audio, questions) and ``frame_time_s()`` for ``VideoFrameEvent.timestamp_us``.
 
-The LiveKit SDK is imported only inside the functions that need it.
+The LiveKit SDK is imported only inside the functions that need it (whoever holds an rtc frame has it).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.errors import WorkbenchError
 from assistant.types import AudioChunk, VideoFrame
 
 if TYPE_CHECKING:
@@ -44,15 +43,6 @@ _PACKED = {
     "ABGR": (3, 2, 1, 4),
     "RGB24": (0, 1, 2, 3),
 }
-_INSTALL_HINT = "live rooms need the LiveKit SDK: pip install -r requirements.txt (livekit==1.2.1)"
-
-
-def _rtc() -> object:
-    try:
-        from livekit import rtc
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise WorkbenchError(_INSTALL_HINT) from exc
-    return rtc
 
 
 def _buffer_type_name(frame: rtc.VideoFrame) -> str:
@@ -134,9 +124,11 @@ def _rgb_converter(frame: rtc.VideoFrame, kind: str) -> Callable[[], np.ndarray]
     """``to_rgb`` for a frame: H x W x 3 uint8, converted only when called."""
 
     def to_rgb() -> np.ndarray:
-        if kind in _PACKED:  # already RGB: reorder channels, no FFI call
+        if kind in _PACKED:  # already RGB: one strided copy of the channels, no FFI call
             r, g, b, _ = _PACKED[kind]
-            return np.ascontiguousarray(_packed_pixels(frame, kind)[..., [r, g, b]])
+            step = g - r  # R, G, B sit side by side, forwards or backwards
+            stop = b + step if b + step >= 0 else None
+            return np.ascontiguousarray(_packed_pixels(frame, kind)[..., r:stop:step])
         from livekit.rtc import VideoBufferType
 
         source = frame
@@ -144,7 +136,7 @@ def _rgb_converter(frame: rtc.VideoFrame, kind: str) -> Callable[[], np.ndarray]
             source = frame.convert(VideoBufferType.I420)
         if kind in ("I420", "I420A"):
             out = source.convert(VideoBufferType.RGB24)
-            return _packed_pixels(out, "RGB24").copy()
+            return _packed_pixels(out, "RGB24")  # a view that keeps the converted frame alive
         # NV12, I422 and I444 convert to RGBA (not RGB24) in LiveKit 1.2.1
         out = source.convert(VideoBufferType.RGBA)
         return np.ascontiguousarray(_packed_pixels(out, "RGBA")[..., :3])
@@ -165,8 +157,9 @@ def mono_samples(frame: rtc.AudioFrame) -> np.ndarray:
 
 
 def _resample(resampler: rtc.AudioResampler, mono: np.ndarray, rate: int) -> list[np.ndarray]:
-    rtc = _rtc()
-    frame = rtc.AudioFrame(mono.tobytes(), rate, 1, len(mono))  # type: ignore[attr-defined]
+    from livekit import rtc
+
+    frame = rtc.AudioFrame(mono.tobytes(), rate, 1, len(mono))
     return [_frame_samples(out) for out in resampler.push(frame)]
 
 
@@ -176,8 +169,9 @@ def _frame_samples(frame: rtc.AudioFrame) -> np.ndarray:
 
 def new_resampler(input_rate: int) -> rtc.AudioResampler:
     """A streaming mono ``input_rate`` -> 16 kHz resampler (LiveKit's soxr, medium quality)."""
-    rtc = _rtc()
-    return rtc.AudioResampler(input_rate, STT_SAMPLE_RATE, num_channels=1)  # type: ignore[attr-defined, no-any-return]
+    from livekit import rtc
+
+    return rtc.AudioResampler(input_rate, STT_SAMPLE_RATE, num_channels=1)
 
 
 def audio_chunk_from_rtc(
@@ -198,20 +192,19 @@ def audio_chunk_from_rtc(
     """
     mono = mono_samples(frame)
     rate = frame.sample_rate
-    if rate == STT_SAMPLE_RATE and resampler is None:
-        return AudioChunk(participant, t_s, mono) if len(mono) else None
-    if resampler is None:
+    if resampler is not None:
+        parts = _resample(resampler, mono, rate)
+    elif rate != STT_SAMPLE_RATE:
         one_shot = new_resampler(rate)
         parts = _resample(one_shot, mono, rate) + [_frame_samples(f) for f in one_shot.flush()]
-        start_s = t_s
     else:
-        parts = _resample(resampler, mono, rate)
+        parts = [mono]
     samples = np.concatenate(parts) if parts else np.zeros(0, np.int16)
     if not len(samples):
         return None
-    if resampler is not None:
-        start_s = max(t_s + frame.duration - len(samples) / STT_SAMPLE_RATE, 0.0)
-    return AudioChunk(participant, start_s, samples)
+    if resampler is not None:  # the output ends where the input ends, less what is buffered
+        t_s = max(t_s + frame.duration - len(samples) / STT_SAMPLE_RATE, 0.0)
+    return AudioChunk(participant, t_s, samples)
 
 
 class LiveAudio:
@@ -222,7 +215,10 @@ class LiveAudio:
     need 100 events a second per speaker). Chunk times count samples from the first frame's time, so
     consecutive chunks tile the timeline exactly; when the frame times given drift from that count
     by more than ``resync_s`` (a muted or republished track, a sample-rate change), what is pending
-    is flushed and the count restarts at the new time.
+    is flushed and the count restarts at the new time (never before audio already handed out).
+
+    Opening the track as ``rtc.AudioStream(track, sample_rate=16000, num_channels=1)`` lets LiveKit
+    do the resampling; this class then only re-chunks and stamps.
     """
 
     def __init__(
@@ -242,6 +238,7 @@ class LiveAudio:
         self._origin_s = 0.0  # media time of the first sample of the current run
         self._consumed = 0  # input samples (at self._rate) of the current run
         self._emitted = 0  # 16 kHz samples of the current run handed out as chunks
+        self._end_s = 0.0  # end of everything handed out: a new run never starts before it
         self._pending: list[np.ndarray] = []
         self._pending_n = 0
 
@@ -281,7 +278,7 @@ class LiveAudio:
     def _start_run(self, rate: int, t_s: float) -> None:
         self._rate = rate
         self._resampler = new_resampler(rate) if rate != STT_SAMPLE_RATE else None
-        self._origin_s, self._consumed, self._emitted = t_s, 0, 0
+        self._origin_s, self._consumed, self._emitted = max(t_s, self._end_s), 0, 0
 
     def _add(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -294,6 +291,7 @@ class LiveAudio:
             self.participant, self._origin_s + self._emitted / STT_SAMPLE_RATE, samples
         )
         self._emitted += len(samples)
+        self._end_s = self._origin_s + self._emitted / STT_SAMPLE_RATE
         self._pending, self._pending_n = [], 0
         return chunk
 
