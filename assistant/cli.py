@@ -85,8 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     from assistant import rooms_cli
+    from assistant.routing import bench_cli
 
     rooms_cli.add_commands(sub)
+    bench_cli.add_commands(sub)
 
     runs = sub.add_parser("runs", help="list the runs in the ledger")
     runs.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
@@ -108,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample_bench(args)
         if args.command == "stt-bench":
             return _stt_bench(args)
+        if args.command == "routing-bench":
+            from assistant.routing import bench_cli
+
+            return bench_cli.run(args)
         if args.command in ("token", "rooms"):
             from assistant import rooms_cli
 

@@ -50,6 +50,7 @@ class RoutingConfig:
     router: str = "threshold"
     threshold: float = 0.3
     seed: int = 0
+    explore_share: float = 0.0  # share of requests routed to a random tier (propensity logged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,8 @@ def config_from_dict(data: dict[str, Any], *, where: str = "config") -> Config:
 
 def _validate(config: Config, where: str) -> None:
     check_threshold(config.routing.threshold)
+    if not 0.0 <= config.routing.explore_share <= 1.0:
+        raise ConfigError(f"{where}: routing.explore_share must be in [0, 1]")
     sampling = config.sampling
     for key in ("fps", "speaking_fps", "silent_fps", "keepalive_s", "max_wait_s"):
         if getattr(sampling, key) <= 0:

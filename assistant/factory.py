@@ -12,11 +12,13 @@ from typing import TypeVar
 from assistant.config import Config
 from assistant.datasets import Dataset
 from assistant.errors import ConfigError, ProviderError
+from assistant.keys import CLOUD_PROVIDERS
 from assistant.llm.base import LLM
 from assistant.pricing import Pricer
 from assistant.providers import Provider, split_spec
 from assistant.rag.bm25 import KnowledgeBase
 from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS
+from assistant.routing.routers import make_router
 from assistant.sampling import make_sampler
 from assistant.stt.base import Transcriber
 from assistant.types import Utterance
@@ -35,8 +37,39 @@ def _local_llm(model: str) -> LLM:
     return LocalExtractiveLLM(model=model)
 
 
-VISION: dict[str, Callable[[str], VisionProvider]] = {"ocr": _vision}
-LLMS: dict[str, Callable[[str], LLM]] = {"local": _local_llm}
+def _cloud_llm(provider: str) -> Callable[[str], LLM]:
+    def build(model: str) -> LLM:
+        from assistant.keys import make_cloud_llm
+
+        return make_cloud_llm(f"{provider}:{model}")
+
+    return build
+
+
+def _cloud_vision(provider: str) -> Callable[[str], VisionProvider]:
+    def build(model: str) -> VisionProvider:
+        from assistant.vision.cloud import make_cloud_vision
+
+        return make_cloud_vision(f"{provider}:{model}")
+
+    return build
+
+
+VISION: dict[str, Callable[[str], VisionProvider]] = {
+    "ocr": _vision,
+    **{p: _cloud_vision(p) for p in CLOUD_PROVIDERS},
+}
+LLMS: dict[str, Callable[[str], LLM]] = {
+    "local": _local_llm,
+    **{p: _cloud_llm(p) for p in CLOUD_PROVIDERS},
+}
+# what a tier falls back to, offline, when its cloud provider has no key
+OFFLINE = {
+    ("vision", CHEAP): "ocr:low",
+    ("vision", PREMIUM): "ocr:full",
+    ("llm", CHEAP): "local:extractive-1",
+    ("llm", PREMIUM): "local:extractive-3",
+}
 STT_PROVIDERS = ("whisper", "recorded", "deepgram")
 T = TypeVar("T")
 
@@ -57,6 +90,18 @@ def make_vision(spec: str) -> VisionProvider:
 
 def make_llm(spec: str) -> LLM:
     return _lookup(LLMS, spec, "LLM")
+
+
+def _tier(kind: str, tier: str, spec: str, notices: list[str] | None) -> Provider:
+    """The tier's provider; a cloud provider without its key degrades to offline with a notice."""
+    make: Callable[[str], Provider] = make_vision if kind == "vision" else make_llm
+    try:
+        return make(spec)
+    except ProviderError as exc:
+        offline = OFFLINE[(kind, tier)]
+        if notices is not None:
+            notices.append(f"{kind} {tier} tier: {exc} - using offline {offline} instead")
+        return make(offline)
 
 
 def make_transcriber(
@@ -114,12 +159,20 @@ def make_stages(
         "sampler": make_sampler(config.sampling),
         "transcriber": make_transcriber(config, dataset.transcript, notices=notices),
         "vision": {
-            CHEAP: make_vision(config.vision.cheap),
-            PREMIUM: make_vision(config.vision.premium),
+            CHEAP: _tier("vision", CHEAP, config.vision.cheap, notices),
+            PREMIUM: _tier("vision", PREMIUM, config.vision.premium, notices),
         },
-        "llm": {CHEAP: make_llm(config.llm.cheap), PREMIUM: make_llm(config.llm.premium)},
+        "llm": {
+            CHEAP: _tier("llm", CHEAP, config.llm.cheap, notices),
+            PREMIUM: _tier("llm", PREMIUM, config.llm.premium, notices),
+        },
         "scorer": SCORERS[routing.scorer](),
-        "router": ROUTERS[routing.router](threshold=routing.threshold, seed=routing.seed),
+        "router": make_router(
+            routing.router,
+            threshold=routing.threshold,
+            seed=routing.seed,
+            explore_share=routing.explore_share,
+        ),
         "knowledge": KnowledgeBase(
             dataset.tenant,
             ((d.doc_id, d.text) for d in dataset.documents),

@@ -199,3 +199,40 @@ def test_an_interrupted_replay_is_marked_and_keeps_its_rows(
             replay(load_dataset(tiny), ledger=ledger, config=recorded_config(), run_id="stop")
         summary = run_summary(ledger, "stop")
     assert summary.status == "interrupted" and summary.requests == 1
+
+
+def test_exploration_is_logged_with_propensities(tiny: Path, tmp_path: Path) -> None:
+    config = recorded_config(0.5)
+    config = dataclasses.replace(
+        config, routing=dataclasses.replace(config.routing, explore_share=1.0, seed=3)
+    )
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        replay(load_dataset(tiny), ledger=ledger, config=config, run_id="explore")
+        requests = run_requests(ledger, "explore")
+    assert requests["explored"].all()  # share 1.0: every request explored
+    assert (requests["propensity"] == 0.5).all()  # a uniform pick between two tiers
+    assert requests["threshold"].eq(0.5).all()
+
+
+def test_cloud_tiers_without_keys_degrade_to_offline_with_a_notice(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env or secrets file here
+    config = recorded_config(0.0)
+    config = dataclasses.replace(
+        config,
+        llm=dataclasses.replace(config.llm, premium="anthropic:claude-sonnet-4-6"),
+        vision=dataclasses.replace(config.vision, premium="google:gemini-2.5-flash"),
+    )
+    notices: list[str] = []
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        replay(
+            load_dataset(tiny), ledger=ledger, config=config, run_id="nokeys", notice=notices.append
+        )
+        requests = run_requests(ledger, "nokeys")
+    assert any("ANTHROPIC_API_KEY" in n and "local:extractive-3" in n for n in notices)
+    assert any("GOOGLE_API_KEY" in n and "ocr:full" in n for n in notices)
+    assert set(requests["llm_model_resolved"]) == {"local:extractive-3"}
+    assert set(requests["status"]) == {"ok"}

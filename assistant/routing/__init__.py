@@ -1,16 +1,60 @@
-"""Complexity scoring and routing."""
+"""Complexity scoring and routing.
 
-from assistant.routing.routers import CHEAP, PREMIUM, ROUTERS, Route, Router
-from assistant.routing.scorer import SCORERS, Score, ScoreContext, Scorer
+Scorers (``SCORERS``: ``heuristic``, ``length``, ``learned``) turn a question into a score in [0, 1]
+with per-feature contributions; routers (``ROUTERS``: ``threshold``, ``random``, ``always-cheap``,
+``always-premium``) turn a score into a tier with its propensity; ``Exploring`` routes a share of
+requests at random. ``calibration`` picks thresholds from a target premium share and judges
+thresholds from logged traffic; ``bench`` measures scorers on RouteLLM's per-prompt data.
+"""
+
+from assistant.routing.calibration import (
+    IPWEstimate,
+    LoggedRoute,
+    calibrate_threshold,
+    ipw_estimate,
+    premium_share,
+)
+from assistant.routing.learned import LearnedScorer, LogisticModel, train_logistic
+from assistant.routing.routers import (
+    CHEAP,
+    PREMIUM,
+    ROUTERS,
+    Exploring,
+    Route,
+    Router,
+    make_router,
+)
+from assistant.routing.scorer import (
+    SCORERS,
+    HeuristicScorer,
+    LengthScorer,
+    Score,
+    ScoreContext,
+    Scorer,
+)
+
+SCORERS.setdefault("learned", LearnedScorer)  # defined in learned.py, which builds on scorer.py
 
 __all__ = [
     "CHEAP",
     "PREMIUM",
     "ROUTERS",
     "SCORERS",
+    "Exploring",
+    "HeuristicScorer",
+    "IPWEstimate",
+    "LearnedScorer",
+    "LengthScorer",
+    "LoggedRoute",
+    "LogisticModel",
     "Route",
     "Router",
     "Score",
     "ScoreContext",
     "Scorer",
+    "calibrate_threshold",
+    "ipw_estimate",
+    "make_router",
+    "premium_share",
+    "train_logistic",
 ]

@@ -3,6 +3,12 @@
 Every router reports the probability with which it chose the tier it chose (``propensity``), so
 thresholds other than the one in use can later be evaluated from logged traffic. ``random`` is the
 baseline any router must beat.
+
+``Exploring(router, share=..., seed=...)`` wraps any router: a ``share`` of requests goes to a tier
+drawn uniformly at random (``explored=True``), and every route logs the probability of its tier
+under that mixture, which is what ``calibration.ipw_estimate`` needs to judge other thresholds.
+The learned router is a scorer (``learned.LearnedScorer``) routed by ``threshold``, as in RouteLLM a
+router is a score plus a fixed rule.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+
+from assistant.errors import ConfigError
 
 CHEAP, PREMIUM = "cheap", "premium"
 
@@ -83,3 +91,41 @@ class AlwaysPremium(Router):
 ROUTERS: dict[str, type[Router]] = {
     r.name: r for r in (ThresholdRouter, RandomRouter, AlwaysCheap, AlwaysPremium)
 }
+
+
+class Exploring(Router):
+    """Routes a ``share`` of requests at random (either tier with probability 1/2), the rest by
+    ``router``. The propensity is the probability of the chosen tier under this mixture:
+    ``(1 - share) · P_router(tier) + share / 2``, so it is never below ``share / 2``."""
+
+    def __init__(self, router: Router, *, share: float, seed: int = 0) -> None:
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"exploration share must be in [0, 1], got {share}")
+        self.router = router
+        self.share = share
+        self.name = f"{router.name}+explore"
+        self.threshold = router.threshold
+        self._rng = random.Random(seed)
+
+    def route(self, score: float) -> Route:
+        base = self.router.route(score)
+        p_premium = base.propensity if base.tier == PREMIUM else 1.0 - base.propensity
+        explored = self._rng.random() < self.share
+        tier = base.tier
+        if explored:
+            tier = PREMIUM if self._rng.random() < 0.5 else CHEAP
+        p_premium = (1.0 - self.share) * p_premium + self.share * 0.5
+        return Route(tier, p_premium if tier == PREMIUM else 1.0 - p_premium, explored)
+
+
+def make_router(
+    name: str, *, threshold: float = 0.5, seed: int = 0, explore_share: float = 0.0
+) -> Router:
+    """``ROUTERS[name]``, wrapped in ``Exploring`` when ``explore_share`` > 0."""
+    if name not in ROUTERS:
+        raise ConfigError(f"unknown router {name!r}; available: {', '.join(ROUTERS)}")
+    router = ROUTERS[name](threshold=threshold, seed=seed)
+    if explore_share > 0:
+        # a seed of its own, so exploration does not replay the inner router's draws
+        return Exploring(router, share=explore_share, seed=seed + 1)
+    return router

@@ -1,9 +1,23 @@
 """Complexity scorers: a score in [0, 1] with the contribution of every feature, so a route explains itself.
 
-The heuristic scorer adds weighted, explainable features and squashes the sum into [0, 1]. Its
-weights are set by hand from general principles (longer, multi-part, reasoning and comparison
-questions are harder; pointing at the screen needs vision; leaning on earlier talk needs context);
-they are measured and tuned on public data in the routing benchmark, not here.
+``HeuristicScorer`` adds weighted, explainable features and squashes the sum into [0, 1]. Every
+feature is a count passed through a smooth saturation ``c / (c + k)``, so it grows with the evidence,
+stays in [0, 1) and does not tie long prompts together. The weights are set by hand from general
+principles, not fitted:
+
+* ``length`` — longer questions carry more facts and more steps;
+* ``reasoning`` — why / compare / trade-off / should-we questions need judgement, not lookup;
+* ``math`` and ``numbers`` — arithmetic relations (twice, per, percent, more than …), maths
+  vocabulary and the quantities to combine: a cheap model slips on multi-step arithmetic;
+* ``code`` — code, stack traces and programming tasks;
+* ``multi_part`` — several asks in one question;
+* ``screen`` — pointing at the screen (or the question needs it): the answer needs vision;
+* ``context`` — leaning on earlier conversation ("what about …", "as we said");
+* ``retrieval_miss`` — the knowledge base matched weakly (``ScoreContext.retrieval_top_score``, a
+  BM25 score), so the answer is not a lookup; no retrieval score contributes nothing.
+
+``LengthScorer`` ranks by the number of characters alone: the baseline the heuristic must beat. They
+are measured on RouteLLM's public per-prompt data with ``python -m assistant routing-bench``.
 """
 
 from __future__ import annotations
@@ -16,38 +30,67 @@ from dataclasses import dataclass, field
 from assistant.text import words
 
 _REASONING = re.compile(
-    r"\b(why|explain|compare|comparison|versus|vs|difference|trade-?offs?|should we|recommend|"
-    r"implications?|impact|analy[sz]e|evaluate|justify|reason|pros|cons|better|worse|risk|"
-    r"if we|would it|what happens|combined|overall|in total|altogether)\b"
+    r"\b(why|how come|explain|compare[sd]?|comparing|comparison|contrast|versus|vs|"
+    r"trade-?offs?|should (?:we|i|they)|recommend\w*|implications?|impact|analy[sz]e|evaluate|"
+    r"justify|reason(?:s|ing)?|pros|cons|better|worse|best|risks?|what happens|would it|"
+    r"prove|derive|deduce|infer|determine|relationship|cause[sd]?|given that|assuming|suppose)\b"
 )
+# Arithmetic relations between quantities and the vocabulary of school maths (arithmetic, algebra,
+# number theory, geometry, probability): each is one more operation to get right.
 _MATH = re.compile(
-    r"\b(calculate|compute|sum|total|average|mean|percent|percentage|ratio|growth|"
-    r"difference|how much more|how many more|multiply|divide|per)\b|[-+*/=%]"
+    r"\b(calculate|compute|solve|equations?|express|sum|total|average|mean|median|percent(?:age)?s?|"
+    r"ratio|rate|growth|fractions?|twice|half|double|triple|times|per|"
+    r"(?:more|less|fewer|longer|shorter|older|younger|higher|lower) than|as (?:many|much) as|"
+    r"how (?:many|much) (?:more|less|fewer|longer|higher|lower)|"
+    r"integers?|primes?|remainder|divisible|divided|multipl\w+|factors?|"
+    r"area|volume|perimeter|radius|triangle|circle|angle|probability|chance|odds|expected)\b"
+    r"|\d+\s*/\s*\d+|%|\d\s*[-+*/^=<>]\s*[\d(a-z]|[a-z]\s*[+*/^=<>]\s*[\d(a-z]"
+)
+_NUMBER = re.compile(
+    r"\d+(?:[.,]\d+)*|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen)s?\b"
 )
 _CODE = re.compile(
-    r"`|\b(function|class|def|sql|query|regex|stack ?trace|exception|bug|code)\b|\w+\(\)"
+    r"`|\b(function|class|method|def|program|script|code|implement\w*|algorithm|python|java|"
+    r"javascript|typescript|rust|golang|sql|regex|html|css|json|bug|debug|compile[sr]?|"
+    r"stack ?trace|exception|traceback)\b|\bc\+\+|\w+\(\)|\bo\(\s*\w"
 )
 _SCREEN = re.compile(
     r"\b(screen|slide|chart|graph|table|diagram|shown|showing|on the left|"
-    r"on the right|this (page|slide|chart|table)|here)\b"
+    r"on the right|this (?:page|slide|chart|table)|here)\b"
 )
 _CONTEXT = re.compile(
-    r"\b(earlier|before|previous(ly)?|mentioned|said|agreed|decided|discussed|"
-    r"as we|last time|you said|he said|she said|they said)\b"
+    r"\b(earlier|said before|previous(?:ly)?|the above|mentioned|said|agreed|decided|discussed|"
+    r"as we|last time|you said|he said|she said|they said|what about|how about|what if|"
+    r"instead|again|continue|the same|building on|follow(?:ing)?[- ]up)\b"
 )
-_PARTS = re.compile(r"\?.+\?|\b(and also|as well as|both|each of|respectively)\b|;")
+# One more ask: a further question mark, a conjunction that adds an ask ("…, and by how much?"), or a
+# list item.
+_ASKS = re.compile(
+    r"\?|\b(and also|as well as|both|each of|respectively|in addition)\b|;|(?:^|\n)\s*(?:\d+[.)]|[-*•])\s"
+    r"|\b(?:and|or) (?:by )?(?:why|how|when|where|who|which|what)\b"
+)
+
+
+def _sat(count: float, half: float) -> float:
+    """``count / (count + half)``: 0 at 0, 0.5 at ``half``, approaching 1; strictly increasing."""
+    return count / (count + half) if count > 0 else 0.0
+
 
 WEIGHTS = {
-    "length": 0.9,
-    "reasoning": 1.2,
-    "math": 0.7,
-    "code": 0.6,
-    "multi_part": 0.8,
+    "length": 1.6,
+    "reasoning": 0.8,
+    "math": 1.0,
+    "numbers": 0.6,
+    "code": 0.9,
+    "multi_part": 0.6,
     "screen": 0.5,
     "context": 0.5,
-    "numbers": 0.3,
+    "retrieval_miss": 0.4,
 }
 BIAS = -1.6
+RETRIEVAL_HALF = 5.0
+"""BM25 score at which a retrieval match counts as half good (``retrieval_miss`` = 0.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +117,23 @@ class HeuristicScorer(Scorer):
     name = "heuristic"
 
     def features(self, question: str, context: ScoreContext) -> dict[str, float]:
+        """Every feature in [0, 1); the keys are ``WEIGHTS``'s."""
         q = question.lower()
         n_words = len(words(q))
+        asks = len(_ASKS.findall(question))
+        retrieval = context.retrieval_top_score
         return {
-            "length": min(n_words / 30.0, 1.0),
-            "reasoning": min(len(_REASONING.findall(q)) / 2.0, 1.0),
-            "math": min(len(_MATH.findall(q)) / 2.0, 1.0),
-            "code": 1.0 if _CODE.search(question) else 0.0,
-            "multi_part": 1.0 if _PARTS.search(q) else 0.0,
+            "length": _sat(n_words, 30.0),
+            "reasoning": _sat(len(_REASONING.findall(q)), 1.0),
+            "math": _sat(len(_MATH.findall(q)), 2.0),
+            "numbers": _sat(len(_NUMBER.findall(q)), 3.0),
+            "code": _sat(len(_CODE.findall(q)), 1.0),
+            "multi_part": _sat(asks - 1, 1.0),
             "screen": 1.0 if context.needs_screen or _SCREEN.search(q) else 0.0,
-            "context": 1.0 if _CONTEXT.search(q) else 0.0,
-            "numbers": min(sum(ch.isdigit() for ch in q) / 4.0, 1.0),
+            "context": _sat(len(_CONTEXT.findall(q)), 1.0),
+            "retrieval_miss": 0.0
+            if retrieval is None
+            else RETRIEVAL_HALF / (RETRIEVAL_HALF + max(retrieval, 0.0)),
         }
 
     def score(self, question: str, context: ScoreContext) -> Score:
@@ -92,7 +141,17 @@ class HeuristicScorer(Scorer):
             k: round(WEIGHTS[k] * v, 4) for k, v in self.features(question, context).items()
         }
         z = BIAS + sum(contributions.values())
-        return Score(round(1 / (1 + math.exp(-2.0 * z)), 4), contributions)
+        return Score(round(1 / (1 + math.exp(-2.0 * z)), 6), contributions)
 
 
-SCORERS: dict[str, type[Scorer]] = {"heuristic": HeuristicScorer}
+class LengthScorer(Scorer):
+    """Longer prompts are harder: characters / (characters + 200). The baseline to beat."""
+
+    name = "length"
+
+    def score(self, question: str, context: ScoreContext) -> Score:
+        n = len(question)
+        return Score(round(n / (n + 200.0), 6), {"length": round(n / (n + 200.0), 6)})
+
+
+SCORERS: dict[str, type[Scorer]] = {"heuristic": HeuristicScorer, "length": LengthScorer}
