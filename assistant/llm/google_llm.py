@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from assistant.cloud_client import CloudClient
 from assistant.errors import ProviderError
 from assistant.keys import KEY_ENVS, malformed, redact, retry_after_s, status_error, transport_error
 from assistant.llm.base import LLM, AnswerRequest
@@ -142,7 +143,7 @@ def answer_parts(response: Any) -> tuple[list[str], str | None]:
     return texts, (getattr(finish, "value", None) or str(finish)) if finish else None
 
 
-class GoogleLLM(LLM):
+class GoogleLLM(CloudClient, LLM):
     provider = VENDOR
     local = False
 
@@ -158,29 +159,15 @@ class GoogleLLM(LLM):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(model=model, policy=policy, sleep=sleep)
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.max_output_tokens = max_output_tokens
-        self._api_key = api_key
-        self._client: Any = None
+        self._cloud_options(
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_output_tokens=max_output_tokens,
+        )
 
-    def __repr__(self) -> str:  # never the key
-        return f"GoogleLLM(model={self.model!r}, base_url={self.base_url!r})"
-
-    def warm_up(self) -> None:
-        self._sdk_client()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
-
-    def _sdk_client(self) -> Any:
-        if self._client is None:
-            self._client = make_client(
-                api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s
-            )
-        return self._client
+    def _make_client(self) -> Any:
+        return make_client(api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s)
 
     def _answer_impl(self, request: AnswerRequest) -> HookOutput[Answer]:
         started = time.perf_counter()

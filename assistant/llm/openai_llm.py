@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from assistant.cloud_client import CloudClient
 from assistant.errors import ProviderError, ProviderTimeoutError
 from assistant.keys import (
     KEY_ENVS,
@@ -145,7 +146,7 @@ def map_error(
     return error
 
 
-class OpenAILLM(LLM):
+class OpenAILLM(CloudClient, LLM):
     provider = VENDOR
     local = False
 
@@ -173,29 +174,18 @@ class OpenAILLM(LLM):
         self.provider = provider
         self.local = local
         self.compatible = provider != VENDOR
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.max_output_tokens = max_output_tokens
-        self._api_key = api_key
-        self._client: Any = None
+        self._cloud_options(
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_output_tokens=max_output_tokens,
+        )
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAILLM(provider={self.provider!r}, model={self.model!r}, base_url={self.base_url!r})"
 
-    def warm_up(self) -> None:
-        self._sdk_client()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
-
-    def _sdk_client(self) -> Any:
-        if self._client is None:
-            self._client = make_client(
-                api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s
-            )
-        return self._client
+    def _make_client(self) -> Any:
+        return make_client(api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s)
 
     def _limit(self) -> dict[str, int]:
         key = "max_tokens" if self.compatible else "max_completion_tokens"

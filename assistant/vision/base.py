@@ -6,18 +6,26 @@ content digest, and a cache hit costs nothing and makes no call.
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable
 
-from assistant.providers import CallResult, HookOutput, Provider
+from assistant.providers import CallResult, HookOutput, Provider, RetryPolicy
 from assistant.types import KeptFrame
 
 
 class VisionProvider(Provider):
     cache_size = 64
 
-    def __init__(self, *, model: str) -> None:
-        super().__init__(model=model)
+    def __init__(
+        self,
+        *,
+        model: str,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(model=model, policy=policy, sleep=sleep)
         self._cache: OrderedDict[str, str] = OrderedDict()
 
     @abstractmethod

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.cloud_client import CloudClient
 from assistant.errors import ProviderError
 from assistant.keys import resolve_cloud
 from assistant.llm import anthropic_llm, google_llm, openai_llm
@@ -57,7 +58,7 @@ def encode_frame(rgb: np.ndarray, image_format: str = "png") -> tuple[bytes, str
     return buffer.getvalue(), mime
 
 
-class _CloudVision(VisionProvider):
+class _CloudVision(CloudClient, VisionProvider):
     """Options, client lifecycle and the retry policy; each subclass sends one request per frame
     in ``_analyze_impl``."""
 
@@ -75,36 +76,16 @@ class _CloudVision(VisionProvider):
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(model=model)
+        super().__init__(model=model, policy=policy, sleep=sleep)
         if image_format not in FORMATS:
             raise ProviderError(f"vision image_format must be png or jpeg, not {image_format!r}")
-        self.policy = policy or RetryPolicy()  # VisionProvider.__init__ takes only the model
-        self._sleep = sleep
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.max_output_tokens = max_output_tokens
         self.image_format = image_format
-        self._api_key = api_key
-        self._client: Any = None
-
-    def __repr__(self) -> str:  # never the key
-        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
-
-    def _make_client(self) -> Any:
-        raise NotImplementedError
-
-    def _sdk_client(self) -> Any:
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
-
-    def warm_up(self) -> None:
-        self._sdk_client()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
+        self._cloud_options(
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_output_tokens=max_output_tokens,
+        )
 
     def _text(self, text: Any, finish: str | None) -> str:
         if not isinstance(text, str) or not text.strip():

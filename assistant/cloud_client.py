@@ -1,0 +1,48 @@
+"""What every cloud adapter shares: vendor options and a lazily made SDK client.
+
+Mixed into a stage base (``LLM`` or ``VisionProvider``, which own retries, timing and usage): the
+adapter only says how to make its SDK client (``_make_client``) and how to map one request.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+
+class CloudClient:
+    base_url: str | None
+    timeout_s: float
+    max_output_tokens: int
+    _api_key: str
+    _client: Any
+
+    def _cloud_options(
+        self, *, api_key: str, base_url: str | None, timeout_s: float, max_output_tokens: int
+    ) -> None:
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.max_output_tokens = max_output_tokens
+        self._api_key = api_key
+        self._client = None
+
+    @abstractmethod
+    def _make_client(self) -> Any:
+        """A new SDK client for this vendor, with its own retries off."""
+
+    def _sdk_client(self) -> Any:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def warm_up(self) -> None:
+        self._sdk_client()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    def __repr__(self) -> str:  # never the key
+        model = getattr(self, "model", "?")
+        return f"{type(self).__name__}(model={model!r}, base_url={self.base_url!r})"
