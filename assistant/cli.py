@@ -1,4 +1,4 @@
-"""Command line: ``python -m assistant replay|runs``.
+"""Command line: ``python -m assistant replay|sweep|runs``.
 
 Errors the user can fix are printed as one line (what and how to fix) with exit code 2; there is no
 traceback unless ``--debug`` is given.
@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.add_argument(
+        "--both-tiers",
+        action="store_true",
+        help="also answer every question with the other tier (into tier_outcomes, for `sweep`); "
+        "answers are cached by content hash in the ledger, so a rerun makes no answer calls",
+    )
+    replay.add_argument(
         "--once",
         action="store_true",
         help="do nothing if the ledger already holds a finished run of this dataset",
@@ -90,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     rooms_cli.add_commands(sub)
     bench_cli.add_commands(sub)
 
+    sweep = sub.add_parser(
+        "sweep", help="every threshold's cost, quality and latency from a --both-tiers run"
+    )
+    sweep.add_argument("--run", required=True, help="id of a run replayed with --both-tiers")
+    sweep.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
+    sweep.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sweep.add_argument(
+        "--target",
+        type=float,
+        default=0.95,
+        help="share of all-premium quality the recommendation must reach (default 0.95)",
+    )
+
     runs = sub.add_parser("runs", help="list the runs in the ledger")
     runs.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
     return parser
@@ -114,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from assistant.routing import bench_cli
 
             return bench_cli.run(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command in ("token", "rooms"):
             from assistant import rooms_cli
 
@@ -170,6 +191,7 @@ def _replay(args: argparse.Namespace) -> int:
                 run_id=args.run_id,
                 progress=progress,
                 notice=lambda message: print(f"notice: {message}", file=sys.stderr),
+                both_tiers=args.both_tiers,
             )
         finally:
             _close(progress)
@@ -274,6 +296,24 @@ def _bar(total_s: float, desc: str, *, quiet: bool) -> Any:
 def _close(progress: Any) -> None:
     if progress is not None:
         progress.bar.close()
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import json
+
+    from assistant.errors import ConfigError
+    from assistant.ledger import Ledger
+    from assistant.routing.sweep import format_sweep, sweep
+
+    if not 0.0 < args.target <= 1.0:
+        raise ConfigError(f"--target must be in (0, 1], not {args.target}")
+    with Ledger(Path(args.ledger), read_only=True, wait_s=5.0) as ledger:
+        result = sweep(ledger, args.run)
+    if args.json:
+        print(json.dumps(result.to_dict(args.target), indent=2))
+    else:
+        print(format_sweep(result, target=args.target))
+    return 0
 
 
 def _runs(args: argparse.Namespace) -> int:

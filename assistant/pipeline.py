@@ -8,6 +8,7 @@ when there is one, and a request is always recorded, with its true status.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -20,9 +21,16 @@ from assistant.errors import ConfigError, ProviderError
 from assistant.llm.base import LLM, AnswerRequest
 from assistant.pricing import Pricer
 from assistant.providers import CallFailure, CallResult, Provider, ProviderCallError
-from assistant.quality import score_answer
+from assistant.quality import Quality, score_answer
 from assistant.rag.bm25 import KnowledgeBase
-from assistant.records import CallRecord, FrameRecord, RequestRecord, UtteranceRecord
+from assistant.records import (
+    AnswerCacheRecord,
+    CallRecord,
+    FrameRecord,
+    RequestRecord,
+    TierOutcomeRecord,
+    UtteranceRecord,
+)
 from assistant.routing import CHEAP, PREMIUM, Router, ScoreContext, Scorer
 from assistant.sampling import Sampler
 from assistant.stt.base import Segment, Transcriber
@@ -39,7 +47,90 @@ from assistant.types import (
 )
 from assistant.vision.base import VisionProvider
 
-Record = CallRecord | FrameRecord | RequestRecord | UtteranceRecord
+Record = (
+    CallRecord
+    | FrameRecord
+    | RequestRecord
+    | UtteranceRecord
+    | TierOutcomeRecord
+    | AnswerCacheRecord
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedAnswer:
+    spec: str
+    answer: Answer
+    usage: Usage
+
+
+def answer_key(spec: str, request: AnswerRequest) -> str:
+    """The content hash an answer is cached under: provider spec, question, every passage."""
+    payload = json.dumps(
+        [spec, request.question, [[p.source, p.text] for p in request.passages]],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _answer_json(answer: Answer) -> str:
+    citations = [{"source": c.source, "text": c.text, "score": c.score} for c in answer.citations]
+    return json.dumps({"text": answer.text, "citations": citations}, ensure_ascii=False)
+
+
+def _answer_from_json(text: str) -> Answer:
+    data = json.loads(text)
+    return Answer(
+        data["text"],
+        tuple(Passage(c["source"], c["text"], c.get("score", 0.0)) for c in data["citations"]),
+    )
+
+
+class AnswerCache:
+    """Answers by content hash (see ``answer_key``): the same question with the same context, asked
+    of the same model, is answered once. ``load`` fills it from ledger rows; ``put`` returns the
+    row to persist."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, CachedAnswer] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> CachedAnswer | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, spec: str, answer: Answer, usage: Usage) -> AnswerCacheRecord:
+        self._entries[key] = CachedAnswer(spec, answer, usage)
+        return AnswerCacheRecord(
+            key=key,
+            spec=spec,
+            answer_json=_answer_json(answer),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+
+    def load(self, rows: list[tuple[str, str, str, int, int]]) -> None:
+        """Add ``(key, spec, answer_json, input_tokens, output_tokens)`` rows."""
+        for key, spec, answer_json, input_tokens, output_tokens in rows:
+            self._entries[key] = CachedAnswer(
+                spec, _answer_from_json(answer_json), Usage(int(input_tokens), int(output_tokens))
+            )
+
+
+@dataclass(slots=True)
+class _TierRun:
+    """One tier's vision and answer stages for one request."""
+
+    tier: str
+    vision: _Stage
+    llm: _Stage
+    result: CallResult[Any] | None
+    cached: bool
+
+    @property
+    def answer(self) -> Answer | None:
+        return self.result.value if self.result else None
 
 
 @dataclass(slots=True)
@@ -70,8 +161,14 @@ class Pipeline:
     pricer: Pricer
     emit: Callable[[Record], None]
     names: dict[str, str] = field(default_factory=dict)  # identity -> display name
+    both_tiers: bool = False  # also answer with the other tier, into tier_outcomes
+    answer_cache: AnswerCache | None = None  # used with both_tiers (one is made when None)
     transcript: list[Utterance] = field(default_factory=list)
     _ids: count[int] = field(default_factory=count)
+
+    def __post_init__(self) -> None:
+        if self.both_tiers and self.answer_cache is None:
+            self.answer_cache = AnswerCache()
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: Event) -> RequestRecord | None:
@@ -182,44 +279,14 @@ class Pipeline:
         route = self.router.route(score.value)
         routing_ms = (time.perf_counter() - t) * 1000
 
-        vision = _Stage()
-        screen: tuple[Passage, ...] = ()
-        if question.needs_screen:
-            screen = self._look(question, route.tier, request_id, vision)
-
-        llm = _Stage()
-        request = AnswerRequest(
-            question=question.text,
-            transcript=self._recent(question.t_s),
-            screen=screen,
-            knowledge=tuple(knowledge),
-        )
-        result = self._with_fallback(
-            self.llm,
-            route.tier,
-            llm,
-            kind="llm",
-            request_id=request_id,
-            media_t_s=question.t_s,
-            call=lambda p: p.answer(request),
-        )
+        run = self._run_tier(question, route.tier, request_id, knowledge)
+        vision, llm, result = run.vision, run.llm, run.result
         total_latency_ms = (time.perf_counter() - started) * 1000
-        answer: Answer | None = result.value if result else None
-        quality = None
-        if answer is not None:
-            quality = score_answer(
-                answer.text, reference=question.reference, key_facts=question.key_facts
-            )
+        answer = run.answer
+        quality = _quality(question, answer)
         errors = vision.errors + llm.errors
         fallback_model = llm.fallback_model or vision.fallback_model
-        if answer is None:
-            status = "error"  # no answer at all
-        elif fallback_model:
-            status = "fallback"  # answered, by another model than the one routed to
-        elif errors:
-            status = "degraded"  # answered without a stage (e.g. no screen to read)
-        else:
-            status = "ok"
+        status = _status(run)
         record = RequestRecord(
             request_id=request_id,
             run_id=self.run_id,
@@ -269,7 +336,88 @@ class Pipeline:
             quality=quality.score if quality else None,
         )
         self.emit(record)
+        if self.both_tiers:
+            shared_ms = retrieval.latency_ms + routing_ms
+            self._emit_outcome(question, request_id, run, shared_ms, retrieval.cost_usd)
+            other = self._run_tier(question, other_tier(route.tier), request_id, knowledge)
+            self._emit_outcome(question, request_id, other, shared_ms, retrieval.cost_usd)
         return record
+
+    def _run_tier(
+        self, question: Question, tier: str, request_id: str, knowledge: list[Passage]
+    ) -> _TierRun:
+        """Read the screen (when the question needs it) and answer, with ``tier``'s providers."""
+        vision = _Stage()
+        screen: tuple[Passage, ...] = ()
+        if question.needs_screen:
+            screen = self._look(question, tier, request_id, vision)
+        llm = _Stage()
+        request = AnswerRequest(
+            question=question.text,
+            transcript=self._recent(question.t_s),
+            screen=screen,
+            knowledge=tuple(knowledge),
+        )
+        cache = self.answer_cache if self.both_tiers else None
+        key = answer_key(self.llm[tier].spec, request) if cache is not None else ""
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:  # same question, same context, same model: no call, no cost
+            provider = self.llm[tier]
+            llm.model_requested = llm.model_resolved = provider.spec
+            result: CallResult[Any] | None = CallResult(
+                value=hit.answer,
+                usage=hit.usage,
+                provider=provider.provider,
+                model_requested=provider.model,
+                model_resolved=provider.model,
+                latency_ms=0.0,
+                ttft_ms=None,
+                attempts=0,
+                local=provider.local,
+            )
+            return _TierRun(tier, vision, llm, result, cached=True)
+        result = self._with_fallback(
+            self.llm,
+            tier,
+            llm,
+            kind="llm",
+            request_id=request_id,
+            media_t_s=question.t_s,
+            call=lambda p: p.answer(request),
+        )
+        if cache is not None and result is not None and llm.fallback_model is None:
+            self.emit(cache.put(key, self.llm[tier].spec, result.value, result.usage))
+        return _TierRun(tier, vision, llm, result, cached=False)
+
+    def _emit_outcome(
+        self,
+        question: Question,
+        request_id: str,
+        run: _TierRun,
+        shared_ms: float,
+        shared_cost_usd: float,
+    ) -> None:
+        answer = run.answer
+        quality = _quality(question, answer)
+        self.emit(
+            TierOutcomeRecord(
+                run_id=self.run_id,
+                request_id=request_id,
+                tier=run.tier,
+                vision_model=run.vision.model_resolved or run.vision.model_requested,
+                llm_model=run.llm.model_resolved
+                or run.llm.model_requested
+                or self.llm[run.tier].spec,
+                latency_ms=shared_ms + run.vision.latency_ms + run.llm.latency_ms,
+                cost_usd=shared_cost_usd + run.vision.cost_usd + run.llm.cost_usd,
+                answer=answer.text if answer else None,
+                quality=quality.score if quality else None,
+                quality_f1=quality.f1 if quality else None,
+                quality_key_facts=quality.key_facts if quality else None,
+                status=_status(run),
+                cached=run.cached,
+            )
+        )
 
     def _look(
         self, question: Question, tier: str, request_id: str, stage: _Stage
@@ -443,6 +591,22 @@ class Pipeline:
                 error=str(failure.error),
             )
         )
+
+
+def _quality(question: Question, answer: Answer | None) -> Quality | None:
+    if answer is None:
+        return None
+    return score_answer(answer.text, reference=question.reference, key_facts=question.key_facts)
+
+
+def _status(run: _TierRun) -> str:
+    if run.answer is None:
+        return "error"  # no answer at all
+    if run.llm.fallback_model or run.vision.fallback_model:
+        return "fallback"  # answered, by another model than the one routed to
+    if run.vision.errors or run.llm.errors:
+        return "degraded"  # answered without a stage (e.g. no screen to read)
+    return "ok"
 
 
 def _words_json(utterance: Utterance) -> str | None:

@@ -129,10 +129,46 @@ class UtteranceRecord:
     words_json: str | None = None  # word timings, when the provider gives them
 
 
+@dataclass(frozen=True, slots=True)
+class TierOutcomeRecord:
+    """What one tier did (or would have done) for one request, from a ``--both-tiers`` replay.
+
+    Latency and cost cover retrieval, routing, vision and the answer for that tier.
+    """
+
+    run_id: str
+    request_id: str
+    tier: str  # "cheap" / "premium"
+    vision_model: str | None
+    llm_model: str
+    latency_ms: float
+    cost_usd: float
+    answer: str | None
+    quality: float | None
+    quality_f1: float | None
+    quality_key_facts: float | None
+    status: str  # ok / fallback / degraded / error, as for requests
+    cached: bool  # the answer came from the answer cache: no call, no cost
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCacheRecord:
+    """One cached answer, keyed by the content hash of (provider spec, question, passages)."""
+
+    key: str
+    spec: str
+    answer_json: str  # {"text": ..., "citations": [{"source": ..., "text": ..., "score": ...}]}
+    input_tokens: int
+    output_tokens: int
+    created_at: datetime = field(default_factory=utc_now)
+
+
 TABLES: dict[str, type] = {
     "runs": RunRecord,
     "requests": RequestRecord,
     "calls": CallRecord,
     "frames": FrameRecord,
     "utterances": UtteranceRecord,
+    "tier_outcomes": TierOutcomeRecord,
+    "answer_cache": AnswerCacheRecord,
 }

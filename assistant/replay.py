@@ -12,7 +12,7 @@ from assistant.datasets import Dataset
 from assistant.errors import ConfigError
 from assistant.factory import make_stages, providers_of
 from assistant.ledger import Ledger
-from assistant.pipeline import Pipeline
+from assistant.pipeline import AnswerCache, Pipeline
 from assistant.records import RunRecord
 from assistant.sources.recorded import RecordedSource, available_at
 from assistant.types import Question
@@ -40,11 +40,16 @@ def replay(
     run_id: str | None = None,
     progress: Callable[[float], None] | None = None,
     notice: Callable[[str], None] | None = None,
+    both_tiers: bool = False,
 ) -> str:
     """Run ``dataset`` through the pipeline; returns the run id. ``progress`` gets media seconds.
 
     The run row is written first and closed last with its status (finished, failed or
     interrupted); rows are flushed in batches, and whatever was flushed stays if the replay dies.
+
+    ``both_tiers`` also answers every question with the tier it was not routed to and records
+    both tiers' outcomes in ``tier_outcomes`` (see ``assistant.routing.sweep``); answers are
+    cached by content hash in the ledger's ``answer_cache``, so a rerun makes no answer calls.
     """
     run_id = run_id or new_run_id(dataset, config)
     if not RUN_ID.match(run_id):
@@ -69,6 +74,7 @@ def replay(
             media_duration_s=dataset.duration_s,
         )
     )
+    answer_cache = load_answer_cache(ledger) if both_tiers else None
     status, error = "failed", None
     try:
         with ledger.writer() as writer:
@@ -79,6 +85,8 @@ def replay(
                 config=config,
                 emit=writer.append,
                 names={p.identity: p.name for p in dataset.participants},
+                both_tiers=both_tiers,
+                answer_cache=answer_cache,
                 **stages,  # type: ignore[arg-type]
             )
             with closing(source.events()) as events:  # closes the decoders on any exit
@@ -101,3 +109,15 @@ def replay(
         for provider in providers_of(stages):
             provider.close()
     return run_id
+
+
+def load_answer_cache(ledger: Ledger) -> AnswerCache:
+    """Every answer the ledger has cached (``--both-tiers`` replays write them)."""
+    cache = AnswerCache()
+    rows = (
+        ledger.cursor()
+        .execute("SELECT key, spec, answer_json, input_tokens, output_tokens FROM answer_cache")
+        .fetchall()
+    )
+    cache.load(rows)
+    return cache

@@ -184,6 +184,12 @@ def ledger_path(tmp_path: Path) -> Path:
 
 V, D, B, BI, TZ = "VARCHAR", "DOUBLE", "BOOLEAN", "BIGINT", "TIMESTAMP WITH TIME ZONE"
 EXPECTED_SCHEMA = [
+    ("answer_cache", "key", V, "NO"),
+    ("answer_cache", "spec", V, "NO"),
+    ("answer_cache", "answer_json", V, "NO"),
+    ("answer_cache", "input_tokens", BI, "NO"),
+    ("answer_cache", "output_tokens", BI, "NO"),
+    ("answer_cache", "created_at", TZ, "NO"),
     ("calls", "call_id", V, "NO"),
     ("calls", "run_id", V, "NO"),
     ("calls", "request_id", V, "YES"),
@@ -272,6 +278,19 @@ EXPECTED_SCHEMA = [
     ("schema_migrations", "version", "INTEGER", "NO"),
     ("schema_migrations", "name", V, "NO"),
     ("schema_migrations", "applied_at", TZ, "NO"),
+    ("tier_outcomes", "run_id", V, "NO"),
+    ("tier_outcomes", "request_id", V, "NO"),
+    ("tier_outcomes", "tier", V, "NO"),
+    ("tier_outcomes", "vision_model", V, "YES"),
+    ("tier_outcomes", "llm_model", V, "NO"),
+    ("tier_outcomes", "latency_ms", D, "NO"),
+    ("tier_outcomes", "cost_usd", D, "NO"),
+    ("tier_outcomes", "answer", V, "YES"),
+    ("tier_outcomes", "quality", D, "YES"),
+    ("tier_outcomes", "quality_f1", D, "YES"),
+    ("tier_outcomes", "quality_key_facts", D, "YES"),
+    ("tier_outcomes", "status", V, "NO"),
+    ("tier_outcomes", "cached", B, "NO"),
     ("utterances", "run_id", V, "NO"),
     ("utterances", "participant", V, "NO"),
     ("utterances", "start_s", D, "NO"),
@@ -299,6 +318,7 @@ def test_blank_file_migrates_to_the_exact_schema(ledger_path: Path) -> None:
         primary_keys = [(t, list(c)) for t, c in keys.fetchall()]
     assert got == EXPECTED_SCHEMA
     assert primary_keys == [
+        ("answer_cache", ["key"]),
         ("calls", ["call_id"]),
         ("requests", ["request_id"]),
         ("runs", ["run_id"]),
@@ -332,12 +352,20 @@ def test_every_record_field_is_a_column_and_back(ledger_path: Path) -> None:
 
 def test_migrations_apply_once(ledger_path: Path) -> None:
     with Ledger(ledger_path) as ledger:
-        assert ledger.applied_migrations == ["create_ledger_tables", "utterance_words"]
+        assert ledger.applied_migrations == [
+            "create_ledger_tables",
+            "utterance_words",
+            "tier_outcomes",
+        ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
         recorded = ledger.cursor().execute("SELECT version, name FROM schema_migrations")
-        assert recorded.fetchall() == [(1, "create_ledger_tables"), (2, "utterance_words")]
-    assert SCHEMA_VERSION == 2
+        assert recorded.fetchall() == [
+            (1, "create_ledger_tables"),
+            (2, "utterance_words"),
+            (3, "tier_outcomes"),
+        ]
+    assert SCHEMA_VERSION == 3
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -345,7 +373,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
 def test_migrate_on_a_plain_connection() -> None:
     con = duckdb.connect(":memory:")
     try:
-        assert migrate(con) == ["create_ledger_tables", "utterance_words"]
+        assert migrate(con) == ["create_ledger_tables", "utterance_words", "tier_outcomes"]
         assert migrate(con) == []
     finally:
         con.close()
@@ -354,17 +382,17 @@ def test_migrate_on_a_plain_connection() -> None:
 def test_a_failing_migration_rolls_back(ledger_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Ledger(ledger_path).close()
     broken = ledger_schema.Migration(
-        3, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
+        4, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
     )
     monkeypatch.setattr(ledger_schema, "MIGRATIONS", (*ledger_schema.MIGRATIONS, broken))
-    with pytest.raises(LedgerError, match=r"migration 3 \(broken\) failed"):
+    with pytest.raises(LedgerError, match=r"migration 4 \(broken\) failed"):
         Ledger(ledger_path)
     monkeypatch.undo()
     with Ledger(ledger_path) as ledger:
         tables = {r[0] for r in ledger.cursor().execute("SHOW TABLES").fetchall()}
         versions = ledger.cursor().execute("SELECT version FROM schema_migrations").fetchall()
     assert "half_done" not in tables
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
 
 
 def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None:
@@ -376,7 +404,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
     ).fetchall()
     con.close()
     with Ledger(ledger_path) as ledger:
-        assert ledger.applied_migrations == ["utterance_words"]
+        assert ledger.applied_migrations == ["utterance_words", "tier_outcomes"]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]
 

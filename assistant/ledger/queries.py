@@ -157,3 +157,26 @@ def run_frames(ledger: Ledger, run_id: str) -> pd.DataFrame:
 def run_utterances(ledger: Ledger, run_id: str) -> pd.DataFrame:
     """The run's transcript segments in media order."""
     return _rows(ledger, "utterances", run_id, "start_s, participant")
+
+
+_TIER_OUTCOMES_SQL = """
+SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, o.cost_usd, o.quality,
+    o.status, o.cached
+FROM tier_outcomes AS o
+JOIN requests AS q ON q.request_id = o.request_id AND q.run_id = o.run_id
+WHERE o.run_id = $run_id
+ORDER BY q.media_t_s, o.request_id, o.tier
+"""
+
+
+def run_tier_outcomes(ledger: Ledger, run_id: str) -> pd.DataFrame:
+    """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score."""
+    frame: pd.DataFrame = _arrow(ledger, _TIER_OUTCOMES_SQL, {"run_id": run_id}).to_pandas()
+    return frame
+
+
+def run_shared_cost_usd(ledger: Ledger, run_id: str) -> float:
+    """What the run's calls outside any request cost (transcription): the same at any threshold."""
+    sql = "SELECT coalesce(sum(cost_usd), 0.0) FROM calls WHERE run_id = ? AND request_id IS NULL"
+    rows = ledger.cursor().execute(sql, [run_id]).fetchall()
+    return float(rows[0][0])

@@ -138,10 +138,39 @@ CREATE TABLE utterances (
     confidence DOUBLE
 )"""
 
+_TIER_OUTCOMES = """
+CREATE TABLE tier_outcomes (
+    run_id VARCHAR NOT NULL,
+    request_id VARCHAR NOT NULL,
+    tier VARCHAR NOT NULL,
+    vision_model VARCHAR,
+    llm_model VARCHAR NOT NULL,
+    latency_ms DOUBLE NOT NULL,
+    cost_usd DOUBLE NOT NULL,
+    answer VARCHAR,
+    quality DOUBLE,
+    quality_f1 DOUBLE,
+    quality_key_facts DOUBLE,
+    status VARCHAR NOT NULL,
+    cached BOOLEAN NOT NULL
+)"""
+
+_ANSWER_CACHE = """
+CREATE TABLE answer_cache (
+    key VARCHAR PRIMARY KEY,
+    spec VARCHAR NOT NULL,
+    answer_json VARCHAR NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
     # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
     Migration(2, "utterance_words", ("ALTER TABLE utterances ADD COLUMN words_json VARCHAR",)),
+    # --both-tiers replays: each tier's outcome per request, and the answers cached by content hash
+    Migration(3, "tier_outcomes", (_TIER_OUTCOMES, _ANSWER_CACHE)),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 
