@@ -6,8 +6,12 @@ adapter only says how to make its SDK client (``_make_client``) and how to map o
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
+
+from assistant.providers import RetryPolicy
 
 
 class CloudClient:
@@ -16,6 +20,25 @@ class CloudClient:
     max_output_tokens: int
     _api_key: str
     _client: Any
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 30.0,
+        max_output_tokens: int = 300,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(model=model, policy=policy, sleep=sleep)  # type: ignore[call-arg]
+        self._cloud_options(
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_output_tokens=max_output_tokens,
+        )
 
     def _cloud_options(
         self, *, api_key: str, base_url: str | None, timeout_s: float, max_output_tokens: int

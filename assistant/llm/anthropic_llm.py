@@ -11,7 +11,6 @@ type to the status it stands for (529), so the base retries it like the HTTP sta
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from assistant.cloud_client import CloudClient
@@ -19,7 +18,7 @@ from assistant.errors import ProviderError, ProviderTimeoutError
 from assistant.keys import KEY_ENVS, malformed, redact, retry_after_s, status_error, transport_error
 from assistant.llm.base import LLM, AnswerRequest
 from assistant.llm.prompts import SYSTEM_PROMPT, empty_answer_error, parse_answer, user_message
-from assistant.providers import HookOutput, RetryPolicy
+from assistant.providers import HookOutput
 from assistant.types import Answer, Usage
 
 VENDOR = "anthropic"
@@ -131,25 +130,6 @@ def read_usage(usage: Any, *, model: str) -> tuple[int, int]:
 class AnthropicLLM(CloudClient, LLM):
     provider = VENDOR
     local = False
-
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 30.0,
-        max_output_tokens: int = 300,
-        policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(model=model, policy=policy, sleep=sleep)
-        self._cloud_options(
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_output_tokens=max_output_tokens,
-        )
 
     def _make_client(self) -> Any:
         return make_client(api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 from assistant.cloud_client import CloudClient
@@ -24,7 +23,7 @@ from assistant.errors import ProviderError
 from assistant.keys import KEY_ENVS, malformed, redact, retry_after_s, status_error, transport_error
 from assistant.llm.base import LLM, AnswerRequest
 from assistant.llm.prompts import SYSTEM_PROMPT, empty_answer_error, parse_answer, user_message
-from assistant.providers import HookOutput, RetryPolicy
+from assistant.providers import HookOutput
 from assistant.types import Answer, Usage
 
 VENDOR = "google"
@@ -146,25 +145,6 @@ def answer_parts(response: Any) -> tuple[list[str], str | None]:
 class GoogleLLM(CloudClient, LLM):
     provider = VENDOR
     local = False
-
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 30.0,
-        max_output_tokens: int = 300,
-        policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(model=model, policy=policy, sleep=sleep)
-        self._cloud_options(
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_output_tokens=max_output_tokens,
-        )
 
     def _make_client(self) -> Any:
         return make_client(api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s)

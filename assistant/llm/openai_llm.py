@@ -163,7 +163,6 @@ class OpenAILLM(CloudClient, LLM):
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(model=model, policy=policy, sleep=sleep)
         if provider != VENDOR and not base_url:
             raise ProviderError(
                 f"{provider} is an OpenAI-compatible server: it needs a base_url "
@@ -174,11 +173,14 @@ class OpenAILLM(CloudClient, LLM):
         self.provider = provider
         self.local = local
         self.compatible = provider != VENDOR
-        self._cloud_options(
+        super().__init__(
+            model=model,
             api_key=api_key,
             base_url=base_url,
             timeout_s=timeout_s,
             max_output_tokens=max_output_tokens,
+            policy=policy,
+            sleep=sleep,
         )
 
     def __repr__(self) -> str:  # never the key

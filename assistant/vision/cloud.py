@@ -76,16 +76,18 @@ class _CloudVision(CloudClient, VisionProvider):
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(model=model, policy=policy, sleep=sleep)
         if image_format not in FORMATS:
             raise ProviderError(f"vision image_format must be png or jpeg, not {image_format!r}")
-        self.image_format = image_format
-        self._cloud_options(
+        super().__init__(
+            model=model,
             api_key=api_key,
             base_url=base_url,
             timeout_s=timeout_s,
             max_output_tokens=max_output_tokens,
+            policy=policy,
+            sleep=sleep,
         )
+        self.image_format = image_format
 
     def _text(self, text: Any, finish: str | None) -> str:
         if not isinstance(text, str) or not text.strip():
