@@ -18,6 +18,8 @@ if "wb.ledger" not in st.session_state:
 navigation = st.navigation(
     [
         st.Page("pages/runs.py", title="Runs", icon="📼", default=True),
+        st.Page("pages/routing_lab.py", title="Routing lab", icon="🧪"),
+        st.Page("pages/costs.py", title="Costs", icon="💸"),
     ]
 )
 

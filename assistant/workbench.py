@@ -95,3 +95,221 @@ def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
     return LedgerView(
         {"summary": summary, "requests": requests, "by_stage": by_stage, "frames": frames}
     )
+
+
+# --- Routing lab: threshold sweeps of --both-tiers runs -------------------------------------
+
+SWEEP_HINT = "No counterfactual run yet: python -m assistant replay datasets/demo --stt recorded --both-tiers"
+SWEEP_TABLE_STEP = 0.05
+
+
+def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+    """Runs that have tier outcomes (``--both-tiers`` replays), newest first, for one tenant."""
+    from assistant.ledger import Ledger
+    from assistant.ledger.queries import list_runs
+
+    if not Path(ledger_path).exists():
+        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {SWEEP_HINT}")
+    try:
+        with Ledger(ledger_path, read_only=True) as ledger:
+            runs = list_runs(ledger)
+            rows = ledger.cursor().execute("SELECT DISTINCT run_id FROM tier_outcomes").fetchall()
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    with_outcomes = {row[0] for row in rows}
+    runs = runs[runs["run_id"].isin(with_outcomes)]
+    if tenant and tenant != ALL_TENANTS:
+        runs = runs[runs["tenant"] == tenant]
+    if runs.empty:
+        return LedgerView(None, SWEEP_HINT)
+    return LedgerView(runs.reset_index(drop=True))
+
+
+def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> LedgerView:
+    """One run's threshold sweep, ready to draw.
+
+    ``data`` holds ``points`` (one row per threshold, with ``pareto`` and ``recommended`` flags and
+    a ``cost_usd`` column: cost per media hour when the media duration is known, else the run's
+    total), ``table`` (every 0.05 plus the recommendation), ``cost_title``, ``recommended`` (a dict
+    or None), ``sentence`` (the recommendation in words), ``premium_quality`` and ``cheap_quality``.
+    """
+    import pandas as pd
+
+    from assistant.ledger import Ledger
+    from assistant.routing.sweep import sweep
+
+    try:
+        with Ledger(ledger_path, read_only=True) as ledger:
+            result = sweep(ledger, run_id)
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    best = result.recommend(target)
+    front = {p.threshold for p in result.pareto()}
+    points = pd.DataFrame(
+        [
+            {
+                "threshold": p.threshold,
+                "premium_share": p.premium_share,
+                "mean_quality": p.mean_quality,
+                "total_cost_usd": p.total_cost_usd,
+                "cost_per_media_hour_usd": p.cost_per_media_hour_usd,
+                "p95_latency_ms": p.p95_latency_ms,
+                "pareto": p.threshold in front,
+                "recommended": best is not None and p.threshold == best.threshold,
+            }
+            for p in result.points
+        ]
+    )
+    per_hour = points["cost_per_media_hour_usd"].notna().all()
+    points["cost_usd"] = points["cost_per_media_hour_usd" if per_hour else "total_cost_usd"]
+    cost_title = "cost per media hour (USD)" if per_hour else "run cost (USD)"
+    points["front"] = points["pareto"].map({True: "Pareto", False: "dominated"})
+    points["label"] = [
+        f"recommended {t:.2f}" if r else ""
+        for t, r in zip(points["threshold"], points["recommended"], strict=True)
+    ]
+    ratio = points["threshold"] / SWEEP_TABLE_STEP
+    on_step = (ratio - ratio.round()).abs() < 1e-9
+    table = points[on_step | points["recommended"]].drop(columns=["cost_usd", "front", "label"])
+    return LedgerView(
+        {
+            "points": points,
+            "table": table.reset_index(drop=True),
+            "cost_title": cost_title,
+            "recommended": None
+            if best is None
+            else points[points["recommended"]].iloc[0].to_dict(),
+            "sentence": sweep_sentence(result, target),
+            "premium_quality": result.premium_quality,
+            "cheap_quality": result.cheap_quality,
+            "requests": result.requests,
+        }
+    )
+
+
+def sweep_sentence(result: Any, target: float) -> str:
+    """The recommendation of a :class:`~assistant.routing.sweep.SweepResult` in one sentence."""
+    best = result.recommend(target)
+    if best is None:
+        return (
+            f"No threshold reaches {target:.0%} of all-premium quality "
+            "(or the run has no quality references)."
+        )
+    cost = (
+        f"${best.cost_per_media_hour_usd:.4f} per media hour"
+        if best.cost_per_media_hour_usd is not None
+        else f"${best.total_cost_usd:.6f} for the run"
+    )
+    return (
+        f"Use threshold {best.threshold:.2f}: the cheapest reaching {target:.0%} of all-premium "
+        f"quality ({best.mean_quality:.3f} vs {result.premium_quality:.3f}), with "
+        f"{best.premium_share:.0%} of requests premium, {cost}, p95 {best.p95_latency_ms:.0f} ms."
+    )
+
+
+# --- Costs: where the money goes --------------------------------------------------------------
+
+COST_STAGES: tuple[str, ...] = ("stt", "vision", "llm", "retrieval")
+
+_COST_RUNS_SQL = """
+SELECT r.run_id, r.started_at, r.tenant, r.dataset_name, r.media_duration_s,
+    count(c.call_id) AS calls,
+    coalesce(sum(c.cost_usd), 0.0) AS total_cost_usd,
+    CASE WHEN r.media_duration_s > 0
+        THEN coalesce(sum(c.cost_usd), 0.0) / r.media_duration_s * 3600 END
+        AS cost_per_media_hour_usd
+FROM runs AS r
+LEFT JOIN calls AS c ON c.run_id = r.run_id
+{where}
+GROUP BY r.run_id, r.started_at, r.tenant, r.dataset_name, r.media_duration_s
+ORDER BY r.started_at, r.run_id
+"""
+
+_COST_CALLS_SQL = """
+SELECT c.*, c.provider || ':' || coalesce(c.model_resolved, c.model_requested) AS model
+FROM calls AS c
+{where}
+ORDER BY c.created_at, c.call_id
+"""
+
+
+def _tenant_query(
+    ledger: Any, sql: str, tenant: str | None, *, column: str
+) -> Any:  # pandas.DataFrame
+    """Run ``sql`` with ``{where}`` filled by a fixed clause; the tenant is always bound."""
+    if tenant and tenant != ALL_TENANTS:
+        where, params = f"WHERE {column} = $tenant", {"tenant": tenant}
+    else:
+        where, params = "", None
+    return ledger.cursor().sql(sql.format(where=where), params=params).to_arrow_table().to_pandas()
+
+
+def read_costs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+    """Cost figures for one tenant (or all): ``runs`` (cost per media hour by run), ``calls``
+    (every call, with ``model`` = provider:model), ``by_stage``, ``by_model`` and ``where``
+    (stage x model: calls, cost_usd, share of the total)."""
+    import pandas as pd
+
+    from assistant.ledger import Ledger
+
+    if not Path(ledger_path).exists():
+        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
+    try:
+        with Ledger(ledger_path, read_only=True) as ledger:
+            runs = _tenant_query(ledger, _COST_RUNS_SQL, tenant, column="r.tenant")
+            calls = _tenant_query(ledger, _COST_CALLS_SQL, tenant, column="c.tenant")
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    if runs.empty:
+        if tenant and tenant != ALL_TENANTS:
+            return LedgerView(None, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
+        return LedgerView(None, EMPTY_HINT)
+    total = float(calls["cost_usd"].sum()) if not calls.empty else 0.0
+    by_stage = calls.groupby("stage", as_index=False).agg(
+        calls=("call_id", "count"), cost_usd=("cost_usd", "sum")
+    )
+    stages = list(COST_STAGES) + sorted(set(by_stage["stage"]) - set(COST_STAGES))
+    by_stage = (
+        by_stage.set_index("stage")
+        .reindex(stages, fill_value=0)
+        .rename_axis("stage")
+        .reset_index()
+        .astype({"calls": "int64", "cost_usd": "float64"})
+    )
+    by_model = (
+        calls.groupby("model", as_index=False)
+        .agg(calls=("call_id", "count"), cost_usd=("cost_usd", "sum"))
+        .sort_values(["cost_usd", "model"], ascending=[False, True], ignore_index=True)
+    )
+    where = (
+        calls.groupby(["stage", "model"], as_index=False)
+        .agg(calls=("call_id", "count"), cost_usd=("cost_usd", "sum"))
+        .sort_values(["cost_usd", "stage", "model"], ascending=[False, True, True])
+        .reset_index(drop=True)
+    )
+    where["share"] = where["cost_usd"] / total if total > 0 else 0.0
+    return LedgerView(
+        {
+            "runs": runs,
+            "calls": calls,
+            "by_stage": by_stage,
+            "by_model": by_model,
+            "where": pd.DataFrame(where),
+            "total_cost_usd": total,
+        }
+    )
+
+
+def calls_csv(calls: Any) -> bytes:
+    """The calls table as UTF-8 CSV."""
+    text: str = calls.to_csv(index=False)
+    return text.encode("utf-8")
+
+
+def calls_parquet(calls: Any) -> bytes:
+    """The calls table as Parquet (pyarrow)."""
+    from io import BytesIO
+
+    buffer = BytesIO()
+    calls.to_parquet(buffer, index=False)
+    return buffer.getvalue()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from assistant.cli import default_ledger
 from assistant.workbench import read_run, read_runs
 
 st.title("Runs")
-ledger_path = st.session_state.get("wb.ledger", "workbench.duckdb")
+ledger_path = st.session_state.get("wb.ledger") or default_ledger()
 tenant = st.session_state.get("wb.tenant")
 
 

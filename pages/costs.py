@@ -1,0 +1,88 @@
+"""Costs: cost per media hour over time, and where the money goes. Layout only."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+
+from assistant.cli import default_ledger
+from assistant.workbench import ALL_TENANTS, calls_csv, calls_parquet, read_costs
+
+st.title("Costs")
+ledger_path = st.session_state.get("wb.ledger") or default_ledger()
+tenant = st.session_state.get("wb.tenant") or ALL_TENANTS
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _costs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
+    return read_costs(path, tenant)
+
+
+view = _costs(ledger_path, tenant)
+if view.data is None:
+    st.info(view.message)
+    st.stop()
+
+data = view.data
+runs, calls = data["runs"], data["calls"]
+per_hour = runs["cost_per_media_hour_usd"].dropna()
+cols = st.columns(4)
+cols[0].metric("Runs", len(runs))
+cols[1].metric("Calls", len(calls))
+cols[2].metric("Total cost", f"${data['total_cost_usd']:.4f}")
+cols[3].metric("Mean cost / media hour", f"${per_hour.mean():.4f}" if not per_hour.empty else "n/a")
+
+st.subheader("Cost per media hour by run")
+st.altair_chart(
+    alt.Chart(runs.dropna(subset=["cost_per_media_hour_usd"]))
+    .mark_line(point=True)
+    .encode(
+        x=alt.X("started_at:T", title="started"),
+        y=alt.Y("cost_per_media_hour_usd:Q", title="USD per media hour"),
+        color=alt.Color("tenant:N", title="tenant"),
+        tooltip=[
+            "run_id",
+            "tenant",
+            "dataset_name",
+            alt.Tooltip("cost_per_media_hour_usd:Q", format="$.4f", title="USD / media hour"),
+            alt.Tooltip("total_cost_usd:Q", format="$.6f", title="run cost"),
+        ],
+    )
+    .properties(height=260),
+    width="stretch",
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("By stage")
+    st.bar_chart(data["by_stage"], x="stage", y="cost_usd", height=240)
+with right:
+    st.subheader("By model")
+    st.bar_chart(data["by_model"], x="model", y="cost_usd", height=240, horizontal=True)
+
+st.subheader("Where the money goes")
+st.dataframe(
+    data["where"],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "cost_usd": st.column_config.NumberColumn("cost", format="$%.6f"),
+        "share": st.column_config.ProgressColumn(
+            "share", min_value=0.0, max_value=1.0, format="percent"
+        ),
+    },
+)
+
+scope = "all-tenants" if tenant == ALL_TENANTS else tenant
+stem = "calls-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in scope)
+down_csv, down_parquet = st.columns(2)
+down_csv.download_button(
+    "Calls as CSV", calls_csv(calls), file_name=f"{stem}.csv", mime="text/csv", key="costs.csv"
+)
+down_parquet.download_button(
+    "Calls as Parquet",
+    calls_parquet(calls),
+    file_name=f"{stem}.parquet",
+    mime="application/vnd.apache.parquet",
+    key="costs.parquet",
+)
