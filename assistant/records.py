@@ -30,6 +30,7 @@ class RunRecord:
     ended_at: datetime | None = None
     status: str = "running"  # running / finished / failed / interrupted
     error: str | None = None
+    media_processed_s: float | None = None  # how far the run got, set when it ends
 
 
 @dataclass(frozen=True, slots=True)

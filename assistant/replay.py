@@ -76,6 +76,7 @@ def replay(
     )
     answer_cache = load_answer_cache(ledger) if both_tiers else None
     status, error = "failed", None
+    reached_s = 0.0  # media time the run has got through
     try:
         with ledger.writer() as writer:
             pipeline = Pipeline(
@@ -92,6 +93,7 @@ def replay(
             with closing(source.events()) as events:  # closes the decoders on any exit
                 for event in events:
                     pipeline.handle(event)
+                    reached_s = max(reached_s, available_at(event))
                     if isinstance(event, Question):
                         writer.flush()  # a crash loses at most the rows since the last question
                     if progress is not None:
@@ -105,7 +107,12 @@ def replay(
         error = str(exc)
         raise
     finally:
-        ledger.finish_run(run_id, status=status, error=error)
+        ledger.finish_run(
+            run_id,
+            status=status,
+            error=error,
+            media_processed_s=min(reached_s, dataset.duration_s),
+        )
         for provider in providers_of(stages):
             provider.close()
     return run_id

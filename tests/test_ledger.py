@@ -275,6 +275,7 @@ EXPECTED_SCHEMA = [
     ("runs", "ended_at", TZ, "YES"),
     ("runs", "status", V, "NO"),
     ("runs", "error", V, "YES"),
+    ("runs", "media_processed_s", D, "YES"),
     ("schema_migrations", "version", "INTEGER", "NO"),
     ("schema_migrations", "name", V, "NO"),
     ("schema_migrations", "applied_at", TZ, "NO"),
@@ -356,6 +357,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "create_ledger_tables",
             "utterance_words",
             "tier_outcomes",
+            "run_media_processed",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -364,8 +366,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (1, "create_ledger_tables"),
             (2, "utterance_words"),
             (3, "tier_outcomes"),
+            (4, "run_media_processed"),
         ]
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -373,7 +376,12 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
 def test_migrate_on_a_plain_connection() -> None:
     con = duckdb.connect(":memory:")
     try:
-        assert migrate(con) == ["create_ledger_tables", "utterance_words", "tier_outcomes"]
+        assert migrate(con) == [
+            "create_ledger_tables",
+            "utterance_words",
+            "tier_outcomes",
+            "run_media_processed",
+        ]
         assert migrate(con) == []
     finally:
         con.close()
@@ -382,17 +390,17 @@ def test_migrate_on_a_plain_connection() -> None:
 def test_a_failing_migration_rolls_back(ledger_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Ledger(ledger_path).close()
     broken = ledger_schema.Migration(
-        4, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
+        5, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
     )
     monkeypatch.setattr(ledger_schema, "MIGRATIONS", (*ledger_schema.MIGRATIONS, broken))
-    with pytest.raises(LedgerError, match=r"migration 4 \(broken\) failed"):
+    with pytest.raises(LedgerError, match=r"migration 5 \(broken\) failed"):
         Ledger(ledger_path)
     monkeypatch.undo()
     with Ledger(ledger_path) as ledger:
         tables = {r[0] for r in ledger.cursor().execute("SHOW TABLES").fetchall()}
         versions = ledger.cursor().execute("SELECT version FROM schema_migrations").fetchall()
     assert "half_done" not in tables
-    assert versions == [(1,), (2,), (3,)]
+    assert versions == [(1,), (2,), (3,), (4,)]
 
 
 def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None:
@@ -404,7 +412,11 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
     ).fetchall()
     con.close()
     with Ledger(ledger_path) as ledger:
-        assert ledger.applied_migrations == ["utterance_words", "tier_outcomes"]
+        assert ledger.applied_migrations == [
+            "utterance_words",
+            "tier_outcomes",
+            "run_media_processed",
+        ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]
 

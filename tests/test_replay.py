@@ -199,6 +199,8 @@ def test_an_interrupted_replay_is_marked_and_keeps_its_rows(
             replay(load_dataset(tiny), ledger=ledger, config=recorded_config(), run_id="stop")
         summary = run_summary(ledger, "stop")
     assert summary.status == "interrupted" and summary.requests == 1
+    # cost per hour counts the media the run got through (to q2 at 6.5 s), not all 8 s
+    assert summary.cost_per_media_hour_usd == pytest.approx(summary.total_cost_usd / 6.5 * 3600)
 
 
 def test_exploration_is_logged_with_propensities(tiny: Path, tmp_path: Path) -> None:

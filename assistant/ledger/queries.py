@@ -96,8 +96,9 @@ SELECT r.run_id, r.started_at, r.ended_at, r.status, r.error, r.dataset_name, r.
     coalesce(req.errors, 0) AS errors,
     coalesce(cost.calls, 0) AS calls,
     coalesce(cost.total_cost_usd, 0.0) AS total_cost_usd,
-    CASE WHEN r.media_duration_s > 0
-        THEN coalesce(cost.total_cost_usd, 0.0) / r.media_duration_s * 3600 END
+    CASE WHEN coalesce(r.media_processed_s, r.media_duration_s) > 0
+        THEN coalesce(cost.total_cost_usd, 0.0)
+            / coalesce(r.media_processed_s, r.media_duration_s) * 3600 END
         AS cost_per_media_hour_usd,
     req.p50_latency_ms, req.p95_latency_ms, req.mean_quality,
     coalesce(kept.frames_kept, 0) AS frames_kept,

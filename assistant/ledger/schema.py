@@ -171,6 +171,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "utterance_words", ("ALTER TABLE utterances ADD COLUMN words_json VARCHAR",)),
     # --both-tiers replays: each tier's outcome per request, and the answers cached by content hash
     Migration(3, "tier_outcomes", (_TIER_OUTCOMES, _ANSWER_CACHE)),
+    # media seconds a run actually got through: cost per media hour of an interrupted run
+    Migration(4, "run_media_processed", ("ALTER TABLE runs ADD COLUMN media_processed_s DOUBLE",)),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

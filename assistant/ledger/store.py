@@ -191,16 +191,24 @@ class Ledger:
         except duckdb.Error as e:
             raise LedgerError(f"cannot record run {run.run_id} in {self.label}: {e}") from e
 
-    def finish_run(self, run_id: str, *, status: str, error: str | None = None) -> None:
-        """Set a run's end time (now), final status and error text."""
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        media_processed_s: float | None = None,
+    ) -> None:
+        """Set a run's end time (now), final status, error text and how much media it covered."""
         self._require_writable()
         if status not in RUN_END_STATUSES:
             raise ValueError(f"status must be one of {sorted(RUN_END_STATUSES)}, not {status!r}")
         rows = (
             self.cursor()
             .execute(
-                "UPDATE runs SET ended_at = ?, status = ?, error = ? WHERE run_id = ?",
-                [utc_now(), status, error, run_id],
+                "UPDATE runs SET ended_at = ?, status = ?, error = ?, media_processed_s = ? "
+                "WHERE run_id = ?",
+                [utc_now(), status, error, media_processed_s, run_id],
             )
             .fetchall()
         )
