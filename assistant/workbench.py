@@ -7,11 +7,16 @@ another process can write between two refreshes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import LedgerError
+
+if TYPE_CHECKING:
+    from assistant.ledger import Ledger
 
 KEY_VARIABLES = {
     "OpenAI": ("OPENAI_API_KEY",),
@@ -22,6 +27,15 @@ KEY_VARIABLES = {
 }
 ALL_TENANTS = "All tenants"
 EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay datasets/demo`."
+
+
+@contextmanager
+def reading(ledger_path: str | Path) -> Iterator[Ledger]:
+    """The ledger for one page query: every read-side helper opens it through here."""
+    from assistant.ledger import Ledger
+
+    with Ledger(ledger_path, read_only=True) as ledger:
+        yield ledger
 
 
 def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:
@@ -51,13 +65,12 @@ def read_tenants(ledger_path: str | Path) -> list[str]:
 
 
 def read_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
-    from assistant.ledger import Ledger
     from assistant.ledger.queries import list_runs
 
     if not Path(ledger_path).exists():
         return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     try:
-        with Ledger(ledger_path, read_only=True) as ledger:
+        with reading(ledger_path) as ledger:
             runs = list_runs(ledger)
     except LedgerError as exc:
         return LedgerView(None, str(exc))
@@ -72,11 +85,10 @@ def read_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
 
 def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
     """A run's summary, requests, calls-by-stage and kept frames."""
-    from assistant.ledger import Ledger
     from assistant.ledger.queries import run_calls, run_frames, run_requests, run_summary
 
     try:
-        with Ledger(ledger_path, read_only=True) as ledger:
+        with reading(ledger_path) as ledger:
             summary = run_summary(ledger, run_id)
             requests = run_requests(ledger, run_id)
             calls = run_calls(ledger, run_id)
@@ -105,13 +117,12 @@ SWEEP_TABLE_STEP = 0.05
 
 def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
     """Runs that have tier outcomes (``--both-tiers`` replays), newest first, for one tenant."""
-    from assistant.ledger import Ledger
     from assistant.ledger.queries import list_runs
 
     if not Path(ledger_path).exists():
         return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {SWEEP_HINT}")
     try:
-        with Ledger(ledger_path, read_only=True) as ledger:
+        with reading(ledger_path) as ledger:
             runs = list_runs(ledger)
             rows = ledger.cursor().execute("SELECT DISTINCT run_id FROM tier_outcomes").fetchall()
     except LedgerError as exc:
@@ -135,11 +146,10 @@ def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> Le
     """
     import pandas as pd
 
-    from assistant.ledger import Ledger
     from assistant.routing.sweep import sweep
 
     try:
-        with Ledger(ledger_path, read_only=True) as ledger:
+        with reading(ledger_path) as ledger:
             result = sweep(ledger, run_id)
     except LedgerError as exc:
         return LedgerView(None, str(exc))
@@ -250,12 +260,11 @@ def read_costs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView
     (stage x model: calls, cost_usd, share of the total)."""
     import pandas as pd
 
-    from assistant.ledger import Ledger
 
     if not Path(ledger_path).exists():
         return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     try:
-        with Ledger(ledger_path, read_only=True) as ledger:
+        with reading(ledger_path) as ledger:
             runs = _tenant_query(ledger, _COST_RUNS_SQL, tenant, column="r.tenant")
             calls = _tenant_query(ledger, _COST_CALLS_SQL, tenant, column="c.tenant")
     except LedgerError as exc:
