@@ -58,6 +58,19 @@ def _parser() -> argparse.ArgumentParser:
         "answers are cached by content hash in the ledger, so a rerun makes no answer calls",
     )
     replay.add_argument(
+        "--paced",
+        type=float,
+        nargs="?",
+        const=1.0,
+        metavar="SPEED",
+        help="release the media in real time (or SPEED times faster), as a live room would",
+    )
+    replay.add_argument(
+        "--progress-file",
+        metavar="PATH",
+        help="append progress as JSON lines ({run_id, media_s, duration_s, status}) for a monitor",
+    )
+    replay.add_argument(
         "--once",
         action="store_true",
         help="do nothing if the ledger already holds a finished run of this dataset",
@@ -182,7 +195,16 @@ def _replay(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
-        progress = _bar(dataset.duration_s, "replay", quiet=args.quiet)
+        bar = _bar(dataset.duration_s, "replay", quiet=args.quiet)
+        monitor = ProgressFile(args.progress_file, dataset.duration_s) if args.progress_file else None
+
+        def progress(media_s: float) -> None:
+            if bar is not None:
+                bar(media_s)
+            if monitor is not None:
+                monitor.update(media_s)
+
+        status = "failed"
         try:
             run_id = replay(
                 dataset,
@@ -192,12 +214,64 @@ def _replay(args: argparse.Namespace) -> int:
                 progress=progress,
                 notice=lambda message: print(f"notice: {message}", file=sys.stderr),
                 both_tiers=args.both_tiers,
+                paced_speed=args.paced,
+                on_start=None if monitor is None else monitor.started,
             )
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
         finally:
-            _close(progress)
+            _close(bar)
+            if monitor is not None:
+                monitor.close(status)
         summary = run_summary(ledger, run_id)
     print(format_summary(summary, ledger_path=args.ledger))
     return 0
+
+
+class ProgressFile:
+    """Progress of a replay as JSON lines, for a monitor in another process (the Replay page).
+
+    Lines are appended at most every 0.5 s: ``{"run_id", "media_s", "duration_s", "status"}``
+    with status ``running`` and a last line ``finished``, ``failed`` or ``interrupted``.
+    """
+
+    def __init__(self, path: str, duration_s: float) -> None:
+        self.path = Path(path)
+        self.duration_s = duration_s
+        self.run_id: str | None = None
+        self.media_s = 0.0
+        self._last_write = 0.0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def started(self, run_id: str) -> None:
+        self.run_id = run_id
+        self._write("running")
+
+    def update(self, media_s: float) -> None:
+        import time
+
+        self.media_s = max(self.media_s, media_s)
+        now = time.monotonic()
+        if now - self._last_write >= 0.5:
+            self._last_write = now
+            self._write("running")
+
+    def close(self, status: str) -> None:
+        self._write(status)
+
+    def _write(self, status: str) -> None:
+        import json
+
+        line = {
+            "run_id": self.run_id,
+            "media_s": round(self.media_s, 3),
+            "duration_s": self.duration_s,
+            "status": status,
+        }
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
 
 
 def _has_finished_run(ledger: object, dataset_name: str) -> bool:

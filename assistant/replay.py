@@ -14,6 +14,7 @@ from assistant.factory import make_stages, providers_of
 from assistant.ledger import Ledger
 from assistant.pipeline import AnswerCache, Pipeline
 from assistant.records import RunRecord
+from assistant.sources.paced import PacedSource
 from assistant.sources.recorded import RecordedSource, available_at
 from assistant.types import Question
 
@@ -41,6 +42,8 @@ def replay(
     progress: Callable[[float], None] | None = None,
     notice: Callable[[str], None] | None = None,
     both_tiers: bool = False,
+    paced_speed: float | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> str:
     """Run ``dataset`` through the pipeline; returns the run id. ``progress`` gets media seconds.
 
@@ -50,6 +53,9 @@ def replay(
     ``both_tiers`` also answers every question with the tier it was not routed to and records
     both tiers' outcomes in ``tier_outcomes`` (see ``assistant.routing.sweep``); answers are
     cached by content hash in the ledger's ``answer_cache``, so a rerun makes no answer calls.
+
+    ``paced_speed`` releases the events in real time divided by it (1.0: as a live room would,
+    through ``PacedSource``); the run's ``source_kind`` is then ``paced``.
     """
     run_id = run_id or new_run_id(dataset, config)
     if not RUN_ID.match(run_id):
@@ -60,7 +66,9 @@ def replay(
         if notice is not None:
             notice(message)
     warm_up(stages)
-    source = RecordedSource(dataset)
+    source: RecordedSource | PacedSource = RecordedSource(dataset)
+    if paced_speed is not None:
+        source = PacedSource(source, speed=paced_speed)
     ledger.start_run(
         RunRecord(
             run_id=run_id,
@@ -74,6 +82,8 @@ def replay(
             media_duration_s=dataset.duration_s,
         )
     )
+    if on_start is not None:
+        on_start(run_id)
     answer_cache = load_answer_cache(ledger) if both_tiers else None
     status, error = "failed", None
     reached_s = 0.0  # media time the run has got through
