@@ -20,6 +20,7 @@ navigation = st.navigation(
         st.Page("pages/runs.py", title="Runs", icon="📼", default=True),
         st.Page("pages/routing_lab.py", title="Routing lab", icon="🧪"),
         st.Page("pages/costs.py", title="Costs", icon="💸"),
+        st.Page("pages/rooms.py", title="Rooms", icon="🚪"),
     ]
 )
 
