@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", help="TOML configuration file (see README)")
     replay.add_argument("--run-id", help="id for the new run (default: dataset, time, threshold)")
     replay.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="finish a run that stopped (killed, failed, interrupted) from its last checkpoint, "
+        "with its recorded configuration; no row is written twice",
+    )
+    replay.add_argument(
         "--stt",
         help='transcription provider, e.g. "whisper:tiny.en" or '
         '"recorded" (the ground-truth transcript: fast)',
@@ -170,9 +176,10 @@ def _replay(args: argparse.Namespace) -> int:
 
     from assistant.config import load_config
     from assistant.datasets import load_dataset
-    from assistant.ledger import Ledger
     from assistant.ledger.queries import run_summary
-    from assistant.replay import replay
+    from assistant.ledger.sink import PathSink
+    from assistant.ledger.spool import spool_dir
+    from assistant.replay import replay, resume
 
     config = load_config(args.config)
     if args.threshold is not None:
@@ -188,27 +195,40 @@ def _replay(args: argparse.Namespace) -> int:
         f"{len(dataset.participants)} participants, {len(dataset.questions)} questions, "
         f"{len(dataset.documents)} documents"
     )
-    with Ledger(Path(args.ledger), wait_s=5.0) as ledger:
-        if args.once and _has_finished_run(ledger, dataset.name):
+    sink = PathSink(args.ledger, notice=lambda message: print(f"notice: {message}", file=sys.stderr))
+    if args.once:
+        finished = sink.read(lambda ledger: _has_finished_run(ledger, dataset.name))
+        if finished:
             print(
                 f"{args.ledger} already holds a finished run of {dataset.name}: nothing to do",
                 file=sys.stderr,
             )
             return 0
-        bar = _bar(dataset.duration_s, "replay", quiet=args.quiet)
-        monitor = ProgressFile(args.progress_file, dataset.duration_s) if args.progress_file else None
+    bar = _bar(dataset.duration_s, "replay", quiet=args.quiet)
+    monitor = ProgressFile(args.progress_file, dataset.duration_s) if args.progress_file else None
 
-        def progress(media_s: float) -> None:
-            if bar is not None:
-                bar(media_s)
+    def progress(media_s: float) -> None:
+        if bar is not None:
+            bar(media_s)
+        if monitor is not None:
+            monitor.update(media_s)
+
+    status = "failed"
+    try:
+        if args.resume:
             if monitor is not None:
-                monitor.update(media_s)
-
-        status = "failed"
-        try:
+                monitor.started(args.resume)
+            run_id = resume(
+                dataset,
+                ledger=sink,
+                run_id=args.resume,
+                progress=progress,
+                notice=lambda message: print(f"notice: {message}", file=sys.stderr),
+            )
+        else:
             run_id = replay(
                 dataset,
-                ledger=ledger,
+                ledger=sink,
                 config=config,
                 run_id=args.run_id,
                 progress=progress,
@@ -217,16 +237,22 @@ def _replay(args: argparse.Namespace) -> int:
                 paced_speed=args.paced,
                 on_start=None if monitor is None else monitor.started,
             )
-            status = "finished"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            _close(bar)
-            if monitor is not None:
-                monitor.close(status)
-        summary = run_summary(ledger, run_id)
-    print(format_summary(summary, ledger_path=args.ledger))
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        _close(bar)
+        if monitor is not None:
+            monitor.close(status)
+    summary = sink.read(lambda ledger: run_summary(ledger, run_id))
+    if summary is None:
+        print(
+            f"run {run_id}: {sink.spooled_segments} segments spooled to {spool_dir(args.ledger)}; "
+            "the workbench holding the ledger ingests them (open its Runs page to see the run)"
+        )
+    else:
+        print(format_summary(summary, ledger_path=args.ledger))
     return 0
 
 

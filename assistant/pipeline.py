@@ -183,6 +183,24 @@ class Pipeline:
             return self.ask(event)
         return None
 
+    # -- resuming ---------------------------------------------------------------------------
+    def restore(self, transcript: tuple[Utterance, ...], *, next_call_index: int) -> None:
+        """Pick up a stopped run: its transcript so far, and call ids after those it used."""
+        self.transcript = list(transcript)
+        self._ids = count(next_call_index)
+
+    def catch_up(self, event: Event) -> None:
+        """Take in an event whose rows are already stored: the sampler and the voice gate
+        move on as in ``handle``, but nothing is transcribed, answered or emitted."""
+        if isinstance(event, VideoFrame):
+            self.sampler.offer(event)
+        elif isinstance(event, AudioChunk):
+            for _segment in self.transcriber.push(event):
+                pass  # transcribed before the stop: its utterances came back with restore()
+            self.sampler.on_voice(event.t_s + event.duration_s, self.transcriber.speaking)
+        elif isinstance(event, Question):
+            self.sampler.on_question(event.t_s)
+
     def _record_frame(self, kept: KeptFrame | None) -> None:
         if kept is None:
             return

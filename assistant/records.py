@@ -30,7 +30,8 @@ class RunRecord:
     ended_at: datetime | None = None
     status: str = "running"  # running / finished / failed / interrupted
     error: str | None = None
-    media_processed_s: float | None = None  # how far the run got, set when it ends
+    media_processed_s: float | None = None  # how far the run got (set at checkpoints and the end)
+    events_done: int | None = None  # source events whose rows are all committed (for --resume)
 
 
 @dataclass(frozen=True, slots=True)

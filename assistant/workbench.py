@@ -1,7 +1,7 @@
 """Read-side helpers for the Streamlit pages (no Streamlit import: testable on their own).
 
-The pages open the ledger read-only for each query and close it straight away, so a replay in
-another process can write between two refreshes.
+The pages read through ``reading``: the app owns the ledger file and ingests what replays in
+other processes spooled, so their runs appear as you browse.
 """
 
 from __future__ import annotations
@@ -31,11 +31,21 @@ EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay data
 
 @contextmanager
 def reading(ledger_path: str | Path) -> Iterator[Ledger]:
-    """The ledger for one page query: every read-side helper opens it through here."""
-    from assistant.ledger import Ledger
+    """The ledger for one page query: every read-side helper opens it through here.
 
-    with Ledger(ledger_path, read_only=True) as ledger:
+    The workbench owns the file (``assistant.ledger.owner``): one writable connection for the
+    whole app, which ingests the rows other processes spooled before each read. While another
+    process holds the file, the query waits briefly for a read-only open instead.
+    """
+    from assistant.ledger import Ledger
+    from assistant.ledger.owner import owned
+
+    ledger = owned(ledger_path)
+    if ledger is not None:
         yield ledger
+        return
+    with Ledger(ledger_path, read_only=True, wait_s=2.0) as reader:
+        yield reader
 
 
 def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:

@@ -276,9 +276,14 @@ EXPECTED_SCHEMA = [
     ("runs", "status", V, "NO"),
     ("runs", "error", V, "YES"),
     ("runs", "media_processed_s", D, "YES"),
+    ("runs", "events_done", BI, "YES"),
     ("schema_migrations", "version", "INTEGER", "NO"),
     ("schema_migrations", "name", V, "NO"),
     ("schema_migrations", "applied_at", TZ, "NO"),
+    ("spool_segments", "segment", V, "NO"),
+    ("spool_segments", "run_id", V, "YES"),
+    ("spool_segments", "rows", BI, "NO"),
+    ("spool_segments", "ingested_at", TZ, "NO"),
     ("tier_outcomes", "run_id", V, "NO"),
     ("tier_outcomes", "request_id", V, "NO"),
     ("tier_outcomes", "tier", V, "NO"),
@@ -324,6 +329,7 @@ def test_blank_file_migrates_to_the_exact_schema(ledger_path: Path) -> None:
         ("requests", ["request_id"]),
         ("runs", ["run_id"]),
         ("schema_migrations", ["version"]),
+        ("spool_segments", ["segment"]),
     ]
 
 
@@ -345,7 +351,7 @@ def test_every_record_field_is_a_column_and_back(ledger_path: Path) -> None:
             expected.add((f.name, _SQL_TYPE[base], nullable))
         actual = {(c, t, n) for tab, c, t, n in columns if tab == table}
         assert actual == expected, table
-    assert {t for t, *_ in columns} == set(TABLES) | {"schema_migrations"}
+    assert {t for t, *_ in columns} == set(TABLES) | {"schema_migrations", "spool_segments"}
 
 
 # --- (c) migrations are applied once ------------------------------------------------------------
@@ -358,6 +364,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "utterance_words",
             "tier_outcomes",
             "run_media_processed",
+            "checkpoints_and_spool",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -367,8 +374,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (2, "utterance_words"),
             (3, "tier_outcomes"),
             (4, "run_media_processed"),
+            (5, "checkpoints_and_spool"),
         ]
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -381,6 +389,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "utterance_words",
             "tier_outcomes",
             "run_media_processed",
+            "checkpoints_and_spool",
         ]
         assert migrate(con) == []
     finally:
@@ -390,17 +399,17 @@ def test_migrate_on_a_plain_connection() -> None:
 def test_a_failing_migration_rolls_back(ledger_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Ledger(ledger_path).close()
     broken = ledger_schema.Migration(
-        5, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
+        SCHEMA_VERSION + 1, "broken", ("CREATE TABLE half_done (a INTEGER)", "CREATE TABLE oops (a NOPE)")
     )
     monkeypatch.setattr(ledger_schema, "MIGRATIONS", (*ledger_schema.MIGRATIONS, broken))
-    with pytest.raises(LedgerError, match=r"migration 5 \(broken\) failed"):
+    with pytest.raises(LedgerError, match=rf"migration {SCHEMA_VERSION + 1} \(broken\) failed"):
         Ledger(ledger_path)
     monkeypatch.undo()
     with Ledger(ledger_path) as ledger:
         tables = {r[0] for r in ledger.cursor().execute("SHOW TABLES").fetchall()}
         versions = ledger.cursor().execute("SELECT version FROM schema_migrations").fetchall()
     assert "half_done" not in tables
-    assert versions == [(1,), (2,), (3,), (4,)]
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
 
 
 def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None:
@@ -416,6 +425,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "utterance_words",
             "tier_outcomes",
             "run_media_processed",
+            "checkpoints_and_spool",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]
@@ -480,11 +490,11 @@ def test_a_failed_flush_keeps_the_rows(ledger_path: Path) -> None:
         writer.append(call(call_id="c1", cost_usd=2.0))  # duplicate key: the batch fails
         writer.append(call(call_id="c2"))
         writer.append(frame())
-        with pytest.raises(LedgerError, match="2 calls rows") as caught:
+        with pytest.raises(LedgerError, match="2 calls rows, 1 frames rows") as caught:
             writer.flush()
         assert "kept" in str(caught.value)
-        assert writer.pending() == {"calls": 2}  # the frames batch went through
-        assert count(ledger, "frames") == 1 and count(ledger, "calls") == 1
+        assert writer.pending() == {"calls": 2, "frames": 1}  # one transaction: none went in
+        assert count(ledger, "frames") == 0 and count(ledger, "calls") == 1
         ledger.cursor().execute("DELETE FROM calls WHERE call_id = 'c1'").fetchall()
         writer.close()  # the retry succeeds
         assert rows(ledger, "SELECT call_id, cost_usd FROM calls ORDER BY call_id") == [

@@ -165,6 +165,14 @@ CREATE TABLE answer_cache (
     created_at TIMESTAMPTZ NOT NULL
 )"""
 
+_SPOOL_SEGMENTS = """
+CREATE TABLE spool_segments (
+    segment VARCHAR PRIMARY KEY,
+    run_id VARCHAR,
+    rows BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
     # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
@@ -173,6 +181,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "tier_outcomes", (_TIER_OUTCOMES, _ANSWER_CACHE)),
     # media seconds a run actually got through: cost per media hour of an interrupted run
     Migration(4, "run_media_processed", ("ALTER TABLE runs ADD COLUMN media_processed_s DOUBLE",)),
+    # crash safety and many writers: a run's checkpoint (source events whose rows are all
+    # committed, for `replay --resume`) and the spooled segments already ingested (idempotence)
+    Migration(
+        5,
+        "checkpoints_and_spool",
+        ("ALTER TABLE runs ADD COLUMN events_done BIGINT", _SPOOL_SEGMENTS),
+    ),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

@@ -6,13 +6,15 @@ and every thread reads and writes through its own ``cursor()``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -67,6 +69,13 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     except OSError as e:
         raise LedgerError(f"cannot open ledger {path}: {e}; pass another --ledger PATH") from e
     except duckdb.ConnectionException as e:
+        if read_only:
+            # this process holds the file writable (the workbench owns it): share that database;
+            # the Ledger stays read-only at its own level (no migration, no writes)
+            try:
+                return duckdb.connect(path)
+            except duckdb.Error:
+                pass
         raise LedgerError(
             f"ledger {path} is already open in this process in another mode; "
             f"share one Ledger instead ({e})"
@@ -221,11 +230,65 @@ class Ledger:
         return LedgerWriter(self, batch_rows=batch_rows)
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a run has got: its first ``events_done`` source events have all their rows stored."""
+
+    run_id: str
+    events_done: int
+    media_processed_s: float
+
+
+def insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: list[object]) -> None:
+    """Append records of one table as one Arrow batch (inside the caller's transaction)."""
+    if not _IDENTIFIER.fullmatch(table) or table not in TABLES:
+        raise ValueError(f"invalid table name {table!r}")
+    batch = to_arrow(TABLES[table], rows)
+    view = f"_ledger_batch_{table}_{threading.get_ident()}"
+    cur.register(view, batch)
+    try:
+        cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{view}"').fetchall()
+    finally:
+        cur.unregister(view)
+
+
+def record_checkpoint(cur: duckdb.DuckDBPyConnection, checkpoint: Checkpoint) -> None:
+    cur.execute(
+        "UPDATE runs SET events_done = ?, media_processed_s = ? WHERE run_id = ?",
+        [checkpoint.events_done, checkpoint.media_processed_s, checkpoint.run_id],
+    ).fetchall()
+
+
+def write_transaction(
+    cur: duckdb.DuckDBPyConnection,
+    rows_by_table: dict[str, list[object]],
+    checkpoint: Checkpoint | None = None,
+    *,
+    then: Callable[[], object] | None = None,
+) -> None:
+    """Insert every table's rows, record the checkpoint and run ``then`` (more statements on
+    this thread's cursor), all in one transaction."""
+    cur.begin()
+    try:
+        for table, rows in rows_by_table.items():
+            if rows:
+                insert_rows(cur, table, rows)
+        if checkpoint is not None:
+            record_checkpoint(cur, checkpoint)
+        if then is not None:
+            then()
+        cur.commit()
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            cur.rollback()
+        raise
+
+
 class LedgerWriter:
     """Buffers records per table and appends each batch as one Arrow table. Thread-safe.
 
-    A batch that fails to write stays buffered (LedgerError is raised); ``flush()`` retries it and
-    ``take_pending()`` hands the rows back to the caller.
+    A flush writes every table in one transaction. One that fails stays buffered (LedgerError is
+    raised); ``flush()`` retries it and ``take_pending()`` hands the rows back to the caller.
     """
 
     def __init__(self, ledger: Ledger, *, batch_rows: int = 500) -> None:
@@ -251,7 +314,7 @@ class LedgerWriter:
             buffer.append(record)
             full = len(buffer) >= self.batch_rows
         if full:
-            self._flush_tables([table])
+            self.flush()
 
     def extend(self, records: Iterable[object]) -> None:
         for record in records:
@@ -269,49 +332,35 @@ class LedgerWriter:
             self._buffers = {name: [] for name in TABLES}
         return taken
 
-    def flush(self) -> None:
-        """Write every buffered row now."""
-        self._flush_tables(list(TABLES))
+    def flush(self, checkpoint: Checkpoint | None = None) -> None:
+        """Write every buffered row now, in one transaction: all of it lands or none does.
 
-    def _flush_tables(self, tables: list[str]) -> None:
-        failures: list[str] = []
-        first: BaseException | None = None
+        With a ``checkpoint`` the same transaction records how far its run has got, so a run
+        resumed after a crash knows exactly which source events have all their rows stored.
+        """
         with self._flush_lock:
-            for table in tables:
-                with self._lock:
-                    rows, self._buffers[table] = self._buffers[table], []
-                if not rows:
-                    continue
-                try:
-                    self._write(table, rows)
-                except _WRITE_ERRORS as e:  # keep the rows, try the other tables, then report
-                    self._restore(table, rows)
-                    failures.append(f"{len(rows)} {table} rows ({e})")
-                    first = first or e
-                except BaseException:
-                    self._restore(table, rows)
-                    raise
-        if failures:
-            raise LedgerError(
-                f"could not write to {self.ledger.label}: {'; '.join(failures)}; "
-                "the rows are kept in the writer for another flush()"
-            ) from first
+            with self._lock:
+                taken = {name: rows for name, rows in self._buffers.items() if rows}
+                self._buffers = {name: [] for name in TABLES}
+            if not taken and checkpoint is None:
+                return
+            try:
+                write_transaction(self.ledger.cursor(), taken, checkpoint)
+            except _WRITE_ERRORS as e:
+                self._restore_all(taken)
+                counts = ", ".join(f"{len(rows)} {table} rows" for table, rows in taken.items())
+                raise LedgerError(
+                    f"could not write {counts or 'the checkpoint'} to {self.ledger.label} ({e}); "
+                    "the rows are kept in the writer for another flush()"
+                ) from e
+            except BaseException:
+                self._restore_all(taken)
+                raise
 
-    def _restore(self, table: str, rows: list[object]) -> None:
+    def _restore_all(self, taken: dict[str, list[object]]) -> None:
         with self._lock:
-            self._buffers[table] = rows + self._buffers[table]
-
-    def _write(self, table: str, rows: list[object]) -> None:
-        if not _IDENTIFIER.fullmatch(table):
-            raise ValueError(f"invalid table name {table!r}")
-        batch = to_arrow(TABLES[table], rows)
-        cur = self.ledger.cursor()
-        view = f"_ledger_batch_{table}"
-        cur.register(view, batch)
-        try:
-            cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM "{view}"').fetchall()
-        finally:
-            cur.unregister(view)
+            for table, rows in taken.items():
+                self._buffers[table] = rows + self._buffers[table]
 
     def close(self) -> None:
         """Refuse further appends and write what is buffered (on failure the rows stay pending)."""

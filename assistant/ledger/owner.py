@@ -1,0 +1,72 @@
+"""The workbench owns its ledger file: one writable connection per process, shared by every page.
+
+DuckDB lets one process write a file, and no other process read it meanwhile. The workbench
+therefore holds the file open for as long as it runs, answers every page's query through that
+one connection (a cursor per thread), and ingests what other processes spooled (CLI replays,
+agent workers: ``assistant.ledger.spool``) before it reads, so their rows show up as you browse.
+
+When another process holds the file at that moment (a CLI replay in the middle of a flush, or an
+older workbench), ``owned`` returns None and the caller falls back to a read-only open.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from assistant.errors import LedgerError, LedgerLockedError
+from assistant.ledger.schema import REPLAY_HINT
+from assistant.ledger.spool import IngestReport, ingest
+from assistant.ledger.store import Ledger
+
+INGEST_EVERY_S = 0.5
+_owned: dict[str, Ledger] = {}
+_last_ingest: dict[str, float] = {}
+_lock = threading.Lock()
+
+
+def owned(path: str | os.PathLike[str], *, wait_s: float = 1.0) -> Ledger | None:
+    """This process's writable ledger at ``path`` (opened on first use, spool ingested);
+    None while another process holds the file."""
+    key = os.path.abspath(os.fspath(path))
+    with _lock:
+        ledger = _owned.get(key)
+        if ledger is None or ledger.closed:
+            if not Path(key).exists():
+                raise LedgerError(f"ledger {os.fspath(path)} does not exist; {REPLAY_HINT}")
+            try:
+                ledger = Ledger(key, wait_s=wait_s)
+            except LedgerLockedError:
+                return None
+            except LedgerError as e:
+                if "in another mode" in str(e):  # this process reads it read-only elsewhere
+                    return None
+                raise
+            _owned[key] = ledger
+            _last_ingest.pop(key, None)
+    ingest_due(ledger)
+    return ledger
+
+
+def ingest_due(ledger: Ledger) -> IngestReport | None:
+    """Ingest spooled segments unless that was done less than ``INGEST_EVERY_S`` ago."""
+    key = os.path.abspath(ledger.path)
+    now = time.monotonic()
+    with _lock:
+        if now - _last_ingest.get(key, -INGEST_EVERY_S) < INGEST_EVERY_S:
+            return None
+        _last_ingest[key] = now
+    return ingest(ledger)
+
+
+def release(path: str | os.PathLike[str] | None = None) -> None:
+    """Close the owned ledger at ``path`` (every one when None), e.g. before a test deletes it."""
+    with _lock:
+        keys = list(_owned) if path is None else [os.path.abspath(os.fspath(path))]
+        for key in keys:
+            ledger = _owned.pop(key, None)
+            _last_ingest.pop(key, None)
+            if ledger is not None:
+                ledger.close()
