@@ -1,7 +1,8 @@
 """Frame sampling: which screen-share frames are kept for analysis.
 
 A policy sees every frame's luminance (the Y plane as decoded, never converted) through a strided
-1/8 thumbnail, and answers keep or drop; only kept frames are converted to RGB. Policies:
+thumbnail at most 160 pixels wide (every 8th pixel up to 1280x720, every 12th at 1920x1080), and
+answers keep or drop; only kept frames are converted to RGB. Policies:
 
 - ``fixed``: one frame every ``1/fps`` seconds (the seed's 1 FPS of 30).
 - ``voice_activity``: ``speaking_fps`` while anyone speaks, ``silent_fps`` otherwise (LiveKit
@@ -29,14 +30,24 @@ from assistant.config import SamplingConfig
 from assistant.errors import ConfigError
 from assistant.types import KeptFrame, VideoFrame
 
-THUMB_STEP = 8  # 1280x720 -> 160x90 luminance thumbnail
+THUMB_STEP = 8  # the finest step: 1280x720 -> 160x90 luminance thumbnail
+THUMB_MAX_WIDTH = 160  # wider screens take a longer step: 1920x1080 -> every 12th pixel, 160x90
 ACTIVITY_HALF_LIFE_S = 1.0  # how fast a pixel's record of recent motion fades
 ANIMATED_LEVEL = 1.5  # a pixel that moved this often recently (decayed count) is animated
 
 
+def thumb_step(width: int) -> int:
+    """The thumbnail's step for a frame ``width`` pixels wide: 8, or more so that the thumbnail
+    is at most ``THUMB_MAX_WIDTH`` wide. The thumbnail then covers the same share of the screen
+    per pixel at any resolution (``change_share`` means the same thing), and the decision costs
+    the same at 1080p as at 720p."""
+    return max(THUMB_STEP, -(-width // THUMB_MAX_WIDTH))
+
+
 def thumbnail(luma: np.ndarray) -> np.ndarray:
-    """A strided view every ``THUMB_STEP`` pixels: no copy, no colour conversion."""
-    return luma[::THUMB_STEP, ::THUMB_STEP]
+    """A strided view every ``thumb_step`` pixels: no copy, no colour conversion."""
+    step = thumb_step(luma.shape[1])
+    return luma[::step, ::step]
 
 
 def change_score(a: np.ndarray | None, b: np.ndarray) -> float:
@@ -161,6 +172,7 @@ class ChangeSampler(Sampler):
     def __init__(self, config: SamplingConfig) -> None:
         super().__init__(config)
         self._prev: np.ndarray | None = None  # previous thumbnail (int16)
+        self._diff: np.ndarray | None = None  # scratch for |current - previous|, reused
         self._kept_thumb: np.ndarray | None = None  # thumbnail of the last kept frame (int16)
         self._activity: np.ndarray | None = None  # decaying count of recent changes per pixel
         self._kept_t_s = -1e9
@@ -176,16 +188,19 @@ class ChangeSampler(Sampler):
         cfg = self.config
         cur = thumb.astype(np.int16)
         t = frame.t_s
-        if self._prev is None or self._prev.shape != cur.shape or self._kept_thumb is None:
+        prev, diff = self._prev, self._diff
+        if prev is None or diff is None or prev.shape != cur.shape or self._kept_thumb is None:
             self._prev, self._activity = cur, np.zeros(cur.shape, np.float32)
             self._kept_thumb, self._kept_t_s, self._still_since = cur, t, t
+            self._diff = np.empty_like(cur)
             return "first"
-        diff = cur - self._prev
+        # the fast path allocates nothing but the thumbnail: |cur - prev| into a reused buffer
+        np.subtract(cur, prev, out=diff)
         np.abs(diff, out=diff)
-        stirring = diff > self._motion_delta  # any visible motion, even below pixel_delta
         self._prev = cur
-        if stirring.any():  # the slow path runs only on frames where something moved
-            self._update(cur, diff > cfg.pixel_delta, stirring, t)
+        if diff.max() > self._motion_delta:  # the slow path runs only on frames where something
+            # moved: any visible motion (even below pixel_delta) feeds the animation mask
+            self._update(cur, diff > cfg.pixel_delta, diff > self._motion_delta, t)
         if t - self._still_since >= cfg.settle_s:
             self._wait_s = cfg.max_wait_s  # at rest: the next animation starts a fresh backoff
         if self.last_change_share > cfg.change_share:
