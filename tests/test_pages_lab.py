@@ -1,0 +1,193 @@
+"""The Routing lab page from app.py, every tab: on an empty ledger and on two replayed demo runs
+(threshold 0.6; threshold 0.3 with exploration and both tiers recorded)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_replay import recorded_config
+
+from assistant.datasets import load_dataset
+from assistant.lab import AB_HINT, compare_thresholds, read_ab_runs, read_ipw_curve
+from assistant.ledger import Ledger
+from assistant.replay import replay
+from assistant.routing.sweep import sweep
+from assistant.workbench import SWEEP_HINT, reading
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "datasets" / "demo"
+PAGE = "pages/routing_lab.py"
+TABS = ["Threshold sweep", "A/B", "From live traffic", "External benchmark"]
+
+
+@pytest.fixture(scope="module")
+def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo replayed twice (recorded transcripts): ``plain`` at threshold 0.6, and
+    ``explore`` at 0.3 with 30% of requests routed at random and both tiers recorded."""
+    path = tmp_path_factory.mktemp("lab") / "demo.duckdb"
+    dataset = load_dataset(DEMO)
+    base = recorded_config(0.3)
+    exploring = dataclasses.replace(
+        base, routing=dataclasses.replace(base.routing, explore_share=0.3)
+    )
+    with Ledger(path) as writable:
+        replay(dataset, ledger=writable, config=recorded_config(0.6), run_id="plain")
+        replay(dataset, ledger=writable, config=exploring, run_id="explore", both_tiers=True)
+    return path
+
+
+def _page(ledger: Path, tab: str | None = None) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.session_state["wb.ledger"] = str(ledger)
+    app.run()
+    app.switch_page(PAGE)
+    if tab is not None:
+        app.session_state["lab.tab"] = tab
+    return app.run()
+
+
+def _charts(app: AppTest) -> list[object]:
+    return list(app.get("vega_lite_chart"))
+
+
+def _texts(app: AppTest, kind: str) -> list[str]:
+    return [str(e.value) for e in app.get(kind)]
+
+
+# --- empty ledger ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tab", TABS[:3])
+def test_every_ledger_tab_on_an_empty_ledger_says_what_to_do(tmp_path: Path, tab: str) -> None:
+    app = _page(tmp_path / "none.duckdb", tab)
+    assert not app.exception
+    assert app.title[0].value == "Routing lab"
+    assert [t.label for t in app.tabs] == TABS
+    infos = " ".join(_texts(app, "info"))
+    assert "python -m assistant replay datasets/demo" in infos
+    assert not _charts(app) and not app.dataframe
+
+
+def test_ab_thresholds_on_an_empty_ledger_asks_for_a_both_tiers_run(tmp_path: Path) -> None:
+    app = _page(tmp_path / "none.duckdb", "A/B")
+    app.radio(key="lab.ab.mode").set_value("Two thresholds on one --both-tiers run").run()
+    assert not app.exception
+    assert any(SWEEP_HINT in i for i in _texts(app, "info"))
+
+
+def test_external_benchmark_needs_no_ledger(tmp_path: Path) -> None:
+    app = _page(tmp_path / "none.duckdb", "External benchmark")
+    assert not app.exception
+    assert len(_charts(app)) == 2  # gsm8k and mtbench
+    table = app.dataframe[0].value
+    assert set(table["router"]) == {"length", "heuristic", "learned", "random", "oracle"}
+    for _, suite in table.groupby("suite"):
+        apgr = suite.set_index("router")["apgr"]
+        assert apgr["oracle"] > apgr.drop("oracle").max()
+        assert apgr["random"] == pytest.approx(0.5, abs=0.05)
+    captions = " ".join(_texts(app, "caption"))
+    assert "heuristic APGR" in captions and "oracle APGR" in captions
+
+
+# --- two demo runs -----------------------------------------------------------------------------
+
+
+def test_sweep_is_the_first_tab(demo_ledger: Path) -> None:
+    app = _page(demo_ledger)
+    assert not app.exception
+    assert app.selectbox(key="lab.run").value == "explore"  # the only --both-tiers run
+    assert len(app.success) == 1 and app.success[0].value.startswith("Use threshold ")
+    assert len(_charts(app)) == 2 and len(app.dataframe) == 1
+
+
+def test_ab_of_two_runs_is_paired_by_question(demo_ledger: Path) -> None:
+    app = _page(demo_ledger, "A/B")
+    assert not app.exception
+    assert app.selectbox(key="lab.ab.a").value == "plain"  # older run as the baseline
+    assert app.selectbox(key="lab.ab.b").value == "explore"
+    captions = " ".join(_texts(app, "caption"))
+    assert "A = plain · B = explore" in captions
+    assert "paired by question id (20 questions in both runs)" in captions
+    statement = " ".join(_texts(app, "info") + _texts(app, "success"))
+    assert "large enough" in statement and "bootstrap resamples" in statement
+    assert [m.label for m in app.metric] == [
+        "B: cost per media hour (USD)",
+        "B: mean quality",
+        "B: p95 latency (ms)",
+    ]
+    table = app.dataframe[0].value
+    assert list(table["title"]) == [
+        "cost per media hour (USD)",
+        "mean quality",
+        "p95 latency (ms)",
+    ]
+    for row in table.itertuples():
+        assert row.diff == pytest.approx(row.b - row.a)
+        assert row.low <= row.high
+    assert len(_charts(app)) == 3  # one interval per metric
+
+    app.selectbox(key="lab.ab.b").set_value("plain").run()
+    assert not app.exception and any("two different runs" in i for i in _texts(app, "info"))
+
+
+def test_ab_of_two_thresholds_on_the_both_tiers_run(demo_ledger: Path) -> None:
+    app = _page(demo_ledger, "A/B")
+    app.radio(key="lab.ab.mode").set_value("Two thresholds on one --both-tiers run").run()
+    assert not app.exception
+    assert app.selectbox(key="lab.ab.run").value == "explore"
+    captions = " ".join(_texts(app, "caption"))
+    assert "paired by request (20 requests of run explore" in captions
+    table = app.dataframe[0].value.set_index("title")
+    with reading(demo_ledger) as ledger:
+        points = {p.threshold: p for p in sweep(ledger, "explore", thresholds=(0.3, 0.6)).points}
+    assert table.loc["mean quality", "a"] == pytest.approx(points[0.3].mean_quality)
+    assert table.loc["mean quality", "b"] == pytest.approx(points[0.6].mean_quality)
+    assert table.loc["cost per media hour (USD)", "b"] == pytest.approx(
+        points[0.6].cost_per_media_hour_usd
+    )
+    assert table.loc["p95 latency (ms)", "a"] == pytest.approx(points[0.3].p95_latency_ms)
+
+    app.number_input(key="lab.ab.tb").set_value(0.3).run()  # the same threshold: no difference
+    assert not app.exception
+    same = app.dataframe[0].value
+    assert (same["diff"] == 0).all() and not same["excludes_zero"].any()
+
+
+def test_live_traffic_estimates_from_the_exploring_run(demo_ledger: Path) -> None:
+    app = _page(demo_ledger, "From live traffic")
+    assert not app.exception
+    assert app.selectbox(key="lab.live.run").value == "explore"  # most explored first
+    assert app.selectbox(key="lab.live.reference").value == "explore"
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Logged threshold"] == "0.30" and int(metrics["Routed at random"]) > 0
+    assert any("routed at random" in i and "effective" in i for i in _texts(app, "info"))
+    assert len(_charts(app)) == 2
+    points = app.dataframe[0].value
+    assert len(points) == 21 and "true_quality" in points
+    estimated = points.dropna(subset=["quality_low"])
+    assert not estimated.empty
+    assert (estimated["quality_low"] <= estimated["quality"] + 1e-9).all()
+    assert (estimated["quality"] <= estimated["quality_high"] + 1e-9).all()
+
+    app.selectbox(key="lab.live.run").set_value("plain").run()
+    assert not app.exception
+    assert any("no explored requests" in i and "explore_share" in i for i in _texts(app, "info"))
+    assert not _charts(app)
+
+
+def test_read_helpers_on_the_demo(demo_ledger: Path) -> None:
+    runs = read_ab_runs(demo_ledger).data
+    assert runs is not None
+    explored = dict(zip(runs["run_id"], runs["explored"], strict=True))
+    assert explored["plain"] == 0 and explored["explore"] > 0
+    assert read_ab_runs(demo_ledger, "nobody").data is None
+    curve = read_ipw_curve(demo_ledger, "explore").data
+    assert curve is not None and curve.points is not None and "true_quality" not in curve.points
+    with reading(demo_ledger) as ledger:
+        result = compare_thresholds(ledger, "explore", 0.0, 1.0)
+    assert result.paired and result.n_a == result.n_b == 20
+    assert "100% premium" in result.a_label and "(0% premium)" in result.b_label
+    assert "replay" in AB_HINT
