@@ -221,7 +221,8 @@ def _ab_result(result: Any) -> None:
             value,
             delta,
             delta_color="inverse" if lower_better else "normal",
-            help=f"A: {row.a}. {row.verdict}",
+            help=f"A: {'n/a' if row.a is None or row.a != row.a else format(row.a, fmt)}. "
+            f"{row.verdict}",
         )
         shown = table[table["metric"] == row.metric].dropna(subset=["low", "high"])
         if shown.empty:
