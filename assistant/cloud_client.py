@@ -58,6 +58,11 @@ class CloudClient:
             self._client = self._make_client()
         return self._client
 
+    def configure(self, *, policy: RetryPolicy, timeout_s: float) -> None:
+        super().configure(policy=policy, timeout_s=timeout_s)  # type: ignore[misc]
+        self.timeout_s = timeout_s
+        self.close()  # a client made with the old timeout is made again on the next call
+
     def warm_up(self) -> None:
         self._sdk_client()
 

@@ -74,6 +74,16 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CallsConfig:
+    """How every provider call is bounded: one policy for all vendors (see ``providers``)."""
+
+    timeout_s: float = 30.0  # per attempt of a remote call
+    max_attempts: int = 3  # attempts of one call, the first included
+    base_delay_s: float = 0.5  # backoff after the first failed attempt, doubled after each
+    max_delay_s: float = 8.0  # longest wait; a longer Retry-After fails the call at once
+
+
+@dataclass(frozen=True, slots=True)
 class PricingConfig:
     local_usd_per_hour: float = 0.10  # price of one local compute-second x 3600 (a 2-vCPU cloud VM)
     # "provider:model" -> {"usd_per_audio_minute": x} or {"input_usd_per_mtok": x, "output_usd_per_mtok": y}
@@ -88,6 +98,7 @@ class Config:
     vision: TierConfig = field(default_factory=_vision_tiers)
     llm: TierConfig = field(default_factory=_llm_tiers)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
     pricing: PricingConfig = field(default_factory=PricingConfig)
     transcript_window_s: float = 180.0  # how much recent conversation a request sees
 
@@ -192,6 +203,11 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: sampling.keep_last must be >= 1")
     if config.retrieval.top_k < 1 or config.retrieval.chunk_words < 10:
         raise ConfigError(f"{where}: retrieval.top_k must be >= 1 and chunk_words >= 10")
+    calls = config.calls
+    if calls.timeout_s <= 0 or calls.max_attempts < 1:
+        raise ConfigError(f"{where}: calls.timeout_s must be > 0 and calls.max_attempts >= 1")
+    if not 0 <= calls.base_delay_s <= calls.max_delay_s:
+        raise ConfigError(f"{where}: calls.base_delay_s must be in [0, calls.max_delay_s]")
     for spec, rates in config.pricing.overrides.items():
         if not isinstance(rates, dict) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) and v >= 0

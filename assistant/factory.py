@@ -15,7 +15,7 @@ from assistant.errors import ConfigError, ProviderError
 from assistant.keys import CLOUD_PROVIDERS
 from assistant.llm.base import LLM
 from assistant.pricing import Pricer
-from assistant.providers import Provider, split_spec
+from assistant.providers import Provider, RetryPolicy, split_spec
 from assistant.rag.bm25 import KnowledgeBase
 from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS
 from assistant.routing.routers import make_router
@@ -179,6 +179,14 @@ def make_stages(
             chunk_words=config.retrieval.chunk_words,
         ),
     }
+    calls = config.calls
+    policy = RetryPolicy(
+        max_attempts=calls.max_attempts,
+        base_delay_s=calls.base_delay_s,
+        max_delay_s=calls.max_delay_s,
+    )
+    for provider in providers_of(stages):
+        provider.configure(policy=policy, timeout_s=calls.timeout_s)
     pricer = Pricer(config.pricing)
     for provider in providers_of(stages):
         pricer.check(provider=provider.provider, model=provider.model, local=provider.local)

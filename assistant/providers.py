@@ -26,11 +26,18 @@ class RetryPolicy:
     base_delay_s: float = 0.5
     max_delay_s: float = 8.0
 
-    def delay_s(self, attempt: int, error: ProviderError) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        if isinstance(error, ProviderStatusError) and error.retry_after_s is not None:
-            return min(max(error.retry_after_s, 0.0), self.max_delay_s)
-        return min(self.base_delay_s * 2 ** (attempt - 1), self.max_delay_s)
+    def delay_s(self, attempt: int, error: ProviderError) -> float | None:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): the exponential
+        backoff, or the server's Retry-After when that is longer. None when the server asks for
+        a longer wait than ``max_delay_s``: retrying sooner would ignore it, so the call fails
+        now (and the other tier can answer)."""
+        backoff = min(self.base_delay_s * 2 ** (attempt - 1), self.max_delay_s)
+        after = error.retry_after_s if isinstance(error, ProviderStatusError) else None
+        if after is None:
+            return backoff
+        if after > self.max_delay_s:
+            return None
+        return max(after, backoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,11 @@ class Provider:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
 
+    def configure(self, *, policy: RetryPolicy, timeout_s: float) -> None:
+        """Apply a run's call options (``[calls]`` in the config) before the first call.
+        ``timeout_s`` bounds each attempt of a remote call; local providers ignore it."""
+        self.policy = policy
+
     def warm_up(self) -> None:
         """Load models or open clients before the first call, so it is not timed as a request."""
 
@@ -134,7 +146,13 @@ class Provider:
                     attempts=attempt,
                     local=self.local,
                 )
-            if not error.retryable or attempt >= self.policy.max_attempts:
+            delay_s = self.policy.delay_s(attempt, error)
+            if error.retryable and delay_s is None and attempt < self.policy.max_attempts:
+                error.args = (
+                    f"{error} (not retried: the server asked to wait longer than "
+                    f"{self.policy.max_delay_s:g} s)",
+                )
+            if not error.retryable or attempt >= self.policy.max_attempts or delay_s is None:
                 raise ProviderCallError(
                     CallFailure(
                         error=error,
@@ -144,7 +162,7 @@ class Provider:
                         attempts=attempt,
                     )
                 )
-            self._sleep(self.policy.delay_s(attempt, error))
+            self._sleep(delay_s)
 
 
 class ProviderCallError(Exception):

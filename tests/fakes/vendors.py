@@ -24,7 +24,14 @@ without its last chunk), ``cut="clean"`` ends the body early but properly, ``cut
 the vendor's in-stream error event (OpenAI ``server_error``, Anthropic ``overloaded_error``,
 Gemini 503 ``UNAVAILABLE``). The bad-key error
 echoes the key it was sent, verbatim (real vendors mask most of it: this is the worst case).
-Every request is recorded (``requests``) with its JSON body.
+Every request is recorded (``requests``) with its JSON body, when it arrived and when its reply
+was sent (``time.monotonic()``), and its attempt number (1 + the earlier requests to the same vendor
+with the same body: a retry sends the same body).
+
+``script(fn)`` answers per request instead of from the queue: ``fn(request, attempt)`` returns the
+``Reply`` (or None for the queue / default answer), so a test can fault one question's requests by
+their text and attempt. ``Reply.stall_mid_stream(after, seconds)`` sends ``after`` events and then
+goes quiet for ``seconds`` (longer than the client's read timeout) before dropping the connection.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -62,7 +70,7 @@ class Reply:
     content_type: str = "application/json"
     stall_s: float = 0.0
     cut_after: int | None = None  # events sent before the stream is cut
-    cut: Literal["reset", "clean", "error"] = "reset"  # error: the vendor's in-stream error event
+    cut: Literal["reset", "clean", "error", "stall"] = "reset"  # error: in-stream error event
 
     @staticmethod
     def answer(*parts: str, input_tokens: int = 123, output_tokens: int = 17) -> Reply:
@@ -103,6 +111,11 @@ class Reply:
         return Reply(cut_after=after, cut=how)
 
     @staticmethod
+    def stall_mid_stream(after: int, seconds: float) -> Reply:
+        """``after`` events, then silence for ``seconds``, then the connection is dropped."""
+        return Reply(cut_after=after, cut="stall", stall_s=seconds)
+
+    @staticmethod
     def stream_error(after: int = 2) -> Reply:
         """``after`` events, then the vendor's in-stream error (server error / overloaded)."""
         return Reply(cut_after=after, cut="error")
@@ -115,6 +128,14 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     body: dict[str, Any]
+    at: float = 0.0  # time.monotonic() when it arrived
+    replied_at: float | None = None  # when its reply (or a stream's last byte) was sent
+    attempt: int = 1  # 1 + earlier requests to this vendor with the same body
+
+    @property
+    def text(self) -> str:
+        """The body as one string (to match a question in whatever field the vendor puts it)."""
+        return json.dumps(self.body, ensure_ascii=False)
 
 
 def _sse(data: Any, event: str | None = None) -> bytes:
@@ -289,6 +310,7 @@ class FakeVendors:
     def __init__(self) -> None:
         self.scripts: dict[str, deque[Reply]] = {v: deque() for v in MODELS}
         self.requests: list[RecordedRequest] = []
+        self._script_fn: Callable[[RecordedRequest, int], Reply | None] | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
@@ -340,6 +362,11 @@ class FakeVendors:
         with self._lock:
             self.scripts[vendor].extend(replies)
 
+    def script(self, fn: Callable[[RecordedRequest, int], Reply | None] | None) -> None:
+        """Answer each request with ``fn(request, attempt)``; None falls back to ``push``'s queue."""
+        with self._lock:
+            self._script_fn = fn
+
     def of(self, vendor: Vendor) -> list[RecordedRequest]:
         return [r for r in self.requests if r.vendor == vendor]
 
@@ -362,15 +389,39 @@ class FakeVendors:
             return
         body = json.loads(raw or b"{}")
         with self._lock:
-            self.requests.append(
-                RecordedRequest(vendor, url.path, dict(parse_qsl(url.query)), headers, body)
+            attempt = 1 + sum(1 for r in self.requests if r.vendor == vendor and r.body == body)
+            request = RecordedRequest(
+                vendor,
+                url.path,
+                dict(parse_qsl(url.query)),
+                headers,
+                body,
+                at=time.monotonic(),
+                attempt=attempt,
             )
-            script = self.scripts[vendor]
-            reply = script.popleft() if script else Reply()
-        if reply.stall_s and self._stop.wait(reply.stall_s):
+            self.requests.append(request)
+            reply = self._script_fn(request, attempt) if self._script_fn else None
+            if reply is None:
+                script = self.scripts[vendor]
+                reply = script.popleft() if script else Reply()
+        try:
+            self._reply(h, vendor, key, url.path, body, reply)
+        finally:
+            request.replied_at = time.monotonic()
+
+    def _reply(
+        self,
+        h: BaseHTTPRequestHandler,
+        vendor: Vendor,
+        key: str,
+        path: str,
+        body: dict[str, Any],
+        reply: Reply,
+    ) -> None:
+        if reply.stall_s and reply.cut != "stall" and self._stop.wait(reply.stall_s):
             return
         model = MODELS[vendor]
-        stream = url.path.endswith(":streamGenerateContent") or body.get("stream") is True
+        stream = path.endswith(":streamGenerateContent") or body.get("stream") is True
         if reply.kind == "raw":
             raw = reply.raw
             if vendor == "anthropic" and reply.content_type == "text/event-stream":
@@ -388,7 +439,10 @@ class FakeVendors:
                 sent = sent[: reply.cut_after]
                 if reply.cut == "error":
                     sent.append(STREAM_ERRORS[vendor])
-            self._stream(h, sent, cut=reply.cut_after is not None and reply.cut == "reset")
+            if reply.cut_after is not None and reply.cut == "stall":
+                self._stream(h, sent, cut=False, stall=lambda: self._stop.wait(reply.stall_s))
+            else:
+                self._stream(h, sent, cut=reply.cut_after is not None and reply.cut == "reset")
         else:
             whole = WHOLE[vendor](reply, model)
             self._send(h, 200, json.dumps(whole).encode(), {})
@@ -403,7 +457,13 @@ class FakeVendors:
         h.wfile.write(data)
 
     @staticmethod
-    def _stream(h: BaseHTTPRequestHandler, events: list[bytes], *, cut: bool) -> None:
+    def _stream(
+        h: BaseHTTPRequestHandler,
+        events: list[bytes],
+        *,
+        cut: bool,
+        stall: Callable[[], object] | None = None,
+    ) -> None:
         h.send_response(200)
         h.send_header("Content-Type", "text/event-stream; charset=utf-8")
         h.send_header("Transfer-Encoding", "chunked")
@@ -412,6 +472,10 @@ class FakeVendors:
             h.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
             h.wfile.flush()
             time.sleep(0.001)  # separate chunks, as a real stream arrives
+        if stall is not None:  # silence, then the connection is dropped without its last chunk
+            stall()
+            h.close_connection = True
+            return
         if cut:
             h.close_connection = True  # no terminating chunk: the body is cut mid-way
             return
