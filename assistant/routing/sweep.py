@@ -96,56 +96,173 @@ def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
+# Both tiers' outcomes per request, pivoted by DuckDB (one row per request). Counts per tier let
+# the caller refuse a run where a request lacks a tier or has one twice.
+_WIDE_SQL = """
+WITH wide AS (
+    SELECT request_id,
+        count(*) FILTER (WHERE tier = 'cheap') AS n_cheap,
+        count(*) FILTER (WHERE tier = 'premium') AS n_premium,
+        count(*) FILTER (WHERE tier NOT IN ('cheap', 'premium')) AS n_other,
+        any_value(cost_usd) FILTER (WHERE tier = 'cheap') AS cost_cheap,
+        any_value(cost_usd) FILTER (WHERE tier = 'premium') AS cost_premium,
+        any_value(quality) FILTER (WHERE tier = 'cheap') AS quality_cheap,
+        any_value(quality) FILTER (WHERE tier = 'premium') AS quality_premium,
+        any_value(latency_ms) FILTER (WHERE tier = 'cheap') AS latency_cheap,
+        any_value(latency_ms) FILTER (WHERE tier = 'premium') AS latency_premium
+    FROM tier_outcomes
+    WHERE run_id = $run_id
+    GROUP BY request_id
+)
+SELECT q.score, wide.* EXCLUDE (request_id)
+FROM wide
+JOIN requests AS q ON q.request_id = wide.request_id AND q.run_id = $run_id
+"""
+
+
+def _outcomes(ledger: Ledger, run_id: str) -> dict[str, np.ndarray]:
+    """Score and each tier's cost, quality and latency per request (NULL quality as NaN)."""
+    table = ledger.cursor().sql(_WIDE_SQL, params={"run_id": run_id}).to_arrow_table()
+    return {
+        name: table.column(name).to_numpy().astype(float, copy=False)
+        for name in table.column_names
+    }
+
+
+def _lerp(a: float, b: float, gamma: float) -> float:
+    """Linear interpolation between two order statistics, exactly as ``np.percentile`` does."""
+    diff = b - a
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
+class _SplitPercentile:
+    """The ``q``-th percentile of the latencies in force when requests ``[0, k)`` (in score
+    order) take their cheap latency and the rest their premium one, for ascending ``k``.
+
+    Every latency goes into one of ~4,096 value bins (edges from a sample of all of them); a
+    histogram of the latencies in force is updated with the requests that change tier, locates
+    the bin of each order statistic, and only that bin's latencies are sorted. Exact, equal to
+    ``np.percentile`` of the mixed latencies; each step costs the requests that moved plus one
+    bin, not a pass over a million values.
+    """
+
+    BINS = 4096  # < 2**16: the bins sort by radix
+
+    def __init__(self, cheap: np.ndarray, premium: np.ndarray, q: float) -> None:
+        n = cheap.size
+        self.n, self.q, self.k = n, q, 0
+        self.values = np.concatenate([cheap, premium])
+        sample = np.sort(self.values[:: max(1, self.values.size // (16 * self.BINS))])
+        edges = np.unique(sample[np.linspace(0, sample.size - 1, self.BINS + 1).astype(int)])
+        self.bins = np.searchsorted(edges[1:-1], self.values, side="right").astype(np.uint16)
+        self.nbins = max(1, edges.size - 1)
+        self.by_bin = np.argsort(self.bins, kind="stable")
+        self.starts = np.searchsorted(self.bins[self.by_bin], np.arange(self.nbins + 1))
+        self.hist = np.bincount(self.bins[n:], minlength=self.nbins)  # k = 0: all premium
+        self.unknown = bool(np.isnan(self.values).any())  # as np.percentile: NaN in, NaN out
+
+    def at(self, k: int) -> float:
+        n = self.n
+        if self.unknown:
+            return float("nan")
+        if k > self.k:  # requests self.k .. k-1 move from premium to cheap
+            self.hist -= np.bincount(self.bins[n + self.k : n + k], minlength=self.nbins)
+            self.hist += np.bincount(self.bins[self.k : k], minlength=self.nbins)
+            self.k = k
+        cumulative = np.cumsum(self.hist)
+        index = self.q / 100 * (n - 1)
+        lo = int(np.floor(index))
+        low = self._kth(lo, cumulative)
+        high = self._kth(min(lo + 1, n - 1), cumulative)
+        return _lerp(low, high, index - lo)
+
+    def _kth(self, rank: int, cumulative: np.ndarray) -> float:
+        """The ``rank``-th smallest (0-based) latency in force."""
+        b = int(np.searchsorted(cumulative, rank, side="right"))
+        below = int(cumulative[b - 1]) if b > 0 else 0
+        members = self.by_bin[self.starts[b] : self.starts[b + 1]]
+        request = np.where(members < self.n, members, members - self.n)
+        in_force = np.where(members < self.n, request < self.k, request >= self.k)
+        return float(np.sort(self.values[members[in_force]])[rank - below])
+
+
 def sweep(
     ledger: Ledger, run_id: str, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
 ) -> SweepResult:
-    """Every threshold's figures for ``run_id``; LedgerError if it has no tier outcomes."""
-    from assistant.ledger.queries import run_shared_cost_usd, run_summary, run_tier_outcomes
+    """Every threshold's figures for ``run_id``; LedgerError if it has no tier outcomes.
 
-    summary = run_summary(ledger, run_id)  # LedgerError for an unknown run
-    frame = run_tier_outcomes(ledger, run_id)
-    if frame.empty:
+    DuckDB pivots the two tiers' outcomes (one row per request); requests are sorted by score
+    once, so a threshold splits them at one index: its cost and quality are prefix sums, and its
+    p95 latency an update of a histogram by the requests that changed tier (``_SplitPercentile``).
+    A 101-threshold sweep over a million requests is one query and a few passes over the arrays.
+    """
+    from assistant.ledger.queries import run_shared_cost_usd
+
+    found = (
+        ledger.cursor()
+        .execute("SELECT media_duration_s FROM runs WHERE run_id = ?", [run_id])
+        .fetchall()
+    )
+    if not found:
+        raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
+    duration: float | None = found[0][0]
+    data = _outcomes(ledger, run_id)
+    n = data["score"].size
+    if n == 0:
         raise LedgerError(
             f"run {run_id} has no tier outcomes; replay with --both-tiers first "
             "(python -m assistant replay DATASET --both-tiers)"
         )
-    wide = frame.pivot(
-        index="request_id", columns="tier", values=["cost_usd", "quality", "latency_ms"]
-    )
-    if set(frame["tier"]) != {CHEAP, PREMIUM} or wide["cost_usd"].isna().to_numpy().any():
+    if (
+        data["n_other"].any()
+        or (data["n_cheap"] == 0).any()
+        or (data["n_premium"] == 0).any()
+        or np.isnan(data["cost_cheap"]).any()
+        or np.isnan(data["cost_premium"]).any()
+    ):
         raise LedgerError(f"run {run_id} lacks one tier's outcome for some of its requests")
-    score = frame.groupby("request_id")["score"].first().reindex(wide.index).to_numpy(dtype=float)
+    if (data["n_cheap"] > 1).any() or (data["n_premium"] > 1).any():
+        raise LedgerError(f"run {run_id} has more than one outcome of a tier for some requests")
 
-    def column(name: str, tier: str) -> np.ndarray:
-        return wide[(name, tier)].to_numpy(dtype=float, na_value=np.nan)
+    order = np.argsort(data["score"])  # ties fall on the same side of every threshold
+    score = data["score"][order]
+    cost = {t: data[f"cost_{t}"][order] for t in (CHEAP, PREMIUM)}
+    quality = {t: data[f"quality_{t}"][order] for t in (CHEAP, PREMIUM)}
+    latency = {t: data[f"latency_{t}"][order] for t in (CHEAP, PREMIUM)}
 
-    cost = {t: column("cost_usd", t) for t in (CHEAP, PREMIUM)}
-    quality = {t: column("quality", t) for t in (CHEAP, PREMIUM)}
-    latency = {t: column("latency_ms", t) for t in (CHEAP, PREMIUM)}
+    def prefix(values: np.ndarray) -> np.ndarray:  # prefix[k] = sum of values[:k]
+        return np.concatenate(([0.0], np.cumsum(values)))
+
+    cheap_cost, premium_cost = prefix(cost[CHEAP]), prefix(cost[PREMIUM])
+    known = {t: ~np.isnan(quality[t]) for t in (CHEAP, PREMIUM)}
+    cheap_q = prefix(np.where(known[CHEAP], quality[CHEAP], 0.0))
+    premium_q = prefix(np.where(known[PREMIUM], quality[PREMIUM], 0.0))
+    cheap_qn, premium_qn = prefix(known[CHEAP]), prefix(known[PREMIUM])
     shared = run_shared_cost_usd(ledger, run_id)
-    duration = summary.media_duration_s
 
-    points = []
-    for t in thresholds:
-        premium = score >= t
-        total = float(np.where(premium, cost[PREMIUM], cost[CHEAP]).sum()) + shared
-        points.append(
-            SweepPoint(
-                threshold=float(t),
-                premium_share=float(premium.mean()),
-                mean_quality=_mean(np.where(premium, quality[PREMIUM], quality[CHEAP])),
-                total_cost_usd=total,
-                cost_per_media_hour_usd=total / duration * 3600 if duration else None,
-                p95_latency_ms=float(
-                    np.percentile(np.where(premium, latency[PREMIUM], latency[CHEAP]), 95)
-                ),
-            )
+    # at threshold t the requests before index k (score < t) are cheap, the rest premium
+    ks = np.searchsorted(score, np.asarray(thresholds, dtype=float), side="left")
+    points: list[SweepPoint | None] = [None] * len(ks)
+    p95 = _SplitPercentile(latency[CHEAP], latency[PREMIUM], 95)
+    for i in np.argsort(ks, kind="stable"):  # ascending k: requests only ever move to cheap
+        k = int(ks[i])
+        total = float(cheap_cost[k] + premium_cost[n] - premium_cost[k]) + shared
+        rated = cheap_qn[k] + premium_qn[n] - premium_qn[k]
+        points[i] = SweepPoint(
+            threshold=float(thresholds[i]),
+            premium_share=(n - k) / n,
+            mean_quality=float((cheap_q[k] + premium_q[n] - premium_q[k]) / rated)
+            if rated
+            else None,
+            total_cost_usd=total,
+            cost_per_media_hour_usd=total / duration * 3600 if duration else None,
+            p95_latency_ms=p95.at(k),
         )
     return SweepResult(
         run_id=run_id,
-        requests=len(wide),
+        requests=n,
         media_duration_s=duration,
-        points=tuple(points),
+        points=tuple(p for p in points if p is not None),
         premium_quality=_mean(quality[PREMIUM]),
         cheap_quality=_mean(quality[CHEAP]),
     )
