@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     from assistant.routing import bench_cli
 
     rooms_cli.add_commands(sub)
+    from assistant.rag import kb_cli
+
+    kb_cli.add_commands(sub)
     bench_cli.add_commands(sub)
 
     sweep = sub.add_parser(
@@ -154,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_cli.run(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "kb":
+            from assistant.rag import kb_cli
+
+            return kb_cli.run(args)
         if args.command in ("token", "rooms"):
             from assistant import rooms_cli
 

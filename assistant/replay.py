@@ -88,6 +88,7 @@ def replay(
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
     sink = open_sink(ledger, notice=notice)
     stages = _stages(config, dataset, notice)
+    _add_stored_knowledge(stages, sink, dataset.tenant, notice)
     source: RecordedSource | PacedSource = RecordedSource(dataset)
     if paced_speed is not None:
         source = PacedSource(source, speed=paced_speed)
@@ -156,6 +157,7 @@ def resume(
             "configuration; if that run is still going in another process, stop it first"
         )
     stages = _stages(config, dataset, notice)
+    _add_stored_knowledge(stages, sink, dataset.tenant, notice)
     sink.resume_run(run_id)
     answer_cache = _answer_cache(sink, notice) if state.both_tiers else None
     _run(
@@ -181,6 +183,28 @@ def _stages(config: Config, dataset: Dataset, notice: Callable[[str], None] | No
             notice(message)
     warm_up(stages)
     return stages
+
+
+def _add_stored_knowledge(
+    stages: dict, sink: RunSink, tenant: str, notice: Callable[[str], None] | None
+) -> None:
+    """Search the tenant's stored knowledge base too (``kb ingest``), beside the dataset's."""
+    from assistant.rag.store import stored_chunks
+
+    chunks = sink.read(lambda held: stored_chunks(held, tenant))
+    if chunks is None:
+        if notice is not None:
+            notice(
+                "the ledger is held by another process: this run searches only the dataset's "
+                f"knowledge folder, not tenant {tenant}'s stored knowledge base"
+            )
+        return
+    if chunks:
+        stages["knowledge"].add_chunks(chunks)
+        stages["knowledge"].warm_up()
+        if notice is not None:
+            documents = len({c.doc_id for c in chunks})
+            notice(f"searching {documents} stored documents of tenant {tenant} too")
 
 
 def _answer_cache(sink: RunSink, notice: Callable[[str], None] | None) -> AnswerCache:

@@ -219,6 +219,19 @@ EXPECTED_SCHEMA = [
     ("frames", "width", BI, "NO"),
     ("frames", "height", BI, "NO"),
     ("frames", "frame_hash", V, "NO"),
+    ("kb_chunks", "tenant", V, "NO"),
+    ("kb_chunks", "chunk_id", V, "NO"),
+    ("kb_chunks", "doc_id", V, "NO"),
+    ("kb_chunks", "heading", V, "NO"),
+    ("kb_chunks", "text", V, "NO"),
+    ("kb_documents", "tenant", V, "NO"),
+    ("kb_documents", "doc_id", V, "NO"),
+    ("kb_documents", "source", V, "NO"),
+    ("kb_documents", "kind", V, "NO"),
+    ("kb_documents", "sha256", V, "NO"),
+    ("kb_documents", "chars", BI, "NO"),
+    ("kb_documents", "chunks", BI, "NO"),
+    ("kb_documents", "ingested_at", TZ, "NO"),
     ("requests", "request_id", V, "NO"),
     ("requests", "run_id", V, "NO"),
     ("requests", "tenant", V, "NO"),
@@ -326,6 +339,8 @@ def test_blank_file_migrates_to_the_exact_schema(ledger_path: Path) -> None:
     assert primary_keys == [
         ("answer_cache", ["key"]),
         ("calls", ["call_id"]),
+        ("kb_chunks", ["tenant", "chunk_id"]),
+        ("kb_documents", ["tenant", "doc_id"]),
         ("requests", ["request_id"]),
         ("runs", ["run_id"]),
         ("schema_migrations", ["version"]),
@@ -351,7 +366,9 @@ def test_every_record_field_is_a_column_and_back(ledger_path: Path) -> None:
             expected.add((f.name, _SQL_TYPE[base], nullable))
         actual = {(c, t, n) for tab, c, t, n in columns if tab == table}
         assert actual == expected, table
-    assert {t for t, *_ in columns} == set(TABLES) | {"schema_migrations", "spool_segments"}
+    assert {t for t, *_ in columns} == set(TABLES) | {
+        "schema_migrations", "spool_segments", "kb_documents", "kb_chunks"
+    }
 
 
 # --- (c) migrations are applied once ------------------------------------------------------------
@@ -365,6 +382,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "tier_outcomes",
             "run_media_processed",
             "checkpoints_and_spool",
+            "knowledge_base",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -375,8 +393,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (3, "tier_outcomes"),
             (4, "run_media_processed"),
             (5, "checkpoints_and_spool"),
+            (6, "knowledge_base"),
         ]
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -390,6 +409,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "tier_outcomes",
             "run_media_processed",
             "checkpoints_and_spool",
+            "knowledge_base",
         ]
         assert migrate(con) == []
     finally:
@@ -426,6 +446,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "tier_outcomes",
             "run_media_processed",
             "checkpoints_and_spool",
+            "knowledge_base",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]

@@ -173,6 +173,29 @@ CREATE TABLE spool_segments (
     ingested_at TIMESTAMPTZ NOT NULL
 )"""
 
+_KB_DOCUMENTS = """
+CREATE TABLE kb_documents (
+    tenant VARCHAR NOT NULL,
+    doc_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    chars BIGINT NOT NULL,
+    chunks BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (tenant, doc_id)
+)"""
+
+_KB_CHUNKS = """
+CREATE TABLE kb_chunks (
+    tenant VARCHAR NOT NULL,
+    chunk_id VARCHAR NOT NULL,
+    doc_id VARCHAR NOT NULL,
+    heading VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    PRIMARY KEY (tenant, chunk_id)
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
     # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
@@ -188,6 +211,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "checkpoints_and_spool",
         ("ALTER TABLE runs ADD COLUMN events_done BIGINT", _SPOOL_SEGMENTS),
     ),
+    # each tenant's knowledge base, ingested once and searched by every later run of the tenant
+    Migration(6, "knowledge_base", (_KB_DOCUMENTS, _KB_CHUNKS)),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

@@ -73,6 +73,13 @@ class KnowledgeBase:
             self.chunks.extend(chunk_document(doc_id, text, max_words=chunk_words))
         self._index: Any = None
 
+    def add_chunks(self, chunks: Iterable[Chunk]) -> None:
+        """Add stored chunks (``assistant.rag.store``); they replace same-named documents."""
+        added = list(chunks)
+        replaced = {c.doc_id for c in added}
+        self.chunks = [c for c in self.chunks if c.doc_id not in replaced] + added
+        self._index = None
+
     def _retriever(self) -> Any:
         if self._index is None:
             import bm25s  # imported where used
