@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,8 +149,28 @@ def _build(cls: type, data: Any, where: str, origin: str) -> Any:
             raise ConfigError(
                 f"{origin}: '{where}.{key}' must be {type(default).__name__}, got {value!r}"
             )
-        kwargs[key] = float(value) if isinstance(default, float) else value
+        what = f"{origin}: '{where}.{key}'"
+        if isinstance(default, float):
+            value = _number(value, what)
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            raise ConfigError(f"{what} is out of range, got {value!r}")
+        kwargs[key] = value
     return cls(**kwargs)
+
+
+_INT64 = range(-(2**63), 2**63)  # what TOML integers can hold
+
+
+def _number(value: int | float, what: str) -> float:
+    """``value`` as a finite float: NaN and infinity compare false with every bound, so they would
+    slip through range checks (and make the config's JSON invalid)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{what} must be a finite number, got {value!r}")
+    return number
 
 
 def _tiers(data: Any, where: str, base: TierConfig) -> TierConfig:
@@ -179,7 +200,7 @@ def config_from_dict(data: dict[str, Any], *, where: str = "config") -> Config:
         elif dataclasses.is_dataclass(current):
             kwargs[key] = _build(type(current), value, key, where)
         elif isinstance(value, int | float) and not isinstance(value, bool):
-            kwargs[key] = float(value)
+            kwargs[key] = _number(value, f"{where}: '{key}'")
         else:
             raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
     config = dataclasses.replace(base, **kwargs)
@@ -210,7 +231,7 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: calls.base_delay_s must be in [0, calls.max_delay_s]")
     for spec, rates in config.pricing.overrides.items():
         if not isinstance(rates, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e12
             for v in rates.values()
         ):
             raise ConfigError(
@@ -219,6 +240,8 @@ def _validate(config: Config, where: str) -> None:
             )
     if config.pricing.local_usd_per_hour < 0:
         raise ConfigError(f"{where}: pricing.local_usd_per_hour must be >= 0")
+    if config.transcript_window_s < 0:
+        raise ConfigError(f"{where}: transcript_window_s must be >= 0")
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -230,6 +253,8 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(f"config file {file} does not exist; pass an existing TOML file")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"{file}: not valid TOML ({exc}); fix the file and retry") from exc
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc.strerror or exc})") from exc
     return config_from_dict(data, where=str(file))

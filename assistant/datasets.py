@@ -9,6 +9,7 @@ file, the line where there is one, and the fix.
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import DatasetError
+from assistant.limits import Limits, raise_hint
 from assistant.media import probe_audio, probe_video
 from assistant.types import Question, Utterance
 
@@ -25,7 +27,7 @@ IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 KNOWLEDGE_SUFFIXES = (".md", ".txt")
 SCREEN_CHANGE_KINDS = ("slide", "scroll", "typing", "other")
-MAX_DOCUMENT_BYTES = 5_000_000
+MAX_DOCUMENT_BYTES = Limits().max_document_bytes  # kept for importers; see assistant/limits.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +84,14 @@ def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _path_in(root: Path, rel: object, manifest: Path, key: str) -> Path:
-    if not isinstance(rel, str) or not rel:
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
         raise DatasetError(manifest, f"'{key}' must be a relative path", "See datasets/README.md")
-    path = (root / rel).resolve()
+    try:
+        path = (root / rel).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # too long, a symlink loop
+        raise DatasetError(
+            manifest, f"'{key}' = {rel!r} is not a usable path ({exc})", "Fix the path"
+        ) from exc
     if not path.is_relative_to(root.resolve()):
         raise DatasetError(
             manifest,
@@ -95,7 +102,7 @@ def _path_in(root: Path, rel: object, manifest: Path, key: str) -> Path:
 
 
 def _pattern(value: str, pattern: re.Pattern[str], what: str, where: Path) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):  # not match(): `$` also matches before a trailing newline
         raise DatasetError(
             where,
             f"{what} {value!r} is not valid",
@@ -104,24 +111,69 @@ def _pattern(value: str, pattern: re.Pattern[str], what: str, where: Path) -> st
     return value
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise DatasetError(path, "the file is missing", "Add it or fix the path in manifest.toml")
+def _is_file(path: Path) -> bool:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _read_text(path: Path, *, limit: int, limit_name: str, what: str = "file") -> str:
+    """The whole file as UTF-8, refused (before reading) when it is larger than ``limit``."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise DatasetError(
+                path,
+                f"the {what} is {size:,} bytes, too large to read into memory",
+                f"Split it or trim it; {raise_hint(limit_name, limit)}",
+            )
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DatasetError(path, "is not UTF-8 text", "Save it as UTF-8") from exc
-    for number, line in enumerate(lines, start=1):
+    except OSError as exc:
+        raise DatasetError(
+            path, f"cannot be read ({exc.strerror or exc})", "Check the file and its permissions"
+        ) from exc
+
+
+def _jsonl(path: Path, limits: Limits) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not _is_file(path):
+        raise DatasetError(path, "the file is missing", "Add it or fix the path in manifest.toml")
+    text = _read_text(path, limit=limits.max_jsonl_bytes, limit_name="max_jsonl_bytes")
+    for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         try:
             obj = json.loads(stripped)
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")  # lone surrogates ("\ud800")
         except json.JSONDecodeError as exc:
             raise DatasetError(
                 path,
                 f"malformed JSON ({exc.msg} at column {exc.colno})",
                 "Write one JSON object per line",
+                line=number,
+            ) from exc
+        except UnicodeEncodeError as exc:
+            raise DatasetError(
+                path,
+                "holds a \\u escape that is not a Unicode character (a lone surrogate)",
+                "Write the text as UTF-8, or escape astral characters as a surrogate pair",
+                line=number,
+            ) from exc
+        except RecursionError as exc:
+            raise DatasetError(
+                path,
+                "the line nests too deeply",
+                "Write one flat JSON object per line",
                 line=number,
             ) from exc
         if not isinstance(obj, dict):
@@ -157,8 +209,12 @@ def _field(
 
 
 def _time(obj: dict[str, Any], key: str, path: Path, line: int, duration_s: float) -> float:
-    value = float(_field(obj, key, (int, float), path, line))
-    if not 0.0 <= value <= duration_s + 1.0:
+    raw = _field(obj, key, (int, float), path, line)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer beyond any float
+        value = math.inf
+    if not 0.0 <= value <= duration_s + 1.0:  # NaN fails this too
         raise DatasetError(
             path,
             f"'{key}' = {value} is outside the session (0 to {duration_s} s)",
@@ -168,10 +224,12 @@ def _time(obj: dict[str, Any], key: str, path: Path, line: int, duration_s: floa
     return value
 
 
-def load_questions(path: Path, *, duration_s: float, people: set[str]) -> tuple[Question, ...]:
+def load_questions(
+    path: Path, *, duration_s: float, people: set[str], limits: Limits | None = None
+) -> tuple[Question, ...]:
     questions: list[Question] = []
     seen: set[str] = set()
-    for line, obj in _jsonl(path):
+    for line, obj in _jsonl(path, limits or Limits.from_env()):
         qid = _field(obj, "id", str, path, line)
         if qid in seen:
             raise DatasetError(
@@ -212,9 +270,11 @@ def load_questions(path: Path, *, duration_s: float, people: set[str]) -> tuple[
     return tuple(sorted(questions, key=lambda q: q.t_s))
 
 
-def load_transcript(path: Path, *, duration_s: float, people: set[str]) -> tuple[Utterance, ...]:
+def load_transcript(
+    path: Path, *, duration_s: float, people: set[str], limits: Limits | None = None
+) -> tuple[Utterance, ...]:
     out: list[Utterance] = []
-    for line, obj in _jsonl(path):
+    for line, obj in _jsonl(path, limits or Limits.from_env()):
         speaker = _field(obj, "speaker", str, path, line)
         if speaker not in people:
             raise DatasetError(
@@ -231,9 +291,11 @@ def load_transcript(path: Path, *, duration_s: float, people: set[str]) -> tuple
     return tuple(sorted(out, key=lambda u: u.start_s))
 
 
-def load_screen_changes(path: Path, *, duration_s: float) -> tuple[ScreenChange, ...]:
+def load_screen_changes(
+    path: Path, *, duration_s: float, limits: Limits | None = None
+) -> tuple[ScreenChange, ...]:
     out: list[ScreenChange] = []
-    for line, obj in _jsonl(path):
+    for line, obj in _jsonl(path, limits or Limits.from_env()):
         t_s = _time(obj, "t_s", path, line, duration_s)
         kind = _field(obj, "kind", str, path, line)
         if kind not in SCREEN_CHANGE_KINDS:
@@ -246,23 +308,34 @@ def load_screen_changes(path: Path, *, duration_s: float) -> tuple[ScreenChange,
     return tuple(out)
 
 
-def load_documents(folder: Path) -> tuple[Document, ...]:
-    if not folder.is_dir():
+def load_documents(folder: Path, *, limits: Limits | None = None) -> tuple[Document, ...]:
+    limits = limits or Limits.from_env()
+    if not _is_dir(folder):
         raise DatasetError(
             folder,
             "the knowledge folder is missing",
             "Create it with the tenant's .md/.txt documents, or fix 'knowledge'",
         )
     docs: list[Document] = []
+    total = 0
+    inside = folder.resolve()
     for file in sorted(folder.rglob("*")):
         if not file.is_file() or file.suffix.lower() not in KNOWLEDGE_SUFFIXES:
             continue
-        if file.stat().st_size > MAX_DOCUMENT_BYTES:
-            raise DatasetError(file, "is larger than 5 MB", "Split it into smaller documents")
-        try:
-            text = file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise DatasetError(file, "is not UTF-8 text", "Save it as UTF-8") from exc
+        if not file.resolve().is_relative_to(inside):
+            raise DatasetError(
+                file, "links outside the knowledge folder", "Copy the document into the folder"
+            )
+        text = _read_text(
+            file, limit=limits.max_document_bytes, limit_name="max_document_bytes", what="document"
+        )
+        total += len(text.encode("utf-8"))
+        if total > limits.max_knowledge_bytes:
+            raise DatasetError(
+                folder,
+                f"the documents up to {file.name} hold {total:,} bytes, too many to index in memory",
+                f"Keep the tenant's knowledge base smaller; {raise_hint('max_knowledge_bytes', limits.max_knowledge_bytes)}",
+            )
         if text.strip():
             docs.append(Document(doc_id=file.relative_to(folder).as_posix(), text=text))
     if not docs:
@@ -298,22 +371,34 @@ def _participants(manifest: dict[str, Any], root: Path, where: Path) -> tuple[Pa
 
 
 def load_dataset(
-    path: str | Path, *, check_media: bool = True, progress: Callable[[str], None] | None = None
+    path: str | Path,
+    *,
+    check_media: bool = True,
+    progress: Callable[[str], None] | None = None,
+    limits: Limits | None = None,
 ) -> Dataset:
-    """Load the session at ``path`` (its folder or its manifest.toml) and validate all of it."""
+    """Load the session at ``path`` (its folder or its manifest.toml) and validate all of it.
+
+    ``limits`` defaults to :meth:`Limits.from_env` (assistant/limits.py)."""
+    limits = limits or Limits.from_env()
     given = Path(path)
-    manifest_path = given / "manifest.toml" if given.is_dir() else given
-    if not manifest_path.is_file():
+    manifest_path = given / "manifest.toml" if _is_dir(given) else given
+    if not _is_file(manifest_path):
         raise DatasetError(
             manifest_path,
             "no manifest found",
             "Point at a dataset folder holding manifest.toml (see datasets/README.md)",
         )
     root = manifest_path.parent
+    text = _read_text(
+        manifest_path, limit=limits.max_jsonl_bytes, limit_name="max_jsonl_bytes", what="manifest"
+    )
     try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        manifest = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise DatasetError(manifest_path, f"not valid TOML ({exc})", "Fix the syntax") from exc
+    except RecursionError as exc:
+        raise DatasetError(manifest_path, "nests too deeply", "Fix the syntax") from exc
     version = _need(manifest, "format", int, manifest_path)
     if version != FORMAT_VERSION:
         raise DatasetError(
@@ -322,9 +407,11 @@ def load_dataset(
             f"This workbench reads format {FORMAT_VERSION}; upgrade it or convert the dataset",
         )
     duration_s = float(_need(manifest, "duration_s", (int, float), manifest_path))
-    if duration_s <= 0:
+    if not math.isfinite(duration_s) or duration_s <= 0:
         raise DatasetError(
-            manifest_path, "duration_s must be > 0", "Set the session length in seconds"
+            manifest_path,
+            f"duration_s must be a number > 0, not {duration_s}",
+            "Set the session length in seconds",
         )
     people = _participants(manifest, root, manifest_path)
     identities = {p.identity for p in people}
@@ -343,9 +430,13 @@ def load_dataset(
         ),
         duration_s=duration_s,
         people=identities,
+        limits=limits,
     )
     documents = load_documents(
-        _path_in(root, _need(manifest, "knowledge", str, manifest_path), manifest_path, "knowledge")
+        _path_in(
+            root, _need(manifest, "knowledge", str, manifest_path), manifest_path, "knowledge"
+        ),
+        limits=limits,
     )
     truth = manifest.get("ground_truth", {})
     if not isinstance(truth, dict):
@@ -356,17 +447,19 @@ def load_dataset(
             _path_in(root, truth["transcript"], manifest_path, "ground_truth.transcript"),
             duration_s=duration_s,
             people=identities,
+            limits=limits,
         )
     if "screen_changes" in truth:
         changes = load_screen_changes(
             _path_in(root, truth["screen_changes"], manifest_path, "ground_truth.screen_changes"),
             duration_s=duration_s,
+            limits=limits,
         )
     fps = 0.0
     if check_media:
         if progress:
             progress(f"checking {screen_file.name}")
-        fps = probe_video(screen_file, expect_duration_s=duration_s).fps
+        fps = probe_video(screen_file, expect_duration_s=duration_s, limits=limits).fps
         for person in people:
             if progress:
                 progress(f"checking {person.audio.name}")

@@ -6,6 +6,7 @@ sees a traceback from inside FFmpeg. Decoding streams: memory does not grow with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import DatasetError
+from assistant.limits import Limits, raise_hint
 from assistant.types import AudioChunk, VideoFrame
 
 SUPPORTED_SAMPLE_RATES = (8_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
 STT_SAMPLE_RATE = 16_000
-MAX_VIDEO_PIXELS = 3840 * 2160
+MAX_VIDEO_PIXELS = Limits().max_video_pixels  # kept for importers; see assistant/limits.py
 COVER_TOLERANCE_S = 1.0
 _REENCODE = "re-export it (e.g. `ffmpeg -i in -c:v libx264 out.mp4` or `-c:a flac out.flac`)"
 
@@ -72,14 +74,38 @@ def _duration_s(container: Any, stream: Any) -> float:
     return 0.0
 
 
-def _last_time_s(path: Path, container: Any, stream: Any, near_s: float, kind: str) -> float:
+def check_frame_size(path: Path, width: int, height: int, limits: Limits) -> None:
+    """Refuse a frame larger than the limits (checked on the header and on every decoded frame,
+    since a stream can change size midway)."""
+    if width <= 0 or height <= 0:
+        raise DatasetError(
+            path, f"has a frame size of {width}x{height}", f"Re-encode it: {_REENCODE}"
+        )
+    for name, value, limit in (
+        ("max_video_pixels", width * height, limits.max_video_pixels),
+        ("max_video_side", max(width, height), limits.max_video_side),
+    ):
+        if value > limit:
+            raise DatasetError(
+                path,
+                f"has a frame size of {width}x{height}, too large to decode frame by frame",
+                "Scale the recording to at most 3840x2160 (e.g. `ffmpeg -vf scale=1920:-2`); "
+                + raise_hint(name, limit),
+            )
+
+
+def _last_time_s(
+    path: Path, container: Any, stream: Any, near_s: float, kind: str, limits: Limits | None = None
+) -> float:
     """Decode the tail of a stream and return the end time of the last frame that decodes."""
     av = _av()
     last = 0.0
     try:
-        if near_s > 3.0:
+        if near_s > 3.0 and math.isfinite(near_s):
             container.seek(int((near_s - 3.0) / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
+            if limits is not None and isinstance(frame, av.VideoFrame):
+                check_frame_size(path, frame.width, frame.height, limits)
             if frame.pts is None:
                 continue
             t = float(frame.pts * stream.time_base)
@@ -95,8 +121,10 @@ def _last_time_s(path: Path, container: Any, stream: Any, near_s: float, kind: s
     return last
 
 
-def probe_video(path: Path, *, expect_duration_s: float) -> VideoInfo:
-    """Check that ``path`` is a decodable video that covers ``expect_duration_s``."""
+def probe_video(path: Path, *, expect_duration_s: float, limits: Limits | None = None) -> VideoInfo:
+    """Check that ``path`` is a decodable video that covers ``expect_duration_s``, with frames
+    within ``limits`` (default :meth:`Limits.from_env`), before any frame is decoded."""
+    limits = limits or Limits.from_env()
     container = _open(path, "video")
     try:
         if not container.streams.video:
@@ -105,19 +133,16 @@ def probe_video(path: Path, *, expect_duration_s: float) -> VideoInfo:
             )
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
-        if width * height > MAX_VIDEO_PIXELS or width <= 0 or height <= 0:
-            raise DatasetError(
-                path,
-                f"has a frame size of {width}x{height}",
-                "Scale the recording to at most 3840x2160 (e.g. `ffmpeg -vf scale=1920:-2`)",
-            )
+        check_frame_size(path, width, height, limits)
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         if fps <= 0:
             raise DatasetError(
                 path, "has no frame rate", f"Re-encode it at a constant rate: {_REENCODE}"
             )
-        end_s = _last_time_s(path, container, stream, _duration_s(container, stream), "video")
+        end_s = _last_time_s(
+            path, container, stream, _duration_s(container, stream), "video", limits
+        )
     finally:
         container.close()
     _check_covers(path, end_s, expect_duration_s, "video")
@@ -134,6 +159,12 @@ def probe_audio(path: Path, *, expect_duration_s: float) -> AudioInfo:
             )
         stream = container.streams.audio[0]
         rate = int(stream.codec_context.sample_rate or 0)
+        if rate <= 0:  # e.g. text or zeros that FFmpeg guessed to be some raw format
+            raise DatasetError(
+                path,
+                "holds no decodable audio (its sample rate is unknown)",
+                f"The file is corrupt or not audio: {_REENCODE}",
+            )
         if rate not in SUPPORTED_SAMPLE_RATES:
             rates = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
             raise DatasetError(
@@ -171,9 +202,13 @@ def luma_of(frame: Any) -> np.ndarray:
     return np.asarray(frame.to_ndarray(format="gray"))
 
 
-def iter_video(path: Path, *, track: str = "screen") -> Iterator[VideoFrame]:
-    """Every frame of the file, in order, with its media time."""
+def iter_video(
+    path: Path, *, track: str = "screen", limits: Limits | None = None
+) -> Iterator[VideoFrame]:
+    """Every frame of the file, in order, with its media time; a frame over ``limits`` (default
+    :meth:`Limits.from_env`) stops it with a DatasetError."""
     av = _av()
+    limits = limits or Limits.from_env()
     container = _open(path, "video")
     try:
         stream = container.streams.video[0]
@@ -181,6 +216,7 @@ def iter_video(path: Path, *, track: str = "screen") -> Iterator[VideoFrame]:
         t_s = 0.0
         try:
             for frame in container.decode(stream):
+                check_frame_size(path, frame.width, frame.height, limits)
                 if frame.pts is not None:
                     t_s = float(frame.pts * stream.time_base)
                 yield VideoFrame(
