@@ -116,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     from assistant.rag import kb_cli
 
     kb_cli.add_commands(sub)
+    from assistant import judge_cli
+
+    judge_cli.add_commands(sub)
     bench_cli.add_commands(sub)
 
     sweep = sub.add_parser(
@@ -157,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_cli.run(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "judge":
+            from assistant import judge_cli
+
+            return judge_cli.run(args)
         if args.command == "kb":
             from assistant.rag import kb_cli
 

@@ -165,6 +165,30 @@ class AnswerCacheRecord:
     created_at: datetime = field(default_factory=utc_now)
 
 
+@dataclass(frozen=True, slots=True)
+class JudgementRecord:
+    """A premium model's grade of one answer against the reference (``python -m assistant judge``).
+
+    Its cost is the judge's own, kept here and never added to the request's or the run's cost.
+    """
+
+    run_id: str
+    request_id: str
+    tier: str  # the tier whose answer was graded: the routed one, or either from tier_outcomes
+    judge_model: str  # provider:model requested
+    judge_model_resolved: str | None
+    score: float | None  # in [0, 1]
+    reason: str | None
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    cost_usd: float
+    attempts: int
+    status: str  # ok / error
+    error: str | None
+    created_at: datetime = field(default_factory=utc_now)
+
+
 TABLES: dict[str, type] = {
     "runs": RunRecord,
     "requests": RequestRecord,
@@ -173,4 +197,5 @@ TABLES: dict[str, type] = {
     "utterances": UtteranceRecord,
     "tier_outcomes": TierOutcomeRecord,
     "answer_cache": AnswerCacheRecord,
+    "judgements": JudgementRecord,
 }

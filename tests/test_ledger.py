@@ -219,6 +219,21 @@ EXPECTED_SCHEMA = [
     ("frames", "width", BI, "NO"),
     ("frames", "height", BI, "NO"),
     ("frames", "frame_hash", V, "NO"),
+    ("judgements", "run_id", V, "NO"),
+    ("judgements", "request_id", V, "NO"),
+    ("judgements", "tier", V, "NO"),
+    ("judgements", "judge_model", V, "NO"),
+    ("judgements", "judge_model_resolved", V, "YES"),
+    ("judgements", "score", D, "YES"),
+    ("judgements", "reason", V, "YES"),
+    ("judgements", "input_tokens", BI, "NO"),
+    ("judgements", "output_tokens", BI, "NO"),
+    ("judgements", "latency_ms", D, "NO"),
+    ("judgements", "cost_usd", D, "NO"),
+    ("judgements", "attempts", BI, "NO"),
+    ("judgements", "status", V, "NO"),
+    ("judgements", "error", V, "YES"),
+    ("judgements", "created_at", TZ, "NO"),
     ("kb_chunks", "tenant", V, "NO"),
     ("kb_chunks", "chunk_id", V, "NO"),
     ("kb_chunks", "doc_id", V, "NO"),
@@ -383,6 +398,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "run_media_processed",
             "checkpoints_and_spool",
             "knowledge_base",
+            "judgements",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -394,8 +410,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (4, "run_media_processed"),
             (5, "checkpoints_and_spool"),
             (6, "knowledge_base"),
+            (7, "judgements"),
         ]
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -410,6 +427,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "run_media_processed",
             "checkpoints_and_spool",
             "knowledge_base",
+            "judgements",
         ]
         assert migrate(con) == []
     finally:
@@ -447,6 +465,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "run_media_processed",
             "checkpoints_and_spool",
             "knowledge_base",
+            "judgements",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]

@@ -196,6 +196,25 @@ CREATE TABLE kb_chunks (
     PRIMARY KEY (tenant, chunk_id)
 )"""
 
+_JUDGEMENTS = """
+CREATE TABLE judgements (
+    run_id VARCHAR NOT NULL,
+    request_id VARCHAR NOT NULL,
+    tier VARCHAR NOT NULL,
+    judge_model VARCHAR NOT NULL,
+    judge_model_resolved VARCHAR,
+    score DOUBLE,
+    reason VARCHAR,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    latency_ms DOUBLE NOT NULL,
+    cost_usd DOUBLE NOT NULL,
+    attempts BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    error VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
     # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
@@ -213,6 +232,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # each tenant's knowledge base, ingested once and searched by every later run of the tenant
     Migration(6, "knowledge_base", (_KB_DOCUMENTS, _KB_CHUNKS)),
+    # an LLM judge's grades, with the judge's own cost (never part of a run's cost)
+    Migration(7, "judgements", (_JUDGEMENTS,)),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

@@ -128,6 +128,8 @@ def read_usage(usage: Any, *, model: str) -> tuple[int, int]:
 
 
 class AnthropicLLM(CloudClient, LLM):
+    system_prompt = SYSTEM_PROMPT  # what the model is told it is (the judge swaps it)
+
     provider = VENDOR
     local = False
 
@@ -146,7 +148,7 @@ class AnthropicLLM(CloudClient, LLM):
             stream = self._sdk_client().messages.create(
                 model=self.model,
                 max_tokens=self.max_output_tokens,
-                system=SYSTEM_PROMPT,
+                system=self.system_prompt,
                 messages=[{"role": "user", "content": user_message(request)}],
                 stream=True,
             )

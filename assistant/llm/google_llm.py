@@ -143,6 +143,8 @@ def answer_parts(response: Any) -> tuple[list[str], str | None]:
 
 
 class GoogleLLM(CloudClient, LLM):
+    system_prompt = SYSTEM_PROMPT  # what the model is told it is (the judge swaps it)
+
     provider = VENDOR
     local = False
 
@@ -158,7 +160,7 @@ class GoogleLLM(CloudClient, LLM):
         finish: str | None = None
         streamed = False
         config = generation_config(
-            self.model, self.max_output_tokens, system_instruction=SYSTEM_PROMPT
+            self.model, self.max_output_tokens, system_instruction=self.system_prompt
         )
         try:
             stream = self._sdk_client().models.generate_content_stream(

@@ -147,6 +147,8 @@ def map_error(
 
 
 class OpenAILLM(CloudClient, LLM):
+    system_prompt = SYSTEM_PROMPT  # what the model is told it is (the judge swaps it)
+
     provider = VENDOR
     local = False
 
@@ -195,7 +197,7 @@ class OpenAILLM(CloudClient, LLM):
 
     def _answer_impl(self, request: AnswerRequest) -> HookOutput[Answer]:
         messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "system", "content": self.system_prompt},
             {"role": "user", "content": user_message(request)},
         ]
         started = time.perf_counter()
