@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DONE = ("finished", "failed", "interrupted")
 JOB_STATES = ("starting", "running", *DONE, "lost")
+RUN_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,89}")  # replay's run-id rule, room for -t0.30
 
 
 def default_jobs_dir() -> Path:
@@ -188,6 +190,58 @@ def check_config(tables: Mapping[str, Mapping[str, Any]]) -> None:
     from assistant.config import config_from_dict
 
     config_from_dict({k: dict(v) for k, v in tables.items() if v}, where="the chosen options")
+
+
+def replay_request(
+    *,
+    dataset: str,
+    ledger: str,
+    thresholds: str = "",
+    stt: str | None = None,
+    policy: str | None = None,
+    explore_share: float | None = None,
+    vision: tuple[str, str] | None = None,
+    llm: tuple[str, str] | None = None,
+    both_tiers: bool = False,
+    paced: float | None = None,
+    run_prefix: str = "",
+) -> ReplayRequest:
+    """A request from a page's choices; options equal to the defaults are left out of the config.
+
+    ``thresholds`` is text (``"0.2, 0.4"``); ``vision`` and ``llm`` are ``(cheap, premium)``
+    ``"provider:model"`` specs. Raises ValueError or ConfigError saying what to fix."""
+    from assistant.config import Config
+
+    default = Config()
+    tables: dict[str, dict[str, Any]] = {}
+    if policy and policy != default.sampling.policy:
+        tables["sampling"] = {"policy": policy}
+    if explore_share is not None and explore_share != default.routing.explore_share:
+        tables["routing"] = {"explore_share": float(explore_share)}
+    for name, chosen, base in (("vision", vision, default.vision), ("llm", llm, default.llm)):
+        if chosen is None:
+            continue
+        cheap, premium = (c.strip() for c in chosen)
+        changed = {
+            k: v for k, v in (("cheap", cheap), ("premium", premium)) if v != getattr(base, k)
+        }
+        if changed:
+            tables[name] = changed
+    if tables:
+        check_config(tables)
+    prefix = run_prefix.strip() or None
+    if prefix is not None and not RUN_PREFIX.fullmatch(prefix):
+        raise ValueError(f"run id {prefix!r} is not valid: use letters, digits, '.', '_' and '-'")
+    return ReplayRequest(
+        dataset=dataset,
+        ledger=ledger,
+        thresholds=parse_thresholds(thresholds),
+        stt=stt or None,
+        config=tables,
+        both_tiers=both_tiers,
+        paced=paced,
+        run_prefix=prefix,
+    )
 
 
 def _run_ids(request: ReplayRequest, name: str) -> list[tuple[str, float | None]]:

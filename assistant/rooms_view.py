@@ -15,8 +15,6 @@ from typing import Any
 
 from assistant.errors import WorkbenchError
 from assistant.rooms import (
-    DEV_HINT,
-    ENV_VARS,
     ID_RULE,
     LiveKitSettings,
     RoomAdmin,
@@ -28,10 +26,7 @@ from assistant.rooms import (
     verify_token,
 )
 
-SETUP_HINT = (
-    f"Set {', '.join(ENV_VARS)} in the environment of `streamlit run app.py` "
-    f"({DEV_HINT}), then reload the page."
-)
+SETUP_HINT = "Set them in the environment of `streamlit run app.py`, then reload the page."
 AGENT_MODULE = "assistant.agent"
 AGENT_COMMAND = "python -m assistant.agent dev"
 
