@@ -82,7 +82,7 @@ def iter_i420(path: Path, *, track: str) -> Iterator[I420Frame]:
         stream.thread_type = "AUTO"
         t_s = 0.0
         for frame in container.decode(stream):
-            if frame.pts is not None:
+            if frame.pts is not None and stream.time_base is not None:
                 t_s = float(frame.pts * stream.time_base)
             data = i420_planes(frame)
             width, height = frame.width, frame.height
