@@ -103,8 +103,15 @@ def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
             requests = run_requests(ledger, run_id)
             calls = run_calls(ledger, run_id)
             frames = run_frames(ledger, run_id)
+            judged = run_judgements(ledger, run_id)
     except LedgerError as exc:
         return LedgerView(None, str(exc))
+    if not judged.empty:  # the routed answer's grade, beside the offline quality
+        requests = requests.merge(
+            judged[["request_id", "tier", "judge_score", "judge_reason"]],
+            on=["request_id", "tier"],
+            how="left",
+        )
     by_stage = (
         calls.groupby("stage", as_index=False).agg(
             calls=("call_id", "count"),
@@ -115,8 +122,36 @@ def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
         else calls
     )
     return LedgerView(
-        {"summary": summary, "requests": requests, "by_stage": by_stage, "frames": frames}
+        {
+            "summary": summary,
+            "requests": requests,
+            "by_stage": by_stage,
+            "frames": frames,
+            "judge": judge_summary(judged),
+        }
     )
+
+
+def run_judgements(ledger: Ledger, run_id: str) -> Any:
+    """The latest ok grade per (request, tier) of ``run_id`` (``python -m assistant judge``)."""
+    return ledger.cursor().execute(
+        "SELECT request_id, tier, judge_model, score AS judge_score, reason AS judge_reason, "
+        "cost_usd FROM judgements WHERE run_id = ? AND status = 'ok' "
+        "QUALIFY row_number() OVER (PARTITION BY request_id, tier ORDER BY created_at DESC) = 1",
+        [run_id],
+    ).df()
+
+
+def judge_summary(judged: Any) -> dict[str, Any] | None:
+    """Mean grade, models and the judge's own cost, or None when the run was never judged."""
+    if judged.empty:
+        return None
+    return {
+        "mean_score": float(judged["judge_score"].mean()),
+        "graded": len(judged),
+        "models": sorted(set(judged["judge_model"])),
+        "cost_usd": float(judged["cost_usd"].sum()),
+    }
 
 
 # --- Routing lab: threshold sweeps of --both-tiers runs -------------------------------------

@@ -87,6 +87,18 @@ cols[3].metric(
 cols[4].metric(
     "Mean quality", f"{summary.mean_quality:.2f}" if summary.mean_quality is not None else "n/a"
 )
+judge = detail.data["judge"]
+if judge is None:
+    st.caption(
+        "Quality is the offline score (key facts and token F1). For an LLM's grade: "
+        f"`python -m assistant judge --run {run_id}` (needs a cloud key)."
+    )
+else:
+    st.caption(
+        f"LLM judge ({', '.join(judge['models'])}): mean grade {judge['mean_score']:.2f} over "
+        f"{judge['graded']} answers; the judge's own cost ${judge['cost_usd']:.4f} is not in "
+        "the run's cost."
+    )
 
 requests = detail.data["requests"]
 left, right = st.columns(2)
@@ -113,6 +125,7 @@ st.dataframe(
             "total_cost_usd",
             "status",
             "quality",
+            *(["judge_score"] if "judge_score" in requests.columns else []),
             "answer",
             "reference_answer",
         ]

@@ -103,3 +103,32 @@ def test_the_judge_command(tiny: Path, tmp_path: Path, monkeypatch: pytest.Monke
     assert summary["graded"] + summary["errors"] == 3 and summary["cost_usd"] > 0
     assert main(["judge", "--run", "nope", "--ledger", str(path)]) == 2
     assert "run nope does not exist" in capsys.readouterr().err
+
+
+def test_the_runs_page_shows_the_judges_grades(tiny: Path, tmp_path: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from assistant.workbench import read_run
+
+    path = tmp_path / "l.duckdb"
+    replay(load_dataset(tiny), ledger=path, config=recorded_config(), run_id="r")
+    app = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60)
+    app.session_state["wb.ledger"] = str(path)
+    app.run()
+    assert not app.exception
+    assert any("python -m assistant judge --run r" in c.value for c in app.caption)
+    with FakeVendors() as fake, Ledger(path) as ledger:
+        fake.script(verdicts)
+        llm = OpenAILLM(model="gpt-4o", api_key="sk-test-judge", base_url=fake.openai_url)
+        judge_run(ledger, "r", Judge(llm))
+    view = read_run(path, "r")
+    assert view.data is not None and view.data["judge"]["graded"] == 2  # q2's verdict had no score
+    assert view.data["requests"]["judge_score"].notna().sum() == 2
+    import streamlit as st
+
+    st.cache_data.clear()  # the page caches its reads for 5 s
+    app = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60)
+    app.session_state["wb.ledger"] = str(path)
+    app.run()
+    assert not app.exception
+    assert any("LLM judge (openai:gpt-4o): mean grade" in c.value for c in app.caption)
