@@ -19,6 +19,7 @@ from assistant.live_view import (
     read_run_detail,
     thumbnails,
     timeline,
+    usd,
 )
 from assistant.workbench import read_runs
 
@@ -264,42 +265,28 @@ else:
             else:
                 st.caption(caption)
 
-left, right = st.columns([2, 3])
-with left:
-    st.markdown("**Transcript**")
-    if utterances.empty:
-        st.caption("No utterances in this run.")
-    else:
-        st.dataframe(
-            utterances[["start_s", "end_s", "participant", "text"]],
-            hide_index=True,
-            width="stretch",
-            height=420,
-            column_config={
-                "start_s": st.column_config.NumberColumn("start", format="%.1f s"),
-                "end_s": st.column_config.NumberColumn("end", format="%.1f s"),
-            },
-        )
-with right:
-    st.markdown("**Questions: route, models, latency, cost, answer**")
-    questions = data["questions"]
-    if questions.empty:
-        st.caption("No questions in this run.")
-    else:
-        st.dataframe(
-            questions,
-            hide_index=True,
-            width="stretch",
-            height=420,
-            column_config={
-                "media_t_s": st.column_config.NumberColumn("at", format="%.1f s"),
-                "score": st.column_config.NumberColumn("score", format="%.2f"),
-                "threshold": st.column_config.NumberColumn("threshold", format="%.2f"),
-                "total_latency_ms": st.column_config.NumberColumn("latency", format="%.0f ms"),
-                "total_cost_usd": st.column_config.NumberColumn("cost", format="$%.6f"),
-                "quality": st.column_config.NumberColumn("quality", format="%.2f"),
-            },
-        )
+st.markdown("**Questions: route, models, latency, cost, answer**")
+questions = data["questions"]
+if questions.empty:
+    st.caption("No questions in this run.")
+else:
+    st.dataframe(
+        questions,
+        hide_index=True,
+        width="stretch",
+        height=320,
+        column_config={
+            "media_t_s": st.column_config.NumberColumn("at", format="%.1f s"),
+            "question": st.column_config.TextColumn("question", width="large"),
+            "score": st.column_config.NumberColumn("score", format="%.2f"),
+            "threshold": st.column_config.NumberColumn("threshold", format="%.2f"),
+            "total_latency_ms": st.column_config.NumberColumn("latency", format="%.0f ms"),
+            "total_cost_usd": st.column_config.NumberColumn("cost", format="$%.7f"),
+            "quality": st.column_config.NumberColumn("quality", format="%.2f"),
+            "answer": st.column_config.TextColumn("answer", width="large"),
+            "reference_answer": st.column_config.TextColumn("reference", width="medium"),
+        },
+    )
 
 if not requests.empty:
     pick = st.selectbox(
@@ -314,13 +301,29 @@ if not requests.empty:
         f"{q['threshold'] if q['threshold'] is not None else 'n/a'}"
         f"{', explored' if q['explored'] else ''}) · LLM `{q['llm_model_resolved']}` · vision "
         f"`{q['vision_model_resolved'] or 'none'}` · {q['total_latency_ms']:.0f} ms · "
-        f"${q['total_cost_usd']:.6f} · {q['status']}"
+        f"{usd(q['total_cost_usd'])} · {q['status']}"
     )
     answer, reference = st.columns(2)
     answer.markdown("**Answer**")
     answer.write(q["answer"] or "(no answer)")
     reference.markdown("**Reference**")
     reference.write(q["reference_answer"] or "(none in the dataset)")
+
+st.markdown("**Transcript**")
+if utterances.empty:
+    st.caption("No utterances in this run.")
+else:
+    st.dataframe(
+        utterances[["start_s", "end_s", "participant", "text"]],
+        hide_index=True,
+        width="stretch",
+        height=320,
+        column_config={
+            "start_s": st.column_config.NumberColumn("start", format="%.1f s"),
+            "end_s": st.column_config.NumberColumn("end", format="%.1f s"),
+            "text": st.column_config.TextColumn("text", width="large"),
+        },
+    )
 
 with st.expander("Run configuration"):
     st.json(data["config"], expanded=False)

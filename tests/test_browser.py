@@ -35,7 +35,7 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1440,2000",
+    "--window-size=1440,1000",
 )
 # url path -> (title, a CSS selector that shows the page got past its first query)
 PAGES = {
@@ -160,7 +160,12 @@ def test_every_page_renders_in_chromium(
         ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-testid="stMain"] h1'), title)
     )
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
-    time.sleep(1.5)  # let charts and images paint before the screenshot
+    time.sleep(1.5)  # let charts and images paint
+    height = browser.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 0;"
+    )
+    browser.set_window_size(1440, max(900, min(int(height or 0) + 120, 8000)))  # the whole page
+    time.sleep(1.0)
     shot = _shots(tmp_path_factory) / f"{path or 'runs'}.png"
     assert browser.save_screenshot(str(shot))
     print(f"screenshot: {shot}")

@@ -51,7 +51,7 @@ def test_browse_a_replayed_demo(demo_ledger: Path) -> None:
     assert len(images) == 12  # the first minute's kept frames, thinned to 12, as thumbnails
     captions = [c.value for c in app.caption]
     assert any("12 of the 61 frames kept in 0–60 s" in c for c in captions)
-    transcript, questions = app.dataframe[0].value, app.dataframe[1].value
+    questions, transcript = app.dataframe[0].value, app.dataframe[1].value
     assert len(transcript) == 43 and list(transcript.columns)[:3] == [
         "start_s",
         "end_s",
