@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     from assistant.routing import bench_cli
 
     rooms_cli.add_commands(sub)
+    from assistant import publish
+
+    publish.add_command(sub)
     from assistant.rag import kb_cli
 
     kb_cli.add_commands(sub)
@@ -168,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from assistant.rag import kb_cli
 
             return kb_cli.run(args)
+        if args.command == "publish":
+            from assistant import publish
+
+            return publish.run(args)
         if args.command in ("token", "rooms"):
             from assistant import rooms_cli
 

@@ -20,8 +20,11 @@ without a server.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
+import signal
+import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assistant.datasets import Dataset
-from assistant.errors import DatasetError
+from assistant.errors import DatasetError, WorkbenchError
 from assistant.media import iter_audio
 from assistant.sources.base import Source
 from assistant.sources.recorded import available_at
@@ -39,6 +42,7 @@ from assistant.types import AudioChunk, Event, Question, VideoFrame
 if TYPE_CHECKING:
     from livekit import rtc
 
+    from assistant.rooms import LiveKitSettings
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +167,156 @@ class PublishSource(Source):
         merged = heapq.merge(*(keyed(s, i) for i, s in enumerate(streams)), key=lambda e: e[:3])
         for *_, event in merged:
             yield event
+
+
+# -- publishing ---------------------------------------------------------------------------------
+class _Publisher:
+    """One participant's connection: its microphone, and the screen if it shares it."""
+
+    def __init__(self, identity: str, name: str, *, screen: tuple[int, int] | None) -> None:
+        from livekit import rtc
+
+        self.identity = identity
+        self.name = name
+        self.room = rtc.Room()
+        self.audio = rtc.AudioSource(AUDIO_RATE, 1)
+        self.video = rtc.VideoSource(*screen) if screen else None
+
+    async def join(self, url: str, token: str) -> None:
+        from livekit import rtc
+
+        await self.room.connect(url, token)
+        mic = rtc.LocalAudioTrack.create_audio_track(f"{self.identity}-mic", self.audio)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(mic, options)
+        if self.video is not None:
+            screen = rtc.LocalVideoTrack.create_video_track(f"{self.identity}-screen", self.video)
+            options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_SCREENSHARE)
+            await self.room.local_participant.publish_track(screen, options)
+
+    async def close(self) -> None:
+        await self.room.disconnect()
+        await self.audio.aclose()
+        if self.video is not None:
+            await self.video.aclose()
+
+
+async def publish(
+    dataset: Dataset,
+    *,
+    tenant: str,
+    room: str,
+    settings: LiveKitSettings,
+    speed: float = 1.0,
+    notice: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Play ``dataset`` into ``room`` in real time (``speed`` times faster); returns counts."""
+    from assistant.rooms import TenantContext, mint_token
+    from assistant.sources.paced import PacedSource
+
+    say = notice or (lambda message: log.info("%s", message))
+    ctx = TenantContext(tenant)
+    size = _screen_size(dataset)
+    publishers = {
+        p.identity: _Publisher(
+            p.identity, p.name, screen=size if p.identity == dataset.screen_participant else None
+        )
+        for p in dataset.participants
+    }
+    if dataset.screen_participant not in publishers:  # a screen shared by a silent participant
+        publishers[dataset.screen_participant] = _Publisher(
+            dataset.screen_participant, dataset.screen_participant, screen=size
+        )
+    counts = {"frames": 0, "audio_frames": 0, "questions": 0, "dropped_frames": 0}
+    try:
+        for pub in publishers.values():
+            token = mint_token(
+                settings, ctx, room, identity=pub.identity, name=pub.name, ttl_s=3600
+            )
+            await pub.join(settings.url, token)
+        say(f"publishing {dataset.name} into {room} as {', '.join(publishers)} (speed {speed})")
+        source = PacedSource(PublishSource(dataset), speed=speed)
+        async for event in source.aevents():
+            if isinstance(event, I420Frame):
+                video = publishers[dataset.screen_participant].video
+                assert video is not None
+                video.capture_frame(rtc_video_frame(event), timestamp_us=int(event.t_s * 1e6))
+                counts["frames"] += 1
+            elif isinstance(event, AudioChunk):
+                speaker = publishers.get(event.participant)
+                if speaker is not None:
+                    for frame in audio_frames(event):
+                        await speaker.audio.capture_frame(frame)
+                        counts["audio_frames"] += 1
+            elif isinstance(event, Question):
+                asker = publishers.get(event.asker) or publishers[dataset.screen_participant]
+                await asker.room.local_participant.send_text(event.text, topic=CHAT_TOPIC)
+                counts["questions"] += 1
+                say(f"{event.t_s:7.1f} s  {asker.identity} asks: {event.text}")
+        counts["dropped_frames"] = source.dropped_frames
+    finally:
+        for pub in publishers.values():
+            await pub.close()
+    return counts
+
+
+def _screen_size(dataset: Dataset) -> tuple[int, int]:
+    first = next(iter_i420(dataset.screen, track="probe"))
+    return first.width, first.height
+
+
+def add_command(sub: Any) -> None:
+    """The ``publish`` subcommand of ``python -m assistant``."""
+    p = sub.add_parser(
+        "publish", help="join a LiveKit room as a dataset's participants and play it in real time"
+    )
+    p.add_argument("dataset", help="dataset folder, e.g. datasets/demo")
+    p.add_argument("--room", required=True, help="room name (or the full tenant_T_R name)")
+    p.add_argument("--tenant", required=True, help="tenant id the room belongs to")
+    p.add_argument("--speed", type=float, default=1.0, help="1.0 is real time (default)")
+
+
+def run(args: Any) -> int:
+    """``python -m assistant publish``: needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET."""
+    from assistant.datasets import load_dataset
+    from assistant.rooms import LiveKitSettings, TenantContext, resolve_room
+
+    settings = LiveKitSettings.from_env()
+    full = resolve_room(TenantContext(args.tenant), args.room)
+    dataset = load_dataset(args.dataset)
+    if not args.speed > 0:
+        raise WorkbenchError(f"--speed must be > 0 (1.0 is real time), got {args.speed}")
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    async def main() -> dict[str, int]:
+        task = asyncio.ensure_future(
+            publish(
+                dataset,
+                tenant=args.tenant,
+                room=full,
+                settings=settings,
+                speed=args.speed,
+                notice=say,
+            )
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            return await task
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    try:
+        counts = asyncio.run(main())
+    except asyncio.CancelledError:
+        say("publishing stopped")
+        return 130
+    say(
+        f"published {counts['frames']} frames ({counts['dropped_frames']} dropped as late), "
+        f"{counts['audio_frames']} audio frames, {counts['questions']} questions"
+    )
+    return 0
