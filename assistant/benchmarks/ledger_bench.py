@@ -1,0 +1,473 @@
+"""Ledger benchmarks: batched appends against row-by-row inserts, the cost dashboard and the
+threshold sweep over a synthetic ledger of a million requests.
+
+The large ledger is generated inside DuckDB (``INSERT ... SELECT ... FROM range(n)``) from the
+record dataclasses' fields, so it follows the schema whatever columns are added later; the
+append benchmark appends real ``CallRecord`` objects through ``Ledger.writer()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from assistant.benchmarks.harness import Figure, timed_best
+from assistant.records import CallRecord, RequestRecord, TierOutcomeRecord
+
+if typing.TYPE_CHECKING:
+    from assistant.ledger import Ledger
+
+SECTION = "ledger"
+
+
+# --- appends ----------------------------------------------------------------------------------
+
+
+def _call(i: int, run_id: str) -> CallRecord:
+    stage = ("retrieval", "llm", "vision", "stt")[i % 4]
+    return CallRecord(
+        call_id=f"{run_id}:{i:08d}",
+        run_id=run_id,
+        request_id=None if stage == "stt" else f"{run_id}:q{i // 4}",
+        tenant="acme",
+        stage=stage,
+        provider="local",
+        model_requested="extractive-1",
+        model_resolved="extractive-1",
+        media_t_s=i * 0.5,
+        latency_ms=12.5 + i % 7,
+        ttft_ms=None,
+        input_tokens=400 + i % 50,
+        output_tokens=40 + i % 9,
+        image_count=0,
+        audio_s=0.0,
+        compute_s=0.0125,
+        cost_usd=3.5e-7,
+        attempts=1,
+        status="ok",
+        error=None,
+    )
+
+
+def bench_appends(workdir: Path, *, quick: bool) -> list[Figure]:
+    """``writer.append`` of real records (batches of 500, Arrow) against one INSERT per row."""
+    from assistant.ledger import Ledger
+
+    batched_n = 20_000 if quick else 200_000
+    row_n = 500 if quick else 3_000
+    records = [_call(i, "bench") for i in range(batched_n)]
+    names = [f.name for f in dataclasses.fields(CallRecord)]
+
+    def batched() -> float:
+        path = workdir / f"append-batched-{time.perf_counter_ns()}.duckdb"
+        with Ledger(path) as ledger:
+            started = time.perf_counter()
+            with ledger.writer() as writer:
+                for record in records:
+                    writer.append(record)
+            elapsed = time.perf_counter() - started
+        _remove(path)
+        return elapsed
+
+    def row_by_row() -> float:
+        path = workdir / f"append-rows-{time.perf_counter_ns()}.duckdb"
+        sql = f"INSERT INTO calls ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        with Ledger(path) as ledger:
+            cur = ledger.cursor()
+            started = time.perf_counter()
+            for record in records[:row_n]:
+                cur.execute(sql, [getattr(record, n) for n in names])
+            elapsed = time.perf_counter() - started
+        _remove(path)
+        return elapsed
+
+    batched_s = min(batched() for _ in range(1 if quick else 2))
+    rows_s = row_by_row()
+    batched_rate = batched_n / batched_s
+    row_rate = row_n / rows_s
+    ratio = batched_rate / row_rate
+    arrow_s = _arrow_seconds(records)
+    limits = []
+    if ratio < 50:
+        limits.append("row-by-row inserts are cheap for DuckDB on this disk")
+    if batched_rate < 100_000:
+        share = f"{arrow_s / batched_s:.0%}" if arrow_s is not None else "part"
+        limits.append(
+            f"Python: {share} of the batched time is building the Arrow batches from "
+            "dataclasses (ledger/arrow.py: one getattr per field per row); the rest is the "
+            "writer's per-record bookkeeping and DuckDB's insert with the call_id primary-key "
+            "index"
+        )
+    return [
+        Figure(
+            section=SECTION,
+            name="batched appends (writer, 500-row Arrow batches)",
+            value=batched_rate,
+            unit="rows/s",
+            baseline="row-by-row INSERT ... VALUES (?, ...)",
+            baseline_value=row_rate,
+            ratio=ratio,
+            target="≥ 50× row-by-row and ≥ 100,000 rows/s",
+            target_ratio=50.0,
+            target_value=100_000.0,
+            higher_is_better=True,
+            limited_by="; ".join(limits) or None,
+            detail=f"{batched_n:,} CallRecords batched, {row_n:,} row by row, fresh ledger files",
+        )
+    ]
+
+
+def _arrow_seconds(records: list[CallRecord]) -> float | None:
+    """Time to turn the records into 500-row Arrow batches alone (the writer's conversion)."""
+    try:
+        from assistant.ledger.arrow import to_arrow
+    except ImportError:  # the writer's internals moved: the share is then not reported
+        return None
+    started = time.perf_counter()
+    for i in range(0, len(records), 500):
+        to_arrow(CallRecord, records[i : i + 500])
+    return time.perf_counter() - started
+
+
+# --- a synthetic ledger of many requests -------------------------------------------------------
+
+_DEFAULTS: dict[type, str] = {str: "'x'", float: "0.0", int: "0", bool: "false"}
+
+
+def _select(cls: type, overrides: dict[str, str]) -> str:
+    """A SELECT list with one expression per field of ``cls`` (the table's columns): the
+    ``overrides`` where given, else NULL for optional fields and a constant of the field's type."""
+    hints = typing.get_type_hints(cls)
+    parts = []
+    for f in dataclasses.fields(cls):
+        if f.name in overrides:
+            expr = overrides[f.name]
+        else:
+            hint = hints[f.name]
+            args = typing.get_args(hint)
+            if type(None) in args:
+                expr = "NULL"
+            elif hint is datetime:
+                expr = "now()"
+            else:
+                expr = _DEFAULTS[hint]
+        parts.append(f"{expr} AS {f.name}")
+    return ", ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SyntheticLedger:
+    path: Path
+    requests: int
+    calls: int
+    runs: int
+    sweep_run: str
+    sweep_requests: int
+    build_s: float
+
+
+def build_ledger(path: Path, *, requests: int, per_run: int = 5_000) -> SyntheticLedger:
+    """A ledger of ``requests`` requests in runs of ``per_run``, with their calls (retrieval,
+    answer, a screen read for 30%, transcription every 10 s of media) and one ``--both-tiers``
+    run holding every request's two tier outcomes (the sweep's input)."""
+    from assistant.ledger import Ledger
+
+    started = time.perf_counter()
+    runs = max(1, requests // per_run)
+    with Ledger(path) as ledger:
+        cur = ledger.cursor()
+        cur.execute(
+            "INSERT INTO runs (run_id, source_kind, source_ref, dataset_name, tenant, room, "
+            "config_json, config_hash, media_duration_s, started_at, status) "
+            "SELECT 'run' || lpad(i::VARCHAR, 5, '0'), 'recorded', 'synthetic', 'synthetic', "
+            "'tenant' || (i % 7), 'room', '{\"routing\": {\"threshold\": 0.3}}', 'hash', "
+            f"{per_run} * 12.0, now() - to_seconds(i), 'finished' FROM range({runs}) t(i)"
+        ).fetchall()
+        # request i belongs to run i // per_run, asked every 12 s of media
+        run_of = f"'run' || lpad((i // {per_run})::VARCHAR, 5, '0')"
+        request = _select(
+            RequestRecord,
+            {
+                "request_id": "'r' || i",
+                "run_id": run_of,
+                "tenant": f"'tenant' || ((i // {per_run}) % 7)",
+                "room": "'room'",
+                "media_t_s": f"(i % {per_run}) * 12.0",
+                "question": "'what is on the slide?'",
+                "needs_screen": "i % 10 < 3",
+                "scorer": "'heuristic'",
+                "score": "hash(i) % 10000 / 10000.0",
+                "score_features_json": "'{}'",
+                "router": "'threshold'",
+                "threshold": "0.3",
+                "tier": "CASE WHEN hash(i) % 10000 >= 3000 THEN 'premium' ELSE 'cheap' END",
+                "propensity": "1.0",
+                "llm_model_requested": "'local:extractive-1'",
+                "input_tokens": "400 + i % 300",
+                "output_tokens": "40 + i % 60",
+                "total_latency_ms": "5 + hash(i * 7) % 2000 / 10.0",
+                "total_cost_usd": "1e-6 * (1 + i % 5)",
+                "status": "'ok'",
+                "citations_json": "'[]'",
+                "retrieval_json": "'[]'",
+                "quality": "(hash(i * 3) % 100) / 100.0",
+            },
+        )
+        cur.execute(f"INSERT INTO requests SELECT {request} FROM range({requests}) t(i)").fetchall()
+        # calls: k = 0 retrieval, 1 answer, 2 screen read (30% of requests)
+        call = _select(
+            CallRecord,
+            {
+                "call_id": "'c' || i || '-' || k",
+                "run_id": run_of,
+                "request_id": "'r' || i",
+                "tenant": f"'tenant' || ((i // {per_run}) % 7)",
+                "stage": "CASE k WHEN 0 THEN 'retrieval' WHEN 1 THEN 'llm' ELSE 'vision' END",
+                "provider": "CASE k WHEN 0 THEN 'bm25' WHEN 1 THEN 'local' ELSE 'ocr' END",
+                "model_requested": "CASE k WHEN 0 THEN 'bm25s' WHEN 1 THEN "
+                "(CASE WHEN i % 3 = 0 THEN 'extractive-3' ELSE 'extractive-1' END) "
+                "ELSE (CASE WHEN i % 3 = 0 THEN 'full' ELSE 'low' END) END",
+                "model_resolved": "NULL",
+                "media_t_s": f"(i % {per_run}) * 12.0",
+                "latency_ms": "1 + k * 300 + hash(i + k) % 100",
+                "cost_usd": "CASE k WHEN 0 THEN 1e-8 WHEN 1 THEN 2e-7 ELSE 2.5e-5 END",
+                "attempts": "1",
+                "status": "'ok'",
+            },
+        )
+        cur.execute(
+            f"INSERT INTO calls SELECT {call} FROM range({requests}) t(i), range(3) s(k) "
+            "WHERE k < 2 OR i % 10 < 3"
+        ).fetchall()
+        stt = _select(
+            CallRecord,
+            {
+                "call_id": "'s' || j",
+                "run_id": "'run' || lpad((j % " + str(runs) + ")::VARCHAR, 5, '0')",
+                "request_id": "NULL",
+                "tenant": f"'tenant' || ((j % {runs}) % 7)",
+                "stage": "'stt'",
+                "provider": "'whisper'",
+                "model_requested": "'tiny.en'",
+                "media_t_s": f"(j // {runs}) * 10.0",
+                "latency_ms": "150.0",
+                "audio_s": "6.0",
+                "cost_usd": "4e-6",
+                "attempts": "1",
+                "status": "'ok'",
+            },
+        )
+        stt_calls = runs * per_run * 12 // 10
+        cur.execute(f"INSERT INTO calls SELECT {stt} FROM range({stt_calls}) t(j)").fetchall()
+        # the sweep's run: every request answered by both tiers
+        cur.execute(
+            "INSERT INTO runs (run_id, source_kind, source_ref, dataset_name, tenant, room, "
+            "config_json, config_hash, media_duration_s, started_at, status) VALUES "
+            "('sweep', 'recorded', 'synthetic', 'synthetic', 'tenant0', 'room', '{}', 'hash', "
+            f"{requests} * 12.0, now(), 'finished')"
+        ).fetchall()
+        sweep_request = request.replace(f"{run_of} AS run_id", "'sweep' AS run_id").replace(
+            "'r' || i AS request_id", "'s' || i AS request_id"
+        )
+        cur.execute(
+            f"INSERT INTO requests SELECT {sweep_request} FROM range({requests}) t(i)"
+        ).fetchall()
+        outcome = _select(
+            TierOutcomeRecord,
+            {
+                "run_id": "'sweep'",
+                "request_id": "'s' || i",
+                "tier": "CASE k WHEN 0 THEN 'cheap' ELSE 'premium' END",
+                "llm_model": "CASE k WHEN 0 THEN 'local:extractive-1' "
+                "ELSE 'local:extractive-3' END",
+                "latency_ms": "20 + k * 400 + hash(i * 5 + k) % 5000 / 10.0",
+                "cost_usd": "1e-6 * (1 + k * 4) + hash(i + k) % 100 * 1e-8",
+                "quality": "CASE WHEN i % 11 = 0 THEN NULL "
+                "ELSE least(1.0, (hash(i * 3 + k) % 100) / 100.0 + k * 0.2) END",
+                "status": "'ok'",
+                "cached": "false",
+            },
+        )
+        cur.execute(
+            f"INSERT INTO tier_outcomes SELECT {outcome} FROM range({requests}) t(i), "
+            "range(2) s(k)"
+        ).fetchall()
+        cur.execute("CHECKPOINT").fetchall()
+        calls = cur.execute("SELECT count(*) FROM calls").fetchall()[0][0]
+    return SyntheticLedger(
+        path=path,
+        requests=requests,
+        calls=int(calls),
+        runs=runs,
+        sweep_run="sweep",
+        sweep_requests=requests,
+        build_s=time.perf_counter() - started,
+    )
+
+
+def _remove(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+# --- dashboard and sweep ------------------------------------------------------------------------
+
+
+def _costs_by_pandas(path: Path) -> object:
+    """The baseline: every call into pandas, cost per media hour by run computed there."""
+    from assistant.ledger import Ledger
+
+    with Ledger(path, read_only=True) as ledger:
+        cur = ledger.cursor()
+        calls = cur.sql("SELECT * FROM calls").to_arrow_table().to_pandas()
+        runs = cur.sql("SELECT run_id, media_duration_s FROM runs").to_arrow_table().to_pandas()
+    per_run = calls.groupby("run_id")["cost_usd"].sum().rename("total_cost_usd")
+    merged = runs.merge(per_run, left_on="run_id", right_index=True, how="left")
+    merged["cost_per_media_hour_usd"] = (
+        merged["total_cost_usd"].fillna(0.0) / merged["media_duration_s"] * 3600
+    )
+    return merged
+
+
+def naive_sweep(ledger: Ledger, run_id: str) -> list[tuple[float, float, float | None, float]]:
+    """The sweep's baseline, done the obvious way (what ``routing.sweep`` did before): outcomes
+    into pandas, a pivot, then per threshold ``np.where`` over every request and
+    ``np.percentile``. Returns (threshold, total cost, mean quality, p95 latency) per threshold."""
+    import numpy as np
+
+    from assistant.ledger.queries import run_shared_cost_usd, run_tier_outcomes
+    from assistant.routing.sweep import DEFAULT_THRESHOLDS
+
+    frame = run_tier_outcomes(ledger, run_id)
+    wide = frame.pivot(
+        index="request_id", columns="tier", values=["cost_usd", "quality", "latency_ms"]
+    )
+    score = frame.groupby("request_id")["score"].first().reindex(wide.index).to_numpy(dtype=float)
+
+    def column(name: str, tier: str) -> np.ndarray:
+        return wide[(name, tier)].to_numpy(dtype=float, na_value=np.nan)
+
+    shared = run_shared_cost_usd(ledger, run_id)
+    points = []
+    for t in DEFAULT_THRESHOLDS:
+        premium = score >= t
+        cost = np.where(premium, column("cost_usd", "premium"), column("cost_usd", "cheap"))
+        quality = np.where(premium, column("quality", "premium"), column("quality", "cheap"))
+        latency = np.where(premium, column("latency_ms", "premium"), column("latency_ms", "cheap"))
+        known = quality[~np.isnan(quality)]
+        points.append(
+            (
+                t,
+                float(cost.sum()) + shared,
+                float(known.mean()) if known.size else None,
+                float(np.percentile(latency, 95)),
+            )
+        )
+    return points
+
+
+def bench_queries(ledger: SyntheticLedger, *, quick: bool) -> list[Figure]:
+    from assistant.ledger import Ledger
+    from assistant.ledger.queries import cost_dashboard, list_runs
+    from assistant.routing.sweep import sweep
+    from assistant.workbench import read_costs
+
+    reps = 2 if quick else 3
+    scale = f"{ledger.requests:,} requests, {ledger.calls:,} calls, {ledger.runs} runs"
+
+    def dashboard() -> None:
+        with Ledger(ledger.path, read_only=True) as led:
+            cost_dashboard(led)
+
+    def runs_page() -> None:
+        with Ledger(ledger.path, read_only=True) as led:
+            list_runs(led)
+
+    dash_s = timed_best(dashboard, reps)
+    page_s = timed_best(lambda: read_costs(ledger.path), 1)
+    pandas_s = timed_best(lambda: _costs_by_pandas(ledger.path), 1)
+    runs_s = timed_best(runs_page, reps)
+    figures = [
+        Figure(
+            section=SECTION,
+            name=f"cost dashboard query over {ledger.requests:,} requests",
+            value=dash_s * 1000,
+            unit="ms",
+            baseline="the Costs page's loader today (workbench.read_costs: every call into "
+            "pandas, grouped there)",
+            baseline_value=page_s * 1000,
+            ratio=page_s / dash_s,
+            target="< 300 ms",
+            target_value=300.0,
+            higher_is_better=False,
+            limited_by=None
+            if dash_s < 0.3
+            else "DuckDB's hash aggregation of every call on 2 cores (one scan of the calls table)",
+            detail="queries.cost_dashboard: cost per media hour by run, by stage, by model; "
+            + scale,
+        ),
+        Figure(
+            section=SECTION,
+            name=f"runs page query (list_runs) over {ledger.requests:,} requests",
+            value=runs_s * 1000,
+            unit="ms",
+            baseline="every call loaded into pandas, grouped there",
+            baseline_value=pandas_s * 1000,
+            ratio=pandas_s / runs_s,
+            target="< 300 ms",
+            target_value=300.0,
+            higher_is_better=False,
+            limited_by=None
+            if runs_s < 0.3
+            else "exact p50/p95 latency per run (quantile_cont sorts each run's requests) and "
+            "the join of four aggregates, on 2 cores",
+            detail="cost per media hour, p50/p95 latency, quality per run; " + scale,
+        ),
+    ]
+
+    def run_sweep() -> None:
+        with Ledger(ledger.path, read_only=True) as led:
+            sweep(led, ledger.sweep_run)
+
+    def run_reference() -> None:
+        with Ledger(ledger.path, read_only=True) as led:
+            naive_sweep(led, ledger.sweep_run)
+
+    sweep_s = timed_best(run_sweep, reps)
+    reference_s = timed_best(run_reference, 1)
+    figures.append(
+        Figure(
+            section=SECTION,
+            name=f"101-threshold sweep over {ledger.sweep_requests:,} requests",
+            value=sweep_s * 1000,
+            unit="ms",
+            baseline="the same sweep done naively: pandas pivot, np.where and np.percentile "
+            "per threshold",
+            baseline_value=reference_s * 1000,
+            ratio=reference_s / sweep_s,
+            target="< 1 s",
+            target_value=1000.0,
+            higher_is_better=False,
+            limited_by=None
+            if sweep_s < 1.0
+            else "reading 2 tier outcomes per request out of DuckDB and sorting the latencies",
+            detail=f"routing.sweep.sweep on {2 * ledger.sweep_requests:,} tier_outcomes rows",
+        )
+    )
+    return figures
+
+
+def run(workdir: Path, *, quick: bool, say: Callable[[str], None]) -> list[Figure]:
+    say("ledger: batched appends against row-by-row inserts")
+    figures = bench_appends(workdir, quick=quick)
+    requests = 50_000 if quick else 1_000_000
+    say(f"ledger: generating a synthetic ledger of {requests:,} requests")
+    synthetic = build_ledger(workdir / "large.duckdb", requests=requests)
+    say(f"  built in {synthetic.build_s:.1f} s; timing the dashboard and the sweep")
+    figures += bench_queries(synthetic, quick=quick)
+    _remove(synthetic.path)
+    return figures
