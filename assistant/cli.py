@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
 
     judge_cli.add_commands(sub)
     bench_cli.add_commands(sub)
+    from assistant.benchmarks import harness as bench_harness
+
+    bench_harness.add_command(sub)
 
     sweep = sub.add_parser(
         "sweep", help="every threshold's cost, quality and latency from a --both-tiers run"
@@ -157,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample_bench(args)
         if args.command == "stt-bench":
             return _stt_bench(args)
+        if args.command == "bench":
+            from assistant.benchmarks.harness import run_command
+
+            return run_command(args)
         if args.command == "routing-bench":
             from assistant.routing import bench_cli
 
