@@ -154,12 +154,20 @@ def test_every_page_renders_in_chromium(
 
     assert isinstance(browser, WebDriver)
     title, ready = PAGES[path]
-    browser.get(f"{server}/{path}")
+    heading = (By.CSS_SELECTOR, '[data-testid="stMain"] h1')
     wait = WebDriverWait(browser, 90, poll_frequency=0.25)
-    wait.until(
-        ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-testid="stMain"] h1'), title)
-    )
+    browser.set_window_size(1440, 1000)
+    # As a user does: open the app at its root, then follow the sidebar's link. (A page's own
+    # address in a fresh server skips app.py: Streamlit falls back to listing pages/.)
+    browser.get(f"{server}/")
+    wait.until(ec.text_to_be_present_in_element(heading, "Runs"))
+    if path:
+        link = f'[data-testid="stSidebarNav"] a[href$="/{path}"]'
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, link))).click()
+    wait.until(ec.text_to_be_present_in_element(heading, title))
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
+    sidebar = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
+    assert "Ledger file" in sidebar and "Tenant" in sidebar  # app.py's sidebar, on every page
     time.sleep(1.5)  # let charts and images paint
     height = browser.execute_script(
         "const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 0;"
