@@ -233,6 +233,8 @@ class RoomAgent:
     ) -> None:
         from livekit import rtc
 
+        if participant.name:  # display names for the transcript and the answers' @mentions
+            self.session.pipeline.names[participant.identity] = participant.name
         if track.kind == rtc.TrackKind.KIND_VIDEO:
             source = video_source_of(publication.source)
             if source is not None:
@@ -426,8 +428,9 @@ async def connect(
 
 
 # -- the LiveKit Agents worker ----------------------------------------------------------------------
-async def entrypoint(ctx: Any) -> None:
-    """A job: one room dispatched to this worker (``livekit.agents.JobContext``)."""
+async def entrypoint(ctx: Any) -> RoomAgent:
+    """A job: one room dispatched to this worker (``livekit.agents.JobContext``). Returns the
+    ``RoomAgent`` serving it (LiveKit Agents ignores the value; tests look at it)."""
     from livekit.agents import AutoSubscribe
 
     options = options_from_env()
@@ -449,6 +452,12 @@ async def entrypoint(ctx: Any) -> None:
     ctx.add_shutdown_callback(close)
     await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_ALL)
     log.info("serving %s for tenant %s: run %s", job_room.name, tenant, session.run_id)
+    return agent
+
+
+async def job(ctx: Any) -> None:
+    """The worker's ``entrypoint_fnc``: ``entrypoint`` with the return type LiveKit expects."""
+    await entrypoint(ctx)
 
 
 def worker_options() -> Any:
@@ -458,7 +467,7 @@ def worker_options() -> Any:
     except ImportError as exc:
         raise WorkbenchError(AGENTS_HINT) from exc
     return WorkerOptions(
-        entrypoint_fnc=entrypoint,
+        entrypoint_fnc=job,
         agent_name=os.environ.get("WORKBENCH_DISPATCH_NAME", ""),
         shutdown_process_timeout=60.0,  # the last checkpoint and transcription need a moment
     )

@@ -96,7 +96,7 @@ def test_worker_entrypoint_is_importable_and_configured(
 
     options = agent.worker_options()
     assert isinstance(options, WorkerOptions)
-    assert options.entrypoint_fnc is agent.entrypoint
+    assert options.entrypoint_fnc is agent.job
     monkeypatch.setenv("WORKBENCH_LEDGER", str(tmp_path / "w.duckdb"))
     monkeypatch.setenv("WORKBENCH_AGENT_NAME", "Nova")
     monkeypatch.setenv("WORKBENCH_CHAT_NEEDS_NAME", "1")
@@ -261,3 +261,51 @@ def test_agent_and_publisher_in_one_room(tiny: Path, tmp_path: Path) -> None:
         frames = cur.execute("SELECT count(*) FROM frames WHERE run_id = ?", [run_id]).fetchall()
     assert status[0][0] == "interrupted"  # stopped by us
     assert asked[0][0] == 3 and frames[0][0] > 0
+
+
+def test_worker_entrypoint_runs_a_session_for_the_dispatched_room(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny: Path
+) -> None:
+    """The job's wiring, with a real (unconnected) rtc.Room: tenant from the dispatched room's
+    metadata, a session in the ledger, chat answered, the run closed by the shutdown callback."""
+    from livekit.protocol.agent import Job
+    from livekit.protocol.models import Room
+
+    ledger = tmp_path / "worker.duckdb"
+    monkeypatch.setenv("WORKBENCH_LEDGER", str(ledger))
+    monkeypatch.setenv("WORKBENCH_KNOWLEDGE", str(tiny / "knowledge"))
+    metadata = json.dumps({"tenant_id": "acme", "custom": {}})
+
+    class JobContext:  # the parts of livekit.agents.JobContext the entrypoint uses
+        def __init__(self) -> None:
+            self.job = Job(room=Room(name="tenant_acme_standup", metadata=metadata))
+            self.room = rtc.Room()
+            self.shutdown: list = []
+            self.connected = False
+
+        def add_shutdown_callback(self, callback) -> None:  # type: ignore[no-untyped-def]
+            self.shutdown.append(callback)
+
+        async def connect(self, **_: object) -> None:
+            self.connected = True
+
+    async def job() -> tuple[JobContext, list]:
+        ctx = JobContext()
+        serving = await agent.entrypoint(ctx)
+        assert ctx.connected and len(ctx.shutdown) == 1
+        assert serving.room is ctx.room and serving.session.tenant == "acme"
+        posted: list = []
+        serving.session.on_answer = posted.append  # no room to post to: keep the answer
+        serving.session.on_chat("bob", "Within how many minutes must on-call acknowledge a page?")
+        await ctx.shutdown[0]()
+        return ctx, posted
+
+    _, posted = asyncio.run(job())
+    assert "15 minutes" in posted[0].text
+    with Ledger(ledger) as held:
+        runs = (
+            held.cursor()
+            .execute("SELECT source_kind, source_ref, tenant, status FROM runs")
+            .fetchall()
+        )
+    assert [tuple(r) for r in runs] == [("livekit", "tenant_acme_standup", "acme", "finished")]
