@@ -88,7 +88,7 @@ def replay(
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
     sink = open_sink(ledger, notice=notice)
     stages = _stages(config, dataset, notice)
-    _add_stored_knowledge(stages, sink, dataset.tenant, notice)
+    add_stored_knowledge(stages, sink, dataset.tenant, notice)
     source: RecordedSource | PacedSource = RecordedSource(dataset)
     if paced_speed is not None:
         source = PacedSource(source, speed=paced_speed)
@@ -157,7 +157,7 @@ def resume(
             "configuration; if that run is still going in another process, stop it first"
         )
     stages = _stages(config, dataset, notice)
-    _add_stored_knowledge(stages, sink, dataset.tenant, notice)
+    add_stored_knowledge(stages, sink, dataset.tenant, notice)
     sink.resume_run(run_id)
     answer_cache = _answer_cache(sink, notice) if state.both_tiers else None
     _run(
@@ -185,7 +185,7 @@ def _stages(config: Config, dataset: Dataset, notice: Callable[[str], None] | No
     return stages
 
 
-def _add_stored_knowledge(
+def add_stored_knowledge(
     stages: dict, sink: RunSink, tenant: str, notice: Callable[[str], None] | None
 ) -> None:
     """Search the tenant's stored knowledge base too (``kb ingest``), beside the dataset's."""

@@ -264,6 +264,10 @@ class LiveSession:
         self.stats = LiveStats()
         self.turns = _Turns()
         self.sink = open_sink(ledger, notice=notice)
+        if "knowledge" in stages:  # the tenant's stored documents, as a replay searches them
+            from assistant.replay import add_stored_knowledge
+
+            add_stored_knowledge(stages, self.sink, self.tenant, notice)
         self.pipeline = Pipeline(
             run_id=self.run_id,
             tenant=self.tenant,
