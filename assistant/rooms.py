@@ -163,6 +163,56 @@ class RoomInfo:
     custom: Mapping[str, Any]  # the metadata's "custom" part
 
 
+@dataclass(frozen=True, slots=True)
+class TrackInfo:
+    sid: str
+    source: str  # CAMERA / MICROPHONE / SCREEN_SHARE / SCREEN_SHARE_AUDIO / UNKNOWN
+    kind: str  # AUDIO / VIDEO / DATA
+    muted: bool
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantInfo:
+    identity: str
+    name: str
+    state: str  # JOINING / JOINED / ACTIVE / DISCONNECTED
+    joined_at: datetime | None  # UTC
+    is_publisher: bool
+    tracks: tuple[TrackInfo, ...]
+
+
+def _participant(p: Any) -> ParticipantInfo:
+    from livekit import api
+
+    def enum(kind: Any, value: int) -> str:
+        try:
+            return str(kind.Name(value))
+        except ValueError:
+            return str(value)
+
+    joined = p.joined_at_ms / 1000 if p.joined_at_ms else (p.joined_at or None)
+    return ParticipantInfo(
+        identity=p.identity,
+        name=p.name,
+        state=enum(api.ParticipantInfo.State, p.state),
+        joined_at=datetime.fromtimestamp(joined, UTC) if joined else None,
+        is_publisher=bool(p.is_publisher),
+        tracks=tuple(
+            TrackInfo(
+                sid=t.sid,
+                source=enum(api.TrackSource, t.source),
+                kind=enum(api.TrackType, t.type),
+                muted=bool(t.muted),
+                width=int(t.width),
+                height=int(t.height),
+            )
+            for t in p.tracks
+        ),
+    )
+
+
 def encode_metadata(ctx: TenantContext, custom: Mapping[str, Any] | None) -> str:
     if custom is not None and not isinstance(custom, Mapping):
         raise RoomError(
@@ -332,6 +382,23 @@ class RoomAdmin:
                 continue
             rooms.append(_info(room))
         return sorted(rooms, key=lambda r: r.name)
+
+    async def list_participants(self, ctx: TenantContext, room: str) -> list[ParticipantInfo]:
+        """Who is in the tenant's room and what each publishes (screen share, camera, mic)."""
+        name = resolve_room(ctx, room)
+        async with self._api("list participants") as client:
+            from livekit import api
+
+            existing = await self._lookup(client, name)
+            if existing is None:
+                raise RoomError(
+                    f"room {name!r} does not exist; `rooms list --tenant {ctx.tenant_id}` shows "
+                    "the tenant's rooms",
+                    status=404,
+                )
+            self._ensure_owned(ctx, existing, "list the participants of")
+            found = await client.room.list_participants(api.ListParticipantsRequest(room=name))
+        return sorted((_participant(p) for p in found.participants), key=lambda p: p.identity)
 
     async def delete_room(self, ctx: TenantContext, room: str) -> None:
         """Delete the tenant's room, after checking both its name and its metadata."""

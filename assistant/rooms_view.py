@@ -92,6 +92,36 @@ def list_rooms(settings: LiveKitSettings, tenant_id: str) -> Outcome:
     return Outcome(True, f"{len(rooms)} room(s) of tenant {ctx.value.tenant_id}", room_rows(rooms))
 
 
+def list_participants(settings: LiveKitSettings, tenant_id: str, room: str) -> Outcome:
+    """Who is in one of the tenant's rooms and what each publishes, as table rows."""
+    ctx = tenant_context(tenant_id)
+    if not ctx.ok:
+        return ctx
+    try:
+        people = run_sync(RoomAdmin(settings).list_participants(ctx.value, room))
+    except WorkbenchError as exc:
+        return Outcome(False, str(exc))
+    rows = [
+        {
+            "identity": p.identity,
+            "name": p.name,
+            "state": p.state,
+            "joined_at": p.joined_at,
+            "tracks": ", ".join(
+                f"{t.source.lower().replace('_', ' ')}"
+                + (f" {t.width}x{t.height}" if t.kind == "VIDEO" and t.width else "")
+                + (" (muted)" if t.muted else "")
+                for t in p.tracks
+            )
+            or "none",
+        }
+        for p in people
+    ]
+    if not rows:
+        return Outcome(True, f"Nobody is in {room} right now.", [])
+    return Outcome(True, f"{len(rows)} participant(s) in {room}", rows)
+
+
 def parse_metadata(text: str) -> Outcome:
     """Room or token metadata typed in a text box: empty, or a JSON object."""
     if not text.strip():

@@ -22,7 +22,12 @@ from assistant.live_view import (
     thumbnails,
     usd,
 )
-from assistant.rooms_view import agent_command, list_rooms, livekit_settings
+from assistant.rooms_view import (
+    agent_command,
+    list_participants,
+    list_rooms,
+    livekit_settings,
+)
 from assistant.workbench import ALL_TENANTS, read_runs
 
 st.title("Live room")
@@ -87,6 +92,18 @@ if mode == "LiveKit room":
                     width="stretch",
                     column_order=["room", "participants", "max_participants", "created_at"],
                 )
+                chosen = st.selectbox(
+                    "Participants and tracks of",
+                    [r["room"] for r in listing.value],
+                    key="live.room",
+                )
+                people = list_participants(status.value, room_tenant, chosen)
+                if not people.ok:
+                    st.error(people.message)
+                elif people.value:
+                    st.dataframe(people.value, hide_index=True, width="stretch")
+                else:
+                    st.info(people.message)
             else:
                 st.info(listing.message)
         else:

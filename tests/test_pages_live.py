@@ -155,6 +155,7 @@ def test_livekit_mode_lists_the_tenants_rooms(
         meta = json.dumps({"tenant_id": "acme", "custom": {}})
         fake.add_room("tenant_acme_standup", metadata=meta, num_participants=2)
         fake.add_room("tenant_other_x", metadata=json.dumps({"tenant_id": "other"}))
+        fake.add_participant("tenant_acme_standup", "alice", tracks=("SCREEN_SHARE", "MICROPHONE"))
         app = open_page(
             tmp_path / "none.duckdb",
             PAGE,
@@ -163,6 +164,9 @@ def test_livekit_mode_lists_the_tenants_rooms(
         assert not app.exception
         table = app.dataframe[0].value
         assert list(table["room"]) == ["standup"] and list(table["participants"]) == [2]
+        people = app.dataframe[1].value  # who is in the chosen room, and what they publish
+        assert list(people["identity"]) == ["alice"]
+        assert list(people["tracks"]) == ["screen share 1280x720, microphone"]
         hint = " ".join(c.value for c in app.caption) + " ".join(m.value for m in app.markdown)
         assert "python -m assistant.agent dev" in hint
 

@@ -601,3 +601,35 @@ class TestRealLiveKit:
                 for room in run(admin.list_rooms(tenant)):
                     run(admin.delete_room(tenant, room.room))
         assert run(admin.list_rooms(ctx)) == []
+
+
+def test_participants_and_their_tracks_of_the_tenants_room_only(
+    fake: FakeLiveKit, admin: RoomAdmin, settings: LiveKitSettings
+) -> None:
+    from assistant.rooms_view import list_participants
+
+    run(admin.create_room(ACME, "standup"))
+    run(admin.create_room(ACME_CORP, "standup"))
+    fake.add_participant("tenant_acme_standup", "alice", name="Alice",
+                         tracks=("SCREEN_SHARE", "MICROPHONE"))
+    fake.add_participant("tenant_acme_standup", "agent")
+    fake.add_participant("tenant_acme-corp_standup", "mallory", tracks=("CAMERA",))
+    people = run(admin.list_participants(ACME, "standup"))
+    assert [(p.identity, p.state, p.is_publisher) for p in people] == [
+        ("agent", "ACTIVE", False),
+        ("alice", "ACTIVE", True),
+    ]
+    assert [(t.source, t.kind, t.width) for t in people[1].tracks] == [
+        ("SCREEN_SHARE", "VIDEO", 1280),
+        ("MICROPHONE", "AUDIO", 0),
+    ]
+    (call,) = fake.calls("ListParticipants")
+    assert call.claims is not None and call.claims["video"]["roomAdmin"] is True
+    assert call.claims["video"]["room"] == "tenant_acme_standup"  # scoped to that one room
+    with pytest.raises(TenancyError):  # acme-corp's room, named in full, is not acme's
+        run(admin.list_participants(ACME, "tenant_acme-corp_standup"))
+    with pytest.raises(RoomError, match="does not exist"):
+        run(admin.list_participants(ACME, "retro"))
+    rows = list_participants(settings, "acme", "standup")
+    assert rows.ok and rows.value[1]["tracks"] == "screen share 1280x720, microphone"
+    assert "mallory" not in json.dumps(rows.value, default=str)

@@ -1,4 +1,5 @@
-"""A local fake of LiveKit's RoomService (Twirp over HTTP): CreateRoom, ListRooms, DeleteRoom.
+"""A local fake of LiveKit's RoomService (Twirp over HTTP): CreateRoom, ListRooms, DeleteRoom,
+ListParticipants (``video.roomAdmin``; ``add_participant`` seats someone publishing tracks).
 
 Wire format, as livekit-api 1.2.x speaks it: ``POST /twirp/livekit.RoomService/<Method>`` with
 ``Content-Type: application/protobuf`` (the SDK's) or ``application/json`` (protojson, what curl
@@ -28,11 +29,13 @@ from typing import Any
 import jwt
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from livekit.protocol.models import Room
+from livekit.protocol.models import ParticipantInfo, Room, TrackInfo, TrackSource, TrackType
 from livekit.protocol.room import (
     CreateRoomRequest,
     DeleteRoomRequest,
     DeleteRoomResponse,
+    ListParticipantsRequest,
+    ListParticipantsResponse,
     ListRoomsRequest,
     ListRoomsResponse,
 )
@@ -66,6 +69,7 @@ METHODS: dict[str, tuple[type[Message], str]] = {
     "CreateRoom": (CreateRoomRequest, "roomCreate"),
     "ListRooms": (ListRoomsRequest, "roomList"),
     "DeleteRoom": (DeleteRoomRequest, "roomCreate"),
+    "ListParticipants": (ListParticipantsRequest, "roomAdmin"),
 }
 
 
@@ -98,6 +102,7 @@ class FakeLiveKit:
         self.api_key = api_key
         self.api_secret = api_secret
         self.rooms: dict[str, Room] = {}
+        self.participants: dict[str, list[ParticipantInfo]] = {}
         self.requests: list[RecordedRequest] = []
         self.failures: deque[TwirpFailure] = deque()  # answered, in order, before any real work
         self._lock = threading.Lock()
@@ -146,6 +151,38 @@ class FakeLiveKit:
         with self._lock:
             self.rooms[name] = room
         return room
+
+    def add_participant(
+        self, room: str, identity: str, *, name: str = "", tracks: tuple[str, ...] = ()
+    ) -> ParticipantInfo:
+        """Put a participant in ``room`` publishing ``tracks`` (TrackSource names, e.g.
+        "SCREEN_SHARE", "MICROPHONE"), as a joined client would appear."""
+        now_ms = int(time.time() * 1000)
+        published = [
+            TrackInfo(
+                sid=f"TR_{uuid.uuid4().hex[:12]}",
+                source=TrackSource.Value(source),
+                type=TrackType.AUDIO
+                if source in ("MICROPHONE", "SCREEN_SHARE_AUDIO")
+                else TrackType.VIDEO,
+                width=0 if source == "MICROPHONE" else 1280,
+                height=0 if source == "MICROPHONE" else 720,
+            )
+            for source in tracks
+        ]
+        participant = ParticipantInfo(
+            sid=f"PA_{uuid.uuid4().hex[:12]}",
+            identity=identity,
+            name=name,
+            state=ParticipantInfo.State.ACTIVE,
+            joined_at=now_ms // 1000,
+            joined_at_ms=now_ms,
+            is_publisher=bool(published),
+            tracks=published,
+        )
+        with self._lock:
+            self.participants.setdefault(room, []).append(participant)
+        return participant
 
     def calls(self, method: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method]
@@ -266,6 +303,12 @@ class FakeLiveKit:
         names = list(request.names)
         rooms = [r for n, r in self.rooms.items() if not names or n in names]
         return ListRoomsResponse(rooms=rooms)
+
+    def _ListParticipants(self, request: Message) -> ListParticipantsResponse:
+        assert isinstance(request, ListParticipantsRequest)
+        if request.room not in self.rooms:
+            raise TwirpFailure("not_found", "room not found")
+        return ListParticipantsResponse(participants=self.participants.get(request.room, []))
 
     def _DeleteRoom(self, request: Message) -> DeleteRoomResponse:
         assert isinstance(request, DeleteRoomRequest)
