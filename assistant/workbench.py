@@ -300,58 +300,50 @@ def _tenant_query(
 
 
 def read_costs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
-    """Cost figures for one tenant (or all): ``runs`` (cost per media hour by run), ``calls``
-    (every call, with ``model`` = provider:model), ``by_stage``, ``by_model`` and ``where``
-    (stage x model: calls, cost_usd, share of the total)."""
-    import pandas as pd
-
+    """Cost figures for one tenant (or all), aggregated in DuckDB (``queries.cost_dashboard``):
+    ``runs`` (cost per media hour by run), ``by_stage``, ``by_model``, ``where`` (stage x model:
+    calls, cost_usd, share of the total), ``calls`` (how many) and ``total_cost_usd``. The calls
+    themselves are read only for an export (``export_calls``)."""
+    from assistant.ledger.queries import cost_dashboard
 
     if not Path(ledger_path).exists():
         return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
+    scope = tenant if tenant and tenant != ALL_TENANTS else None
     try:
         with reading(ledger_path) as ledger:
-            runs = _tenant_query(ledger, _COST_RUNS_SQL, tenant, column="r.tenant")
-            calls = _tenant_query(ledger, _COST_CALLS_SQL, tenant, column="c.tenant")
+            costs = cost_dashboard(ledger, scope)
     except LedgerError as exc:
         return LedgerView(None, str(exc))
-    if runs.empty:
-        if tenant and tenant != ALL_TENANTS:
+    if costs.runs.empty:
+        if scope:
             return LedgerView(None, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
         return LedgerView(None, EMPTY_HINT)
-    total = float(calls["cost_usd"].sum()) if not calls.empty else 0.0
-    by_stage = calls.groupby("stage", as_index=False).agg(
-        calls=("call_id", "count"), cost_usd=("cost_usd", "sum")
-    )
-    stages = list(COST_STAGES) + sorted(set(by_stage["stage"]) - set(COST_STAGES))
-    by_stage = (
-        by_stage.set_index("stage")
-        .reindex(stages, fill_value=0)
-        .rename_axis("stage")
-        .reset_index()
-        .astype({"calls": "int64", "cost_usd": "float64"})
-    )
-    by_model = (
-        calls.groupby("model", as_index=False)
-        .agg(calls=("call_id", "count"), cost_usd=("cost_usd", "sum"))
-        .sort_values(["cost_usd", "model"], ascending=[False, True], ignore_index=True)
-    )
-    where = (
-        calls.groupby(["stage", "model"], as_index=False)
-        .agg(calls=("call_id", "count"), cost_usd=("cost_usd", "sum"))
-        .sort_values(["cost_usd", "stage", "model"], ascending=[False, True, True])
-        .reset_index(drop=True)
-    )
-    where["share"] = where["cost_usd"] / total if total > 0 else 0.0
     return LedgerView(
         {
-            "runs": runs,
-            "calls": calls,
-            "by_stage": by_stage,
-            "by_model": by_model,
-            "where": pd.DataFrame(where),
-            "total_cost_usd": total,
+            "runs": costs.runs,
+            "by_stage": costs.by_stage,
+            "by_model": costs.by_model,
+            "where": costs.where,
+            "calls": int(costs.by_stage["calls"].sum()),
+            "total_cost_usd": costs.total_cost_usd,
         }
     )
+
+
+def read_calls(ledger_path: str | Path, tenant: str | None = None) -> Any:
+    """Every call of one tenant (or all), with ``model`` = provider:model, for an export."""
+    with reading(ledger_path) as ledger:
+        return _tenant_query(ledger, _COST_CALLS_SQL, tenant, column="c.tenant")
+
+
+def export_calls(ledger_path: str | Path, tenant: str | None, fmt: str) -> bytes:
+    """The calls as CSV or Parquet bytes, read when the export is asked for."""
+    calls = read_calls(ledger_path, tenant)
+    if fmt == "csv":
+        return calls_csv(calls)
+    if fmt == "parquet":
+        return calls_parquet(calls)
+    raise ValueError(f"export format must be csv or parquet, not {fmt!r}")
 
 
 def calls_csv(calls: Any) -> bytes:

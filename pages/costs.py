@@ -6,7 +6,7 @@ import altair as alt
 import streamlit as st
 
 from assistant.cli import default_ledger
-from assistant.workbench import ALL_TENANTS, calls_csv, calls_parquet, read_costs
+from assistant.workbench import ALL_TENANTS, export_calls, read_costs
 
 st.title("Costs")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()
@@ -24,11 +24,11 @@ if view.data is None:
     st.stop()
 
 data = view.data
-runs, calls = data["runs"], data["calls"]
+runs = data["runs"]
 per_hour = runs["cost_per_media_hour_usd"].dropna()
 cols = st.columns(4)
 cols[0].metric("Runs", len(runs))
-cols[1].metric("Calls", len(calls))
+cols[1].metric("Calls", data["calls"])
 cols[2].metric("Total cost", f"${data['total_cost_usd']:.4f}")
 cols[3].metric("Mean cost / media hour", f"${per_hour.mean():.4f}" if not per_hour.empty else "n/a")
 
@@ -76,12 +76,16 @@ st.dataframe(
 scope = "all-tenants" if tenant == ALL_TENANTS else tenant
 stem = "calls-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in scope)
 down_csv, down_parquet = st.columns(2)
-down_csv.download_button(
-    "Calls as CSV", calls_csv(calls), file_name=f"{stem}.csv", mime="text/csv", key="costs.csv"
+down_csv.download_button(  # the calls are read only when a button is clicked
+    "Calls as CSV",
+    lambda: export_calls(ledger_path, tenant, "csv"),
+    file_name=f"{stem}.csv",
+    mime="text/csv",
+    key="costs.csv",
 )
 down_parquet.download_button(
     "Calls as Parquet",
-    calls_parquet(calls),
+    lambda: export_calls(ledger_path, tenant, "parquet"),
     file_name=f"{stem}.parquet",
     mime="application/vnd.apache.parquet",
     key="costs.parquet",

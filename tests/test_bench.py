@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from assistant.benchmarks.harness import SECTIONS, Figure
@@ -16,7 +15,7 @@ from assistant.cli import main
 from assistant.ledger import Ledger
 from assistant.ledger.queries import cost_dashboard
 from assistant.routing.sweep import _SplitPercentile, sweep
-from assistant.workbench import read_costs
+from assistant.workbench import read_calls, read_costs
 
 FIGURE_FIELDS = {
     "section",
@@ -114,14 +113,21 @@ def test_split_percentile_is_numpy_percentile_with_ties_and_odd_sizes() -> None:
                 assert split.at(k) == float(np.percentile(mixed, 95))
 
 
-def test_cost_dashboard_equals_the_costs_page(synthetic: Path) -> None:
+def test_cost_dashboard_equals_pandas_over_every_call(synthetic: Path) -> None:
     for tenant in (None, "tenant2"):
-        page = read_costs(synthetic, tenant).data
+        calls = read_calls(synthetic, tenant)  # what the Costs page once summed in pandas
         with Ledger(synthetic, read_only=True) as ledger:
             fast = cost_dashboard(ledger, tenant)
-        assert page is not None
-        for name in ("runs", "by_stage", "by_model", "where"):
-            got = getattr(fast, name).reset_index(drop=True)
-            want = page[name].reset_index(drop=True)[list(got.columns)]
-            pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
-        assert fast.total_cost_usd == pytest.approx(page["total_cost_usd"], rel=1e-9)
+        by_stage = calls.groupby("stage")["cost_usd"].sum()
+        got = fast.by_stage.set_index("stage")["cost_usd"]
+        for stage, cost in by_stage.items():
+            assert got[stage] == pytest.approx(cost, rel=1e-9)
+        by_model = calls.groupby("model").agg(n=("call_id", "count"), cost=("cost_usd", "sum"))
+        fast_model = fast.by_model.set_index("model")
+        assert sorted(fast_model.index) == sorted(by_model.index)
+        for model, row in by_model.iterrows():
+            assert fast_model.loc[model, "calls"] == row["n"]
+            assert fast_model.loc[model, "cost_usd"] == pytest.approx(row["cost"], rel=1e-9)
+        assert fast.total_cost_usd == pytest.approx(calls["cost_usd"].sum(), rel=1e-9)
+        assert fast.where["share"].sum() == pytest.approx(1.0)
+        assert read_costs(synthetic, tenant).data["calls"] == len(calls)  # type: ignore[index]

@@ -18,7 +18,8 @@ from assistant.workbench import (
     COST_STAGES,
     SWEEP_HINT,
     calls_csv,
-    calls_parquet,
+    export_calls,
+    read_calls,
     read_costs,
     read_sweep,
     read_sweep_runs,
@@ -164,7 +165,13 @@ def test_tenant_filter_binds_the_name(ledger: Path) -> None:
 def test_downloads_round_trip(ledger: Path) -> None:
     view = read_costs(ledger)
     assert view.data is not None
-    calls = view.data["calls"]
-    back = pd.read_parquet(BytesIO(calls_parquet(calls)))
+    calls = read_calls(ledger)
+    assert len(calls) == view.data["calls"]  # the page counts what the export holds
+    assert calls["cost_usd"].sum() == pytest.approx(view.data["total_cost_usd"])
+    back = pd.read_parquet(BytesIO(export_calls(ledger, None, "parquet")))
     assert list(back["call_id"]) == list(calls["call_id"])
+    assert export_calls(ledger, None, "csv") == calls_csv(calls)
     assert calls_csv(calls).decode().splitlines()[0].startswith("call_id,")
+    assert set(read_calls(ledger, "acme")["tenant"]) == {"acme"}
+    with pytest.raises(ValueError, match="csv or parquet"):
+        export_calls(ledger, None, "xlsx")

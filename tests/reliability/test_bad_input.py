@@ -721,7 +721,7 @@ def test_dashboard_tenant_filters_with_sql_return_no_rows_not_all_rows(
 def test_dashboard_filters_on_a_crafted_tenant_return_exactly_its_rows(
     crafted_ledger: dict[str, Any],
 ) -> None:
-    from assistant.workbench import read_costs, read_runs, read_tenants
+    from assistant.workbench import read_calls, read_costs, read_runs, read_tenants
 
     path = crafted_ledger["path"]
     assert read_tenants(path) == sorted(["'; DROP TABLE runs; --", "acme"])
@@ -730,7 +730,7 @@ def test_dashboard_filters_on_a_crafted_tenant_return_exactly_its_rows(
     costs = read_costs(path, "'; DROP TABLE runs; --").data
     assert costs is not None
     assert set(costs["runs"]["run_id"]) == {"evil-run"}
-    assert set(costs["calls"]["tenant"]) == {"'; DROP TABLE runs; --"}
+    assert set(read_calls(path, "'; DROP TABLE runs; --")["tenant"]) == {"'; DROP TABLE runs; --"}
     assert list(read_runs(path, "acme").data["run_id"]) == ["plain-run"]
 
 
