@@ -87,7 +87,7 @@ def replay(
     if not RUN_ID.match(run_id):
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
     sink = open_sink(ledger, notice=notice)
-    stages = _stages(config, dataset, notice)
+    stages = prepare_stages(config, dataset, notice)
     add_stored_knowledge(stages, sink, dataset.tenant, notice)
     source: RecordedSource | PacedSource = RecordedSource(dataset)
     if paced_speed is not None:
@@ -156,7 +156,7 @@ def resume(
             f"({float(state.run['media_processed_s'] or 0.0):.1f} s of media) with its recorded "
             "configuration; if that run is still going in another process, stop it first"
         )
-    stages = _stages(config, dataset, notice)
+    stages = prepare_stages(config, dataset, notice)
     add_stored_knowledge(stages, sink, dataset.tenant, notice)
     sink.resume_run(run_id)
     answer_cache = _answer_cache(sink, notice) if state.both_tiers else None
@@ -175,7 +175,10 @@ def resume(
     return run_id
 
 
-def _stages(config: Config, dataset: Dataset, notice: Callable[[str], None] | None) -> dict:
+def prepare_stages(
+    config: Config, dataset: Dataset, notice: Callable[[str], None] | None = None
+) -> dict:
+    """Every pipeline stage, its notices (e.g. a missing key) said, models loaded."""
     notices: list[str] = []
     stages = make_stages(config, dataset, notices=notices)
     for message in notices:

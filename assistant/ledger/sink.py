@@ -23,7 +23,13 @@ from typing import Self, TypeVar
 
 from assistant.errors import LedgerError, LedgerLockedError
 from assistant.ledger.spool import SegmentWriter, ingest, spool_dir
-from assistant.ledger.store import Checkpoint, Ledger, LedgerWriter, write_transaction
+from assistant.ledger.store import (
+    Checkpoint,
+    Ledger,
+    LedgerWriter,
+    mark_running,
+    write_transaction,
+)
 from assistant.records import TABLES, RunRecord, utc_now
 
 T = TypeVar("T")
@@ -94,10 +100,7 @@ class DirectSink(RunSink):
         self.ledger.start_run(run)
 
     def resume_run(self, run_id: str) -> None:
-        self.ledger.cursor().execute(
-            "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL WHERE run_id = ?",
-            [run_id],
-        ).fetchall()
+        mark_running(self.ledger.cursor(), run_id)
 
     def append(self, record: object) -> None:
         self._writer.append(record)
@@ -199,11 +202,7 @@ class PathSink(RunSink):
 
     def resume_run(self, run_id: str) -> None:
         def resume(ledger: Ledger) -> None:
-            ledger.cursor().execute(
-                "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL "
-                "WHERE run_id = ?",
-                [run_id],
-            ).fetchall()
+            mark_running(ledger.cursor(), run_id)
 
         self._write({}, None, ({"op": "resume_run", "run_id": run_id},), direct=resume)
 

@@ -34,7 +34,7 @@ import duckdb
 
 from assistant.errors import LedgerError
 from assistant.ledger.arrow import to_arrow
-from assistant.ledger.store import Checkpoint, Ledger, record_checkpoint
+from assistant.ledger.store import Checkpoint, Ledger, mark_running, record_checkpoint
 from assistant.records import TABLES, utc_now
 
 OPS_FILE = "ops.json"
@@ -258,10 +258,7 @@ def _apply(cur: duckdb.DuckDBPyConnection, op: dict[str, Any]) -> str:
             ],
         ).fetchall()
     elif kind == "resume_run":
-        cur.execute(
-            "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL WHERE run_id = ?",
-            [run_id],
-        ).fetchall()
+        mark_running(cur, run_id)
     else:
         raise ValueError(f"unknown op {kind!r}")
     return run_id

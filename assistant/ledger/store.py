@@ -259,6 +259,14 @@ def record_checkpoint(cur: duckdb.DuckDBPyConnection, checkpoint: Checkpoint) ->
     ).fetchall()
 
 
+def mark_running(cur: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """A stopped run goes on (``replay --resume``): running again, no end, no error."""
+    cur.execute(
+        "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL WHERE run_id = ?",
+        [run_id],
+    ).fetchall()
+
+
 def write_transaction(
     cur: duckdb.DuckDBPyConnection,
     rows_by_table: dict[str, list[object]],

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.config import Config
 from assistant.datasets import Dataset, Document
 from assistant.errors import WorkbenchError
-from assistant.factory import make_stages, providers_of
+from assistant.factory import providers_of
 from assistant.ledger.sink import RunSink, open_sink
 from assistant.ledger.store import Checkpoint
 from assistant.live.wake import WakePhrases, needs_screen
@@ -160,15 +160,9 @@ def live_stages(
     config: Config, dataset: Dataset, *, notice: Callable[[str], None] | None = None
 ) -> dict[str, object]:
     """Every pipeline stage for a live session, models loaded before the first frame."""
-    from assistant.replay import warm_up
+    from assistant.replay import prepare_stages
 
-    notices: list[str] = []
-    stages = make_stages(config, dataset, notices=notices)
-    for message in notices:
-        if notice is not None:
-            notice(message)
-    warm_up(stages)
-    return stages
+    return prepare_stages(config, dataset, notice)
 
 
 def live_run_id(room: str) -> str:
