@@ -214,26 +214,26 @@ def judge_run(
     """Grade every answer of ``run_id`` not yet graded by this judge; write ``judgements``."""
     items = answers_to_grade(ledger, run_id, both_tiers=both_tiers)
     done = already_judged(ledger, run_id, judge.llm.spec)
-    todo = [i for i in items if (i.request_id, i.tier) not in done]
+    pending = [i for i in items if (i.request_id, i.tier) not in done]
     records: list[JudgementRecord] = []
     with ledger.writer(batch_rows=20) as writer:
-        for n, item in enumerate(todo, start=1):
+        for n, item in enumerate(pending, start=1):
             record = judge.grade(run_id, item)
             writer.append(record)
             records.append(record)
             if progress is not None:
-                progress(n, len(todo))
+                progress(n, len(pending))
     pairs = [
         (r.score, i.offline_quality)
-        for r, i in zip(records, todo, strict=True)
+        for r, i in zip(records, pending, strict=True)
         if r.score is not None and i.offline_quality is not None
     ]
     scores = [r.score for r in records if r.score is not None]
-    qualities = [i.offline_quality for i in todo if i.offline_quality is not None]
+    qualities = [i.offline_quality for i in pending if i.offline_quality is not None]
     return JudgeSummary(
         graded=len(scores),
         errors=sum(r.status != "ok" for r in records),
-        skipped=len(items) - len(todo),
+        skipped=len(items) - len(pending),
         mean_judge_score=sum(scores) / len(scores) if scores else None,
         mean_offline_quality=sum(qualities) / len(qualities) if qualities else None,
         agreement=_pearson(pairs),

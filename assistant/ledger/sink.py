@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self, TypeVar
@@ -36,28 +37,33 @@ T = TypeVar("T")
 _NO_AUTO_FLUSH = sys.maxsize  # runs flush at checkpoints only, never half-way through an event
 
 
-class RunSink:
+class RunSink(ABC):
     """What a run writes through. Subclasses decide where the rows go."""
 
     label: str
     spooled_segments: int = 0
 
+    @abstractmethod
     def start_run(self, run: RunRecord) -> None:
-        raise NotImplementedError
+        """Record a new run (refused when its id is taken)."""
 
+    @abstractmethod
     def resume_run(self, run_id: str) -> None:
         """Mark a stopped run as running again (``replay --resume``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def append(self, record: object) -> None:
-        raise NotImplementedError
+        """Buffer one record of ``records.TABLES``."""
 
+    @abstractmethod
     def pending_rows(self) -> int:
-        raise NotImplementedError
+        """Rows buffered since the last flush."""
 
+    @abstractmethod
     def flush(self, checkpoint: Checkpoint | None = None) -> None:
-        raise NotImplementedError
+        """Write the buffered rows, and the checkpoint, all or nothing."""
 
+    @abstractmethod
     def finish_run(
         self,
         run_id: str,
@@ -66,12 +72,13 @@ class RunSink:
         error: str | None = None,
         media_processed_s: float | None = None,
     ) -> None:
-        raise NotImplementedError
+        """Write what is buffered, then the run's end: time, status, error, media reached."""
 
+    @abstractmethod
     def read(self, query: Callable[[Ledger], T]) -> T | None:
         """Run a read on the ledger; None when another process holds it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self) -> None:
         """Write what is buffered."""
 
