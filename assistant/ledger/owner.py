@@ -11,6 +11,7 @@ older workbench), ``owned`` returns None and the caller falls back to a read-onl
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -70,3 +71,6 @@ def release(path: str | os.PathLike[str] | None = None) -> None:
             _last_ingest.pop(key, None)
             if ledger is not None:
                 ledger.close()
+
+
+atexit.register(release)  # the app's exit closes the file cleanly (its write-ahead log merged)
