@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.cli import default_ledger
-from assistant.workbench import ALL_TENANTS, provider_keys, read_tenants
+from assistant.core.paths import default_ledger
+from assistant.views.workbench import ALL_TENANTS, provider_keys, read_tenants
 
 st.set_page_config(page_title="Meeting-assistant workbench", page_icon="🎛️", layout="wide")
 

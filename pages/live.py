@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.cli import default_ledger
-from assistant.errors import WorkbenchError
-from assistant.jobs import (
+from assistant.core.errors import WorkbenchError
+from assistant.core.paths import default_ledger
+from assistant.jobs.runner import (
     job_status,
     list_jobs,
     replay_request,
     start_replays,
     stop_job,
 )
-from assistant.live_view import (
+from assistant.views.live import (
     STT_CHOICES,
     STT_LABELS,
     calm,
@@ -22,13 +22,13 @@ from assistant.live_view import (
     thumbnails,
     usd,
 )
-from assistant.rooms_view import (
+from assistant.views.rooms import (
     agent_command,
     list_participants,
     list_rooms,
     livekit_settings,
 )
-from assistant.workbench import ALL_TENANTS, read_runs
+from assistant.views.workbench import ALL_TENANTS, read_runs
 
 st.title("Live room")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from assistant.cli import default_ledger
-from assistant.config import Config
-from assistant.errors import WorkbenchError
-from assistant.jobs import job_status, list_jobs, replay_request, start_replays, stop_job
-from assistant.live_view import (
+from assistant.core.config import Config
+from assistant.core.errors import WorkbenchError
+from assistant.core.paths import default_ledger
+from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
+from assistant.views.live import (
     SAMPLER_POLICIES,
     STT_CHOICES,
     STT_LABELS,
@@ -21,7 +21,7 @@ from assistant.live_view import (
     timeline,
     usd,
 )
-from assistant.workbench import read_runs
+from assistant.views.workbench import read_runs
 
 st.title("Replay")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from assistant.rooms_view import (
+from assistant.views.rooms import (
     TENANT_RULE,
     create_room,
     delete_room,
@@ -13,7 +13,7 @@ from assistant.rooms_view import (
     livekit_settings,
     mint,
 )
-from assistant.workbench import ALL_TENANTS
+from assistant.views.workbench import ALL_TENANTS
 
 st.title("Rooms")
 status = livekit_settings()

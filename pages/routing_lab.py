@@ -10,8 +10,7 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
-from assistant.cli import default_ledger
-from assistant.lab import (
+from assistant.analysis.lab import (
     ipw_sentence,
     read_ab_runs,
     read_benchmark,
@@ -19,7 +18,8 @@ from assistant.lab import (
     read_compare_thresholds,
     read_ipw_curve,
 )
-from assistant.workbench import read_sweep, read_sweep_runs
+from assistant.core.paths import default_ledger
+from assistant.views.workbench import read_sweep, read_sweep_runs
 
 st.title("Routing lab")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

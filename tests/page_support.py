@@ -13,9 +13,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_replay import recorded_config
 
-from assistant.datasets import load_dataset
 from assistant.ledger import Ledger
-from assistant.replay import replay
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "datasets" / "demo"

@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 from ledger_support import env
 
-from assistant import agent
-from assistant.datasets import load_dataset
+from assistant.core.events import AudioChunk, Question
 from assistant.ledger import Ledger
-from assistant.live.session import CAMERA, SCREEN_SHARE
-from assistant.publish import (
+from assistant.livekit import agent
+from assistant.livekit.publish import (
     I420Frame,
     PublishSource,
     audio_frames,
@@ -29,8 +28,9 @@ from assistant.publish import (
     iter_i420,
     rtc_video_frame,
 )
-from assistant.sources.livekit_frames import video_frame_from_rtc
-from assistant.types import AudioChunk, Question
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.live import CAMERA, SCREEN_SHARE
+from assistant.sessions.sources.livekit import video_frame_from_rtc
 
 rtc = pytest.importorskip("livekit.rtc")
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,9 +231,9 @@ def test_publish_source_orders_the_session(tiny: Path) -> None:
 @needs_server
 def test_agent_and_publisher_in_one_room(tiny: Path, tmp_path: Path) -> None:
     """The publisher plays the tiny session into a room; the agent answers its chat questions."""
-    from assistant.config import Config
-    from assistant.publish import publish
-    from assistant.rooms import LiveKitSettings
+    from assistant.core.config import Config
+    from assistant.livekit.publish import publish
+    from assistant.livekit.rooms import LiveKitSettings
 
     settings = LiveKitSettings.from_env()
     dataset = load_dataset(tiny)

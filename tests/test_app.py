@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from assistant.config import Config
-from assistant.datasets import load_dataset
+from assistant.core.config import Config
 from assistant.ledger import Ledger
-from assistant.replay import replay
-from assistant.workbench import provider_keys, read_runs
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
+from assistant.views.workbench import provider_keys, read_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 

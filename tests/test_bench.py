@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.analysis.sweep import _SplitPercentile, sweep
 from assistant.benchmarks.harness import SECTIONS, Figure
 from assistant.benchmarks.ledger_bench import build_ledger, naive_sweep
-from assistant.cli import main
+from assistant.cli.main import main
 from assistant.ledger import Ledger
 from assistant.ledger.queries import cost_dashboard
-from assistant.routing.sweep import _SplitPercentile, sweep
-from assistant.workbench import read_calls, read_costs
+from assistant.views.workbench import read_calls, read_costs
 
 FIGURE_FIELDS = {
     "section",

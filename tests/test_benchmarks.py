@@ -9,9 +9,9 @@ import pytest
 
 from assistant.benchmarks.sampling import format_sample_bench, run_sample_bench
 from assistant.benchmarks.stt import format_stt_bench, run_stt_bench
-from assistant.cli import main
-from assistant.datasets import load_dataset
-from assistant.errors import DatasetError
+from assistant.cli.main import main
+from assistant.core.errors import DatasetError
+from assistant.sessions.datasets import load_dataset
 
 DEMO = Path(__file__).resolve().parent.parent / "datasets" / "demo"
 

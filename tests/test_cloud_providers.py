@@ -16,16 +16,26 @@ import pytest
 from fakes.vendors import MODELS, FakeVendors, Reply, Vendor
 from PIL import Image
 
-from assistant.errors import ConfigError, ProviderError, ProviderStatusError, ProviderTimeoutError
-from assistant.keys import get_key, make_cloud_llm, parse_dotenv, redact, resolve_cloud
-from assistant.llm.anthropic_llm import AnthropicLLM
-from assistant.llm.base import LLM, AnswerRequest
-from assistant.llm.google_llm import GoogleLLM
-from assistant.llm.openai_llm import OpenAILLM
-from assistant.llm.prompts import parse_answer, user_message
-from assistant.providers import CallFailure, Provider, ProviderCallError, RetryPolicy
-from assistant.types import KeptFrame, Passage
-from assistant.vision.cloud import AnthropicVision, GoogleVision, OpenAIVision, make_cloud_vision
+from assistant.core.errors import (
+    ConfigError,
+    ProviderError,
+    ProviderStatusError,
+    ProviderTimeoutError,
+)
+from assistant.core.events import KeptFrame, Passage
+from assistant.providers.base import CallFailure, Provider, ProviderCallError, RetryPolicy
+from assistant.providers.keys import get_key, make_cloud_llm, parse_dotenv, redact, resolve_cloud
+from assistant.providers.llm.anthropic_llm import AnthropicLLM
+from assistant.providers.llm.base import LLM, AnswerRequest
+from assistant.providers.llm.google_llm import GoogleLLM
+from assistant.providers.llm.openai_llm import OpenAILLM
+from assistant.providers.llm.prompts import parse_answer, user_message
+from assistant.providers.vision.cloud import (
+    AnthropicVision,
+    GoogleVision,
+    OpenAIVision,
+    make_cloud_vision,
+)
 
 KEY = "sk-test-SECRET-4f9a0c1d2e3b"
 VENDORS: tuple[Vendor, ...] = ("openai", "anthropic", "google")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from synth import write_audio
 
-from assistant.datasets import load_dataset
-from assistant.errors import DatasetError
+from assistant.core.errors import DatasetError
+from assistant.sessions.datasets import load_dataset
 
 
 def _error(path: Path) -> DatasetError:

@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 from fakes.deepgram_server import FakeDeepgram, Reply
 
-from assistant.config import SttConfig
-from assistant.errors import (
+from assistant.core.config import SttConfig
+from assistant.core.errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderStatusError,
     ProviderTimeoutError,
 )
-from assistant.providers import ProviderCallError, RetryPolicy
-from assistant.stt.base import Segment
-from assistant.stt.deepgram import DeepgramStream, DeepgramTranscriber, make_deepgram
-from assistant.types import Utterance, Word
+from assistant.core.events import Utterance, Word
+from assistant.providers.base import ProviderCallError, RetryPolicy
+from assistant.providers.stt.base import Segment
+from assistant.providers.stt.deepgram import DeepgramStream, DeepgramTranscriber, make_deepgram
 
 pytestmark = [
     # deepgram-sdk 7.17 still imports the legacy websockets client
@@ -328,7 +328,7 @@ def test_stream_rejected_key_is_a_status_error(
 
 
 def test_importing_the_adapter_does_not_import_the_sdk() -> None:
-    code = "import sys, assistant.stt.deepgram; print(sorted({'deepgram', 'httpx'} & set(sys.modules)))"
+    code = "import sys, assistant.providers.stt.deepgram; print(sorted({'deepgram', 'httpx'} & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from assistant.benchmarks.stt import word_error_rate
-from assistant.config import Config
-from assistant.datasets import load_dataset
+from assistant.core.config import Config
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_calls, run_requests, run_summary, run_utterances
-from assistant.replay import replay
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 
 DEMO = Path(__file__).resolve().parent.parent / "datasets" / "demo"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import config_from_dict
-from assistant.errors import ConfigError
-from assistant.jobs import (
+from assistant.core.config import config_from_dict
+from assistant.core.errors import ConfigError
+from assistant.jobs.runner import (
     Job,
     ReplayRequest,
     job_status,

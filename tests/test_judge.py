@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cli import main
-from assistant.datasets import load_dataset
-from assistant.judge import Judge, judge_run, parse_verdict
+from assistant.analysis.judge import Judge, judge_run, parse_verdict
+from assistant.cli.main import main
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
-from assistant.llm.openai_llm import OpenAILLM
-from assistant.replay import replay
+from assistant.providers.llm.openai_llm import OpenAILLM
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 from tests.fakes.vendors import FakeVendors, RecordedRequest, Reply
 from tests.test_replay import recorded_config
 
@@ -108,7 +108,7 @@ def test_the_judge_command(tiny: Path, tmp_path: Path, monkeypatch: pytest.Monke
 def test_the_runs_page_shows_the_judges_grades(tiny: Path, tmp_path: Path) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from assistant.workbench import read_run
+    from assistant.views.workbench import read_run
 
     path = tmp_path / "l.duckdb"
     replay(load_dataset(tiny), ledger=path, config=recorded_config(), run_id="r")

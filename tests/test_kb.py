@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cli import main
-from assistant.datasets import load_dataset
-from assistant.errors import LedgerError
+from assistant.cli.main import main
+from assistant.core.errors import LedgerError
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_requests
 from assistant.rag import store
 from assistant.rag.bm25 import KnowledgeBase
 from assistant.rag.store import KnowledgeError
-from assistant.replay import replay
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 from tests.test_replay import recorded_config
 
 
@@ -168,7 +168,7 @@ def test_a_replay_searches_the_tenants_stored_documents(tiny: Path, tmp_path: Pa
 
 
 def test_a_live_session_searches_the_tenants_stored_documents(tmp_path: Path) -> None:
-    from assistant.live.session import LiveSession, live_stages, session_dataset
+    from assistant.sessions.live import LiveSession, live_stages, session_dataset
 
     doc = tmp_path / "launch.md"
     doc.write_text("# Launch\n\nThe launch date for the partner beta is April 2.\n")

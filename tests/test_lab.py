@@ -1,4 +1,4 @@
-"""assistant.lab on small constructed inputs: bootstrap A/B, pairing, IPW, external benchmark."""
+"""assistant.analysis.lab on small constructed inputs: bootstrap A/B, pairing, IPW, external benchmark."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assistant.lab import (
+from assistant.analysis.benchmark import evaluate, load_suite
+from assistant.analysis.lab import (
     EXPLORE_HINT,
     Sample,
     _ipw_arrays,
@@ -22,7 +23,6 @@ from assistant.lab import (
     read_benchmark,
     threshold_samples,
 )
-from assistant.routing.bench import evaluate, load_suite
 from assistant.routing.calibration import ipw_estimate
 
 

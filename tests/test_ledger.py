@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from assistant.errors import LedgerError, LedgerLockedError
+from assistant.core.errors import LedgerError, LedgerLockedError
 from assistant.ledger import (
     SCHEMA_VERSION,
     Ledger,
@@ -28,7 +28,7 @@ from assistant.ledger import (
     run_utterances,
 )
 from assistant.ledger import schema as ledger_schema
-from assistant.records import (
+from assistant.ledger.records import (
     TABLES,
     CallRecord,
     FrameRecord,

@@ -12,20 +12,27 @@ from pathlib import Path
 import pytest
 from ledger_support import held_by_another_process
 
-from assistant.config import Config
-from assistant.datasets import Dataset, load_dataset
-from assistant.errors import WorkbenchError
-from assistant.factory import make_stages
+from assistant.core.config import Config
+from assistant.core.errors import WorkbenchError
+from assistant.core.events import AudioChunk, Question
 from assistant.ledger import Ledger
 from assistant.ledger.spool import ingest, spool_dir
-from assistant.live import LiveAnswer, LiveSession, WakePhrases, needs_screen, tenant_from_room
-from assistant.live.session import CAMERA, SCREEN_SHARE, session_dataset
-from assistant.publish import I420Frame, PublishSource, audio_frames, rtc_video_frame
-from assistant.replay import replay
-from assistant.rooms import TenancyError
-from assistant.sources.livekit_frames import MediaClock
-from assistant.sources.recorded import available_at
-from assistant.types import AudioChunk, Question
+from assistant.livekit.publish import I420Frame, PublishSource, audio_frames, rtc_video_frame
+from assistant.livekit.rooms import TenancyError
+from assistant.pipeline.stages import make_stages
+from assistant.sessions.datasets import Dataset, load_dataset
+from assistant.sessions.live import (
+    CAMERA,
+    SCREEN_SHARE,
+    LiveAnswer,
+    LiveSession,
+    session_dataset,
+    tenant_from_room,
+)
+from assistant.sessions.replay import replay
+from assistant.sessions.sources.livekit import MediaClock
+from assistant.sessions.sources.recorded import available_at
+from assistant.sessions.wake import WakePhrases, needs_screen
 
 rtc = pytest.importorskip("livekit.rtc")
 
@@ -357,7 +364,7 @@ def test_tenant_from_room_metadata() -> None:
 
 
 def test_session_dataset_builds_stages_without_media(tmp_path: Path) -> None:
-    from assistant.datasets import Document
+    from assistant.sessions.datasets import Document
 
     dataset = session_dataset(
         tenant="acme",

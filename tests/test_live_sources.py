@@ -23,26 +23,26 @@ import pytest
 from livekit import rtc
 from synth import slide_image
 
-from assistant.config import Config, SamplingConfig, SttConfig
-from assistant.datasets import load_dataset
-from assistant.errors import ConfigError
-from assistant.factory import make_stages
-from assistant.pipeline import Pipeline
-from assistant.records import FrameRecord, RequestRecord, UtteranceRecord
-from assistant.replay import warm_up
-from assistant.sampling import ChangeSampler
-from assistant.sources.base import Source
-from assistant.sources.livekit_frames import (
+from assistant.core.config import Config, SamplingConfig, SttConfig
+from assistant.core.errors import ConfigError
+from assistant.core.events import AudioChunk, Event, Question, Utterance, VideoFrame
+from assistant.ledger.records import FrameRecord, RequestRecord, UtteranceRecord
+from assistant.pipeline.orchestrator import Pipeline
+from assistant.pipeline.sampling import ChangeSampler
+from assistant.pipeline.stages import make_stages
+from assistant.providers.stt.recorded import RecordedTranscriber
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import warm_up
+from assistant.sessions.sources.base import Source
+from assistant.sessions.sources.livekit import (
     LiveAudio,
     MediaClock,
     audio_chunk_from_rtc,
     new_resampler,
     video_frame_from_rtc,
 )
-from assistant.sources.paced import PacedSource
-from assistant.sources.recorded import RecordedSource, available_at
-from assistant.stt.recorded import RecordedTranscriber
-from assistant.types import AudioChunk, Event, Question, Utterance, VideoFrame
+from assistant.sessions.sources.paced import PacedSource
+from assistant.sessions.sources.recorded import RecordedSource, available_at
 
 ROOT = Path(__file__).resolve().parent.parent
 VBT = rtc.VideoBufferType
@@ -450,7 +450,7 @@ def test_paced_source_rejects_a_speed_that_is_not_positive() -> None:
 
 def test_paced_and_live_modules_do_not_import_livekit() -> None:
     code = (
-        "import sys, assistant.sources.paced, assistant.sources.livekit_frames; "
+        "import sys, assistant.sessions.sources.paced, assistant.sessions.sources.livekit; "
         "assert not [m for m in sys.modules if m.startswith('livekit')], 'livekit imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -10,11 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_replay import recorded_config
 
-from assistant.datasets import load_dataset
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
-from assistant.replay import replay
-from assistant.workbench import (
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
+from assistant.views.workbench import (
     COST_STAGES,
     SWEEP_HINT,
     calls_csv,

@@ -18,11 +18,11 @@ from page_support import DEMO_RUN, ROOT, open_page
 from page_support import demo_ledger as build_demo_ledger
 from streamlit.testing.v1 import AppTest
 
-from assistant.jobs import job_status, list_jobs, wait_job
+from assistant.jobs.runner import job_status, list_jobs, wait_job
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
-from assistant.live_view import WAITING, cost_per_hour, is_locked, read_live, usd
-from assistant.rooms import ENV_VARS
+from assistant.livekit.rooms import ENV_VARS
+from assistant.views.live import WAITING, cost_per_hour, is_locked, read_live, usd
 
 PAGE = "pages/live.py"
 _HOLD = """

@@ -11,9 +11,9 @@ import pytest
 from page_support import DEMO, DEMO_RUN, open_page
 from page_support import demo_ledger as build_demo_ledger
 
-from assistant.jobs import list_jobs, wait_job
+from assistant.jobs.runner import list_jobs, wait_job
 from assistant.ledger import Ledger
-from assistant.live_view import (
+from assistant.views.live import (
     frames_between,
     list_datasets,
     read_run_detail,

@@ -13,8 +13,8 @@ from page_support import demo_ledger as build_demo_ledger
 from page_support import open_page
 from streamlit.testing.v1 import AppTest
 
-from assistant.rooms import ENV_VARS, LiveKitSettings, TenantContext, verify_token
-from assistant.rooms_view import livekit_settings, parse_metadata
+from assistant.livekit.rooms import ENV_VARS, LiveKitSettings, TenantContext, verify_token
+from assistant.views.rooms import livekit_settings, parse_metadata
 
 PAGE = "pages/rooms.py"
 

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import Config
-from assistant.datasets import load_dataset
-from assistant.errors import ConfigError, ProviderStatusError
-from assistant.factory import make_stages
+from assistant.core.config import Config
+from assistant.core.errors import ConfigError, ProviderStatusError
+from assistant.core.events import KeptFrame, Usage
 from assistant.ledger import Ledger
 from assistant.ledger.queries import list_runs, run_calls, run_requests, run_summary
-from assistant.pipeline import Pipeline
-from assistant.providers import HookOutput
-from assistant.replay import replay
-from assistant.sources.recorded import RecordedSource
-from assistant.types import KeptFrame, Usage
-from assistant.vision.base import VisionProvider
+from assistant.pipeline.orchestrator import Pipeline
+from assistant.pipeline.stages import make_stages
+from assistant.providers.base import HookOutput
+from assistant.providers.vision.base import VisionProvider
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
+from assistant.sessions.sources.recorded import RecordedSource
 
 
 def recorded_config(threshold: float = 0.5) -> Config:

@@ -20,9 +20,9 @@ import pytest
 from fakes.livekit_server import PROTOBUF, FakeLiveKit, TwirpFailure
 from livekit import api
 
-from assistant import rooms_cli
-from assistant.errors import WorkbenchError
-from assistant.rooms import (
+from assistant.cli import rooms as rooms_cli
+from assistant.core.errors import WorkbenchError
+from assistant.livekit.rooms import (
     LiveKitSettings,
     RoomAdmin,
     RoomError,
@@ -223,7 +223,7 @@ def test_a_room_with_the_right_prefix_but_foreign_or_missing_metadata_is_not_the
     fake.add_room("tenant_acme_auto")  # e.g. auto-created by a join: no metadata
     fake.add_room("tenant_acme_junk", metadata="not json")
     run(admin.create_room(ACME, "standup"))
-    with caplog.at_level(logging.WARNING, logger="assistant.rooms"):
+    with caplog.at_level(logging.WARNING, logger="assistant.livekit.rooms"):
         assert [r.room for r in run(admin.list_rooms(ACME))] == ["standup"]
     assert "tenant_acme_board" in caplog.text and "'acme-corp'" in caplog.text
     assert "tenant_acme_auto" in caplog.text and "no tenant id" in caplog.text
@@ -346,7 +346,7 @@ def test_the_fake_also_speaks_twirp_json_and_refuses_missing_grants(fake: FakeLi
 
 
 def test_sync_wrapper_refuses_to_nest_in_a_running_loop(admin: RoomAdmin) -> None:
-    from assistant.rooms import run_sync
+    from assistant.livekit.rooms import run_sync
 
     async def inside() -> None:
         with pytest.raises(RoomError, match="await the async ones"):
@@ -606,7 +606,7 @@ class TestRealLiveKit:
 def test_participants_and_their_tracks_of_the_tenants_room_only(
     fake: FakeLiveKit, admin: RoomAdmin, settings: LiveKitSettings
 ) -> None:
-    from assistant.rooms_view import list_participants
+    from assistant.views.rooms import list_participants
 
     run(admin.create_room(ACME, "standup"))
     run(admin.create_room(ACME_CORP, "standup"))

@@ -11,7 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.errors import ConfigError, DatasetError
+from assistant.analysis.benchmark import (
+    BENCH_ROUTERS,
+    apgr,
+    bench_scores,
+    cpt,
+    evaluate,
+    load_suite,
+    quality_curve,
+    random_baseline,
+)
+from assistant.cli import routing_bench as bench_cli
+from assistant.core.errors import ConfigError, DatasetError
 from assistant.routing import (
     CHEAP,
     PREMIUM,
@@ -24,22 +35,11 @@ from assistant.routing import (
     LoggedRoute,
     LogisticModel,
     ScoreContext,
-    bench_cli,
     calibrate_threshold,
     ipw_estimate,
     make_router,
     premium_share,
     train_logistic,
-)
-from assistant.routing.bench import (
-    BENCH_ROUTERS,
-    apgr,
-    bench_scores,
-    cpt,
-    evaluate,
-    load_suite,
-    quality_curve,
-    random_baseline,
 )
 from assistant.routing.learned import WEIGHTS_ENV, cross_val_scores, fold_ids
 from assistant.routing.scorer import WEIGHTS

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from assistant.datasets import load_dataset
-from assistant.errors import ConfigError, LedgerError
+from assistant.core.errors import ConfigError, LedgerError
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
+from assistant.ledger.records import FrameRecord, RunRecord
 from assistant.ledger.sink import PathSink
 from assistant.ledger.spool import REJECTED, ingest, pending_segments, spool_dir
 from assistant.ledger.store import Checkpoint
-from assistant.pipeline import Pipeline
-from assistant.records import FrameRecord, RunRecord
-from assistant.replay import replay, resume
+from assistant.pipeline.orchestrator import Pipeline
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay, resume
 from tests.ledger_support import held_by_another_process, run_contents
 from tests.test_replay import recorded_config
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from test_replay import recorded_config
 
-from assistant.cli import main
-from assistant.datasets import load_dataset
-from assistant.errors import LedgerError
+from assistant.analysis.sweep import sweep
+from assistant.cli.main import main
+from assistant.core.errors import LedgerError
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_calls, run_requests, run_shared_cost_usd
-from assistant.replay import replay
-from assistant.routing.sweep import sweep
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 
 
 def outcomes(ledger: Ledger, run_id: str) -> list[dict[str, object]]:

@@ -7,20 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.config import Config, SamplingConfig, load_config
-from assistant.errors import ConfigError, ProviderStatusError, ProviderTimeoutError
-from assistant.llm.base import AnswerRequest
-from assistant.llm.local import NOT_FOUND, LocalExtractiveLLM
-from assistant.pricing import Pricer
-from assistant.providers import HookOutput, Provider, ProviderCallError, RetryPolicy
-from assistant.quality import key_fact_recall, score_answer, token_f1
+from assistant.core.config import Config, SamplingConfig, load_config
+from assistant.core.errors import ConfigError, ProviderStatusError, ProviderTimeoutError
+from assistant.core.events import AudioChunk, Passage, Usage, Utterance, VideoFrame
+from assistant.core.quality import key_fact_recall, score_answer, token_f1
+from assistant.pipeline.sampling import FixedRateSampler, change_score, digest, thumbnail
+from assistant.pricing.prices import Pricer
+from assistant.providers.base import HookOutput, Provider, ProviderCallError, RetryPolicy
+from assistant.providers.llm.base import AnswerRequest
+from assistant.providers.llm.local import NOT_FOUND, LocalExtractiveLLM
+from assistant.providers.stt.recorded import RecordedTranscriber
+from assistant.providers.vision.ocr import lines_in_reading_order
 from assistant.rag import KnowledgeBase, chunk_document
 from assistant.routing import ROUTERS, ScoreContext
 from assistant.routing.scorer import HeuristicScorer
-from assistant.sampling import FixedRateSampler, change_score, digest, thumbnail
-from assistant.stt.recorded import RecordedTranscriber
-from assistant.types import AudioChunk, Passage, Usage, Utterance, VideoFrame
-from assistant.vision.ocr import lines_in_reading_order
 
 
 # -- config -----------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_pricing_local_cloud_and_overrides() -> None:
     assert pricer.cost_usd(provider="recorded", model="", usage=Usage(compute_s=9)) == 0.0
     with pytest.raises(ConfigError, match=r"pricing\.overrides"):
         pricer.cost_usd(provider="acme", model="mystery-1", usage=Usage(input_tokens=5))
-    from assistant.config import PricingConfig
+    from assistant.core.config import PricingConfig
 
     custom = Pricer(PricingConfig(overrides={"acme:mystery-1": {"input_usd_per_mtok": 2.0}}))
     assert custom.cost_usd(
@@ -271,7 +271,7 @@ def _slides(n_frames: int, fps: int = 30) -> list[tuple[float, np.ndarray]]:
 
 
 def test_change_sampler_catches_a_slide_change_once_settled() -> None:
-    from assistant.sampling import ChangeSampler
+    from assistant.pipeline.sampling import ChangeSampler
 
     sampler = ChangeSampler(SamplingConfig(policy="change", settle_s=0.3))
     kept = [sampler.offer(_screen(t, luma)) for t, luma in _slides(30 * 5)]
@@ -281,7 +281,7 @@ def test_change_sampler_catches_a_slide_change_once_settled() -> None:
 
 
 def test_change_sampler_ignores_a_corner_animation_but_not_a_cell_update() -> None:
-    from assistant.sampling import ChangeSampler
+    from assistant.pipeline.sampling import ChangeSampler
 
     sampler = ChangeSampler(SamplingConfig(policy="change"))
     rng = np.random.default_rng(1)
@@ -300,7 +300,7 @@ def test_change_sampler_ignores_a_corner_animation_but_not_a_cell_update() -> No
 
 
 def test_change_sampler_keepalive_and_question_capture() -> None:
-    from assistant.sampling import ChangeSampler
+    from assistant.pipeline.sampling import ChangeSampler
 
     sampler = ChangeSampler(SamplingConfig(policy="change", keepalive_s=1.5))
     frames = _slides(30 * 5)
@@ -317,7 +317,7 @@ def test_change_sampler_keepalive_and_question_capture() -> None:
 
 
 def test_voice_activity_sampler_slows_down_in_silence() -> None:
-    from assistant.sampling import VoiceActivitySampler
+    from assistant.pipeline.sampling import VoiceActivitySampler
 
     sampler = VoiceActivitySampler(SamplingConfig(policy="voice_activity"))
     kept = 0
@@ -332,7 +332,7 @@ def test_sampling_config_rejects_bad_values(tmp_path: Path) -> None:
     bad.write_text("[sampling]\npolicy = 'change'\nchange_share = 2.0\n")
     with pytest.raises(ConfigError, match="change_share"):
         load_config(bad)
-    from assistant.sampling import make_sampler
+    from assistant.pipeline.sampling import make_sampler
 
     with pytest.raises(ConfigError, match="available: change, fixed, voice_activity"):
         make_sampler(SamplingConfig(policy="sometimes"))
@@ -348,7 +348,7 @@ def test_citation_markers_are_not_scored() -> None:
 def test_ten_bit_video_gives_true_luminance() -> None:
     import av
 
-    from assistant.media import luma_of
+    from assistant.sessions.media import luma_of
 
     grey = np.full((64, 96, 3), 200, np.uint8)
     frame = av.VideoFrame.from_ndarray(grey, format="rgb24").reformat(format="yuv420p10le")
@@ -366,7 +366,7 @@ def test_kept_frames_differing_by_one_character_get_different_digests() -> None:
 
 
 def test_ledger_path_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
-    from assistant.errors import LedgerError
+    from assistant.core.errors import LedgerError
     from assistant.ledger import Ledger
 
     blocker = tmp_path / "file.txt"

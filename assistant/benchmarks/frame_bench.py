@@ -25,9 +25,9 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
     import numpy as np
 
     from assistant.benchmarks.synth import clip_1080p
-    from assistant.config import SamplingConfig
-    from assistant.media import iter_video
-    from assistant.sampling import make_sampler, thumb_step, thumbnail
+    from assistant.core.config import SamplingConfig
+    from assistant.pipeline.sampling import make_sampler, thumb_step, thumbnail
+    from assistant.sessions.media import iter_video
 
     start_s, seconds = (80.0, 6.0) if quick else (70.0, 60.0)
     say(f"sampler: 1080p clip of the demo ({seconds:g} s from {start_s:g} s; cached)")

@@ -288,7 +288,7 @@ def add_command(sub: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from assistant.errors import ConfigError
+    from assistant.core.errors import ConfigError
 
     sections = SECTIONS
     if args.only:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from assistant.benchmarks.harness import Figure, timed_best
-from assistant.records import CallRecord, RequestRecord, TierOutcomeRecord
+from assistant.ledger.records import CallRecord, RequestRecord, TierOutcomeRecord
 
 if typing.TYPE_CHECKING:
     from assistant.ledger import Ledger
@@ -341,8 +341,8 @@ def naive_sweep(ledger: Ledger, run_id: str) -> list[tuple[float, float, float |
     ``np.percentile``. Returns (threshold, total cost, mean quality, p95 latency) per threshold."""
     import numpy as np
 
+    from assistant.analysis.sweep import DEFAULT_THRESHOLDS
     from assistant.ledger.queries import run_shared_cost_usd, run_tier_outcomes
-    from assistant.routing.sweep import DEFAULT_THRESHOLDS
 
     frame = run_tier_outcomes(ledger, run_id)
     wide = frame.pivot(
@@ -373,10 +373,10 @@ def naive_sweep(ledger: Ledger, run_id: str) -> list[tuple[float, float, float |
 
 
 def bench_queries(ledger: SyntheticLedger, *, quick: bool) -> list[Figure]:
+    from assistant.analysis.sweep import sweep
     from assistant.ledger import Ledger
     from assistant.ledger.queries import cost_dashboard, list_runs
-    from assistant.routing.sweep import sweep
-    from assistant.workbench import read_calls
+    from assistant.views.workbench import read_calls
 
     reps = 2 if quick else 3
     scale = f"{ledger.requests:,} requests, {ledger.calls:,} calls, {ledger.runs} runs"

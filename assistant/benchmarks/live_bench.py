@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from assistant.benchmarks.harness import Figure, percentile
-from assistant.llm.base import LLM, AnswerRequest
-from assistant.providers import HookOutput
-from assistant.types import Answer, KeptFrame, Passage, Usage
-from assistant.vision.base import VisionProvider
+from assistant.core.events import Answer, KeptFrame, Passage, Usage
+from assistant.core.paths import DEMO_DATASET as DEMO
+from assistant.providers.base import HookOutput
+from assistant.providers.llm.base import LLM, AnswerRequest
+from assistant.providers.vision.base import VisionProvider
 
 SECTION = "live"
-DEMO = Path(__file__).resolve().parents[2] / "datasets" / "demo"
 
 
 class ScriptedVision(VisionProvider):
@@ -50,13 +49,13 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
 
     import numpy as np
 
-    from assistant.config import Config, PricingConfig
-    from assistant.datasets import load_dataset
-    from assistant.factory import make_stages
-    from assistant.llm.local import LocalExtractiveLLM
-    from assistant.pipeline import Pipeline
+    from assistant.core.config import Config, PricingConfig
+    from assistant.core.events import Question
+    from assistant.pipeline.orchestrator import Pipeline
+    from assistant.pipeline.stages import make_stages
+    from assistant.providers.llm.local import LocalExtractiveLLM
     from assistant.routing import CHEAP, PREMIUM
-    from assistant.types import Question
+    from assistant.sessions.datasets import load_dataset
 
     rounds = 3 if quick else 25
     say(f"live: {rounds} rounds of the demo's questions through a pipeline with instant fakes")
@@ -88,7 +87,7 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
     )
     pipeline.transcript.extend(dataset.transcript or ())
     screen = np.full((720, 1280), 200, np.uint8)
-    from assistant.types import VideoFrame
+    from assistant.core.events import VideoFrame
 
     frame = VideoFrame(
         "alice:screen", 0.0, 1280, 720, screen, lambda: np.zeros((720, 1280, 3), np.uint8)

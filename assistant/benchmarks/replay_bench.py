@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.benchmarks.harness import Figure
+from assistant.core.paths import DEMO_DATASET
 
 SECTION = "replay"
 HOUR_LOOPS = 15  # 15 x 248.6 s: a 62-minute meeting
@@ -66,15 +67,15 @@ class _Timers:
 
 def _instrument(timers: _Timers) -> None:
     """Wrap the functions that do each stage's work (this process only: a benchmark child)."""
-    import assistant.replay as replay_module
-    import assistant.sources.recorded as recorded
+    import assistant.sessions.replay as replay_module
+    import assistant.sessions.sources.recorded as recorded
     from assistant.ledger.store import LedgerWriter
-    from assistant.llm.base import LLM
-    from assistant.pipeline import Pipeline
+    from assistant.pipeline.orchestrator import Pipeline
+    from assistant.pipeline.sampling import Sampler
+    from assistant.providers.llm.base import LLM
+    from assistant.providers.stt.base import Transcriber
+    from assistant.providers.vision.base import VisionProvider
     from assistant.rag.bm25 import KnowledgeBase
-    from assistant.sampling import Sampler
-    from assistant.stt.base import Transcriber
-    from assistant.vision.base import VisionProvider
 
     def method(cls: Any, name: str, stage: str) -> None:
         original = getattr(cls, name)
@@ -134,10 +135,10 @@ def child(dataset_path: str, stt: str, ledger_path: str) -> dict[str, Any]:
     import resource
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from assistant.config import Config
-    from assistant.datasets import load_dataset
+    from assistant.core.config import Config
     from assistant.ledger import Ledger
-    from assistant.replay import replay
+    from assistant.sessions.datasets import load_dataset
+    from assistant.sessions.replay import replay
 
     timers = _Timers()
     _instrument(timers)
@@ -246,7 +247,7 @@ def run(workdir: Path, *, quick: bool, say: Callable[[str], None]) -> tuple[list
         long = looped_session(2, cut_s=38.0)
         label_short, label_long = "38 s cut of the demo", "2 loops of the cut"
     else:
-        short = Path(__file__).resolve().parents[2] / "datasets" / "demo"
+        short = DEMO_DATASET
         say(f"replay: building the one-hour session ({HOUR_LOOPS} demo loops; cached)")
         long = looped_session(HOUR_LOOPS)
         label_short, label_long = "demo", f"{HOUR_LOOPS}-loop one-hour session"

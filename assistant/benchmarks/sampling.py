@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.config import SamplingConfig
-from assistant.datasets import Dataset
-from assistant.errors import DatasetError
-from assistant.media import iter_video
-from assistant.sampling import make_sampler
+from assistant.core.config import SamplingConfig
+from assistant.core.errors import DatasetError
+from assistant.pipeline.sampling import make_sampler
+from assistant.sessions.datasets import Dataset
+from assistant.sessions.media import iter_video
 
 DEFAULT_POLICIES = {
     "fixed": SamplingConfig(policy="fixed", fps=1.0),

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.config import Config
-from assistant.datasets import Dataset
-from assistant.errors import DatasetError, ProviderError
-from assistant.factory import make_transcriber
-from assistant.media import iter_audio
-from assistant.providers import ProviderCallError
+from assistant.core.config import Config
+from assistant.core.errors import DatasetError, ProviderError
+from assistant.pipeline.stages import make_transcriber
+from assistant.providers.base import ProviderCallError
+from assistant.sessions.datasets import Dataset
+from assistant.sessions.media import iter_audio
 
 DEFAULT_PROVIDERS = ("recorded:", "whisper:tiny.en", "deepgram:nova-3")
 
@@ -86,7 +86,7 @@ def run_stt_bench(
             "has no ground-truth transcript",
             "Add [ground_truth].transcript (see datasets/README.md) to benchmark transcription",
         )
-    from assistant.pricing import Pricer
+    from assistant.pricing.prices import Pricer
 
     base = config or Config()
     pricer = Pricer(base.pricing)

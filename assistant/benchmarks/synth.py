@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.benchmarks.harness import cache_dir
-
-DEMO = Path(__file__).resolve().parents[2] / "datasets" / "demo"
+from assistant.core.paths import DEMO_DATASET as DEMO
 
 
 def _digest(root: Path) -> str:
@@ -63,7 +62,7 @@ def _toml_string(value: str) -> str:
 def looped_session(loops: int, *, cut_s: float | None = None, source: Path = DEMO) -> Path:
     """The dataset folder of ``source`` (its first ``cut_s`` seconds, if given) played ``loops``
     times (built once, then cached)."""
-    from assistant.datasets import load_dataset
+    from assistant.sessions.datasets import load_dataset
 
     if loops < 1:
         raise ValueError(f"loops must be at least 1, not {loops}")

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from assistant.errors import LedgerError, LedgerLockedError
+from assistant.core.errors import LedgerError, LedgerLockedError
 from assistant.ledger.schema import REPLAY_HINT
 from assistant.ledger.spool import IngestReport, ingest
 from assistant.ledger.store import Ledger

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from assistant.errors import LedgerError
+from assistant.core.errors import LedgerError
 
 REPLAY_HINT = "run a replay first: python -m assistant replay datasets/demo"
 

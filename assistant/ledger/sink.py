@@ -22,7 +22,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self, TypeVar
 
-from assistant.errors import LedgerError, LedgerLockedError
+from assistant.core.errors import LedgerError, LedgerLockedError
+from assistant.ledger.records import TABLES, RunRecord, utc_now
 from assistant.ledger.spool import SegmentWriter, ingest, spool_dir
 from assistant.ledger.store import (
     Checkpoint,
@@ -31,7 +32,6 @@ from assistant.ledger.store import (
     mark_running,
     write_transaction,
 )
-from assistant.records import TABLES, RunRecord, utc_now
 
 T = TypeVar("T")
 _NO_AUTO_FLUSH = sys.maxsize  # runs flush at checkpoints only, never half-way through an event

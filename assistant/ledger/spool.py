@@ -32,10 +32,10 @@ from typing import Any
 
 import duckdb
 
-from assistant.errors import LedgerError
+from assistant.core.errors import LedgerError
 from assistant.ledger.arrow import to_arrow
+from assistant.ledger.records import TABLES, utc_now
 from assistant.ledger.store import Checkpoint, Ledger, mark_running, record_checkpoint
-from assistant.records import TABLES, utc_now
 
 OPS_FILE = "ops.json"
 REJECTED = "rejected"

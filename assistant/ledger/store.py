@@ -21,10 +21,10 @@ from typing import Self
 
 import duckdb
 
-from assistant.errors import LedgerError, LedgerLockedError
+from assistant.core.errors import LedgerError, LedgerLockedError
 from assistant.ledger.arrow import to_arrow
+from assistant.ledger.records import TABLES, RunRecord, utc_now
 from assistant.ledger.schema import REPLAY_HINT, check_schema, migrate
-from assistant.records import TABLES, RunRecord, utc_now
 
 DEFAULT_BATCH_ROWS = 5_000
 """Rows per table a writer buffers before it writes them (one transaction per batch). Each write

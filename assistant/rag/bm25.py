@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.errors import WorkbenchError
-from assistant.text import content_terms
-from assistant.types import Passage
+from assistant.core.errors import WorkbenchError
+from assistant.core.events import Passage
+from assistant.core.text import content_terms
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 
-from assistant.errors import LedgerError, WorkbenchError
+from assistant.core.errors import LedgerError, WorkbenchError
+from assistant.ledger.records import utc_now
 from assistant.ledger.store import Ledger
 from assistant.rag.bm25 import Chunk, chunk_document
-from assistant.records import utc_now
 
 KINDS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf"}
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 from assistant.routing.scorer import WEIGHTS, HeuristicScorer, Score, ScoreContext, Scorer
 
 if TYPE_CHECKING:

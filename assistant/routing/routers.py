@@ -17,7 +17,7 @@ import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from assistant.errors import ConfigError
+from assistant.core.errors import ConfigError
 
 CHEAP, PREMIUM = "cheap", "premium"
 

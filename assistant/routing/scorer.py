@@ -27,7 +27,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from assistant.text import words
+from assistant.core.text import words
 
 _REASONING = re.compile(
     r"\b(why|how come|explain|compare[sd]?|comparing|comparison|contrast|versus|vs|"

@@ -29,11 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from synth import QUESTIONS, UTTERANCES, write_audio
 
-from assistant.config import Config, config_from_dict, load_config
-from assistant.datasets import Dataset, load_dataset
-from assistant.errors import ConfigError, DatasetError
-from assistant.limits import Limits
-from assistant.media import (
+from assistant.core.config import Config, config_from_dict, load_config
+from assistant.core.errors import ConfigError, DatasetError
+from assistant.core.events import Question
+from assistant.core.limits import Limits
+from assistant.sessions.datasets import Dataset, load_dataset
+from assistant.sessions.media import (
     STT_SAMPLE_RATE,
     SUPPORTED_SAMPLE_RATES,
     iter_audio,
@@ -41,7 +42,6 @@ from assistant.media import (
     probe_audio,
     probe_video,
 )
-from assistant.types import Question
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTY = settings(
@@ -644,7 +644,7 @@ def crafted_ledger(tiny_master: Path, tmp_path_factory: pytest.TempPathFactory) 
     (built past the loader, which would refuse them, to prove the ledger binds every value), with
     questions made of the same; one under an ordinary tenant."""
     from assistant.ledger import Ledger
-    from assistant.replay import replay
+    from assistant.sessions.replay import replay
 
     config = Config()
     config = dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider="recorded:"))
@@ -706,7 +706,7 @@ def test_sql_and_unicode_questions_come_back_verbatim_and_the_tables_survive(
 def test_dashboard_tenant_filters_with_sql_return_no_rows_not_all_rows(
     crafted_ledger: dict[str, Any], tenant: str
 ) -> None:
-    from assistant.workbench import read_costs, read_runs, read_sweep_runs
+    from assistant.views.workbench import read_costs, read_runs, read_sweep_runs
 
     path = crafted_ledger["path"]
     assert len(read_runs(path).data) == 2  # the ledger has rows to leak
@@ -721,7 +721,7 @@ def test_dashboard_tenant_filters_with_sql_return_no_rows_not_all_rows(
 def test_dashboard_filters_on_a_crafted_tenant_return_exactly_its_rows(
     crafted_ledger: dict[str, Any],
 ) -> None:
-    from assistant.workbench import read_calls, read_costs, read_runs, read_tenants
+    from assistant.views.workbench import read_calls, read_costs, read_runs, read_tenants
 
     path = crafted_ledger["path"]
     assert read_tenants(path) == sorted(["'; DROP TABLE runs; --", "acme"])

@@ -9,12 +9,12 @@ import sys
 import threading
 from pathlib import Path
 
-from assistant import workbench
-from assistant.datasets import load_dataset
 from assistant.ledger import Ledger
 from assistant.ledger.owner import owned, release
 from assistant.ledger.spool import pending_segments
-from assistant.replay import replay
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
+from assistant.views import workbench
 from tests.ledger_support import ROOT, env, run_contents
 from tests.test_replay import recorded_config
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import load_config
-from assistant.datasets import load_dataset
+from assistant.core.config import load_config
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
-from assistant.replay import replay
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 from tests.fakes.vendors import FakeVendors, Reply
 from tests.ledger_support import ROOT, env, run_contents
 

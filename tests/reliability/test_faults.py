@@ -29,11 +29,11 @@ import duckdb
 import pytest
 from fakes.vendors import MODELS, FakeVendors, RecordedRequest, Reply, Vendor
 
-from assistant.config import CallsConfig, config_from_dict
-from assistant.datasets import load_dataset
+from assistant.core.config import CallsConfig, config_from_dict
 from assistant.ledger import Ledger
-from assistant.replay import replay
 from assistant.routing import CHEAP, PREMIUM
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 
 N = 30
 FAULT_SHARE = 0.3
@@ -338,11 +338,11 @@ def test_retry_after_longer_than_the_policy_waits_is_not_retried_early(
 ) -> None:
     """Retrying before the server's Retry-After would ignore it: the call fails at once instead
     (the pipeline's other tier answers), saying why; a shorter Retry-After is waited in full."""
-    from assistant.llm.anthropic_llm import AnthropicLLM
-    from assistant.llm.base import LLM, AnswerRequest
-    from assistant.llm.google_llm import GoogleLLM
-    from assistant.llm.openai_llm import OpenAILLM
-    from assistant.providers import ProviderCallError, RetryPolicy
+    from assistant.providers.base import ProviderCallError, RetryPolicy
+    from assistant.providers.llm.anthropic_llm import AnthropicLLM
+    from assistant.providers.llm.base import LLM, AnswerRequest
+    from assistant.providers.llm.google_llm import GoogleLLM
+    from assistant.providers.llm.openai_llm import OpenAILLM
 
     sleeps: list[float] = []
     common: dict[str, Any] = {

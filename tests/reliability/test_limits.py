@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from synth import write_audio
 
-from assistant.datasets import load_dataset
-from assistant.errors import DatasetError
-from assistant.limits import MB, Limits, env_var
-from assistant.media import STT_SAMPLE_RATE, iter_audio
+from assistant.core.errors import DatasetError
+from assistant.core.limits import MB, Limits, env_var
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.media import STT_SAMPLE_RATE, iter_audio
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +122,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from synth import write_video
-    from assistant.media import iter_video
+    from assistant.sessions.media import iter_video
 
     def hwm_kb():
         for line in Path("/proc/self/status").read_text().splitlines():

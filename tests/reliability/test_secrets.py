@@ -15,11 +15,11 @@ import duckdb
 import pytest
 from fakes.vendors import FakeVendors, Reply
 
-from assistant.cli import main
-from assistant.config import Config
-from assistant.datasets import load_dataset
+from assistant.cli.main import main
+from assistant.core.config import Config
 from assistant.ledger import Ledger
-from assistant.replay import replay
+from assistant.sessions.datasets import load_dataset
+from assistant.sessions.replay import replay
 
 SECRETS = {
     "OPENAI_API_KEY": "sk-test-SECRET-openai-1111",

@@ -21,9 +21,8 @@ from fakes.livekit_server import FakeLiveKit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.errors import WorkbenchError
-from assistant.rag.bm25 import KnowledgeBase
-from assistant.rooms import (
+from assistant.core.errors import WorkbenchError
+from assistant.livekit.rooms import (
     LiveKitSettings,
     RoomAdmin,
     RoomError,
@@ -34,6 +33,7 @@ from assistant.rooms import (
     room_name,
     verify_token,
 )
+from assistant.rag.bm25 import KnowledgeBase
 
 T = TypeVar("T")
 PROPERTY = settings(max_examples=50, deadline=None, derandomize=True, database=None)

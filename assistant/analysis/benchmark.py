@@ -1,0 +1,301 @@
+"""Routing benchmark on per-prompt results: quality curves, APGR, CPT and the random baseline.
+
+The data are RouteLLM's (lm-sys/RouteLLM, Apache-2.0): for every prompt, the quality of a weak and of
+a strong model's answer. A router's score ranks the prompts; routing the top share ``p`` to the strong
+model gives the *quality curve* over ``p`` in [0, 1] (ties are broken in expectation: tied prompts
+share the strong model's gain equally, so the curve never depends on item order). From the curve:
+
+* ``APGR`` (average performance gap recovered): (area under the curve − weak mean) / (strong mean −
+  weak mean). Random routing is 0.5 in expectation; a perfect router is above 1.
+* ``CPT(x)`` (call-performance threshold): the smallest share of strong calls that recovers ``x`` of
+  the weak→strong gap.
+
+The random baseline is measured, not assumed: ``random_baseline`` draws random scores ``draws`` times
+with a seed and reports the mean and standard deviation of each metric.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from assistant.core.errors import DatasetError
+
+FloatArray = npt.NDArray[np.float64]
+
+REQUIRED_COLUMNS = ("item_id", "prompt", "weak_score", "strong_score")
+_EPS = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSuite:
+    """One benchmark suite: a prompt per item and both models' quality on it (in [0, 1])."""
+
+    name: str
+    path: str
+    item_ids: tuple[str, ...]
+    prompts: tuple[str, ...]
+    turns: tuple[int, ...]
+    weak: FloatArray
+    strong: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Items that share a conversation (``mtbench-82-1`` and ``mtbench-82-2``) share a group,
+        so cross-validation never trains on one turn and tests on the other."""
+        out = []
+        for item_id, turn in zip(self.item_ids, self.turns, strict=True):
+            suffix = f"-{turn}"
+            out.append(item_id[: -len(suffix)] if item_id.endswith(suffix) else item_id)
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    apgr: float
+    cpt50: float
+    cpt80: float
+
+
+@dataclass(frozen=True, slots=True)
+class RandomBaseline:
+    """Mean and standard deviation of the metrics over ``draws`` random routers."""
+
+    mean: Metrics
+    sd: Metrics
+    draws: int
+
+
+def load_suite(path: str | Path) -> RoutingSuite:
+    """Read a per-prompt CSV (RouteLLM's columns). Errors name the file, the line and the fix."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(
+            p, "no such file", "Pass a CSV such as datasets/routellm/routellm_gsm8k.csv"
+        )
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            for column in REQUIRED_COLUMNS:
+                if column not in columns:
+                    raise DatasetError(
+                        p,
+                        f"missing column {column!r} (found: {', '.join(columns) or 'none'})",
+                        f"The CSV needs the columns {', '.join(REQUIRED_COLUMNS)}",
+                        line=1,
+                    )
+            ids: list[str] = []
+            prompts: list[str] = []
+            turns: list[int] = []
+            weak: list[float] = []
+            strong: list[float] = []
+            names: set[str] = set()
+            for row in reader:
+                line = reader.line_num
+                ids.append(row["item_id"] or f"line-{line}")
+                prompts.append(row["prompt"] or "")
+                weak.append(_number(p, line, row, "weak_score"))
+                strong.append(_number(p, line, row, "strong_score"))
+                turn = (row.get("turn") or "1").strip()
+                try:
+                    turns.append(int(turn))
+                except ValueError:
+                    raise DatasetError(
+                        p, f"turn {turn!r} is not an integer", "Fix the row", line=line
+                    ) from None
+                if row.get("suite"):
+                    names.add(row["suite"])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(p, f"not a readable UTF-8 CSV ({exc})", "Save it as UTF-8 CSV") from exc
+    if not prompts:
+        raise DatasetError(p, "no rows", "The CSV holds a header only; add one row per prompt")
+    name = names.pop() if len(names) == 1 else p.stem
+    return RoutingSuite(
+        name=name,
+        path=str(p),
+        item_ids=tuple(ids),
+        prompts=tuple(prompts),
+        turns=tuple(turns),
+        weak=np.asarray(weak, dtype=np.float64),
+        strong=np.asarray(strong, dtype=np.float64),
+    )
+
+
+def _number(path: Path, line: int, row: dict[str, str], column: str) -> float:
+    raw = (row.get(column) or "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise DatasetError(
+            path, f"{column} {raw!r} is not a number", "Scores must be numbers in [0, 1]", line=line
+        )
+    return value
+
+
+# -- metrics ----------------------------------------------------------------------------------
+def _arrays(
+    scores: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    s = np.asarray(scores, dtype=np.float64)
+    w = np.asarray(weak, dtype=np.float64)
+    g = np.asarray(strong, dtype=np.float64)
+    if not (s.shape == w.shape == g.shape) or s.ndim != 1 or len(s) == 0:
+        raise ValueError(
+            f"scores, weak and strong must be 1-d and of one non-zero length, got {s.shape}, {w.shape}, {g.shape}"
+        )
+    return s, w, g
+
+
+def quality_curve(
+    scores: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+) -> FloatArray:
+    """Mean quality when the ``k`` highest-scored items go to the strong model, for ``k = 0..n``.
+
+    Entry ``k`` is the value at share ``k / n``. Items with equal scores are interchangeable: a share
+    that cuts through a tie takes the tie's mean gain per item (the expectation over tie orders).
+    """
+    s, w, g = _arrays(scores, weak, strong)
+    order = np.argsort(-s, kind="stable")
+    sorted_scores = s[order]
+    gain = (g - w)[order]
+    _, inverse, counts = np.unique(sorted_scores, return_inverse=True, return_counts=True)
+    group_mean = np.bincount(inverse, weights=gain) / counts
+    gains = np.concatenate(([0.0], np.cumsum(group_mean[inverse])))
+    return np.asarray((w.sum() + gains) / len(s), dtype=np.float64)
+
+
+def _gap(weak: FloatArray, strong: FloatArray) -> tuple[float, float]:
+    weak_mean, strong_mean = float(weak.mean()), float(strong.mean())
+    if strong_mean - weak_mean <= _EPS:
+        raise ValueError(
+            f"the strong model is not better on average ({strong_mean:.4f} vs {weak_mean:.4f}): "
+            "APGR and CPT are undefined"
+        )
+    return weak_mean, strong_mean - weak_mean
+
+
+def pgr_curve(
+    scores: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+) -> FloatArray:
+    """The quality curve as the share of the weak→strong gap recovered (0 at p=0, 1 at p=1)."""
+    _, w, g = _arrays(scores, weak, strong)
+    weak_mean, gap = _gap(w, g)
+    return (quality_curve(scores, w, g) - weak_mean) / gap
+
+
+def apgr(
+    scores: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+) -> float:
+    """Area under the gap-recovered curve over p in [0, 1] (trapezoids at p = k / n)."""
+    pgr = pgr_curve(scores, weak, strong)
+    return float((pgr[:-1] + pgr[1:]).sum() / (2 * (len(pgr) - 1)))
+
+
+def cpt(
+    scores: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+    x: float,
+) -> float:
+    """The smallest share ``k / n`` of strong calls whose quality recovers ``x`` of the gap."""
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"x must be in [0, 1], got {x}")
+    pgr = pgr_curve(scores, weak, strong)
+    k = int(np.argmax(pgr >= x - 1e-9))  # p = 1 always recovers the whole gap
+    return k / (len(pgr) - 1)
+
+
+def evaluate(
+    scores: Sequence[float] | FloatArray,
+    weak: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+) -> Metrics:
+    return Metrics(
+        apgr=apgr(scores, weak, strong),
+        cpt50=cpt(scores, weak, strong, 0.5),
+        cpt80=cpt(scores, weak, strong, 0.8),
+    )
+
+
+def random_baseline(
+    weak: Sequence[float] | FloatArray,
+    strong: Sequence[float] | FloatArray,
+    *,
+    draws: int = 200,
+    seed: int = 0,
+) -> RandomBaseline:
+    """The metrics of ``draws`` routers with uniformly random scores (seeded): mean and sd."""
+    if draws < 2:
+        raise ValueError(f"draws must be at least 2, got {draws}")
+    w = np.asarray(weak, dtype=np.float64)
+    g = np.asarray(strong, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rows = np.array(
+        [
+            [m.apgr, m.cpt50, m.cpt80]
+            for m in (evaluate(rng.random(len(w)), w, g) for _ in range(draws))
+        ]
+    )
+    mean, sd = rows.mean(axis=0), rows.std(axis=0, ddof=1)
+    return RandomBaseline(Metrics(*map(float, mean)), Metrics(*map(float, sd)), draws)
+
+
+# -- the scorers measured ---------------------------------------------------------------------
+def _length_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
+    from assistant.routing.scorer import LengthScorer, ScoreContext
+
+    scorer = LengthScorer()
+    return np.array([scorer.score(p, ScoreContext()).value for p in suite.prompts])
+
+
+def _heuristic_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
+    from assistant.routing.scorer import HeuristicScorer, ScoreContext
+
+    scorer = HeuristicScorer()
+    return np.array([scorer.score(p, ScoreContext()).value for p in suite.prompts])
+
+
+def _learned_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
+    from assistant.routing.learned import cross_val_scores, suite_features
+
+    outcomes = list(zip(suite.weak.tolist(), suite.strong.tolist(), strict=True))
+    return cross_val_scores(
+        suite_features(suite.prompts), outcomes, folds=folds, seed=seed, groups=suite.groups
+    )
+
+
+BENCH_SCORERS: dict[str, Callable[..., FloatArray]] = {
+    "length": _length_scores,
+    "heuristic": _heuristic_scores,
+    "learned": _learned_scores,
+}
+"""Scorers measured by ``routing-bench``; ``learned`` gives held-out scores from k-fold CV."""
+
+BENCH_ROUTERS = (*BENCH_SCORERS, "random")
+
+
+def bench_scores(name: str, suite: RoutingSuite, *, folds: int = 5, seed: int = 0) -> FloatArray:
+    """The scores ``name`` gives the suite's prompts (held-out scores for ``learned``)."""
+    if name not in BENCH_SCORERS:
+        raise ValueError(f"unknown scorer {name!r}; available: {', '.join(BENCH_SCORERS)}")
+    return BENCH_SCORERS[name](suite, folds=folds, seed=seed)

@@ -1,0 +1,3 @@
+"""Command line: a registry of commands (python -m assistant ...); each group registers its own.
+
+May import: anything; no command module imports another."""

@@ -1,0 +1,260 @@
+"""Run configuration: frozen dataclasses with offline defaults, loaded from TOML, hashed for the ledger.
+
+Provider choices are ``"provider:model"`` strings (``"ocr:low"``, ``"local:extractive-3"``), so a later
+provider is a new registry entry and a config line, not a code change. No I/O at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.core.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingConfig:
+    policy: str = "fixed"  # fixed | voice_activity | change
+    keep_last: int = 10
+    # fixed
+    fps: float = 1.0
+    # voice_activity (LiveKit Agents' defaults)
+    speaking_fps: float = 1.0
+    silent_fps: float = 0.3
+    # change
+    pixel_delta: int = 48  # grey levels a thumbnail pixel must move to count as changed
+    change_share: float = 0.0002  # share of (unmasked) thumbnail pixels that makes a change
+    settle_s: float = 0.3  # the screen must hold still this long before a change is kept
+    max_wait_s: float = 1.0  # keep anyway when it never settles (continuous scrolling)
+    keepalive_s: float = 30.0  # keep a frame at least this often, changed or not
+    animated_share: float = 0.1  # localized motion below this share of the screen is masked
+
+
+@dataclass(frozen=True, slots=True)
+class SttConfig:
+    provider: str = "whisper:tiny.en"
+    language: str = "en"
+    vad_threshold_dbfs: float = -45.0  # 30 ms frames louder than this count as speech
+    vad_hangover_s: float = 0.6  # silence that closes an utterance
+    max_utterance_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    scorer: str = "heuristic"
+    router: str = "threshold"
+    threshold: float = 0.3
+    seed: int = 0
+    explore_share: float = 0.0  # share of requests routed to a random tier (propensity logged)
+
+
+@dataclass(frozen=True, slots=True)
+class TierConfig:
+    cheap: str
+    premium: str
+
+
+def _vision_tiers() -> TierConfig:
+    return TierConfig(cheap="ocr:low", premium="ocr:full")
+
+
+def _llm_tiers() -> TierConfig:
+    return TierConfig(cheap="local:extractive-1", premium="local:extractive-3")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    top_k: int = 4
+    chunk_words: int = 90
+
+
+@dataclass(frozen=True, slots=True)
+class CallsConfig:
+    """How every provider call is bounded: one policy for all vendors (see ``providers``)."""
+
+    timeout_s: float = 30.0  # per attempt of a remote call
+    max_attempts: int = 3  # attempts of one call, the first included
+    base_delay_s: float = 0.5  # backoff after the first failed attempt, doubled after each
+    max_delay_s: float = 8.0  # longest wait; a longer Retry-After fails the call at once
+
+
+@dataclass(frozen=True, slots=True)
+class PricingConfig:
+    local_usd_per_hour: float = 0.10  # price of one local compute-second x 3600 (a 2-vCPU cloud VM)
+    # "provider:model" -> {"usd_per_audio_minute": x} or {"input_usd_per_mtok": x, "output_usd_per_mtok": y}
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    vision: TierConfig = field(default_factory=_vision_tiers)
+    llm: TierConfig = field(default_factory=_llm_tiers)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+    pricing: PricingConfig = field(default_factory=PricingConfig)
+    transcript_window_s: float = 180.0  # how much recent conversation a request sees
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def with_threshold(self, threshold: float) -> Config:
+        check_threshold(threshold)
+        return dataclasses.replace(
+            self, routing=dataclasses.replace(self.routing, threshold=threshold)
+        )
+
+
+def check_threshold(threshold: float) -> None:
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(
+            f"threshold {threshold} is outside [0, 1]: scores are in [0, 1], so pick a value "
+            "between 0 (everything premium) and 1 (almost everything cheap)"
+        )
+
+
+def _build(cls: type, data: Any, where: str, origin: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, naming the first unknown or mistyped key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: [{where}] must be a table, not {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{origin}: unknown key '{where}.{key}'; known keys here: {known}")
+        default = getattr(cls(), key)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int | float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and (isinstance(default, float) or isinstance(value, int))
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            raise ConfigError(
+                f"{origin}: '{where}.{key}' must be {type(default).__name__}, got {value!r}"
+            )
+        what = f"{origin}: '{where}.{key}'"
+        if isinstance(default, float):
+            value = _number(value, what)
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            raise ConfigError(f"{what} is out of range, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+_INT64 = range(-(2**63), 2**63)  # what TOML integers can hold
+
+
+def _number(value: int | float, what: str) -> float:
+    """``value`` as a finite float: NaN and infinity compare false with every bound, so they would
+    slip through range checks (and make the config's JSON invalid)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
+def _tiers(data: Any, where: str, base: TierConfig) -> TierConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table with 'cheap' and 'premium'")
+    unknown = set(data) - {"cheap", "premium"}
+    if unknown:
+        raise ConfigError(f"unknown key '{where}.{sorted(unknown)[0]}'; known: cheap, premium")
+    for key, value in data.items():
+        if not isinstance(value, str) or ":" not in value:
+            raise ConfigError(f"'{where}.{key}' must be a \"provider:model\" string, got {value!r}")
+    return dataclasses.replace(base, **data)
+
+
+def config_from_dict(data: dict[str, Any], *, where: str = "config") -> Config:
+    base = Config()
+    kwargs: dict[str, Any] = {}
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    for key, value in data.items():
+        if key not in sections:
+            raise ConfigError(
+                f"{where}: unknown section '{key}'; known: {', '.join(sorted(sections))}"
+            )
+        current = getattr(base, key)
+        if isinstance(current, TierConfig):
+            kwargs[key] = _tiers(value, f"{where}: {key}", current)
+        elif dataclasses.is_dataclass(current):
+            kwargs[key] = _build(type(current), value, key, where)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            kwargs[key] = _number(value, f"{where}: '{key}'")
+        else:
+            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+    config = dataclasses.replace(base, **kwargs)
+    _validate(config, where)
+    return config
+
+
+def _validate(config: Config, where: str) -> None:
+    check_threshold(config.routing.threshold)
+    if not 0.0 <= config.routing.explore_share <= 1.0:
+        raise ConfigError(f"{where}: routing.explore_share must be in [0, 1]")
+    sampling = config.sampling
+    for key in ("fps", "speaking_fps", "silent_fps", "keepalive_s", "max_wait_s"):
+        if getattr(sampling, key) <= 0:
+            raise ConfigError(f"{where}: sampling.{key} must be > 0, got {getattr(sampling, key)}")
+    if not 0 < sampling.change_share < 1 or not 0 < sampling.animated_share <= 1:
+        raise ConfigError(f"{where}: sampling.change_share and animated_share must be in (0, 1]")
+    if not 0 < sampling.pixel_delta < 255 or sampling.settle_s < 0:
+        raise ConfigError(f"{where}: sampling.pixel_delta must be in 1..254 and settle_s >= 0")
+    if config.sampling.keep_last < 1:
+        raise ConfigError(f"{where}: sampling.keep_last must be >= 1")
+    if config.retrieval.top_k < 1 or config.retrieval.chunk_words < 10:
+        raise ConfigError(f"{where}: retrieval.top_k must be >= 1 and chunk_words >= 10")
+    calls = config.calls
+    if calls.timeout_s <= 0 or calls.max_attempts < 1:
+        raise ConfigError(f"{where}: calls.timeout_s must be > 0 and calls.max_attempts >= 1")
+    if not 0 <= calls.base_delay_s <= calls.max_delay_s:
+        raise ConfigError(f"{where}: calls.base_delay_s must be in [0, calls.max_delay_s]")
+    for spec, rates in config.pricing.overrides.items():
+        if not isinstance(rates, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e12
+            for v in rates.values()
+        ):
+            raise ConfigError(
+                f"{where}: pricing.overrides.{spec!r} must be a table of non-negative numbers, "
+                f"e.g. input_usd_per_mtok = 0.15"
+            )
+    if config.pricing.local_usd_per_hour < 0:
+        raise ConfigError(f"{where}: pricing.local_usd_per_hour must be >= 0")
+    if config.transcript_window_s < 0:
+        raise ConfigError(f"{where}: transcript_window_s must be >= 0")
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The defaults, overlaid with a TOML file when one is given."""
+    if path is None:
+        return Config()
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist; pass an existing TOML file")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc}); fix the file and retry") from exc
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc.strerror or exc})") from exc
+    return config_from_dict(data, where=str(file))

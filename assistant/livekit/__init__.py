@@ -1,0 +1,3 @@
+"""LiveKit: room admin and tokens, the live agent and its worker, the publisher.
+
+May import: assistant.core, pipeline, sessions, ledger."""

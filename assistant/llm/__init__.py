@@ -1,5 +1,0 @@
-"""Answering providers behind one base (``LLM``)."""
-
-from assistant.llm.base import LLM, AnswerRequest
-
-__all__ = ["LLM", "AnswerRequest"]

@@ -1,0 +1,3 @@
+"""Pricing: the only place that turns usage into dollars (genai-prices, overrides, compute seconds).
+
+May import: assistant.core."""

@@ -1,0 +1,178 @@
+"""What every provider shares: the base class that owns retries, timing and usage for one hook.
+
+An adapter (local OCR, whisper, a vendor SDK) implements a single private hook; the public method of
+its stage base calls it through ``Provider._invoke``, which retries retryable errors with backoff
+(honouring Retry-After), measures wall time, and returns a ``CallResult`` with the usage that
+``pricing`` turns into dollars. Unexpected exceptions from an adapter become ``ProviderError`` so a
+request records an error instead of ending the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from assistant.core.errors import ProviderError, ProviderStatusError
+from assistant.core.events import Usage
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+
+    def delay_s(self, attempt: int, error: ProviderError) -> float | None:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): the exponential
+        backoff, or the server's Retry-After when that is longer. None when the server asks for
+        a longer wait than ``max_delay_s``: retrying sooner would ignore it, so the call fails
+        now (and the other tier can answer)."""
+        backoff = min(self.base_delay_s * 2 ** (attempt - 1), self.max_delay_s)
+        after = error.retry_after_s if isinstance(error, ProviderStatusError) else None
+        if after is None:
+            return backoff
+        if after > self.max_delay_s:
+            return None
+        return max(after, backoff)
+
+
+@dataclass(frozen=True, slots=True)
+class HookOutput(Generic[T]):
+    """What an adapter's hook returns: the value, its usage, and the model that really answered."""
+
+    value: T
+    usage: Usage
+    model_resolved: str | None = None
+    ttft_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult(Generic[T]):
+    value: T
+    usage: Usage
+    provider: str
+    model_requested: str
+    model_resolved: str
+    latency_ms: float
+    ttft_ms: float | None
+    attempts: int
+    local: bool = False  # ran on this machine: priced by compute seconds
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailure:
+    """A call that failed after its retries: kept so the ledger records it with its cost (zero)."""
+
+    error: ProviderError
+    provider: str
+    model_requested: str
+    latency_ms: float
+    attempts: int
+
+
+class Provider:
+    """Base of every stage's provider. ``provider`` and ``model`` name it in the ledger."""
+
+    provider: str = "provider"
+    #: True when the provider runs on this machine (priced by compute seconds, not by usage).
+    local: bool = True
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+
+    def configure(self, *, policy: RetryPolicy, timeout_s: float) -> None:
+        """Apply a run's call options (``[calls]`` in the config) before the first call.
+        ``timeout_s`` bounds each attempt of a remote call; local providers ignore it."""
+        self.policy = policy
+
+    def warm_up(self) -> None:
+        """Load models or open clients before the first call, so it is not timed as a request."""
+
+    def close(self) -> None:
+        """Release clients and connections (called when a run ends)."""
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    def _invoke(self, hook: Callable[[], HookOutput[T]]) -> CallResult[T]:
+        """Run ``hook`` with retries; raise ``ProviderCallError`` carrying the failure."""
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            attempt_started = time.perf_counter()
+            try:
+                out = hook()
+            except ProviderError as exc:
+                error = exc
+            except Exception as exc:  # an adapter bug or an SDK surprise: recorded, not fatal
+                error = ProviderError(
+                    f"{type(exc).__name__}: {exc}", provider=self.provider, model=self.model
+                )
+                error.__cause__ = exc
+            else:
+                now = time.perf_counter()
+                latency_ms = (now - started) * 1000  # what the caller waited, retries included
+                usage = out.usage
+                if self.local and usage.compute_s == 0.0:  # the work itself, not the backoff
+                    usage = Usage(
+                        usage.input_tokens,
+                        usage.output_tokens,
+                        usage.image_count,
+                        usage.audio_s,
+                        now - attempt_started,
+                    )
+                return CallResult(
+                    value=out.value,
+                    usage=usage,
+                    provider=self.provider,
+                    model_requested=self.model,
+                    model_resolved=out.model_resolved or self.model,
+                    latency_ms=latency_ms,
+                    ttft_ms=out.ttft_ms,
+                    attempts=attempt,
+                    local=self.local,
+                )
+            delay_s = self.policy.delay_s(attempt, error)
+            if error.retryable and delay_s is None and attempt < self.policy.max_attempts:
+                error.args = (
+                    f"{error} (not retried: the server asked to wait longer than "
+                    f"{self.policy.max_delay_s:g} s)",
+                )
+            if not error.retryable or attempt >= self.policy.max_attempts or delay_s is None:
+                raise ProviderCallError(
+                    CallFailure(
+                        error=error,
+                        provider=self.provider,
+                        model_requested=self.model,
+                        latency_ms=(time.perf_counter() - started) * 1000,
+                        attempts=attempt,
+                    )
+                )
+            self._sleep(delay_s)
+
+
+class ProviderCallError(Exception):
+    """Raised by ``Provider._invoke`` when a call failed for good; carries the ``CallFailure``."""
+
+    def __init__(self, failure: CallFailure) -> None:
+        super().__init__(str(failure.error))
+        self.failure = failure
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    provider, _, model = spec.partition(":")
+    return provider, model

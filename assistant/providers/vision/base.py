@@ -1,0 +1,46 @@
+"""Screen analysis: one ``_analyze_impl`` hook per provider; the base caches by frame content.
+
+The same screen is never analysed twice by the same model: results are cached on the kept frame's
+content digest, and a cache hit costs nothing and makes no call.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
+
+from assistant.core.events import KeptFrame
+from assistant.providers.base import CallResult, HookOutput, Provider, RetryPolicy
+
+
+class VisionProvider(Provider):
+    cache_size = 64
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(model=model, policy=policy, sleep=sleep)
+        self._cache: OrderedDict[str, str] = OrderedDict()
+
+    @abstractmethod
+    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
+        """Describe the screen (text first) in plain text."""
+
+    def cached(self, frame: KeptFrame) -> str | None:
+        hit = self._cache.get(frame.digest)
+        if hit is not None:
+            self._cache.move_to_end(frame.digest)
+        return hit
+
+    def analyze(self, frame: KeptFrame, question: str) -> CallResult[str]:
+        result = self._invoke(lambda: self._analyze_impl(frame, question))
+        self._cache[frame.digest] = result.value
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return result

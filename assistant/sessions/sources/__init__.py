@@ -1,0 +1,1 @@
+"""Sources yield time-ordered events (video frames, audio chunks, questions); recorded and live alike."""

@@ -1,0 +1,51 @@
+"""A recorded session as a source: every track decoded as a stream and merged by media time."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Generator, Iterator
+
+from assistant.core.events import AudioChunk, Event, Question, VideoFrame
+from assistant.sessions.datasets import Dataset
+from assistant.sessions.media import iter_audio, iter_video
+from assistant.sessions.sources.base import Source
+
+# Ties at the same instant: frames first, then audio, then the question that may need both.
+_ORDER = {VideoFrame: 0, AudioChunk: 1, Question: 2}
+
+
+def available_at(event: Event) -> float:
+    """When an event can be acted on: an audio chunk only once it has been fully heard."""
+    if isinstance(event, AudioChunk):
+        return event.t_s + event.duration_s
+    return event.t_s
+
+
+class RecordedSource(Source):
+    kind = "recorded"
+
+    def __init__(self, dataset: Dataset, *, audio_chunk_s: float = 0.5) -> None:
+        self.dataset = dataset
+        self.audio_chunk_s = audio_chunk_s
+
+    @property
+    def duration_s(self) -> float:
+        return self.dataset.duration_s
+
+    def events(self) -> Generator[Event, None, None]:
+        streams: list[Iterator[Event]] = [
+            iter_video(self.dataset.screen, track=f"{self.dataset.screen_participant}:screen")
+        ]
+        streams += [
+            iter_audio(p.audio, participant=p.identity, chunk_s=self.audio_chunk_s)
+            for p in self.dataset.participants
+        ]
+        streams.append(iter(self.dataset.questions))
+        keyed = [_keyed(stream, i) for i, stream in enumerate(streams)]
+        for *_, event in heapq.merge(*keyed, key=lambda item: item[:3]):
+            yield event
+
+
+def _keyed(stream: Iterator[Event], index: int) -> Iterator[tuple[float, int, int, Event]]:
+    for event in stream:
+        yield available_at(event), _ORDER[type(event)], index, event

@@ -1,5 +1,0 @@
-"""Transcription providers behind one base (``Transcriber``)."""
-
-from assistant.stt.base import Segment, Transcriber, TranscriptCall
-
-__all__ = ["Segment", "Transcriber", "TranscriptCall"]

@@ -1,0 +1,361 @@
+"""Read-side helpers for the Streamlit pages (no Streamlit import: testable on their own).
+
+The pages read through ``reading``: the app owns the ledger file and ingests what replays in
+other processes spooled, so their runs appear as you browse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.core.errors import LedgerError
+
+if TYPE_CHECKING:
+    from assistant.ledger import Ledger
+
+KEY_VARIABLES = {
+    "OpenAI": ("OPENAI_API_KEY",),
+    "Anthropic": ("ANTHROPIC_API_KEY",),
+    "Google GenAI": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+    "Deepgram": ("DEEPGRAM_API_KEY",),
+    "LiveKit": ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"),
+}
+ALL_TENANTS = "All tenants"
+EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay datasets/demo`."
+
+
+@contextmanager
+def reading(ledger_path: str | Path) -> Iterator[Ledger]:
+    """The ledger for one page query: every read-side helper opens it through here.
+
+    The workbench owns the file (``assistant.ledger.owner``): one writable connection for the
+    whole app, which ingests the rows other processes spooled before each read. While another
+    process holds the file, the query waits briefly for a read-only open instead.
+    """
+    from assistant.ledger import Ledger
+    from assistant.ledger.owner import owned
+
+    ledger = owned(ledger_path)
+    if ledger is not None:
+        yield ledger
+        return
+    with Ledger(ledger_path, read_only=True, wait_s=2.0) as reader:
+        yield reader
+
+
+def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:
+    """Which providers have their keys set (names only; values are never read out)."""
+    env = os.environ if environ is None else environ
+    status = {}
+    for name, variables in KEY_VARIABLES.items():
+        if name == "LiveKit":
+            status[name] = all(env.get(v) for v in variables)
+        else:
+            status[name] = any(env.get(v) for v in variables)
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerView:
+    """What a page shows: the data, or why there is none and what to do."""
+
+    data: Any | None
+    message: str | None = None
+
+
+def read_tenants(ledger_path: str | Path) -> list[str]:
+    """Tenants that have runs in the ledger (empty when there is no readable ledger)."""
+    view = read_runs(ledger_path)
+    return [] if view.data is None else sorted(set(view.data["tenant"]))
+
+
+def read_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+    from assistant.ledger.queries import list_runs
+
+    if not Path(ledger_path).exists():
+        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
+    try:
+        with reading(ledger_path) as ledger:
+            runs = list_runs(ledger)
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    if runs.empty:
+        return LedgerView(None, EMPTY_HINT)
+    if tenant and tenant != ALL_TENANTS:
+        runs = runs[runs["tenant"] == tenant]
+        if runs.empty:
+            return LedgerView(None, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
+    return LedgerView(runs.reset_index(drop=True))
+
+
+def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
+    """A run's summary, requests, calls-by-stage and kept frames."""
+    from assistant.ledger.queries import run_calls, run_frames, run_requests, run_summary
+
+    try:
+        with reading(ledger_path) as ledger:
+            summary = run_summary(ledger, run_id)
+            requests = run_requests(ledger, run_id)
+            calls = run_calls(ledger, run_id)
+            frames = run_frames(ledger, run_id)
+            judged = run_judgements(ledger, run_id)
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    if not judged.empty:  # the routed answer's grade, beside the offline quality
+        requests = requests.merge(
+            judged[["request_id", "tier", "judge_score", "judge_reason"]],
+            on=["request_id", "tier"],
+            how="left",
+        )
+    by_stage = (
+        calls.groupby("stage", as_index=False).agg(
+            calls=("call_id", "count"),
+            cost_usd=("cost_usd", "sum"),
+            latency_ms=("latency_ms", "sum"),
+        )
+        if not calls.empty
+        else calls
+    )
+    return LedgerView(
+        {
+            "summary": summary,
+            "requests": requests,
+            "by_stage": by_stage,
+            "frames": frames,
+            "judge": judge_summary(judged),
+        }
+    )
+
+
+def run_judgements(ledger: Ledger, run_id: str) -> Any:
+    """The latest ok grade per (request, tier) of ``run_id`` (``python -m assistant judge``)."""
+    return ledger.cursor().execute(
+        "SELECT request_id, tier, judge_model, score AS judge_score, reason AS judge_reason, "
+        "cost_usd FROM judgements WHERE run_id = ? AND status = 'ok' "
+        "QUALIFY row_number() OVER (PARTITION BY request_id, tier ORDER BY created_at DESC) = 1",
+        [run_id],
+    ).df()
+
+
+def judge_summary(judged: Any) -> dict[str, Any] | None:
+    """Mean grade, models and the judge's own cost, or None when the run was never judged."""
+    if judged.empty:
+        return None
+    return {
+        "mean_score": float(judged["judge_score"].mean()),
+        "graded": len(judged),
+        "models": sorted(set(judged["judge_model"])),
+        "cost_usd": float(judged["cost_usd"].sum()),
+    }
+
+
+# --- Routing lab: threshold sweeps of --both-tiers runs -------------------------------------
+
+SWEEP_HINT = "No counterfactual run yet: python -m assistant replay datasets/demo --stt recorded --both-tiers"
+SWEEP_TABLE_STEP = 0.05
+
+
+def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+    """Runs that have tier outcomes (``--both-tiers`` replays), newest first, for one tenant."""
+    from assistant.ledger.queries import list_runs
+
+    if not Path(ledger_path).exists():
+        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {SWEEP_HINT}")
+    try:
+        with reading(ledger_path) as ledger:
+            runs = list_runs(ledger)
+            rows = ledger.cursor().execute("SELECT DISTINCT run_id FROM tier_outcomes").fetchall()
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    with_outcomes = {row[0] for row in rows}
+    runs = runs[runs["run_id"].isin(with_outcomes)]
+    if tenant and tenant != ALL_TENANTS:
+        runs = runs[runs["tenant"] == tenant]
+    if runs.empty:
+        return LedgerView(None, SWEEP_HINT)
+    return LedgerView(runs.reset_index(drop=True))
+
+
+def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> LedgerView:
+    """One run's threshold sweep, ready to draw.
+
+    ``data`` holds ``points`` (one row per threshold, with ``pareto`` and ``recommended`` flags and
+    a ``cost_usd`` column: cost per media hour when the media duration is known, else the run's
+    total), ``table`` (every 0.05 plus the recommendation), ``cost_title``, ``recommended`` (a dict
+    or None), ``sentence`` (the recommendation in words), ``premium_quality`` and ``cheap_quality``.
+    """
+    import pandas as pd
+
+    from assistant.analysis.sweep import sweep
+
+    try:
+        with reading(ledger_path) as ledger:
+            result = sweep(ledger, run_id)
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    best = result.recommend(target)
+    front = {p.threshold for p in result.pareto()}
+    points = pd.DataFrame(
+        [
+            {
+                "threshold": p.threshold,
+                "premium_share": p.premium_share,
+                "mean_quality": p.mean_quality,
+                "total_cost_usd": p.total_cost_usd,
+                "cost_per_media_hour_usd": p.cost_per_media_hour_usd,
+                "p95_latency_ms": p.p95_latency_ms,
+                "pareto": p.threshold in front,
+                "recommended": best is not None and p.threshold == best.threshold,
+            }
+            for p in result.points
+        ]
+    )
+    per_hour = points["cost_per_media_hour_usd"].notna().all()
+    points["cost_usd"] = points["cost_per_media_hour_usd" if per_hour else "total_cost_usd"]
+    cost_title = "cost per media hour (USD)" if per_hour else "run cost (USD)"
+    points["front"] = points["pareto"].map({True: "Pareto", False: "dominated"})
+    points["label"] = [
+        f"recommended {t:.2f}" if r else ""
+        for t, r in zip(points["threshold"], points["recommended"], strict=True)
+    ]
+    ratio = points["threshold"] / SWEEP_TABLE_STEP
+    on_step = (ratio - ratio.round()).abs() < 1e-9
+    table = points[on_step | points["recommended"]].drop(columns=["cost_usd", "front", "label"])
+    return LedgerView(
+        {
+            "points": points,
+            "table": table.reset_index(drop=True),
+            "cost_title": cost_title,
+            "recommended": None
+            if best is None
+            else points[points["recommended"]].iloc[0].to_dict(),
+            "sentence": sweep_sentence(result, target),
+            "premium_quality": result.premium_quality,
+            "cheap_quality": result.cheap_quality,
+            "requests": result.requests,
+        }
+    )
+
+
+def sweep_sentence(result: Any, target: float) -> str:
+    """The recommendation of a :class:`~assistant.analysis.sweep.SweepResult` in one sentence."""
+    best = result.recommend(target)
+    if best is None:
+        return (
+            f"No threshold reaches {target:.0%} of all-premium quality "
+            "(or the run has no quality references)."
+        )
+    cost = (
+        f"${best.cost_per_media_hour_usd:.4f} per media hour"
+        if best.cost_per_media_hour_usd is not None
+        else f"${best.total_cost_usd:.6f} for the run"
+    )
+    return (
+        f"Use threshold {best.threshold:.2f}: the cheapest reaching {target:.0%} of all-premium "
+        f"quality ({best.mean_quality:.3f} vs {result.premium_quality:.3f}), with "
+        f"{best.premium_share:.0%} of requests premium, {cost}, p95 {best.p95_latency_ms:.0f} ms."
+    )
+
+
+# --- Costs: where the money goes --------------------------------------------------------------
+
+COST_STAGES: tuple[str, ...] = ("stt", "vision", "llm", "retrieval")
+
+_COST_RUNS_SQL = """
+SELECT r.run_id, r.started_at, r.tenant, r.dataset_name, r.media_duration_s,
+    count(c.call_id) AS calls,
+    coalesce(sum(c.cost_usd), 0.0) AS total_cost_usd,
+    CASE WHEN r.media_duration_s > 0
+        THEN coalesce(sum(c.cost_usd), 0.0) / r.media_duration_s * 3600 END
+        AS cost_per_media_hour_usd
+FROM runs AS r
+LEFT JOIN calls AS c ON c.run_id = r.run_id
+{where}
+GROUP BY r.run_id, r.started_at, r.tenant, r.dataset_name, r.media_duration_s
+ORDER BY r.started_at, r.run_id
+"""
+
+_COST_CALLS_SQL = """
+SELECT c.*, c.provider || ':' || coalesce(c.model_resolved, c.model_requested) AS model
+FROM calls AS c
+{where}
+ORDER BY c.created_at, c.call_id
+"""
+
+
+def _tenant_query(
+    ledger: Any, sql: str, tenant: str | None, *, column: str
+) -> Any:  # pandas.DataFrame
+    """Run ``sql`` with ``{where}`` filled by a fixed clause; the tenant is always bound."""
+    if tenant and tenant != ALL_TENANTS:
+        where, params = f"WHERE {column} = $tenant", {"tenant": tenant}
+    else:
+        where, params = "", None
+    return ledger.cursor().sql(sql.format(where=where), params=params).to_arrow_table().to_pandas()
+
+
+def read_costs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+    """Cost figures for one tenant (or all), aggregated in DuckDB (``queries.cost_dashboard``):
+    ``runs`` (cost per media hour by run), ``by_stage``, ``by_model``, ``where`` (stage x model:
+    calls, cost_usd, share of the total), ``calls`` (how many) and ``total_cost_usd``. The calls
+    themselves are read only for an export (``export_calls``)."""
+    from assistant.ledger.queries import cost_dashboard
+
+    if not Path(ledger_path).exists():
+        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
+    scope = tenant if tenant and tenant != ALL_TENANTS else None
+    try:
+        with reading(ledger_path) as ledger:
+            costs = cost_dashboard(ledger, scope)
+    except LedgerError as exc:
+        return LedgerView(None, str(exc))
+    if costs.runs.empty:
+        if scope:
+            return LedgerView(None, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
+        return LedgerView(None, EMPTY_HINT)
+    return LedgerView(
+        {
+            "runs": costs.runs,
+            "by_stage": costs.by_stage,
+            "by_model": costs.by_model,
+            "where": costs.where,
+            "calls": int(costs.by_stage["calls"].sum()),
+            "total_cost_usd": costs.total_cost_usd,
+        }
+    )
+
+
+def read_calls(ledger_path: str | Path, tenant: str | None = None) -> Any:
+    """Every call of one tenant (or all), with ``model`` = provider:model, for an export."""
+    with reading(ledger_path) as ledger:
+        return _tenant_query(ledger, _COST_CALLS_SQL, tenant, column="c.tenant")
+
+
+def export_calls(ledger_path: str | Path, tenant: str | None, fmt: str) -> bytes:
+    """The calls as CSV or Parquet bytes, read when the export is asked for."""
+    calls = read_calls(ledger_path, tenant)
+    if fmt == "csv":
+        return calls_csv(calls)
+    if fmt == "parquet":
+        return calls_parquet(calls)
+    raise ValueError(f"export format must be csv or parquet, not {fmt!r}")
+
+
+def calls_csv(calls: Any) -> bytes:
+    """The calls table as UTF-8 CSV."""
+    text: str = calls.to_csv(index=False)
+    return text.encode("utf-8")
+
+
+def calls_parquet(calls: Any) -> bytes:
+    """The calls table as Parquet (pyarrow)."""
+    from io import BytesIO
+
+    buffer = BytesIO()
+    calls.to_parquet(buffer, index=False)
+    return buffer.getvalue()
