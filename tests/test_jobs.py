@@ -1,4 +1,4 @@
-"""Background replays (assistant/jobs.py) with real subprocesses: ``python -m assistant replay`` on
+"""Background replays (assistant/jobs/) with real subprocesses: ``python -m assistant replay`` on
 the small synthetic session, one after another, stopped with SIGTERM, failing with a message."""
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from typing import Any
 
 from assistant.core.config import Config
 from assistant.core.errors import DatasetError, ProviderError
-from assistant.pipeline.stages import make_transcriber
 from assistant.providers.base import ProviderCallError
+from assistant.providers.registry import make_transcriber
 from assistant.sessions.datasets import Dataset
 from assistant.sessions.media import iter_audio
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# the two tiers every routed stage has
+CHEAP = "cheap"
+PREMIUM = "premium"
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class VideoFrame:

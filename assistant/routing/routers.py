@@ -18,8 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from assistant.core.errors import ConfigError
-
-CHEAP, PREMIUM = "cheap", "premium"
+from assistant.core.events import CHEAP, PREMIUM
 
 
 @dataclass(frozen=True, slots=True)
