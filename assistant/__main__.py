@@ -1,3 +1,3 @@
-from assistant.cli.main import main
+from assistant.cli.registry import main
 
 raise SystemExit(main())

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from assistant.analysis.sweep import _SplitPercentile, sweep
-from assistant.benchmarks.harness import SECTIONS, Figure
+from assistant.benchmarks.harness import Figure
 from assistant.benchmarks.ledger_bench import build_ledger, naive_sweep
-from assistant.cli.main import main
+from assistant.benchmarks.sections import SECTIONS
+from assistant.cli.registry import main
 from assistant.ledger import Ledger
 from assistant.ledger.queries import cost_dashboard
 from assistant.views.workbench import read_calls, read_costs

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.benchmarks.sampling import format_sample_bench, run_sample_bench
 from assistant.benchmarks.stt import format_stt_bench, run_stt_bench
-from assistant.cli.main import main
+from assistant.cli.registry import main
 from assistant.core.errors import DatasetError
 from assistant.sessions.datasets import load_dataset
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cli.main import main
+from assistant.cli.registry import main
 
 
 def test_replay_then_runs(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

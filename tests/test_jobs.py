@@ -13,20 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.config import config_from_dict
+from assistant.core.config import config_from_dict, toml_text
 from assistant.core.errors import ConfigError
-from assistant.jobs.runner import (
-    Job,
-    ReplayRequest,
-    job_status,
-    list_jobs,
-    parse_thresholds,
-    read_progress,
-    start_replays,
-    stop_job,
-    toml_text,
-    wait_job,
-)
+from assistant.jobs.progress import read_progress
+from assistant.jobs.runner import Job, job_status, list_jobs, start_replays, stop_job, wait_job
+from assistant.jobs.spec import ReplayRequest, parse_thresholds
 from assistant.ledger import Ledger
 from assistant.ledger.queries import list_runs
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.analysis.judge import Judge, judge_run, parse_verdict
-from assistant.cli.main import main
+from assistant.cli.registry import main
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
 from assistant.providers.llm.openai_llm import OpenAILLM

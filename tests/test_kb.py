@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cli.main import main
+from assistant.cli.registry import main
 from assistant.core.errors import LedgerError
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_requests

@@ -10,7 +10,7 @@ import pytest
 from test_replay import recorded_config
 
 from assistant.analysis.sweep import sweep
-from assistant.cli.main import main
+from assistant.cli.registry import main
 from assistant.core.errors import LedgerError
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_calls, run_requests, run_shared_cost_usd

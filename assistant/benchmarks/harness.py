@@ -1,41 +1,23 @@
-"""``python -m assistant bench [--quick] [--json PATH] [--only SECTION,...]``: every speed claim
-of the workbench, each measured beside a baseline in the same run.
+"""What every benchmark section shares: the Figure (a measurement beside its baseline), timing,
+the machine's description, the input cache, and the report as text and JSON.
 
 These machines are noisy: absolute times drift from one run to the next, ratios against a
 baseline measured alongside hold. Every figure therefore carries its baseline, the ratio, its
-target, whether it was met and, when it was not, what limits it. Sections:
-
-- ``sampler``: the change policy's decision per 1080p I420 frame against converting that frame to
-  RGB (``frame_bench``).
-- ``replay``: replay speed of the demo and of a synthetic long session in multiples of real time,
-  with recorded transcripts and with offline whisper, and where the time goes; peak memory of a
-  short and a long replay in subprocesses (``replay_bench``).
-- ``ledger``: batched appends against row-by-row inserts, the cost dashboard and the threshold
-  sweep over a synthetic ledger of a million requests (``ledger_bench``).
-- ``live``: the pipeline's own time per question with instant scripted providers (``live_bench``).
-
-``--quick`` runs every section small (a smoke run for CI, under a minute); its figures are not
-comparable with a full run's.
+target, whether it was met and, when it was not, what limits it. The sections themselves (and
+``run_bench``) are in ``benchmarks.sections``; this module imports none of them.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
 import platform
-import shutil
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-SECTIONS = ("sampler", "replay", "ledger", "live")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,54 +155,6 @@ def cache_dir() -> Path:
     return Path(base) / "workbench-bench"
 
 
-# --- running -----------------------------------------------------------------------------------
-
-
-def run_bench(
-    *,
-    quick: bool = False,
-    sections: tuple[str, ...] = SECTIONS,
-    say: Callable[[str], None] = lambda message: None,
-) -> BenchResult:
-    """Run the chosen sections; generated inputs are cached, scratch files are removed."""
-    started = time.perf_counter()
-    machine = machine_info()
-    figures: list[Figure] = []
-    notes: dict[str, list[str]] = {}
-    workdir = Path(tempfile.mkdtemp(prefix="workbench-bench-"))
-    try:
-        for section in sections:
-            if section == "sampler":
-                from assistant.benchmarks.frame_bench import run as run_sampler
-
-                figures += run_sampler(quick=quick, say=say)
-            elif section == "replay":
-                from assistant.benchmarks.replay_bench import run as run_replay
-
-                found, section_notes = run_replay(workdir, quick=quick, say=say)
-                figures += found
-                notes["replay"] = section_notes
-            elif section == "ledger":
-                from assistant.benchmarks.ledger_bench import run as run_ledger
-
-                figures += run_ledger(workdir, quick=quick, say=say)
-            elif section == "live":
-                from assistant.benchmarks.live_bench import run as run_live
-
-                figures += run_live(quick=quick, say=say)
-            else:
-                raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return BenchResult(
-        quick=quick,
-        machine=machine,
-        figures=figures,
-        notes=notes,
-        elapsed_s=time.perf_counter() - started,
-    )
-
-
 # --- output ------------------------------------------------------------------------------------
 
 
@@ -271,39 +205,3 @@ def format_bench(result: BenchResult) -> str:
     lines.append("")
     lines.append(f"bench took {result.elapsed_s:.0f} s")
     return "\n".join(lines)
-
-
-def add_command(sub: Any) -> None:
-    """The ``bench`` subcommand on the CLI's subparsers."""
-    bench = sub.add_parser(
-        "bench", help="every speed figure beside its baseline (sampler, replay, ledger, live)"
-    )
-    bench.add_argument("--quick", action="store_true", help="small sizes: a smoke run for CI")
-    bench.add_argument("--json", metavar="PATH", help="also write every figure and the machine")
-    bench.add_argument(
-        "--only",
-        metavar="SECTIONS",
-        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
-    )
-
-
-def run_command(args: argparse.Namespace) -> int:
-    from assistant.core.errors import ConfigError
-
-    sections = SECTIONS
-    if args.only:
-        sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
-        unknown = [s for s in sections if s not in SECTIONS]
-        if unknown:
-            raise ConfigError(f"unknown bench section {unknown[0]!r}; known: {', '.join(SECTIONS)}")
-
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    result = run_bench(quick=args.quick, sections=sections, say=say)
-    print(format_bench(result))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return 0

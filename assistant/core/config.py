@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,10 @@ class Config:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def to_toml(self) -> str:
+        """This configuration as a TOML file that :func:`load_config` reads back equal."""
+        return toml_text(self.to_dict())
 
     def digest(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
@@ -258,3 +263,76 @@ def load_config(path: str | Path | None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{file}: cannot be read ({exc.strerror or exc})") from exc
     return config_from_dict(data, where=str(file))
+
+
+def config_from_options(
+    config_file: str | Path | None = None,
+    *,
+    tables: Mapping[str, Mapping[str, Any]] | None = None,
+    threshold: float | None = None,
+    stt: str | None = None,
+    where: str = "the chosen options",
+) -> Config:
+    """The configuration a command runs with, validated: the defaults, overlaid with a TOML file
+    (``--config``) or with ``tables`` (a page's choices, named ``where`` in errors), then the
+    ``--threshold`` and ``--stt`` flags. ``stt`` without a model (``"recorded"``) gets an empty one.
+
+    The one place where options become a :class:`Config`: the replay command, the agent's
+    ``connect`` and the background jobs all call it."""
+    if config_file is not None and tables:
+        raise ValueError("give a config file or tables, not both")
+    if tables:
+        config = config_from_dict({k: dict(v) for k, v in tables.items() if v}, where=where)
+    else:
+        config = load_config(config_file)
+    if threshold is not None:
+        config = config.with_threshold(threshold)
+    if stt:
+        spec = stt if ":" in stt else f"{stt}:"
+        config = dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider=spec))
+    return config
+
+
+def toml_text(tables: Mapping[str, Any]) -> str:
+    """A TOML document of ``tables``: top-level numbers, strings and booleans first, then tables
+    (nested ones as ``[a.b]``) of the same values. What :meth:`Config.to_toml` writes."""
+    lines: list[str] = []
+    _toml_table(lines, (), tables)
+    return "\n".join(lines)
+
+
+def _toml_table(lines: list[str], path: tuple[str, ...], values: Mapping[str, Any]) -> None:
+    where = ".".join(path)
+    scalars = [(k, v) for k, v in values.items() if not isinstance(v, Mapping)]
+    tables = [(k, v) for k, v in values.items() if isinstance(v, Mapping)]
+    if path and scalars:
+        lines.append(f"[{'.'.join(_toml_key(p) for p in path)}]")
+    for key, value in scalars:
+        lines.append(f"{_toml_key(key)} = {_toml_value(value, f'{where}.{key}' if where else key)}")
+    if scalars:
+        lines.append("")
+    for key, table in tables:
+        if table:
+            _toml_table(lines, (*path, key), table)
+
+
+_BARE_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _toml_key(key: str) -> str:
+    return key if key and set(key) <= _BARE_KEY else _toml_string(key)
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    raise TypeError(f"{where}: cannot write {type(value).__name__} to TOML")
+
+
+def _toml_string(text: str) -> str:
+    # a JSON string is a TOML basic string, once DEL (which TOML wants escaped) is escaped too
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")

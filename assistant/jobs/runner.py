@@ -1,15 +1,15 @@
 """Replays in the background, for the Replay and Live room pages (no Streamlit import).
 
 A *job* is one or more ``python -m assistant replay ... --progress-file F --quiet`` runs, one after
-another (several thresholds = several runs). The page starts a small runner process,
-``python -m assistant.jobs.runner run FOLDER``, in its own session, so the replays survive Streamlit
+another (several thresholds = several runs; what they run is ``jobs.spec``). The page starts a
+small runner process, ``python -m assistant.jobs.runner run FOLDER``, in its own session, so the replays survive Streamlit
 reruns, page reloads and even a restart of the app. Everything about a job lives in its folder::
 
     job.json              what to run (written by the page before the runner starts)
     state.json            the runner's state: current step, return codes, final state
-    step-N.progress.jsonl the replay's --progress-file ({run_id, media_s, duration_s, status})
+    step-N.progress.jsonl the replay's --progress-file (``jobs.progress``)
     step-N.log            the replay's stderr (with --quiet: only notices and errors)
-    config.toml           options the CLI has no flag for (sampler, exploration, providers)
+    config.toml           the job's configuration, validated once (``jobs.spec.job_config``)
 
 Stopping sends SIGTERM to the runner, which forwards it once to the replay running: the replay
 ends as ``interrupted`` and keeps its flushed rows; the steps not started are skipped.
@@ -19,52 +19,60 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from assistant.core.paths import ROOT
+from assistant.jobs.progress import Progress, read_progress
+from assistant.jobs.spec import (
+    ReplayRequest,
+    dataset_name,
+    job_config,
+    parse_thresholds,
+    replay_argv,
+    replay_request,
+    run_ids,
+)
+
+__all__ = [  # what pages and tests use: the spec's and the progress format's names come along
+    "DONE",
+    "JOB_STATES",
+    "Job",
+    "JobStatus",
+    "Progress",
+    "ReplayRequest",
+    "Step",
+    "default_jobs_dir",
+    "job_status",
+    "list_jobs",
+    "load_job",
+    "main",
+    "parse_thresholds",
+    "read_progress",
+    "replay_request",
+    "run_job",
+    "start_replays",
+    "stop_job",
+    "wait_job",
+]
 
 DONE = ("finished", "failed", "interrupted")
 JOB_STATES = ("starting", "running", *DONE, "lost")
-RUN_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,89}")  # replay's run-id rule, room for -t0.30
-
-
 def default_jobs_dir() -> Path:
     """Where job folders go: ``$WORKBENCH_JOBS`` or ``<tmp>/workbench-jobs``."""
     return Path(os.environ.get("WORKBENCH_JOBS") or Path(tempfile.gettempdir()) / "workbench-jobs")
 
 
 # -- what to run -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayRequest:
-    """What the user chose on a page: one dataset, one or more thresholds, shared options.
-
-    ``config`` holds TOML tables for options without a CLI flag (``{"sampling": {"policy":
-    "change"}}``); it is validated, written to the job's ``config.toml`` and passed as
-    ``--config``. ``thresholds`` empty means one run at the configuration's threshold.
-    """
-
-    dataset: str
-    ledger: str
-    thresholds: tuple[float, ...] = ()
-    stt: str | None = None
-    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    both_tiers: bool = False
-    paced: float | None = None
-    run_prefix: str | None = None
-    label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,25 +98,6 @@ class Job:
     @property
     def run_ids(self) -> list[str]:
         return [s.run_id for s in self.steps]
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """The last line of a step's progress file; ``status`` ``pending`` before the step starts,
-    ``starting`` while the replay loads (no line yet)."""
-
-    run_id: str | None
-    media_s: float
-    duration_s: float | None
-    status: str
-
-    @property
-    def fraction(self) -> float:
-        if self.status == "finished":
-            return 1.0
-        if not self.duration_s:
-            return 0.0
-        return max(0.0, min(1.0, self.media_s / self.duration_s))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,173 +139,28 @@ class JobStatus:
         return f"{run} failed: {self.error or 'see ' + self.job.steps[self.current].log_file}"
 
 
-def parse_thresholds(text: str) -> tuple[float, ...]:
-    """``"0.1, 0.3 0.5"`` -> ``(0.1, 0.3, 0.5)``; ValueError with what is wrong."""
-    values: list[float] = []
-    for part in text.replace(",", " ").split():
-        try:
-            value = float(part)
-        except ValueError:
-            raise ValueError(f"{part!r} is not a number: give thresholds like 0.1, 0.3") from None
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"threshold {value} is outside [0, 1]")
-        if value not in values:
-            values.append(value)
-    return tuple(values)
-
-
-def toml_text(tables: Mapping[str, Mapping[str, Any]]) -> str:
-    """A TOML document of flat tables with string, number and boolean values."""
-    lines: list[str] = []
-    for table, values in tables.items():
-        if not values:
-            continue
-        lines.append(f"[{table}]")
-        for key, value in values.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, int | float):
-                text = repr(value)
-            elif isinstance(value, str):
-                text = json.dumps(value)  # a JSON string is a valid TOML basic string
-            else:
-                raise TypeError(f"{table}.{key}: cannot write {type(value).__name__} to TOML")
-            lines.append(f"{key} = {text}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def check_config(tables: Mapping[str, Mapping[str, Any]]) -> None:
-    """Raise ConfigError (what to fix) if ``tables`` is not a valid configuration."""
-    from assistant.core.config import config_from_dict
-
-    config_from_dict({k: dict(v) for k, v in tables.items() if v}, where="the chosen options")
-
-
-def replay_request(
-    *,
-    dataset: str,
-    ledger: str,
-    thresholds: str = "",
-    stt: str | None = None,
-    policy: str | None = None,
-    explore_share: float | None = None,
-    vision: tuple[str, str] | None = None,
-    llm: tuple[str, str] | None = None,
-    both_tiers: bool = False,
-    paced: float | None = None,
-    run_prefix: str = "",
-) -> ReplayRequest:
-    """A request from a page's choices; options equal to the defaults are left out of the config.
-
-    ``thresholds`` is text (``"0.2, 0.4"``); ``vision`` and ``llm`` are ``(cheap, premium)``
-    ``"provider:model"`` specs. Raises ValueError or ConfigError saying what to fix."""
-    from assistant.core.config import Config
-
-    default = Config()
-    tables: dict[str, dict[str, Any]] = {}
-    if policy and policy != default.sampling.policy:
-        tables["sampling"] = {"policy": policy}
-    if explore_share is not None and explore_share != default.routing.explore_share:
-        tables["routing"] = {"explore_share": float(explore_share)}
-    for name, chosen, base in (("vision", vision, default.vision), ("llm", llm, default.llm)):
-        if chosen is None:
-            continue
-        cheap, premium = (c.strip() for c in chosen)
-        changed = {
-            k: v for k, v in (("cheap", cheap), ("premium", premium)) if v != getattr(base, k)
-        }
-        if changed:
-            tables[name] = changed
-    if tables:
-        check_config(tables)
-    prefix = run_prefix.strip() or None
-    if prefix is not None and not RUN_PREFIX.fullmatch(prefix):
-        raise ValueError(f"run id {prefix!r} is not valid: use letters, digits, '.', '_' and '-'")
-    return ReplayRequest(
-        dataset=dataset,
-        ledger=ledger,
-        thresholds=parse_thresholds(thresholds),
-        stt=stt or None,
-        config=tables,
-        both_tiers=both_tiers,
-        paced=paced,
-        run_prefix=prefix,
-    )
-
-
-def _run_ids(request: ReplayRequest, name: str) -> list[tuple[str, float | None]]:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    prefix = request.run_prefix or f"{name}-{stamp}"
-    if not request.thresholds:
-        return [(prefix, None)]
-    return [(f"{prefix}-t{t:.2f}", t) for t in request.thresholds]
-
-
-def _dataset_name(dataset: Path) -> str:
-    import tomllib
-
-    manifest = dataset / "manifest.toml" if dataset.is_dir() else dataset
-    try:
-        name = tomllib.loads(manifest.read_text(encoding="utf-8")).get("name")
-    except (OSError, ValueError):
-        name = None
-    return name if isinstance(name, str) and name else dataset.stem
-
-
-def replay_argv(
-    *,
-    python: str,
-    dataset: str,
-    ledger: str,
-    run_id: str,
-    progress_file: str,
-    threshold: float | None = None,
-    stt: str | None = None,
-    config_file: str | None = None,
-    both_tiers: bool = False,
-    paced: float | None = None,
-) -> tuple[str, ...]:
-    """The replay command line a step runs."""
-    argv = [python, "-m", "assistant", "replay", dataset, "--ledger", ledger]
-    argv += ["--run-id", run_id, "--progress-file", progress_file, "--quiet"]
-    if threshold is not None:
-        argv += ["--threshold", repr(threshold)]
-    if stt:
-        argv += ["--stt", stt]
-    if config_file:
-        argv += ["--config", config_file]
-    if both_tiers:
-        argv.append("--both-tiers")
-    if paced is not None:
-        argv += ["--paced", repr(paced)]
-    return tuple(argv)
-
-
 def start_replays(
     request: ReplayRequest, *, jobs_dir: str | Path | None = None, python: str | None = None
 ) -> Job:
     """Write the job's folder and start its runner in the background; returns at once.
 
-    Raises ConfigError (from :func:`check_config`) before anything starts when the options
-    are invalid, and FileNotFoundError when the dataset has no manifest."""
+    Raises ConfigError (from :func:`jobs.spec.job_config`) before anything starts when the
+    options are invalid, and FileNotFoundError when the dataset has no manifest."""
+    config = job_config(request)
     dataset = Path(request.dataset).expanduser().resolve()
     manifest = dataset / "manifest.toml" if dataset.is_dir() else dataset
     if not manifest.is_file():
         raise FileNotFoundError(f"{request.dataset}: no manifest.toml there; pick a dataset folder")
-    if request.config:
-        check_config(request.config)
     ledger = str(Path(request.ledger).expanduser().resolve())
     job_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     folder = Path(jobs_dir or default_jobs_dir()) / job_id
     folder.mkdir(parents=True)
-    config_file = None
-    if request.config:
-        config_file = str(folder / "config.toml")
-        Path(config_file).write_text(toml_text(request.config), encoding="utf-8")
+    config_file = str(folder / "config.toml")
+    Path(config_file).write_text(config.to_toml(), encoding="utf-8")
     python = python or sys.executable
+    name = dataset_name(dataset)
     steps = []
-    for i, (run_id, threshold) in enumerate(_run_ids(request, _dataset_name(dataset))):
+    for i, (run_id, threshold) in enumerate(run_ids(request, name)):
         progress_file = str(folder / f"step-{i}.progress.jsonl")
         steps.append(
             Step(
@@ -328,9 +172,8 @@ def start_replays(
                     ledger=ledger,
                     run_id=run_id,
                     progress_file=progress_file,
-                    threshold=threshold,
-                    stt=request.stt,
                     config_file=config_file,
+                    threshold=threshold,
                     both_tiers=request.both_tiers,
                     paced=request.paced,
                 ),
@@ -341,7 +184,7 @@ def start_replays(
     job = Job(
         job_id=job_id,
         folder=str(folder),
-        label=request.label or _dataset_name(dataset),
+        label=request.label or name,
         ledger=ledger,
         dataset=str(dataset),
         paced=request.paced,
@@ -387,26 +230,6 @@ def list_jobs(jobs_dir: str | Path | None = None, *, ledger: str | None = None) 
         if wanted is None or job.ledger == wanted:
             jobs.append(job)
     return jobs
-
-
-def read_progress(path: str | Path) -> Progress | None:
-    """The last complete line of a progress file, or None when there is none yet."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    for line in reversed(text.splitlines()):
-        try:
-            data = json.loads(line)
-            return Progress(
-                run_id=data.get("run_id"),
-                media_s=float(data.get("media_s") or 0.0),
-                duration_s=float(data["duration_s"]) if data.get("duration_s") else None,
-                status=str(data.get("status") or "running"),
-            )
-        except (ValueError, TypeError, AttributeError):
-            continue  # a line being written
-    return None
 
 
 def _read_state(folder: Path) -> dict[str, Any]:

@@ -528,16 +528,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> AgentOptions:
-    import dataclasses
+    from assistant.core.config import config_from_options
 
-    from assistant.core.config import load_config
-
-    config = load_config(args.config)
-    if args.threshold is not None:
-        config = config.with_threshold(args.threshold)
-    if args.stt:
-        spec = args.stt if ":" in args.stt else f"{args.stt}:"
-        config = dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider=spec))
+    config = config_from_options(args.config, threshold=args.threshold, stt=args.stt)
     return AgentOptions(
         ledger=args.ledger,
         config=config,

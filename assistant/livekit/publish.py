@@ -1,4 +1,4 @@
-"""``python -m assistant publish DATASET --room R --tenant T``: a recorded session, live in a room.
+"""A recorded session, live in a room (the command: ``python -m assistant publish``, in cli.publish).
 
 The publisher joins the tenant's room as the dataset's participants and plays the session in real
 time (``PacedSource`` over the recording, ``--speed`` to go faster), so an agent in the room meets a
@@ -20,11 +20,8 @@ without a server.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
-import signal
-import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assistant.core.errors import DatasetError, WorkbenchError
+from assistant.core.errors import DatasetError
 from assistant.core.events import AudioChunk, Event, Question, VideoFrame
 from assistant.sessions.datasets import Dataset
 from assistant.sessions.media import iter_audio
@@ -263,60 +260,3 @@ async def publish(
 def _screen_size(dataset: Dataset) -> tuple[int, int]:
     first = next(iter_i420(dataset.screen, track="probe"))
     return first.width, first.height
-
-
-def add_command(sub: Any) -> None:
-    """The ``publish`` subcommand of ``python -m assistant``."""
-    p = sub.add_parser(
-        "publish", help="join a LiveKit room as a dataset's participants and play it in real time"
-    )
-    p.add_argument("dataset", help="dataset folder, e.g. datasets/demo")
-    p.add_argument("--room", required=True, help="room name (or the full tenant_T_R name)")
-    p.add_argument("--tenant", required=True, help="tenant id the room belongs to")
-    p.add_argument("--speed", type=float, default=1.0, help="1.0 is real time (default)")
-
-
-def run(args: Any) -> int:
-    """``python -m assistant publish``: needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET."""
-    from assistant.livekit.rooms import LiveKitSettings, TenantContext, resolve_room
-    from assistant.sessions.datasets import load_dataset
-
-    settings = LiveKitSettings.from_env()
-    full = resolve_room(TenantContext(args.tenant), args.room)
-    dataset = load_dataset(args.dataset)
-    if not args.speed > 0:
-        raise WorkbenchError(f"--speed must be > 0 (1.0 is real time), got {args.speed}")
-
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    async def main() -> dict[str, int]:
-        task = asyncio.ensure_future(
-            publish(
-                dataset,
-                tenant=args.tenant,
-                room=full,
-                settings=settings,
-                speed=args.speed,
-                notice=say,
-            )
-        )
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
-        try:
-            return await task
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-
-    try:
-        counts = asyncio.run(main())
-    except asyncio.CancelledError:
-        say("publishing stopped")
-        return 130
-    say(
-        f"published {counts['frames']} frames ({counts['dropped_frames']} dropped as late), "
-        f"{counts['audio_frames']} audio frames, {counts['questions']} questions"
-    )
-    return 0

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from fakes.vendors import FakeVendors, Reply
 
-from assistant.cli.main import main
+from assistant.cli.registry import main
 from assistant.core.config import Config
 from assistant.ledger import Ledger
 from assistant.sessions.datasets import load_dataset

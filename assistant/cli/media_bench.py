@@ -1,0 +1,87 @@
+"""``python -m assistant sample-bench|stt-bench DATASET``: frame-sampling policies and
+transcription providers, measured on a recording's ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from assistant.cli import terminal
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sample = sub.add_parser(
+        "sample-bench", help="compare frame-sampling policies on a recording's ground truth"
+    )
+    sample.add_argument("dataset", help="dataset folder with truth/screen_changes.jsonl")
+    sample.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sample.add_argument(
+        "--min-state-s",
+        type=float,
+        default=1.0,
+        help="screen states shorter than this are not counted (default 1.0)",
+    )
+    sample.add_argument("--config", help="TOML file: its [sampling] tunes the change policy")
+    sample.add_argument(
+        "--no-questions",
+        action="store_true",
+        help="no capture on questions: judge the policies' own rules",
+    )
+
+    stt = sub.add_parser("stt-bench", help="compare transcription providers on a recording")
+    stt.add_argument("dataset", help="dataset folder with truth/transcript.jsonl")
+    stt.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stt.add_argument(
+        "--providers",
+        default="recorded:,whisper:tiny.en,deepgram:nova-3",
+        help="comma-separated provider specs (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return _sample_bench(args) if args.command == "sample-bench" else _stt_bench(args)
+
+
+def _sample_bench(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from assistant.benchmarks.sampling import (
+        DEFAULT_POLICIES,
+        format_sample_bench,
+        run_sample_bench,
+    )
+    from assistant.core.config import load_config
+    from assistant.sessions.datasets import load_dataset
+
+    dataset = load_dataset(args.dataset)
+    policies = dict(DEFAULT_POLICIES)
+    if args.config:
+        policies["change"] = dataclasses.replace(load_config(args.config).sampling, policy="change")
+    bar = terminal.bar(dataset.duration_s, "sampling", quiet=args.json)
+    bench = run_sample_bench(
+        dataset,
+        policies=policies,
+        min_state_s=args.min_state_s,
+        questions=not args.no_questions,
+        progress=bar,
+    )
+    terminal.close(bar)
+    print(json.dumps(bench.to_dict(), indent=2) if args.json else format_sample_bench(bench))
+    return 0
+
+
+def _stt_bench(args: argparse.Namespace) -> int:
+    from assistant.benchmarks.stt import format_stt_bench, run_stt_bench
+    from assistant.sessions.datasets import load_dataset
+
+    dataset = load_dataset(args.dataset)
+    specs = tuple(p.strip() if ":" in p else f"{p.strip()}:" for p in args.providers.split(","))
+    say = (
+        (lambda m: None)
+        if args.json
+        else (lambda m: print(f"transcribing with {m}", file=sys.stderr))
+    )
+    bench = run_stt_bench(dataset, providers=specs, progress=say)
+    print(json.dumps(bench.to_dict(), indent=2) if args.json else format_stt_bench(bench))
+    return 0
