@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ledger_support import env
+from support.ledger import env
 
 from assistant.core.events import AudioChunk, Question
 from assistant.ledger import Ledger

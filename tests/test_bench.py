@@ -49,6 +49,7 @@ def test_bench_quick_writes_every_figure_with_its_baseline(
     assert {f["section"] for f in figures} == set(SECTIONS)
     for f in figures:
         assert set(f) >= FIGURE_FIELDS, f["name"]
+        assert Figure(**{k: v for k, v in f.items() if k != "met"}).met == f["met"], f["name"]
         assert f["baseline"] and f["target"] and f["unit"]
         assert f["value"] > 0 and f["baseline_value"] > 0 and f["ratio"] > 0, f["name"]
         if f["met"] is False:

@@ -25,7 +25,15 @@ def test_sample_bench_on_a_small_session(tiny: Path) -> None:
     assert by["change"].max_delay_s is not None and by["change"].max_delay_s <= 1.0
     assert by["change"].share_of_fixed == by["change"].frames_kept / 8
     assert bench.rgb_us_per_frame > 0 and all(p.decision_us_per_frame > 0 for p in bench.policies)
-    json.dumps(bench.to_dict())
+    data = json.loads(json.dumps(bench.to_dict()))
+    assert data["frames"] == bench.frames > 0 and data["duration_s"] == bench.duration_s
+    assert data["rgb_us_per_frame"] == bench.rgb_us_per_frame
+    assert [p["policy"] for p in data["policies"]] == [p.policy for p in bench.policies]
+    for row, policy in zip(data["policies"], bench.policies, strict=True):
+        assert row["frames_kept"] == policy.frames_kept
+        assert row["change_recall"] == policy.change_recall
+        assert row["share_of_fixed"] == policy.share_of_fixed
+        assert row["kept_t_s"] == policy.kept_t_s and len(row["kept_t_s"]) == policy.frames_kept
     assert "change" in format_sample_bench(bench)
 
 

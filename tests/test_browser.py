@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from page_support import ROOT
-from page_support import demo_ledger as build_demo_ledger
+from support.pages import ROOT
+from support.pages import demo_ledger as build_demo_ledger
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or (

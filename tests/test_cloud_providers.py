@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fakes.vendors import MODELS, FakeVendors, Reply, Vendor
 from PIL import Image
+from support.fakes.vendors import MODELS, FakeVendors, Reply, Vendor
 
 from assistant.core.errors import (
     ConfigError,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from synth import write_audio
+from support.synth import write_audio
 
 from assistant.core.errors import DatasetError
 from assistant.sessions.datasets import load_dataset

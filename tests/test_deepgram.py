@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes.deepgram_server import FakeDeepgram, Reply
+from support.fakes.deepgram_server import FakeDeepgram, Reply
 
 from assistant.core.config import SttConfig
 from assistant.core.errors import (

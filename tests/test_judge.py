@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from support.configs import recorded_config
+from support.fakes.vendors import FakeVendors, RecordedRequest, Reply
 
 from assistant.analysis.judge import Judge, judge_run, parse_verdict
 from assistant.cli.registry import main
@@ -15,8 +17,6 @@ from assistant.ledger.queries import run_summary
 from assistant.providers.llm.openai_llm import OpenAILLM
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from tests.fakes.vendors import FakeVendors, RecordedRequest, Reply
-from tests.test_replay import recorded_config
 
 
 def verdicts(request: RecordedRequest, attempt: int) -> Reply:

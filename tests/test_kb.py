@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support.configs import recorded_config
 
 from assistant.cli.registry import main
 from assistant.core.errors import LedgerError
@@ -17,7 +18,6 @@ from assistant.rag.bm25 import KnowledgeBase
 from assistant.rag.store import KnowledgeError
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from tests.test_replay import recorded_config
 
 
 def write_pdf(path: Path, lines: list[str]) -> Path:

@@ -87,6 +87,10 @@ def test_the_same_seed_gives_the_same_interval() -> None:
     first = bootstrap_ab(a, b, paired=False, resamples=200, seed=7)
     again = bootstrap_ab(a, b, paired=False, resamples=200, seed=7)
     assert first.table().equals(again.table())
+    other = bootstrap_ab(a, b, paired=False, resamples=200, seed=8)
+    bounds = ["low", "high"]
+    assert not other.table()[bounds].equals(first.table()[bounds])  # the seed is used
+    assert np.isfinite(first.table()[bounds].to_numpy(dtype=float)).all()
 
 
 def test_runs_with_the_same_questions_are_paired_and_pairing_narrows_the_interval() -> None:

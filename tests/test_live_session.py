@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from ledger_support import held_by_another_process
+from support.ledger import held_by_another_process
 
 from assistant.core.config import Config
 from assistant.core.errors import WorkbenchError

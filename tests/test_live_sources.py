@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from livekit import rtc
-from synth import slide_image
+from support.synth import slide_image
 
 from assistant.core.config import Config, SamplingConfig, SttConfig
 from assistant.core.errors import ConfigError

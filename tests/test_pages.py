@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_replay import recorded_config
+from support.configs import recorded_config
 
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary

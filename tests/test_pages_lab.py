@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_replay import recorded_config
+from support.configs import recorded_config
 
 from assistant.analysis.lab import AB_HINT, compare_thresholds, read_ab_runs, read_ipw_curve
 from assistant.analysis.sweep import sweep

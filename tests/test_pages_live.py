@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.livekit_server import FakeLiveKit
-from page_support import DEMO_RUN, ROOT, open_page
-from page_support import demo_ledger as build_demo_ledger
 from streamlit.testing.v1 import AppTest
+from support.fakes.livekit_server import FakeLiveKit
+from support.pages import DEMO_RUN, ROOT, open_page
+from support.pages import demo_ledger as build_demo_ledger
 
 from assistant.jobs.runner import job_status, list_jobs, wait_job
 from assistant.ledger import Ledger

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from page_support import DEMO, DEMO_RUN, open_page
-from page_support import demo_ledger as build_demo_ledger
+from support.pages import DEMO, DEMO_RUN, open_page
+from support.pages import demo_ledger as build_demo_ledger
 
 from assistant.jobs.runner import list_jobs, wait_job
 from assistant.ledger import Ledger

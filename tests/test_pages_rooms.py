@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.livekit_server import FakeLiveKit
-from page_support import demo_ledger as build_demo_ledger
-from page_support import open_page
 from streamlit.testing.v1 import AppTest
+from support.fakes.livekit_server import FakeLiveKit
+from support.pages import demo_ledger as build_demo_ledger
+from support.pages import open_page
 
 from assistant.livekit.rooms import ENV_VARS, LiveKitSettings, TenantContext, verify_token
 from assistant.views.rooms import livekit_settings, parse_metadata

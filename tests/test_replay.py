@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from support.configs import recorded_config
 
-from assistant.core.config import Config
-from assistant.core.errors import ConfigError, ProviderStatusError
+from assistant.core.errors import ConfigError, LedgerError, ProviderStatusError
 from assistant.core.events import KeptFrame, Usage
 from assistant.ledger import Ledger
 from assistant.ledger.queries import list_runs, run_calls, run_requests, run_summary
@@ -19,11 +19,6 @@ from assistant.providers.vision.base import VisionProvider
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
 from assistant.sessions.sources.recorded import RecordedSource
-
-
-def recorded_config(threshold: float = 0.5) -> Config:
-    config = Config().with_threshold(threshold)
-    return dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider="recorded:"))
 
 
 def test_replay_writes_one_request_per_question(tiny: Path, tmp_path: Path) -> None:
@@ -68,7 +63,7 @@ def test_run_id_must_be_new_and_valid(tiny: Path, tmp_path: Path) -> None:
     dataset = load_dataset(tiny)
     with Ledger(tmp_path / "l.duckdb") as ledger:
         replay(dataset, ledger=ledger, config=recorded_config(), run_id="r1")
-        with pytest.raises(Exception, match="already exists"):
+        with pytest.raises(LedgerError, match="already exists"):
             replay(dataset, ledger=ledger, config=recorded_config(), run_id="r1")
         with pytest.raises(ConfigError, match="not valid"):
             replay(dataset, ledger=ledger, config=recorded_config(), run_id="bad id;--")

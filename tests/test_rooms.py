@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import jwt
 import pytest
-from fakes.livekit_server import PROTOBUF, FakeLiveKit, TwirpFailure
 from livekit import api
+from support.fakes.livekit_server import PROTOBUF, FakeLiveKit, TwirpFailure
 
 from assistant.cli import rooms as rooms_cli
 from assistant.core.errors import WorkbenchError

@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.configs import recorded_config
+from support.ledger import held_by_another_process, run_contents
 
 from assistant.core.errors import ConfigError, LedgerError
 from assistant.ledger import Ledger
@@ -17,8 +19,6 @@ from assistant.ledger.store import Checkpoint
 from assistant.pipeline.orchestrator import Pipeline
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay, resume
-from tests.ledger_support import held_by_another_process, run_contents
-from tests.test_replay import recorded_config
 
 
 @pytest.fixture

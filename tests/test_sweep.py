@@ -7,7 +7,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from test_replay import recorded_config
+from support.configs import recorded_config
 
 from assistant.analysis.sweep import sweep
 from assistant.cli.registry import main

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from assistant.core.config import Config, SamplingConfig, load_config
-from assistant.core.errors import ConfigError, ProviderStatusError, ProviderTimeoutError
+from assistant.core.errors import (
+    ConfigError,
+    ProviderStatusError,
+    ProviderTimeoutError,
+    WorkbenchError,
+)
 from assistant.core.events import AudioChunk, Passage, Usage, Utterance, VideoFrame
 from assistant.core.quality import key_fact_recall, score_answer, token_f1
 from assistant.pipeline.sampling import FixedRateSampler, change_score, digest, thumbnail
@@ -157,7 +162,7 @@ def test_chunking_keeps_headings_and_size() -> None:
 def test_knowledge_base_is_tenant_scoped() -> None:
     kb = KnowledgeBase("acme", [("a.md", "The Pro plan costs $49 per seat.")])
     assert kb.search("pro plan cost", tenant="acme")[0].source == "kb:a.md#1"
-    with pytest.raises(Exception, match="refused"):
+    with pytest.raises(WorkbenchError, match="refused"):
         kb.search("pro plan cost", tenant="acme-evil")
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synth import QUESTIONS, UTTERANCES, write_audio
+from support.synth import QUESTIONS, UTTERANCES, write_audio
 
 from assistant.core.config import Config, config_from_dict, load_config
 from assistant.core.errors import ConfigError, DatasetError

@@ -9,14 +9,15 @@ import sys
 import threading
 from pathlib import Path
 
+from support.configs import recorded_config
+from support.ledger import ROOT, env, run_contents
+
 from assistant.ledger import Ledger
 from assistant.ledger.owner import owned, release
 from assistant.ledger.spool import pending_segments
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
 from assistant.views import workbench
-from tests.ledger_support import ROOT, env, run_contents
-from tests.test_replay import recorded_config
 
 
 def test_sessions_read_while_two_other_processes_write(tiny: Path, tmp_path: Path) -> None:

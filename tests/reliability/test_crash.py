@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
+from support.fakes.vendors import FakeVendors, Reply
+from support.ledger import ROOT, env, run_contents
 
 from assistant.core.config import load_config
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from tests.fakes.vendors import FakeVendors, Reply
-from tests.ledger_support import ROOT, env, run_contents
 
 EXTRA_QUESTIONS = [
     {"id": f"q{i}", "t_s": t, "asker": "bob", "text": text, "reference": ref, "key_facts": [ref],

@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from fakes.vendors import MODELS, FakeVendors, RecordedRequest, Reply, Vendor
+from support.fakes.vendors import MODELS, FakeVendors, RecordedRequest, Reply, Vendor
 
 from assistant.core.config import CallsConfig, config_from_dict
 from assistant.ledger import Ledger

@@ -17,7 +17,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from synth import write_audio
+from support.synth import write_audio
 
 from assistant.core.errors import DatasetError
 from assistant.core.limits import MB, Limits, env_var
@@ -121,7 +121,7 @@ CHILD = textwrap.dedent(
     import json, sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
-    from synth import write_video
+    from support.synth import write_video
     from assistant.sessions.media import iter_video
 
     def hwm_kb():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from fakes.vendors import FakeVendors, Reply
+from support.fakes.vendors import FakeVendors, Reply
 
 from assistant.cli.registry import main
 from assistant.core.config import Config

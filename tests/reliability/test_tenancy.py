@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import jwt
 import pytest
-from fakes.livekit_server import FakeLiveKit
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fakes.livekit_server import FakeLiveKit
 
 from assistant.core.errors import WorkbenchError
 from assistant.livekit.rooms import (

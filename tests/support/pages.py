@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_replay import recorded_config
 
 from assistant.ledger import Ledger
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
+from support.configs import recorded_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "datasets" / "demo"
 DEMO_RUN = "demo-run"
 _built: dict[str, Path] = {}

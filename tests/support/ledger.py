@@ -12,7 +12,7 @@ from typing import Any
 
 from assistant.ledger import Ledger
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _HOLD = (
     "import sys\n"
     "from assistant.ledger import Ledger\n"
