@@ -171,3 +171,11 @@ def test_every_package_says_what_it_is_for() -> None:
         if not ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
     ]
     assert not missing, f"packages without a docstring: {missing}"
+
+
+def test_no_command_module_imports_another() -> None:
+    graph = import_graph()
+    shared = {"assistant.cli", "assistant.cli.registry", "assistant.cli.terminal"}
+    commands = {m for m in graph if m.startswith("assistant.cli.") and m not in shared}
+    crossing = {m: sorted(graph[m] & commands) for m in commands if graph[m] & commands}
+    assert not crossing, f"command modules importing other command modules: {crossing}"

@@ -1,3 +1,5 @@
-"""Command line: a registry of commands (python -m assistant ...); each group registers its own.
+"""Command line: ``python -m assistant ...``, a registry (cli.registry) of command groups, one
+module each (replay, runs, media_bench, bench, routing_bench, kb, judge, rooms, publish).
 
-May import: anything; no command module imports another."""
+May import: anything below it; a command module never imports another (shared terminal helpers
+are in cli.terminal)."""
