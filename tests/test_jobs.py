@@ -175,3 +175,31 @@ def test_read_progress_skips_a_line_being_written(tmp_path: Path) -> None:
     )
     progress = read_progress(path)
     assert progress is not None and progress.media_s == 2.5 and progress.fraction == 0.25
+
+
+def test_a_job_config_is_built_once_and_round_trips_through_its_toml(tmp_path: Path) -> None:
+    import dataclasses
+
+    from assistant.core.config import Config, PricingConfig, config_from_options, load_config
+    from assistant.jobs.spec import job_config
+
+    request = ReplayRequest(
+        dataset="d", ledger="l", stt="recorded", config={"sampling": {"policy": "change"}}
+    )
+    config = job_config(request)
+    assert config.stt.provider == "recorded:" and config.sampling.policy == "change"
+    odd = dataclasses.replace(
+        config,
+        pricing=PricingConfig(overrides={"openai:gpt-4o": {"input_usd_per_mtok": 0.15}}),
+        llm=dataclasses.replace(config.llm, premium='x:é😀 "q"\x7f\n'),
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(odd.to_toml(), encoding="utf-8")
+    assert load_config(path) == odd
+    assert load_config(path).digest() == odd.digest()
+    assert config_from_options(path, threshold=0.7).routing.threshold == 0.7
+    assert config_from_options(None) == Config()
+    with pytest.raises(ValueError, match="not both"):
+        config_from_options(path, tables={"sampling": {"policy": "change"}})
+    with pytest.raises(ConfigError, match="the chosen options"):
+        job_config(dataclasses.replace(request, config={"routing": {"explore_share": 2.0}}))
