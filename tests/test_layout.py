@@ -179,3 +179,46 @@ def test_no_command_module_imports_another() -> None:
     commands = {m for m in graph if m.startswith("assistant.cli.") and m not in shared}
     crossing = {m: sorted(graph[m] & commands) for m in commands if graph[m] & commands}
     assert not crossing, f"command modules importing other command modules: {crossing}"
+
+
+# Which layers each package may import (assistant/README.md's table). Imports inside a package
+# are free; ``__init__``, ``__main__`` and the agent shim at the top may import anything.
+BELOW_VIEWS = {
+    "core", "ledger", "providers", "pricing", "routing", "rag", "pipeline", "sessions",
+    "analysis", "livekit", "jobs", "benchmarks",
+}  # fmt: skip
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "ledger": {"core"},
+    "providers": {"core"},
+    "pricing": {"core"},
+    "routing": {"core"},
+    "rag": {"core", "ledger"},
+    "pipeline": {"core", "ledger", "providers", "pricing", "routing", "rag"},
+    "sessions": {"core", "ledger", "providers", "pricing", "routing", "rag", "pipeline"},
+    "analysis": {"core", "ledger", "providers", "pricing", "routing", "sessions"},
+    "livekit": {"core", "ledger", "providers", "pipeline", "sessions"},
+    "jobs": {"core", "sessions"},
+    "benchmarks": BELOW_VIEWS - {"benchmarks"},
+    "views": BELOW_VIEWS,
+    "cli": BELOW_VIEWS | {"views"},
+}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in MAY_IMPORT) else None
+
+
+def test_every_layer_imports_only_the_layers_below_it() -> None:
+    graph = import_graph()
+    layers = {_layer(m) for m in graph} - {None}
+    assert layers <= set(MAY_IMPORT), f"packages with no rule here: {layers - set(MAY_IMPORT)}"
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        if (layer := _layer(module)) is not None
+        for target in targets
+        if (other := _layer(target)) not in (None, layer) and other not in MAY_IMPORT[layer]
+    )
+    assert not upward, "imports against the layers (assistant/README.md):\n" + "\n".join(upward)
