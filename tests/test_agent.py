@@ -232,8 +232,8 @@ def test_publish_source_orders_the_session(tiny: Path) -> None:
 def test_agent_and_publisher_in_one_room(tiny: Path, tmp_path: Path) -> None:
     """The publisher plays the tiny session into a room; the agent answers its chat questions."""
     from assistant.core.config import Config
+    from assistant.livekit.admin import LiveKitSettings
     from assistant.livekit.publish import publish
-    from assistant.livekit.rooms import LiveKitSettings
 
     settings = LiveKitSettings.from_env()
     dataset = load_dataset(tiny)

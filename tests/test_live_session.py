@@ -13,12 +13,11 @@ import pytest
 from support.ledger import held_by_another_process
 
 from assistant.core.config import Config
-from assistant.core.errors import WorkbenchError
+from assistant.core.errors import TenancyError, WorkbenchError
 from assistant.core.events import AudioChunk, Question
 from assistant.ledger import Ledger
 from assistant.ledger.spool import ingest, spool_dir
 from assistant.livekit.publish import I420Frame, PublishSource, audio_frames, rtc_video_frame
-from assistant.livekit.rooms import TenancyError
 from assistant.pipeline.stages import make_stages
 from assistant.sessions.datasets import Dataset, load_dataset
 from assistant.sessions.live import (

@@ -21,7 +21,7 @@ from support.pages import demo_ledger as build_demo_ledger
 from assistant.jobs.runner import job_status, list_jobs, wait_job
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_summary
-from assistant.livekit.rooms import ENV_VARS
+from assistant.livekit.admin import ENV_VARS
 from assistant.views.live import WAITING, cost_per_hour, is_locked, read_live, usd
 
 PAGE = "pages/live.py"

@@ -13,7 +13,9 @@ from support.fakes.livekit_server import FakeLiveKit
 from support.pages import demo_ledger as build_demo_ledger
 from support.pages import open_page
 
-from assistant.livekit.rooms import ENV_VARS, LiveKitSettings, TenantContext, verify_token
+from assistant.core.tenancy import TenantContext
+from assistant.livekit.admin import ENV_VARS, LiveKitSettings
+from assistant.livekit.tokens import verify_token
 from assistant.views.rooms import livekit_settings, parse_metadata
 
 PAGE = "pages/rooms.py"

@@ -21,19 +21,10 @@ from livekit import api
 from support.fakes.livekit_server import PROTOBUF, FakeLiveKit, TwirpFailure
 
 from assistant.cli import rooms as rooms_cli
-from assistant.core.errors import WorkbenchError
-from assistant.livekit.rooms import (
-    LiveKitSettings,
-    RoomAdmin,
-    RoomError,
-    TenancyError,
-    TenantContext,
-    mint_token,
-    parse_room_name,
-    resolve_room,
-    room_name,
-    verify_token,
-)
+from assistant.core.errors import RoomError, TenancyError, WorkbenchError
+from assistant.core.tenancy import TenantContext, parse_room_name, resolve_room, room_name
+from assistant.livekit.admin import LiveKitSettings, RoomAdmin
+from assistant.livekit.tokens import mint_token, verify_token
 
 ACME, ACME_CORP = TenantContext("acme"), TenantContext("acme-corp")
 
@@ -223,7 +214,7 @@ def test_a_room_with_the_right_prefix_but_foreign_or_missing_metadata_is_not_the
     fake.add_room("tenant_acme_auto")  # e.g. auto-created by a join: no metadata
     fake.add_room("tenant_acme_junk", metadata="not json")
     run(admin.create_room(ACME, "standup"))
-    with caplog.at_level(logging.WARNING, logger="assistant.livekit.rooms"):
+    with caplog.at_level(logging.WARNING, logger="assistant.livekit.admin"):
         assert [r.room for r in run(admin.list_rooms(ACME))] == ["standup"]
     assert "tenant_acme_board" in caplog.text and "'acme-corp'" in caplog.text
     assert "tenant_acme_auto" in caplog.text and "no tenant id" in caplog.text
@@ -346,7 +337,7 @@ def test_the_fake_also_speaks_twirp_json_and_refuses_missing_grants(fake: FakeLi
 
 
 def test_sync_wrapper_refuses_to_nest_in_a_running_loop(admin: RoomAdmin) -> None:
-    from assistant.livekit.rooms import run_sync
+    from assistant.livekit.admin import run_sync
 
     async def inside() -> None:
         with pytest.raises(RoomError, match="await the async ones"):

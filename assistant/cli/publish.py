@@ -22,8 +22,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def run(args: argparse.Namespace) -> int:
     """``python -m assistant publish``: needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET."""
+    from assistant.core.tenancy import TenantContext, resolve_room
+    from assistant.livekit.admin import LiveKitSettings
     from assistant.livekit.publish import publish
-    from assistant.livekit.rooms import LiveKitSettings, TenantContext, resolve_room
     from assistant.sessions.datasets import load_dataset
 
     settings = LiveKitSettings.from_env()

@@ -13,18 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.livekit.rooms import (
-    MAX_TTL_S,
-    MIN_TTL_S,
-    LiveKitSettings,
-    RoomAdmin,
-    RoomError,
-    RoomInfo,
-    TenantContext,
-    mint_token,
-    run_sync,
-    verify_token,
-)
+from assistant.core.errors import RoomError
+from assistant.core.tenancy import TenantContext
+from assistant.livekit.admin import LiveKitSettings, RoomAdmin, RoomInfo, run_sync
+from assistant.livekit.tokens import MAX_TTL_S, MIN_TTL_S, mint_token, verify_token
 
 ENV_HELP = "configured by LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET"
 

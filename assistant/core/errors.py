@@ -69,3 +69,15 @@ class ProviderStatusError(ProviderError):
         self.status_code = status_code
         self.retry_after_s = retry_after_s
         self.retryable = status_code == 429 or status_code >= 500
+
+
+class RoomError(WorkbenchError):
+    """A room or token operation failed; ``status`` is the HTTP status when the server answered."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TenancyError(RoomError):
+    """The room belongs to another tenant (by name or by metadata)."""

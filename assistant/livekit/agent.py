@@ -1,7 +1,7 @@
 """The live agent: ``python -m assistant.agent connect|dev|start``.
 
 ``connect --room R --tenant T`` joins one of the tenant's rooms directly with the LiveKit rtc SDK
-(a token minted by ``assistant.livekit.rooms``), checks the tenant in the room's metadata, and runs one
+(a token minted by ``assistant.livekit.admin``), checks the tenant in the room's metadata, and runs one
 ``LiveSession`` (one run in the ledger, ``source_kind = 'livekit'``) for as long as it stays:
 
 - it subscribes to every screen share, camera and microphone track (``rtc.VideoStream`` in I420,
@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.core.errors import WorkbenchError
+from assistant.core.errors import RoomError, WorkbenchError
 from assistant.core.paths import default_ledger
-from assistant.livekit.rooms import RoomError
 from assistant.sessions.live import (
     CAMERA,
     SCREEN_SHARE,
@@ -127,7 +126,7 @@ def build_session(
     notice: Callable[[str], None] | None = None,
 ) -> LiveSession:
     """A started ``LiveSession`` for one room (models loaded; call from a worker thread)."""
-    from assistant.livekit.rooms import parse_room_name
+    from assistant.core.tenancy import parse_room_name
 
     parsed = parse_room_name(room_name)
     bare = parsed[1] if parsed else room_name
@@ -346,7 +345,9 @@ async def connect(
     """Join ``room`` of ``tenant`` and serve it until stopped; returns the run id."""
     from livekit import rtc
 
-    from assistant.livekit.rooms import LiveKitSettings, TenantContext, mint_token, resolve_room
+    from assistant.core.tenancy import TenantContext, resolve_room
+    from assistant.livekit.admin import LiveKitSettings
+    from assistant.livekit.tokens import mint_token
 
     say = notice or (lambda message: log.info("%s", message))
     settings = LiveKitSettings.from_env()
@@ -579,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         logging.getLogger("livekit").setLevel(logging.WARNING)
     try:
-        from assistant.livekit.rooms import LiveKitSettings
+        from assistant.livekit.admin import LiveKitSettings
 
         LiveKitSettings.from_env()  # says what to set before any model is loaded
         options = options_from_args(args)

@@ -39,7 +39,7 @@ from assistant.sessions.sources.recorded import available_at
 if TYPE_CHECKING:
     from livekit import rtc
 
-    from assistant.livekit.rooms import LiveKitSettings
+    from assistant.livekit.admin import LiveKitSettings
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,8 @@ async def publish(
     notice: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Play ``dataset`` into ``room`` in real time (``speed`` times faster); returns counts."""
-    from assistant.livekit.rooms import TenantContext, mint_token
+    from assistant.core.tenancy import TenantContext
+    from assistant.livekit.tokens import mint_token
     from assistant.sessions.sources.paced import PacedSource
 
     say = notice or (lambda message: log.info("%s", message))

@@ -47,12 +47,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.config import Config
-from assistant.core.errors import WorkbenchError
+from assistant.core.errors import RoomError, TenancyError, WorkbenchError
 from assistant.core.events import AudioChunk, Question, Utterance, VideoFrame
+from assistant.core.tenancy import parse_room_name, validate_tenant_id
 from assistant.ledger.records import RequestRecord, RunRecord
 from assistant.ledger.sink import RunSink, open_sink
 from assistant.ledger.store import Checkpoint
-from assistant.livekit.rooms import RoomError, TenancyError, parse_room_name, validate_tenant_id
 from assistant.pipeline.orchestrator import Pipeline
 from assistant.pipeline.stages import providers_of
 from assistant.sessions.datasets import Dataset, Document

@@ -2,7 +2,7 @@
 
 Every function returns an :class:`Outcome` (or a :class:`~assistant.views.workbench.LedgerView`-like
 table) instead of raising, so a page shows the message of a failed call and never a traceback.
-Room operations go through :mod:`assistant.livekit.rooms` (tenant-scoped names and metadata).
+Room operations go through :mod:`assistant.livekit.admin` (tenant-scoped names and metadata).
 """
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
-from assistant.core.errors import WorkbenchError
-from assistant.livekit.rooms import (
-    ID_RULE,
-    LiveKitSettings,
-    RoomAdmin,
-    RoomError,
-    RoomInfo,
-    TenantContext,
-    mint_token,
-    run_sync,
-    verify_token,
-)
+from assistant.core.errors import RoomError, WorkbenchError
+from assistant.core.tenancy import ID_RULE, TenantContext
+from assistant.livekit.admin import LiveKitSettings, RoomAdmin, RoomInfo, run_sync
+from assistant.livekit.tokens import mint_token, verify_token
 
 SETUP_HINT = "Set them in the environment of `streamlit run app.py`, then reload the page."
 AGENT_MODULE = "assistant.agent"

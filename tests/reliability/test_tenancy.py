@@ -21,18 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.fakes.livekit_server import FakeLiveKit
 
-from assistant.core.errors import WorkbenchError
-from assistant.livekit.rooms import (
-    LiveKitSettings,
-    RoomAdmin,
-    RoomError,
-    TenancyError,
-    TenantContext,
-    mint_token,
-    parse_room_name,
-    room_name,
-    verify_token,
-)
+from assistant.core.errors import RoomError, TenancyError, WorkbenchError
+from assistant.core.tenancy import TenantContext, parse_room_name, room_name
+from assistant.livekit.admin import LiveKitSettings, RoomAdmin
+from assistant.livekit.tokens import mint_token, verify_token
 from assistant.rag.bm25 import KnowledgeBase
 
 T = TypeVar("T")

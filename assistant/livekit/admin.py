@@ -1,9 +1,6 @@
-"""LiveKit room administration and access tokens, scoped to one tenant.
+"""LiveKit room administration, scoped to one tenant (RoomService through livekit-api).
 
-Room names carry the tenant: ``tenant_{tenant_id}_{room}``. Tenant ids and room names are
-``[a-z0-9][a-z0-9-]{0,62}`` (no ``_``), so the two underscores split a name one way only: no name can
-be read as another tenant's (``tenant_acme_corp-x`` is tenant ``acme``, ``tenant_acme-corp_x`` is
-``acme-corp``). A room is the tenant's only when its name parses to the tenant AND its metadata
+A room is the tenant's only when its name parses to the tenant (``core.tenancy``) AND its metadata
 (``{"tenant_id": ..., "custom": {...}}``, written by :meth:`RoomAdmin.create_room`) names the same
 tenant; rooms with the right name but foreign or missing metadata (e.g. auto-created by a join) are
 neither listed nor deleted nor overwritten.
@@ -19,14 +16,19 @@ import contextlib
 import json
 import logging
 import os
-import re
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from assistant.core.errors import WorkbenchError
+from assistant.core.errors import RoomError, TenancyError
+from assistant.core.tenancy import (
+    TenantContext,
+    parse_room_name,
+    resolve_room,
+    show_value,
+)
 
 if TYPE_CHECKING:
     from livekit import api as lk
@@ -34,21 +36,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ID_RULE = "1-63 characters from a-z, 0-9 and '-', starting with a letter or digit (no '_')"
-IDENTITY_RULE = (
-    "1-128 characters from A-Z, a-z, 0-9 and . _ @ : + -, starting with a letter or digit"
-)
 ENV_VARS = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 DEV_HINT = (
     "for a local `livekit-server --dev`: LIVEKIT_URL=ws://localhost:7880 "
     "LIVEKIT_API_KEY=devkey LIVEKIT_API_SECRET=secret"
 )
 INSTALL_HINT = "livekit-api is not installed: pip install livekit-api==1.2.2"
-MIN_TTL_S, MAX_TTL_S = 60, 86_400
 MAX_METADATA_BYTES = 64_000  # livekit-server's default room.max_metadata_size
-_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_FULL_NAME = re.compile(r"tenant_([a-z0-9][a-z0-9-]{0,62})_([a-z0-9][a-z0-9-]{0,62})")
-_IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}")
 _HINTS = {
     401: "LiveKit refused the credentials: check that LIVEKIT_API_KEY and LIVEKIT_API_SECRET "
     "match the server's keys",
@@ -56,72 +50,6 @@ _HINTS = {
     404: "not found on the server",
     429: "rate limited: try again later",
 }
-
-
-class RoomError(WorkbenchError):
-    """A room or token operation failed; ``status`` is the HTTP status when the server answered."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class TenancyError(RoomError):
-    """The room belongs to another tenant (by name or by metadata)."""
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def validate_tenant_id(value: object) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise RoomError(f"invalid tenant id {_show(value)}: use {ID_RULE}")
-    return value
-
-
-def validate_room(value: object) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise RoomError(f"invalid room name {_show(value)}: use {ID_RULE}")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class TenantContext:
-    """The tenant every room operation acts for; the id is validated on construction."""
-
-    tenant_id: str
-
-    def __post_init__(self) -> None:
-        validate_tenant_id(self.tenant_id)
-
-
-def room_name(ctx: TenantContext, room: str) -> str:
-    """The LiveKit room name of ``room`` for ``ctx``'s tenant: ``tenant_{tenant}_{room}``."""
-    return f"tenant_{ctx.tenant_id}_{validate_room(room)}"
-
-
-def parse_room_name(name: str) -> tuple[str, str] | None:
-    """``(tenant_id, room)`` of a name built by :func:`room_name`; None for any other name."""
-    match = _FULL_NAME.fullmatch(name) if isinstance(name, str) else None
-    return (match.group(1), match.group(2)) if match else None
-
-
-def resolve_room(ctx: TenantContext, room: str) -> str:
-    """A bare room name, or a full ``tenant_…`` name of this tenant, as the full name.
-
-    A full name of another tenant raises TenancyError; anything else invalid raises RoomError.
-    """
-    parsed = parse_room_name(room)
-    if parsed is None:
-        return room_name(ctx, room)
-    if parsed[0] != ctx.tenant_id:
-        raise TenancyError(
-            f"room {room!r} belongs to tenant {parsed[0]!r}, not {ctx.tenant_id!r}: "
-            "a tenant can only reach its own rooms"
-        )
-    return room
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +173,7 @@ def _foreign(ctx: TenantContext, room: lk.Room) -> str | None:
     if owner is None:
         return "its metadata carries no tenant id"
     if owner != ctx.tenant_id:
-        return f"its metadata names tenant {_show(owner)}"
+        return f"its metadata names tenant {show_value(owner)}"
     return None
 
 
@@ -267,7 +195,7 @@ def _info(room: lk.Room) -> RoomInfo:
     )
 
 
-def _redact(text: str, secret: str) -> str:
+def redact_secret(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
@@ -295,7 +223,7 @@ class RoomAdmin:
             hint = _HINTS.get(e.status, "LiveKit server error: retry, or check the server's log")
             detail = f" {e.code}: {e.message}" if e.message else ""  # plain-text body: no code
             raise RoomError(
-                f"LiveKit {what} failed: HTTP {e.status}{_redact(detail[:300], s.api_secret)}. {hint}",
+                f"LiveKit {what} failed: HTTP {e.status}{redact_secret(detail[:300], s.api_secret)}. {hint}",
                 status=e.status,
             ) from e
         except TimeoutError as e:
@@ -303,7 +231,7 @@ class RoomAdmin:
                 f"LiveKit at {s.url} did not answer {what} within {self.timeout_s} s"
             ) from e
         except aiohttp.ClientError as e:
-            reason = _redact(f"{type(e).__name__}: {e}", s.api_secret)
+            reason = redact_secret(f"{type(e).__name__}: {e}", s.api_secret)
             raise RoomError(
                 f"cannot reach LiveKit at {s.url} ({reason}): is the server running and "
                 f"LIVEKIT_URL right? ({DEV_HINT})"
@@ -428,124 +356,3 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 # -- tokens --------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class TokenClaims:
-    identity: str
-    name: str
-    metadata: str
-    room: str  # the full LiveKit room name
-    tenant_id: str | None  # parsed from ``room``
-    room_join: bool
-    can_publish: bool
-    can_subscribe: bool
-    can_publish_data: bool
-    not_before: datetime  # UTC
-    expires_at: datetime  # UTC
-
-    @property
-    def ttl_s(self) -> float:
-        return (self.expires_at - self.not_before).total_seconds()
-
-
-def mint_token(
-    settings: LiveKitSettings,
-    ctx: TenantContext,
-    room: str,
-    *,
-    identity: str,
-    name: str | None = None,
-    ttl_s: int = 600,
-    metadata: Mapping[str, Any] | str | None = None,
-    can_publish: bool = True,
-    can_subscribe: bool = True,
-    can_publish_data: bool = True,
-) -> str:
-    """A join token for one participant in one of the tenant's rooms, with explicit grants."""
-    try:
-        from livekit import api
-    except ImportError as e:
-        raise RoomError(INSTALL_HINT) from e
-    full = resolve_room(ctx, room)
-    if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
-        raise RoomError(f"invalid identity {_show(identity)}: use {IDENTITY_RULE}")
-    if name is not None and (
-        not isinstance(name, str) or len(name) > 128 or not name.isprintable()
-    ):
-        raise RoomError(f"invalid display name {_show(name)}: up to 128 printable characters")
-    if (
-        isinstance(ttl_s, bool)
-        or not isinstance(ttl_s, int | float)
-        or not MIN_TTL_S <= ttl_s <= MAX_TTL_S
-    ):
-        raise RoomError(f"token ttl {ttl_s!r} s is outside {MIN_TTL_S}..{MAX_TTL_S} s")
-    if metadata is not None and not isinstance(metadata, str):
-        try:
-            metadata = json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise RoomError(f"token metadata is not a JSON object: {e}") from e
-    if metadata is not None and len(metadata.encode()) > MAX_METADATA_BYTES:
-        raise RoomError(f"token metadata is over LiveKit's {MAX_METADATA_BYTES}-byte limit")
-    grants = api.VideoGrants(
-        room_join=True,
-        room=full,
-        can_publish=can_publish,
-        can_subscribe=can_subscribe,
-        can_publish_data=can_publish_data,
-        can_update_own_metadata=False,  # explicit: the SDK leaves unset grants out of the JWT
-        room_create=False,
-        room_list=False,
-        room_admin=False,
-        room_record=False,
-    )
-    token = (
-        api.AccessToken(settings.api_key, settings.api_secret)
-        .with_identity(identity)
-        .with_grants(grants)
-        .with_ttl(timedelta(seconds=ttl_s))
-    )
-    if name:
-        token = token.with_name(name)
-    if metadata:
-        token = token.with_metadata(metadata)
-    return token.to_jwt()
-
-
-def verify_token(
-    settings: LiveKitSettings, token: str, *, ctx: TenantContext | None = None
-) -> TokenClaims:
-    """Check signature, issuer and expiry (TokenVerifier, 60 s leeway); with ``ctx``, the tenant."""
-    try:
-        import jwt
-        from livekit import api
-    except ImportError as e:
-        raise RoomError(INSTALL_HINT) from e
-    try:
-        claims = api.TokenVerifier(settings.api_key, settings.api_secret).verify(token)
-        raw = jwt.decode(token, options={"verify_signature": False})
-    except jwt.ExpiredSignatureError as e:
-        raise RoomError("token has expired: mint a new one") from e
-    except jwt.InvalidSignatureError as e:
-        raise RoomError("token signature does not match LIVEKIT_API_SECRET") from e
-    except jwt.InvalidIssuerError as e:
-        raise RoomError("token was not issued for LIVEKIT_API_KEY") from e
-    except jwt.PyJWTError as e:
-        raise RoomError(f"token is invalid: {_redact(str(e), settings.api_secret)}") from e
-    video = claims.video or api.VideoGrants()
-    parsed = parse_room_name(video.room)
-    if ctx is not None and (parsed is None or parsed[0] != ctx.tenant_id):
-        raise TenancyError(
-            f"token is for room {video.room!r}, not a room of tenant {ctx.tenant_id!r}"
-        )
-    return TokenClaims(
-        identity=claims.identity,
-        name=claims.name,
-        metadata=claims.metadata,
-        room=video.room,
-        tenant_id=parsed[0] if parsed else None,
-        room_join=bool(video.room_join),
-        can_publish=bool(video.can_publish),
-        can_subscribe=bool(video.can_subscribe),
-        can_publish_data=bool(video.can_publish_data),
-        not_before=datetime.fromtimestamp(int(raw.get("nbf", 0)), UTC),
-        expires_at=datetime.fromtimestamp(int(raw["exp"]), UTC),
-    )
