@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.core.paths import default_ledger
-from assistant.views.workbench import ALL_TENANTS, provider_keys, read_tenants
+from assistant.views import (
+    ALL_TENANTS,
+    default_ledger,
+    provider_keys,
+    read_tenants,
+)
 
 st.set_page_config(page_title="Meeting-assistant workbench", page_icon="🎛️", layout="wide")
 

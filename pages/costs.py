@@ -5,8 +5,12 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from assistant.core.paths import default_ledger
-from assistant.views.workbench import ALL_TENANTS, export_calls, read_costs
+from assistant.views import (
+    ALL_TENANTS,
+    default_ledger,
+    export_calls,
+    read_costs,
+)
 
 st.title("Costs")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

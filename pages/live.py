@@ -4,31 +4,28 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.core.errors import WorkbenchError
-from assistant.core.paths import default_ledger
-from assistant.jobs.runner import (
-    job_status,
-    list_jobs,
-    replay_request,
-    start_replays,
-    stop_job,
-)
-from assistant.views.live import (
+from assistant.views import (
+    ALL_TENANTS,
     STT_CHOICES,
     STT_LABELS,
-    calm,
-    list_datasets,
-    read_live,
-    thumbnails,
-    usd,
-)
-from assistant.views.rooms import (
+    WorkbenchError,
     agent_command,
+    calm,
+    default_ledger,
+    job_status,
+    list_datasets,
+    list_jobs,
     list_participants,
     list_rooms,
     livekit_settings,
+    read_live,
+    read_runs,
+    replay_request,
+    start_replays,
+    stop_job,
+    thumbnails,
+    usd,
 )
-from assistant.views.workbench import ALL_TENANTS, read_runs
 
 st.title("Live room")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

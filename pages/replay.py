@@ -5,23 +5,27 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from assistant.core.config import Config
-from assistant.core.errors import WorkbenchError
-from assistant.core.paths import default_ledger
-from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
-from assistant.views.live import (
+from assistant.views import (
     SAMPLER_POLICIES,
     STT_CHOICES,
     STT_LABELS,
+    Config,
+    WorkbenchError,
     calm,
+    default_ledger,
     frames_between,
+    job_status,
     list_datasets,
+    list_jobs,
     read_run_detail,
+    read_runs,
+    replay_request,
+    start_replays,
+    stop_job,
     thumbnails,
     timeline,
     usd,
 )
-from assistant.views.workbench import read_runs
 
 st.title("Replay")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

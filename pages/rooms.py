@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from assistant.views.rooms import (
+from assistant.views import (
+    ALL_TENANTS,
     TENANT_RULE,
     create_room,
     delete_room,
@@ -13,7 +14,6 @@ from assistant.views.rooms import (
     livekit_settings,
     mint,
 )
-from assistant.views.workbench import ALL_TENANTS
 
 st.title("Rooms")
 status = livekit_settings()

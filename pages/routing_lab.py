@@ -10,16 +10,17 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
-from assistant.analysis.lab import (
+from assistant.views import (
+    default_ledger,
     ipw_sentence,
     read_ab_runs,
     read_benchmark,
     read_compare_runs,
     read_compare_thresholds,
     read_ipw_curve,
+    read_sweep,
+    read_sweep_runs,
 )
-from assistant.core.paths import default_ledger
-from assistant.views.workbench import read_sweep, read_sweep_runs
 
 st.title("Routing lab")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.core.paths import default_ledger
-from assistant.views.workbench import read_run, read_runs
+from assistant.views import (
+    default_ledger,
+    read_run,
+    read_runs,
+)
 
 st.title("Runs")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()

@@ -1,4 +1,4 @@
-"""assistant.analysis.lab on small constructed inputs: bootstrap A/B, pairing, IPW, external benchmark."""
+"""assistant.analysis (ab, offpolicy, benchmark) on small constructed inputs: bootstrap A/B, pairing, IPW, external benchmark."""
 
 from __future__ import annotations
 
@@ -9,21 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assistant.analysis.benchmark import evaluate, load_suite
-from assistant.analysis.lab import (
-    EXPLORE_HINT,
+from assistant.analysis.ab import (
     Sample,
-    _ipw_arrays,
     bootstrap_ab,
     compare_samples,
-    external_benchmark,
-    ipw_curve,
     needed_requests,
     pair_samples,
-    read_benchmark,
     threshold_samples,
 )
+from assistant.analysis.benchmark import evaluate, external_benchmark, load_suite
+from assistant.analysis.offpolicy import EXPLORE_HINT, _ipw_arrays, ipw_curve
 from assistant.routing.calibration import ipw_estimate
+from assistant.views import read_benchmark
 
 
 def _sample(

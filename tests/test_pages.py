@@ -175,3 +175,37 @@ def test_downloads_round_trip(ledger: Path) -> None:
     assert set(read_calls(ledger, "acme")["tenant"]) == {"acme"}
     with pytest.raises(ValueError, match="csv or parquet"):
         export_calls(ledger, None, "xlsx")
+
+
+def test_pages_import_only_assistant_views() -> None:
+    """Pages are layout only: everything they call comes through ``assistant.views``."""
+    import ast
+
+    found = {}
+    for file in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            modules = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for module in modules:
+                if module.split(".")[0] == "assistant" and module != "assistant.views":
+                    found.setdefault(file.name, []).append(module)
+    assert not found, f"pages import assistant modules other than assistant.views: {found}"
+
+
+def test_the_read_side_keeps_its_sql_in_the_ledger() -> None:
+    """The pages' views and the analyses ask ``assistant.ledger.queries``; no SQL of their own."""
+    import re
+
+    sql = re.compile(r"\b(SELECT|INSERT INTO|DELETE FROM)\b")
+    scanned = [
+        *sorted((ROOT / "assistant" / "views").glob("*.py")),
+        *sorted((ROOT / "assistant" / "analysis").glob("*.py")),
+        ROOT / "assistant" / "rag" / "store.py",
+    ]
+    found = [f.name for f in scanned if sql.search(f.read_text(encoding="utf-8"))]
+    assert not found, f"SQL outside assistant/ledger: {found}"

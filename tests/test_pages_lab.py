@@ -10,12 +10,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from support.configs import recorded_config
 
-from assistant.analysis.lab import AB_HINT, compare_thresholds, read_ab_runs, read_ipw_curve
+from assistant.analysis.ab import compare_thresholds
 from assistant.analysis.sweep import sweep
 from assistant.ledger import Ledger
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from assistant.views.workbench import SWEEP_HINT, reading
+from assistant.views import AB_HINT, SWEEP_HINT, read_ab_runs, read_ipw_curve, reading
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "datasets" / "demo"

@@ -12,6 +12,9 @@ share the strong model's gain equally, so the curve never depends on item order)
 
 The random baseline is measured, not assumed: ``random_baseline`` draws random scores ``draws`` times
 with a seed and reports the mean and standard deviation of each metric.
+
+:func:`external_benchmark` runs every router on each suite, beside random routing and the oracle
+(the curves and table the Routing lab draws).
 """
 
 from __future__ import annotations
@@ -21,11 +24,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from assistant.core.errors import DatasetError
+from assistant.core.paths import ROUTELLM_DIR
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -299,3 +307,117 @@ def bench_scores(name: str, suite: RoutingSuite, *, folds: int = 5, seed: int = 
     if name not in BENCH_SCORERS:
         raise ValueError(f"unknown scorer {name!r}; available: {', '.join(BENCH_SCORERS)}")
     return BENCH_SCORERS[name](suite, folds=folds, seed=seed)
+
+
+# --- every router on every suite, for the Routing lab ------------------------------------------
+
+BENCH_GRID = 101  # points of each curve drawn (premium share 0, 0.01, ..., 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkView:
+    """Curves (``suite``, ``router``, ``premium_share``, ``quality``) and one row per suite and
+    router (APGR, CPT50, CPT80; random as mean ± sd of seeded draws; the oracle's ceiling)."""
+
+    curves: pd.DataFrame
+    table: pd.DataFrame
+    suites: tuple[str, ...]
+
+
+def benchmark_csvs(directory: str | Path = ROUTELLM_DIR) -> list[Path]:
+    """The per-prompt CSVs of a directory (RouteLLM's, by default)."""
+    return sorted(Path(directory).glob("*.csv"))
+
+
+def external_benchmark(
+    paths: Sequence[str | Path],
+    *,
+    routers: Sequence[str] = ("length", "heuristic", "learned"),
+    draws: int = 200,
+    folds: int = 5,
+    seed: int = 0,
+    grid: int = BENCH_GRID,
+) -> BenchmarkView:
+    """Every router's quality against premium share on each suite, beside random and the oracle.
+
+    Random routing's expected curve is the straight line from the weak to the strong mean; its
+    APGR is measured over ``draws`` seeded random routers (mean ± sd). The oracle routes by the
+    true gain (strong − weak), the best any router can do. ``learned`` scores are held out
+    (k-fold, grouped by conversation).
+    """
+    import pandas as pd
+
+    if not paths:
+        raise ValueError("no benchmark CSV to run")
+    curves: list[pd.DataFrame] = []
+    table: list[dict[str, Any]] = []
+    names: list[str] = []
+    shares = np.linspace(0.0, 1.0, grid)
+    for path in paths:
+        suite = load_suite(path)
+        names.append(suite.name)
+        n = len(suite)
+        ks = np.rint(shares * n).astype(int)
+        scored: dict[str, FloatArray] = {
+            name: bench_scores(name, suite, folds=folds, seed=seed) for name in routers
+        }
+        scored["oracle"] = suite.strong - suite.weak
+        base = random_baseline(suite.weak, suite.strong, draws=draws, seed=seed)
+        weak_mean, strong_mean = float(suite.weak.mean()), float(suite.strong.mean())
+        for name, scores in scored.items():
+            curve = quality_curve(scores, suite.weak, suite.strong)
+            curves.append(
+                pd.DataFrame(
+                    {
+                        "suite": suite.name,
+                        "router": name,
+                        "premium_share": ks / n,
+                        "quality": curve[ks],
+                    }
+                )
+            )
+            m = evaluate(scores, suite.weak, suite.strong)
+            table.append(
+                {
+                    "suite": suite.name,
+                    "router": name,
+                    "apgr": m.apgr,
+                    "apgr_sd": None,
+                    "cpt50": m.cpt50,
+                    "cpt80": m.cpt80,
+                    "items": n,
+                    "weak_mean": weak_mean,
+                    "strong_mean": strong_mean,
+                }
+            )
+        curves.append(
+            pd.DataFrame(
+                {
+                    "suite": suite.name,
+                    "router": "random",
+                    "premium_share": ks / n,
+                    "quality": weak_mean + (ks / n) * (strong_mean - weak_mean),
+                }
+            )
+        )
+        table.append(
+            {
+                "suite": suite.name,
+                "router": "random",
+                "apgr": base.mean.apgr,
+                "apgr_sd": base.sd.apgr,
+                "cpt50": base.mean.cpt50,
+                "cpt80": base.mean.cpt80,
+                "items": n,
+                "weak_mean": weak_mean,
+                "strong_mean": strong_mean,
+            }
+        )
+    frame = pd.DataFrame(table)
+    order = {name: i for i, name in enumerate([*routers, "random", "oracle"])}
+    frame = frame.sort_values(
+        ["suite", "router"], key=lambda c: c.map(order) if c.name == "router" else c
+    ).reset_index(drop=True)
+    return BenchmarkView(
+        curves=pd.concat(curves, ignore_index=True), table=frame, suites=tuple(names)
+    )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from assistant.core.errors import LedgerError, ProviderError
 from assistant.core.events import Passage
+from assistant.ledger.queries.judge import answers_with_reference, judged_answers, tier_answers
+from assistant.ledger.queries.runs import run_exists, run_source
 from assistant.ledger.records import JudgementRecord
 from assistant.ledger.store import Ledger
 from assistant.pricing.prices import Pricer
@@ -92,24 +94,16 @@ def judge_request(item: Graded) -> AnswerRequest:
 
 def answers_to_grade(ledger: Ledger, run_id: str, *, both_tiers: bool) -> list[Graded]:
     """The run's answers that have a reference: the routed tier's, or both tiers' outcomes."""
-    cur = ledger.cursor()
-    found = cur.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()
-    if not found[0][0]:
+    if not run_exists(ledger, run_id):
         raise LedgerError(f"run {run_id} does not exist in {ledger.label}; see `runs`")
-    rows = cur.execute(
-        "SELECT request_id, tier, question, reference_answer, answer, quality, question_id "
-        "FROM requests WHERE run_id = ? AND reference_answer IS NOT NULL ORDER BY media_t_s",
-        [run_id],
-    ).fetchall()
+    rows = answers_with_reference(ledger, run_id)
     facts = _key_facts(ledger, run_id)
     graded = [
         Graded(r[0], r[1], r[2], r[3], facts.get(r[6] or "", ()), r[4], r[5]) for r in rows
     ]
     if not both_tiers:
         return graded
-    outcomes = cur.execute(
-        "SELECT request_id, tier, answer, quality FROM tier_outcomes WHERE run_id = ?", [run_id]
-    ).fetchall()
+    outcomes = tier_answers(ledger, run_id)
     if not outcomes:
         raise LedgerError(
             f"run {run_id} has no tier outcomes: --both-tiers needs a `replay --both-tiers` run"
@@ -124,25 +118,20 @@ def answers_to_grade(ledger: Ledger, run_id: str, *, both_tiers: bool) -> list[G
 
 def _key_facts(ledger: Ledger, run_id: str) -> dict[str, tuple[str, ...]]:
     """Key facts per question id, from the run's dataset (when it can still be read)."""
-    rows = ledger.cursor().execute(
-        "SELECT source_ref FROM runs WHERE run_id = ?", [run_id]
-    ).fetchall()
+    source = run_source(ledger, run_id)
+    if source is None or source[1] is None:
+        return {}
     try:
         from assistant.sessions.datasets import load_dataset
 
-        dataset = load_dataset(rows[0][0])
+        dataset = load_dataset(source[1])
     except Exception:  # the dataset moved: grade against the reference answer alone
         return {}
     return {q.id: tuple(q.key_facts) for q in dataset.questions}
 
 
 def already_judged(ledger: Ledger, run_id: str, judge_model: str) -> set[tuple[str, str]]:
-    rows = ledger.cursor().execute(
-        "SELECT request_id, tier FROM judgements WHERE run_id = ? AND judge_model = ? "
-        "AND status = 'ok'",
-        [run_id, judge_model],
-    ).fetchall()
-    return {(r[0], r[1]) for r in rows}
+    return judged_answers(ledger, run_id, judge_model)
 
 
 class Judge:

@@ -96,33 +96,11 @@ def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
-# Both tiers' outcomes per request, pivoted by DuckDB (one row per request). Counts per tier let
-# the caller refuse a run where a request lacks a tier or has one twice.
-_WIDE_SQL = """
-WITH wide AS (
-    SELECT request_id,
-        count(*) FILTER (WHERE tier = 'cheap') AS n_cheap,
-        count(*) FILTER (WHERE tier = 'premium') AS n_premium,
-        count(*) FILTER (WHERE tier NOT IN ('cheap', 'premium')) AS n_other,
-        any_value(cost_usd) FILTER (WHERE tier = 'cheap') AS cost_cheap,
-        any_value(cost_usd) FILTER (WHERE tier = 'premium') AS cost_premium,
-        any_value(quality) FILTER (WHERE tier = 'cheap') AS quality_cheap,
-        any_value(quality) FILTER (WHERE tier = 'premium') AS quality_premium,
-        any_value(latency_ms) FILTER (WHERE tier = 'cheap') AS latency_cheap,
-        any_value(latency_ms) FILTER (WHERE tier = 'premium') AS latency_premium
-    FROM tier_outcomes
-    WHERE run_id = $run_id
-    GROUP BY request_id
-)
-SELECT q.score, wide.* EXCLUDE (request_id)
-FROM wide
-JOIN requests AS q ON q.request_id = wide.request_id AND q.run_id = $run_id
-"""
-
-
 def _outcomes(ledger: Ledger, run_id: str) -> dict[str, np.ndarray]:
     """Score and each tier's cost, quality and latency per request (NULL quality as NaN)."""
-    table = ledger.cursor().sql(_WIDE_SQL, params={"run_id": run_id}).to_arrow_table()
+    from assistant.ledger.queries import tier_outcomes_wide
+
+    table = tier_outcomes_wide(ledger, run_id)
     return {
         name: table.column(name).to_numpy().astype(float, copy=False)
         for name in table.column_names
@@ -196,16 +174,9 @@ def sweep(
     p95 latency an update of a histogram by the requests that changed tier (``_SplitPercentile``).
     A 101-threshold sweep over a million requests is one query and a few passes over the arrays.
     """
-    from assistant.ledger.queries import run_shared_cost_usd
+    from assistant.ledger.queries import run_media_duration_s, run_shared_cost_usd
 
-    found = (
-        ledger.cursor()
-        .execute("SELECT media_duration_s FROM runs WHERE run_id = ?", [run_id])
-        .fetchall()
-    )
-    if not found:
-        raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
-    duration: float | None = found[0][0]
+    duration = run_media_duration_s(ledger, run_id)
     data = _outcomes(ledger, run_id)
     n = data["score"].size
     if n == 0:

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from assistant.core.errors import LedgerError, WorkbenchError
+from assistant.ledger.queries import kb
 from assistant.ledger.records import utc_now
 from assistant.ledger.store import Ledger
 from assistant.rag.bm25 import Chunk, chunk_document
@@ -162,67 +163,45 @@ def _store(
     if not _DOC_ID.match(doc_id):
         raise KnowledgeError(f"{path}: the file name cannot be a document id; rename it")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    old = cur.execute(
-        "SELECT sha256 FROM kb_documents WHERE tenant = ? AND doc_id = ?", [tenant, doc_id]
-    ).fetchall()
+    old = kb.document_sha256(cur, tenant, doc_id)
     chunks = chunk_document(doc_id, text, max_words=words)
-    if old and old[0][0] == digest:
+    if old == digest:
         return Ingested(doc_id, kind, len(chunks), len(text), "unchanged")
-    cur.execute(
-        "DELETE FROM kb_chunks WHERE tenant = ? AND doc_id = ?", [tenant, doc_id]
-    ).fetchall()
-    cur.execute(
-        "DELETE FROM kb_documents WHERE tenant = ? AND doc_id = ?", [tenant, doc_id]
-    ).fetchall()
-    if chunks:
-        cur.executemany(
-            "INSERT INTO kb_chunks (tenant, chunk_id, doc_id, heading, text) VALUES (?, ?, ?, ?, ?)",
-            [[tenant, c.chunk_id, c.doc_id, c.heading, c.text] for c in chunks],
-        )
-    cur.execute(
-        "INSERT INTO kb_documents (tenant, doc_id, source, kind, sha256, chars, chunks, "
-        "ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [tenant, doc_id, str(path), kind, digest, len(text), len(chunks), utc_now()],
-    ).fetchall()
-    return Ingested(doc_id, kind, len(chunks), len(text), "replaced" if old else "added")
+    kb.delete_document_rows(cur, tenant, doc_id)
+    kb.insert_document(
+        cur,
+        tenant=tenant,
+        doc_id=doc_id,
+        source=str(path),
+        kind=kind,
+        sha256=digest,
+        chars=len(text),
+        chunks=[(c.chunk_id, c.doc_id, c.heading, c.text) for c in chunks],
+        ingested_at=utc_now(),
+    )
+    return Ingested(doc_id, kind, len(chunks), len(text), "replaced" if old is not None else "added")
 
 
 def stored_chunks(ledger: Ledger, tenant: str) -> list[Chunk]:
     """Every chunk of ``tenant``'s stored knowledge base, in document order."""
-    rows = ledger.cursor().execute(
-        "SELECT chunk_id, doc_id, heading, text FROM kb_chunks WHERE tenant = ? "
-        "ORDER BY doc_id, TRY_CAST(split_part(chunk_id, '#', -1) AS INTEGER), chunk_id",
-        [tenant],
-    ).fetchall()
-    return [Chunk(chunk_id=r[0], doc_id=r[1], heading=r[2], text=r[3]) for r in rows]
+    return [
+        Chunk(chunk_id=r[0], doc_id=r[1], heading=r[2], text=r[3])
+        for r in kb.chunk_rows(ledger, tenant)
+    ]
 
 
 def list_documents(ledger: Ledger, tenant: str) -> list[dict[str, object]]:
-    rows = ledger.cursor().execute(
-        "SELECT doc_id, kind, chunks, chars, source, CAST(ingested_at AS VARCHAR) "
-        "FROM kb_documents WHERE tenant = ? ORDER BY doc_id",
-        [tenant],
-    ).fetchall()
-    names = ("doc_id", "kind", "chunks", "chars", "source", "ingested_at")
-    return [dict(zip(names, r, strict=True)) for r in rows]
+    return kb.document_rows(ledger, tenant)
 
 
 def delete_document(ledger: Ledger, tenant: str, doc_id: str) -> None:
     """Remove one document of ``tenant`` (LedgerError when that tenant has no such document)."""
     cur = ledger.cursor()
-    found = cur.execute(
-        "SELECT count(*) FROM kb_documents WHERE tenant = ? AND doc_id = ?", [tenant, doc_id]
-    ).fetchall()
-    if not found[0][0]:
+    if not kb.has_document(cur, tenant, doc_id):
         raise LedgerError(f"tenant {tenant!r} has no document {doc_id!r}; see `kb list`")
     cur.begin()
     try:
-        cur.execute(
-            "DELETE FROM kb_chunks WHERE tenant = ? AND doc_id = ?", [tenant, doc_id]
-        ).fetchall()
-        cur.execute(
-            "DELETE FROM kb_documents WHERE tenant = ? AND doc_id = ?", [tenant, doc_id]
-        ).fetchall()
+        kb.delete_document_rows(cur, tenant, doc_id)
         cur.commit()
     except BaseException:
         cur.rollback()

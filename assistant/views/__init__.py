@@ -1,3 +1,121 @@
-"""Views: everything the Streamlit pages call, one typed result shape with a typed error kind.
+"""Views: everything the Streamlit pages call, one typed result shape (``View``) with a typed
+error kind (``ErrorKind``); the pages import only this package.
 
-May import: anything below it; pages import only assistant.views."""
+May import: anything below it (core, ledger, analysis, livekit, jobs, sessions); never streamlit.
+"""
+
+from assistant.core.config import Config
+from assistant.core.errors import WorkbenchError
+from assistant.core.paths import default_ledger
+from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
+from assistant.views.lab import (
+    AB_HINT,
+    ipw_sentence,
+    read_ab_runs,
+    read_benchmark,
+    read_compare_runs,
+    read_compare_thresholds,
+    read_ipw_curve,
+)
+from assistant.views.live import (
+    SAMPLER_POLICIES,
+    STT_CHOICES,
+    STT_LABELS,
+    WAITING,
+    calm,
+    frames_between,
+    is_locked,
+    list_datasets,
+    read_live,
+    read_run_detail,
+    thumbnails,
+    timeline,
+    usd,
+)
+from assistant.views.result import ErrorKind, LedgerView, View, read_ledger, reading
+from assistant.views.rooms import (
+    TENANT_RULE,
+    Outcome,
+    agent_command,
+    create_room,
+    delete_room,
+    list_participants,
+    list_rooms,
+    livekit_settings,
+    mint,
+    parse_metadata,
+)
+from assistant.views.workbench import (
+    ALL_TENANTS,
+    COST_STAGES,
+    EMPTY_HINT,
+    SWEEP_HINT,
+    export_calls,
+    provider_keys,
+    read_calls,
+    read_costs,
+    read_run,
+    read_runs,
+    read_sweep,
+    read_sweep_runs,
+    read_tenants,
+)
+
+__all__ = [
+    "AB_HINT",
+    "ALL_TENANTS",
+    "COST_STAGES",
+    "EMPTY_HINT",
+    "SAMPLER_POLICIES",
+    "STT_CHOICES",
+    "STT_LABELS",
+    "SWEEP_HINT",
+    "TENANT_RULE",
+    "WAITING",
+    "Config",
+    "ErrorKind",
+    "LedgerView",
+    "Outcome",
+    "View",
+    "WorkbenchError",
+    "agent_command",
+    "calm",
+    "create_room",
+    "default_ledger",
+    "delete_room",
+    "export_calls",
+    "frames_between",
+    "ipw_sentence",
+    "is_locked",
+    "job_status",
+    "list_datasets",
+    "list_jobs",
+    "list_participants",
+    "list_rooms",
+    "livekit_settings",
+    "mint",
+    "parse_metadata",
+    "provider_keys",
+    "read_ab_runs",
+    "read_benchmark",
+    "read_calls",
+    "read_compare_runs",
+    "read_compare_thresholds",
+    "read_costs",
+    "read_ipw_curve",
+    "read_ledger",
+    "read_live",
+    "read_run",
+    "read_run_detail",
+    "read_runs",
+    "read_sweep",
+    "read_sweep_runs",
+    "read_tenants",
+    "reading",
+    "replay_request",
+    "start_replays",
+    "stop_job",
+    "thumbnails",
+    "timeline",
+    "usd",
+]

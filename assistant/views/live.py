@@ -1,8 +1,9 @@
 """Read-side helpers for the Replay and Live room pages (no Streamlit import: testable alone).
 
-Every ledger read goes through :func:`assistant.views.workbench.reading`, like the other pages. A replay
-writing the ledger may hold the DuckDB file; the helpers then answer with a calm "waiting" view
-(:data:`WAITING`) instead of an error, and the page tries again on its next refresh.
+Every ledger read goes through :func:`assistant.views.result.reading`, like the other pages. A
+replay writing the ledger may hold the DuckDB file (``LedgerLockedError``); the helpers then answer
+with a calm "waiting" view (:data:`WAITING`, error kind LOCKED) instead of an error, and the page
+tries again on its next refresh.
 
 Kept frames are recorded without their pixels: :func:`thumbnails` decodes the frames at their
 media times from the dataset's screen video (the run's ``source_ref``), small.
@@ -18,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import LedgerError, WorkbenchError
-from assistant.core.paths import ROOT
-from assistant.views.workbench import LedgerView, reading
+from assistant.core.paths import DATASETS_DIR, ROOT
+from assistant.views.result import ErrorKind, View, read_ledger
 
-DATASETS_DIR = ROOT / "datasets"
 LOCKED_TEXT = "is locked by another process"  # LedgerLockedError's wording
 WAITING = (
     "Waiting for the replay to release the ledger: DuckDB lets one process hold the file while "
@@ -56,27 +56,24 @@ QUESTION_COLUMNS = (
 
 
 def is_locked(message: str | None) -> bool:
-    """Does ``message`` (a LedgerView's) say another process holds the ledger?"""
+    """Does ``message`` read like a locked ledger's? For text from elsewhere (a job's log): a View
+    says so itself (``view.locked``)."""
     return bool(message) and (LOCKED_TEXT in str(message) or str(message).startswith(WAITING))
 
 
-def calm(view: LedgerView) -> LedgerView:
+def calm(view: View[Any]) -> View[Any]:
     """``view`` with a locked-ledger error replaced by :data:`WAITING`."""
-    return LedgerView(None, WAITING) if view.data is None and is_locked(view.message) else view
+    return View.fail(ErrorKind.LOCKED, WAITING) if view.locked else view
 
 
-def _read(ledger_path: str | Path, read: Any) -> LedgerView:
+def _read(ledger_path: str | Path, read: Any) -> View[Any]:
     if not Path(ledger_path).exists():
-        return LedgerView(
-            None,
+        return View.fail(
+            ErrorKind.MISSING,
             f"Ledger {ledger_path} does not exist yet: start a replay above, or run "
             "`python -m assistant replay datasets/demo`.",
         )
-    try:
-        with reading(ledger_path) as ledger:
-            return LedgerView(read(ledger))
-    except LedgerError as exc:
-        return calm(LedgerView(None, str(exc)))
+    return calm(read_ledger(ledger_path, read))
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -128,24 +125,23 @@ def question_table(requests: Any) -> Any:
     return requests[[c for c in QUESTION_COLUMNS if c in requests.columns]].reset_index(drop=True)
 
 
-def read_run_detail(ledger_path: str | Path, run_id: str) -> LedgerView:
+def read_run_detail(ledger_path: str | Path, run_id: str) -> View[Any]:
     """A run for browsing: ``summary``, ``frames``, ``utterances``, ``questions``, ``source_kind``,
     ``source_ref`` and ``config`` (the run's configuration as a dict)."""
-    from assistant.ledger.queries import run_frames, run_requests, run_summary, run_utterances
+    from assistant.ledger.queries import (
+        run_frames,
+        run_requests,
+        run_source,
+        run_summary,
+        run_utterances,
+    )
 
     def read(ledger: Any) -> dict[str, Any]:
-        rows = (
-            ledger.cursor()
-            .execute(
-                "SELECT source_kind, source_ref, config_json FROM runs WHERE run_id = ?", [run_id]
-            )
-            .fetchall()  # fetchall: DuckDB keeps a fetchone()'s result open on the connection
-        )
-        if not rows:
+        source = run_source(ledger, run_id)
+        if source is None:
             raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
-        row = rows[0]
         try:
-            config = json.loads(row[2])
+            config = json.loads(source[2] or "")
         except ValueError:
             config = {}
         requests = run_requests(ledger, run_id)
@@ -155,8 +151,8 @@ def read_run_detail(ledger_path: str | Path, run_id: str) -> LedgerView:
             "utterances": run_utterances(ledger, run_id),
             "requests": requests,
             "questions": question_table(requests),
-            "source_kind": row[0],
-            "source_ref": row[1],
+            "source_kind": source[0],
+            "source_ref": source[1],
             "config": config,
         }
 
@@ -287,29 +283,6 @@ def _jpeg(frame: Any, width: int) -> bytes:
 
 # -- a live (or just-finished) run -------------------------------------------------------------
 
-_LIVE_SQL = {
-    "frames": "SELECT media_t_s, reason, change_score, frame_hash FROM frames "
-    "WHERE run_id = $run_id ORDER BY media_t_s DESC LIMIT $n",
-    "utterances": "SELECT start_s, end_s, participant, text FROM utterances "
-    "WHERE run_id = $run_id ORDER BY start_s DESC LIMIT $n",
-    "questions": "SELECT media_t_s, asker, question, tier, score, router, threshold, "
-    "llm_model_resolved, vision_model_resolved, total_latency_ms, total_cost_usd, status, answer "
-    "FROM requests WHERE run_id = $run_id ORDER BY media_t_s DESC LIMIT $n",
-}
-_TOTALS_SQL = """
-SELECT r.status, r.source_ref, r.source_kind, r.media_duration_s, r.media_processed_s,
-    (SELECT coalesce(sum(cost_usd), 0.0) FROM calls WHERE run_id = $run_id) AS cost_usd,
-    (SELECT count(*) FROM calls WHERE run_id = $run_id) AS calls,
-    (SELECT count(*) FROM requests WHERE run_id = $run_id) AS requests,
-    greatest(
-        (SELECT max(media_t_s) FROM calls WHERE run_id = $run_id),
-        (SELECT max(end_s) FROM utterances WHERE run_id = $run_id),
-        (SELECT max(media_t_s) FROM frames WHERE run_id = $run_id)
-    ) AS media_seen_s
-FROM runs AS r WHERE r.run_id = $run_id
-"""
-
-
 def usd(value: float | None) -> str:
     """Money for a page: dollars, or micro-dollars (µ$) for the tiny local-compute amounts."""
     if value is None:
@@ -334,23 +307,19 @@ def read_live(
     frames: int = 4,
     lines: int = 12,
     questions: int = 6,
-) -> LedgerView:
+) -> View[Any]:
     """The latest of a run: ``frames``, ``utterances``, ``questions`` (newest last), and ``totals``
     (status, cost so far, media reached, running cost per hour). ``media_s`` is the replay's own
     progress when known (a paced replay's clock), else the latest media time in the ledger."""
     limits = {"frames": frames, "utterances": lines, "questions": questions}
 
     def read(ledger: Any) -> dict[str, Any]:
-        cursor = ledger.cursor()
-        params = {"run_id": run_id}
-        totals = cursor.sql(_TOTALS_SQL, params=params).to_arrow_table().to_pylist()
-        if not totals:
+        from assistant.ledger.queries.live import latest_rows, live_totals
+
+        row = live_totals(ledger, run_id)
+        if row is None:
             raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
-        data: dict[str, Any] = {}
-        for name, sql in _LIVE_SQL.items():
-            table = cursor.sql(sql, params={**params, "n": limits[name]}).to_arrow_table()
-            data[name] = table.to_pandas().iloc[::-1].reset_index(drop=True)
-        row = totals[0]
+        data: dict[str, Any] = {name: latest_rows(ledger, run_id, name, n) for name, n in limits.items()}
         reached = media_s
         if reached is None:
             reached = row["media_processed_s"] or row["media_seen_s"]

@@ -1,7 +1,8 @@
 """What the Rooms and Live room pages show of LiveKit: no Streamlit import, testable on its own.
 
-Every function returns an :class:`Outcome` (or a :class:`~assistant.views.workbench.LedgerView`-like
-table) instead of raising, so a page shows the message of a failed call and never a traceback.
+Every function returns a :class:`~assistant.views.result.View` instead of raising (``ok`` with a
+``value`` and a report, or an error kind: INVALID input, an UNAVAILABLE server or settings), so a
+page shows the message of a failed call and never a traceback.
 Room operations go through :mod:`assistant.livekit.admin` (tenant-scoped names and metadata).
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
 
@@ -17,35 +17,37 @@ from assistant.core.errors import RoomError, WorkbenchError
 from assistant.core.tenancy import ID_RULE, TenantContext
 from assistant.livekit.admin import LiveKitSettings, RoomAdmin, RoomInfo, run_sync
 from assistant.livekit.tokens import mint_token, verify_token
+from assistant.views.result import ErrorKind, View
 
 SETUP_HINT = "Set them in the environment of `streamlit run app.py`, then reload the page."
 AGENT_MODULE = "assistant.agent"
 AGENT_COMMAND = "python -m assistant.agent dev"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A room operation's result: ``ok`` with a ``value``, or the message that says what to do."""
-
-    ok: bool
-    message: str
-    value: Any = None
+Outcome = View[Any]
+"""A room operation's result (the name it had before every page call returned a View)."""
 
 
-def livekit_settings(environ: Mapping[str, str] | None = None) -> Outcome:
+def livekit_settings(environ: Mapping[str, str] | None = None) -> View[Any]:
     """The LiveKit settings from the environment, or which variables to set (names only)."""
     try:
         settings = LiveKitSettings.from_env(environ)
     except RoomError as exc:
-        return Outcome(False, f"{exc}. {SETUP_HINT}")
-    return Outcome(True, f"LiveKit at {settings.url} (key {settings.api_key})", settings)
+        return View.fail(ErrorKind.UNAVAILABLE, f"{exc}. {SETUP_HINT}")
+    return View(settings, f"LiveKit at {settings.url} (key {settings.api_key})")
 
 
-def tenant_context(tenant_id: str) -> Outcome:
+def _tenant(tenant_id: str) -> TenantContext | View[Any]:
+    """The tenant's context, or the failed View that says why the id is not valid."""
+    ctx = tenant_context(tenant_id)
+    return ctx.data if ctx.data is not None else ctx
+
+
+def tenant_context(tenant_id: str) -> View[TenantContext]:
     try:
-        return Outcome(True, "", TenantContext(tenant_id.strip()))
+        return View(TenantContext(tenant_id.strip()), "")
     except RoomError as exc:
-        return Outcome(False, str(exc))
+        return View.fail(ErrorKind.INVALID, str(exc))
 
 
 def room_rows(rooms: list[RoomInfo]) -> list[dict[str, Any]]:
@@ -65,34 +67,33 @@ def room_rows(rooms: list[RoomInfo]) -> list[dict[str, Any]]:
     ]
 
 
-def list_rooms(settings: LiveKitSettings, tenant_id: str) -> Outcome:
+def list_rooms(settings: LiveKitSettings, tenant_id: str) -> View[Any]:
     """The tenant's rooms as table rows (``value``: a list of dicts, maybe empty)."""
-    ctx = tenant_context(tenant_id)
-    if not ctx.ok:
+    ctx = _tenant(tenant_id)
+    if isinstance(ctx, View):
         return ctx
     try:
-        rooms = run_sync(RoomAdmin(settings).list_rooms(ctx.value))
+        rooms = run_sync(RoomAdmin(settings).list_rooms(ctx))
     except WorkbenchError as exc:
-        return Outcome(False, str(exc))
+        return View.fail(ErrorKind.UNAVAILABLE, str(exc))
     if not rooms:
-        return Outcome(
-            True,
-            f"Tenant {ctx.value.tenant_id} has no rooms yet: create one below "
-            f"(or `python -m assistant rooms create --tenant {ctx.value.tenant_id} --room standup`).",
+        return View(
             [],
+            f"Tenant {ctx.tenant_id} has no rooms yet: create one below "
+            f"(or `python -m assistant rooms create --tenant {ctx.tenant_id} --room standup`).",
         )
-    return Outcome(True, f"{len(rooms)} room(s) of tenant {ctx.value.tenant_id}", room_rows(rooms))
+    return View(room_rows(rooms), f"{len(rooms)} room(s) of tenant {ctx.tenant_id}")
 
 
-def list_participants(settings: LiveKitSettings, tenant_id: str, room: str) -> Outcome:
+def list_participants(settings: LiveKitSettings, tenant_id: str, room: str) -> View[Any]:
     """Who is in one of the tenant's rooms and what each publishes, as table rows."""
-    ctx = tenant_context(tenant_id)
-    if not ctx.ok:
+    ctx = _tenant(tenant_id)
+    if isinstance(ctx, View):
         return ctx
     try:
-        people = run_sync(RoomAdmin(settings).list_participants(ctx.value, room))
+        people = run_sync(RoomAdmin(settings).list_participants(ctx, room))
     except WorkbenchError as exc:
-        return Outcome(False, str(exc))
+        return View.fail(ErrorKind.UNAVAILABLE, str(exc))
     rows = [
         {
             "identity": p.identity,
@@ -110,23 +111,24 @@ def list_participants(settings: LiveKitSettings, tenant_id: str, room: str) -> O
         for p in people
     ]
     if not rows:
-        return Outcome(True, f"Nobody is in {room} right now.", [])
-    return Outcome(True, f"{len(rows)} participant(s) in {room}", rows)
+        return View([], f"Nobody is in {room} right now.")
+    return View(rows, f"{len(rows)} participant(s) in {room}")
 
 
-def parse_metadata(text: str) -> Outcome:
+def parse_metadata(text: str) -> View[Any]:
     """Room or token metadata typed in a text box: empty, or a JSON object."""
     if not text.strip():
-        return Outcome(True, "", None)
+        return View(None, "")
     try:
         value = json.loads(text)
     except ValueError as exc:
-        return Outcome(
-            False, f'metadata is not JSON ({exc}): give an object, e.g. {{"topic": "standup"}}'
+        return View.fail(
+            ErrorKind.INVALID,
+            f'metadata is not JSON ({exc}): give an object, e.g. {{"topic": "standup"}}',
         )
     if not isinstance(value, dict):
-        return Outcome(False, 'metadata must be a JSON object, e.g. {"topic": "standup"}')
-    return Outcome(True, "", value)
+        return View.fail(ErrorKind.INVALID, 'metadata must be a JSON object, e.g. {"topic": "standup"}')
+    return View(value, "")
 
 
 def create_room(
@@ -137,15 +139,17 @@ def create_room(
     metadata_text: str = "",
     empty_timeout_s: int = 300,
     max_participants: int = 10,
-) -> Outcome:
-    ctx = tenant_context(tenant_id)
+) -> View[Any]:
+    ctx = _tenant(tenant_id)
     metadata = parse_metadata(metadata_text)
-    if not ctx.ok or not metadata.ok:
-        return ctx if not ctx.ok else metadata
+    if isinstance(ctx, View):
+        return ctx
+    if not metadata.ok:
+        return metadata
     try:
         info = run_sync(
             RoomAdmin(settings).create_room(
-                ctx.value,
+                ctx,
                 room.strip(),
                 metadata=metadata.value,
                 empty_timeout_s=empty_timeout_s,
@@ -153,21 +157,19 @@ def create_room(
             )
         )
     except WorkbenchError as exc:
-        return Outcome(False, str(exc))
-    return Outcome(
-        True, f"Room {info.name} is ready (max {info.max_participants} participants).", info
-    )
+        return View.fail(ErrorKind.UNAVAILABLE, str(exc))
+    return View(info, f"Room {info.name} is ready (max {info.max_participants} participants).")
 
 
-def delete_room(settings: LiveKitSettings, tenant_id: str, room: str) -> Outcome:
-    ctx = tenant_context(tenant_id)
-    if not ctx.ok:
+def delete_room(settings: LiveKitSettings, tenant_id: str, room: str) -> View[Any]:
+    ctx = _tenant(tenant_id)
+    if isinstance(ctx, View):
         return ctx
     try:
-        run_sync(RoomAdmin(settings).delete_room(ctx.value, room))
+        run_sync(RoomAdmin(settings).delete_room(ctx, room))
     except WorkbenchError as exc:
-        return Outcome(False, str(exc))
-    return Outcome(True, f"Deleted room {room} of tenant {ctx.value.tenant_id}.")
+        return View.fail(ErrorKind.UNAVAILABLE, str(exc))
+    return View(None, f"Deleted room {room} of tenant {ctx.tenant_id}.")
 
 
 def mint(
@@ -181,15 +183,15 @@ def mint(
     can_publish: bool = True,
     can_subscribe: bool = True,
     can_publish_data: bool = True,
-) -> Outcome:
+) -> View[Any]:
     """A join token (``value``: ``(jwt, TokenClaims)``), verified before it is shown."""
-    ctx = tenant_context(tenant_id)
-    if not ctx.ok:
+    ctx = _tenant(tenant_id)
+    if isinstance(ctx, View):
         return ctx
     try:
         token = mint_token(
             settings,
-            ctx.value,
+            ctx,
             room,
             identity=identity.strip(),
             name=name.strip() or None,
@@ -198,9 +200,9 @@ def mint(
             can_subscribe=can_subscribe,
             can_publish_data=can_publish_data,
         )
-        claims = verify_token(settings, token, ctx=ctx.value)
+        claims = verify_token(settings, token, ctx=ctx)
     except WorkbenchError as exc:
-        return Outcome(False, str(exc))
+        return View.fail(ErrorKind.UNAVAILABLE, str(exc))
     grants = [
         g
         for g, on in (
@@ -210,11 +212,10 @@ def mint(
         )
         if on
     ]
-    return Outcome(
-        True,
+    return View(
+        (token, claims),
         f"Token for {claims.identity} in {claims.room}, grants: {', '.join(grants) or 'join only'}, "
         f"expires {claims.expires_at:%Y-%m-%d %H:%M:%S} UTC.",
-        (token, claims),
     )
 
 

@@ -1,4 +1,5 @@
-"""Read-side helpers for the Streamlit pages (no Streamlit import: testable on their own).
+"""Read side of the Runs, Costs and Routing lab (sweep) pages, and the sidebar: no Streamlit
+import, testable on its own. Every function returns a :class:`~assistant.views.result.View`.
 
 The pages read through ``reading``: the app owns the ledger file and ingests what replays in
 other processes spooled, so their runs appear as you browse.
@@ -7,16 +8,12 @@ other processes spooled, so their runs appear as you browse.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant.core.errors import LedgerError
-
-if TYPE_CHECKING:
-    from assistant.ledger import Ledger
+from assistant.ledger.queries.costs import COST_STAGES as COST_STAGES  # the Costs page's stages
+from assistant.views.result import ErrorKind, View, ledger_error, reading
 
 KEY_VARIABLES = {
     "OpenAI": ("OPENAI_API_KEY",),
@@ -27,25 +24,6 @@ KEY_VARIABLES = {
 }
 ALL_TENANTS = "All tenants"
 EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay datasets/demo`."
-
-
-@contextmanager
-def reading(ledger_path: str | Path) -> Iterator[Ledger]:
-    """The ledger for one page query: every read-side helper opens it through here.
-
-    The workbench owns the file (``assistant.ledger.owner``): one writable connection for the
-    whole app, which ingests the rows other processes spooled before each read. While another
-    process holds the file, the query waits briefly for a read-only open instead.
-    """
-    from assistant.ledger import Ledger
-    from assistant.ledger.owner import owned
-
-    ledger = owned(ledger_path)
-    if ledger is not None:
-        yield ledger
-        return
-    with Ledger(ledger_path, read_only=True, wait_s=2.0) as reader:
-        yield reader
 
 
 def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:
@@ -60,42 +38,35 @@ def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:
     return status
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerView:
-    """What a page shows: the data, or why there is none and what to do."""
-
-    data: Any | None
-    message: str | None = None
-
-
 def read_tenants(ledger_path: str | Path) -> list[str]:
     """Tenants that have runs in the ledger (empty when there is no readable ledger)."""
     view = read_runs(ledger_path)
     return [] if view.data is None else sorted(set(view.data["tenant"]))
 
 
-def read_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+def read_runs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
     from assistant.ledger.queries import list_runs
 
     if not Path(ledger_path).exists():
-        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
+        return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     try:
         with reading(ledger_path) as ledger:
             runs = list_runs(ledger)
     except LedgerError as exc:
-        return LedgerView(None, str(exc))
+        return ledger_error(exc)
     if runs.empty:
-        return LedgerView(None, EMPTY_HINT)
+        return View.fail(ErrorKind.EMPTY, EMPTY_HINT)
     if tenant and tenant != ALL_TENANTS:
         runs = runs[runs["tenant"] == tenant]
         if runs.empty:
-            return LedgerView(None, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
-    return LedgerView(runs.reset_index(drop=True))
+            return View.fail(ErrorKind.EMPTY, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
+    return View(runs.reset_index(drop=True))
 
 
-def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
+def read_run(ledger_path: str | Path, run_id: str) -> View[Any]:
     """A run's summary, requests, calls-by-stage and kept frames."""
     from assistant.ledger.queries import run_calls, run_frames, run_requests, run_summary
+    from assistant.ledger.queries.judge import run_judgements
 
     try:
         with reading(ledger_path) as ledger:
@@ -105,7 +76,7 @@ def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
             frames = run_frames(ledger, run_id)
             judged = run_judgements(ledger, run_id)
     except LedgerError as exc:
-        return LedgerView(None, str(exc))
+        return ledger_error(exc)
     if not judged.empty:  # the routed answer's grade, beside the offline quality
         requests = requests.merge(
             judged[["request_id", "tier", "judge_score", "judge_reason"]],
@@ -121,7 +92,7 @@ def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
         if not calls.empty
         else calls
     )
-    return LedgerView(
+    return View(
         {
             "summary": summary,
             "requests": requests,
@@ -130,16 +101,6 @@ def read_run(ledger_path: str | Path, run_id: str) -> LedgerView:
             "judge": judge_summary(judged),
         }
     )
-
-
-def run_judgements(ledger: Ledger, run_id: str) -> Any:
-    """The latest ok grade per (request, tier) of ``run_id`` (``python -m assistant judge``)."""
-    return ledger.cursor().execute(
-        "SELECT request_id, tier, judge_model, score AS judge_score, reason AS judge_reason, "
-        "cost_usd FROM judgements WHERE run_id = ? AND status = 'ok' "
-        "QUALIFY row_number() OVER (PARTITION BY request_id, tier ORDER BY created_at DESC) = 1",
-        [run_id],
-    ).df()
 
 
 def judge_summary(judged: Any) -> dict[str, Any] | None:
@@ -160,28 +121,27 @@ SWEEP_HINT = "No counterfactual run yet: python -m assistant replay datasets/dem
 SWEEP_TABLE_STEP = 0.05
 
 
-def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
     """Runs that have tier outcomes (``--both-tiers`` replays), newest first, for one tenant."""
-    from assistant.ledger.queries import list_runs
+    from assistant.ledger.queries import list_runs, runs_with_tier_outcomes
 
     if not Path(ledger_path).exists():
-        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {SWEEP_HINT}")
+        return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {SWEEP_HINT}")
     try:
         with reading(ledger_path) as ledger:
             runs = list_runs(ledger)
-            rows = ledger.cursor().execute("SELECT DISTINCT run_id FROM tier_outcomes").fetchall()
+            with_outcomes = runs_with_tier_outcomes(ledger)
     except LedgerError as exc:
-        return LedgerView(None, str(exc))
-    with_outcomes = {row[0] for row in rows}
+        return ledger_error(exc)
     runs = runs[runs["run_id"].isin(with_outcomes)]
     if tenant and tenant != ALL_TENANTS:
         runs = runs[runs["tenant"] == tenant]
     if runs.empty:
-        return LedgerView(None, SWEEP_HINT)
-    return LedgerView(runs.reset_index(drop=True))
+        return View.fail(ErrorKind.EMPTY, SWEEP_HINT)
+    return View(runs.reset_index(drop=True))
 
 
-def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> LedgerView:
+def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> View[Any]:
     """One run's threshold sweep, ready to draw.
 
     ``data`` holds ``points`` (one row per threshold, with ``pareto`` and ``recommended`` flags and
@@ -197,7 +157,7 @@ def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> Le
         with reading(ledger_path) as ledger:
             result = sweep(ledger, run_id)
     except LedgerError as exc:
-        return LedgerView(None, str(exc))
+        return ledger_error(exc)
     best = result.recommend(target)
     front = {p.threshold for p in result.pareto()}
     points = pd.DataFrame(
@@ -226,7 +186,7 @@ def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> Le
     ratio = points["threshold"] / SWEEP_TABLE_STEP
     on_step = (ratio - ratio.round()).abs() < 1e-9
     table = points[on_step | points["recommended"]].drop(columns=["cost_usd", "front", "label"])
-    return LedgerView(
+    return View(
         {
             "points": points,
             "table": table.reset_index(drop=True),
@@ -264,42 +224,7 @@ def sweep_sentence(result: Any, target: float) -> str:
 
 # --- Costs: where the money goes --------------------------------------------------------------
 
-COST_STAGES: tuple[str, ...] = ("stt", "vision", "llm", "retrieval")
-
-_COST_RUNS_SQL = """
-SELECT r.run_id, r.started_at, r.tenant, r.dataset_name, r.media_duration_s,
-    count(c.call_id) AS calls,
-    coalesce(sum(c.cost_usd), 0.0) AS total_cost_usd,
-    CASE WHEN r.media_duration_s > 0
-        THEN coalesce(sum(c.cost_usd), 0.0) / r.media_duration_s * 3600 END
-        AS cost_per_media_hour_usd
-FROM runs AS r
-LEFT JOIN calls AS c ON c.run_id = r.run_id
-{where}
-GROUP BY r.run_id, r.started_at, r.tenant, r.dataset_name, r.media_duration_s
-ORDER BY r.started_at, r.run_id
-"""
-
-_COST_CALLS_SQL = """
-SELECT c.*, c.provider || ':' || coalesce(c.model_resolved, c.model_requested) AS model
-FROM calls AS c
-{where}
-ORDER BY c.created_at, c.call_id
-"""
-
-
-def _tenant_query(
-    ledger: Any, sql: str, tenant: str | None, *, column: str
-) -> Any:  # pandas.DataFrame
-    """Run ``sql`` with ``{where}`` filled by a fixed clause; the tenant is always bound."""
-    if tenant and tenant != ALL_TENANTS:
-        where, params = f"WHERE {column} = $tenant", {"tenant": tenant}
-    else:
-        where, params = "", None
-    return ledger.cursor().sql(sql.format(where=where), params=params).to_arrow_table().to_pandas()
-
-
-def read_costs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView:
+def read_costs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
     """Cost figures for one tenant (or all), aggregated in DuckDB (``queries.cost_dashboard``):
     ``runs`` (cost per media hour by run), ``by_stage``, ``by_model``, ``where`` (stage x model:
     calls, cost_usd, share of the total), ``calls`` (how many) and ``total_cost_usd``. The calls
@@ -307,18 +232,18 @@ def read_costs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView
     from assistant.ledger.queries import cost_dashboard
 
     if not Path(ledger_path).exists():
-        return LedgerView(None, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
+        return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     scope = tenant if tenant and tenant != ALL_TENANTS else None
     try:
         with reading(ledger_path) as ledger:
             costs = cost_dashboard(ledger, scope)
     except LedgerError as exc:
-        return LedgerView(None, str(exc))
+        return ledger_error(exc)
     if costs.runs.empty:
         if scope:
-            return LedgerView(None, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
-        return LedgerView(None, EMPTY_HINT)
-    return LedgerView(
+            return View.fail(ErrorKind.EMPTY, f"No runs for tenant {tenant!r} yet. {EMPTY_HINT}")
+        return View.fail(ErrorKind.EMPTY, EMPTY_HINT)
+    return View(
         {
             "runs": costs.runs,
             "by_stage": costs.by_stage,
@@ -332,8 +257,10 @@ def read_costs(ledger_path: str | Path, tenant: str | None = None) -> LedgerView
 
 def read_calls(ledger_path: str | Path, tenant: str | None = None) -> Any:
     """Every call of one tenant (or all), with ``model`` = provider:model, for an export."""
+    from assistant.ledger.queries import tenant_calls
+
     with reading(ledger_path) as ledger:
-        return _tenant_query(ledger, _COST_CALLS_SQL, tenant, column="c.tenant")
+        return tenant_calls(ledger, tenant if tenant and tenant != ALL_TENANTS else None)
 
 
 def export_calls(ledger_path: str | Path, tenant: str | None, fmt: str) -> bytes:

@@ -738,7 +738,7 @@ def test_dashboard_filters_on_a_crafted_tenant_return_exactly_its_rows(
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|ORDER BY|VALUES|DROP|CREATE)\b")
 # file -> the expressions its SQL f-strings may interpolate, and why each is safe
 ALLOWED_SQL_INTERPOLATIONS = {
-    "assistant/ledger/queries/__init__.py": {"table", "order"},  # _rows(): literal arguments only (below)
+    "assistant/ledger/queries/runs.py": {"table", "order"},  # _rows(): literal arguments only (below)
     "assistant/ledger/spool.py": {"table"},  # iterates the fixed TABLES registry
     "assistant/ledger/store.py": {
         "', '.join(names)",  # RunRecord's dataclass field names
@@ -746,7 +746,7 @@ ALLOWED_SQL_INTERPOLATIONS = {
         "table",  # checked against _IDENTIFIER and TABLES first
         "view",  # "_ledger_batch_{table}_{thread id}"
     },
-    "assistant/views/workbench.py": {"column"},  # _tenant_query(column=...): literals only (below)
+    "assistant/ledger/queries/costs.py": {"column"},  # _tenant_query(column=...): literals only (below)
 }
 
 

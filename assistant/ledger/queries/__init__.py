@@ -1,261 +1,56 @@
-"""Read side of the ledger: run lists, one run's summary, and its rows.
+"""Ledger queries: every SELECT, INSERT and DELETE outside the writer, one module per subject.
 
-Results are read through Arrow (``rel.to_arrow_table()``): DuckDB's own Python conversion of
-TIMESTAMPTZ values needs pytz, which the workbench does not install. All values are bound.
+``runs`` (the run list, a run's summary and rows), ``costs`` (cost dashboard, calls export),
+``sweep`` (tier outcomes of --both-tiers runs), ``judge`` (answers to grade, judgements), ``kb``
+(each tenant's documents and chunks), ``live`` (a live run's latest rows and totals). Values are
+always bound; the few identifiers formatted into SQL are literals of this package.
+
+May import: assistant.core and assistant.ledger's records and store (types only); nothing above.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, fields
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from assistant.core.errors import LedgerError
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from assistant.ledger.store import Ledger
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """One run's headline figures (costs in USD, latencies in ms, quality in [0, 1])."""
-
-    run_id: str
-    started_at: datetime
-    ended_at: datetime | None
-    status: str
-    error: str | None
-    dataset_name: str | None
-    tenant: str
-    room: str
-    threshold: float | None  # config_json's $.routing.threshold
-    media_duration_s: float | None
-    requests: int
-    cheap_requests: int
-    premium_requests: int
-    premium_share: float | None  # None when the run has no requests
-    errors: int  # requests with status 'error'
-    calls: int
-    total_cost_usd: float  # every call of the run, transcription included
-    cost_per_media_hour_usd: float | None  # None when the media duration is unknown
-    p50_latency_ms: float | None
-    p95_latency_ms: float | None
-    mean_quality: float | None
-    frames_kept: int
-    utterances: int
-
-
-RUN_LIST_COLUMNS: tuple[str, ...] = (
-    "run_id",
-    "started_at",
-    "ended_at",
-    "status",
-    "dataset_name",
-    "tenant",
-    "room",
-    "threshold",
-    "requests",
-    "premium_share",
-    "total_cost_usd",
-    "cost_per_media_hour_usd",
-    "p50_latency_ms",
-    "p95_latency_ms",
-    "mean_quality",
-    "errors",
+from assistant.ledger.queries.costs import COST_STAGES, CostDashboard, cost_dashboard, tenant_calls
+from assistant.ledger.queries.runs import (
+    RUN_LIST_COLUMNS,
+    RunSummary,
+    explored_counts,
+    list_runs,
+    run_calls,
+    run_exists,
+    run_frames,
+    run_media_processed_s,
+    run_requests,
+    run_shared_cost_usd,
+    run_source,
+    run_summary,
+    run_utterances,
+)
+from assistant.ledger.queries.sweep import (
+    run_media_duration_s,
+    run_tier_outcomes,
+    runs_with_tier_outcomes,
+    tier_outcomes_wide,
 )
 
-_RUNS_SQL = """
-WITH req AS (
-    SELECT run_id,
-        count(*) AS requests,
-        count(*) FILTER (WHERE tier = 'cheap') AS cheap_requests,
-        count(*) FILTER (WHERE tier = 'premium') AS premium_requests,
-        count(*) FILTER (WHERE status = 'error') AS errors,
-        quantile_cont(total_latency_ms, 0.5) AS p50_latency_ms,
-        quantile_cont(total_latency_ms, 0.95) AS p95_latency_ms,
-        avg(quality) AS mean_quality
-    FROM requests {where} GROUP BY run_id
-), cost AS (
-    SELECT run_id, count(*) AS calls, sum(cost_usd) AS total_cost_usd
-    FROM calls {where} GROUP BY run_id
-), kept AS (
-    SELECT run_id, count(*) AS frames_kept FROM frames {where} GROUP BY run_id
-), said AS (
-    SELECT run_id, count(*) AS utterances FROM utterances {where} GROUP BY run_id
-)
-SELECT r.run_id, r.started_at, r.ended_at, r.status, r.error, r.dataset_name, r.tenant, r.room,
-    TRY_CAST(CASE WHEN json_valid(r.config_json)
-        THEN json_extract_string(r.config_json, '$.routing.threshold') END AS DOUBLE) AS threshold,
-    r.media_duration_s,
-    coalesce(req.requests, 0) AS requests,
-    coalesce(req.cheap_requests, 0) AS cheap_requests,
-    coalesce(req.premium_requests, 0) AS premium_requests,
-    req.premium_requests::DOUBLE / nullif(req.requests, 0) AS premium_share,
-    coalesce(req.errors, 0) AS errors,
-    coalesce(cost.calls, 0) AS calls,
-    coalesce(cost.total_cost_usd, 0.0) AS total_cost_usd,
-    CASE WHEN coalesce(r.media_processed_s, r.media_duration_s) > 0
-        THEN coalesce(cost.total_cost_usd, 0.0)
-            / coalesce(r.media_processed_s, r.media_duration_s) * 3600 END
-        AS cost_per_media_hour_usd,
-    req.p50_latency_ms, req.p95_latency_ms, req.mean_quality,
-    coalesce(kept.frames_kept, 0) AS frames_kept,
-    coalesce(said.utterances, 0) AS utterances
-FROM runs AS r
-LEFT JOIN req ON req.run_id = r.run_id
-LEFT JOIN cost ON cost.run_id = r.run_id
-LEFT JOIN kept ON kept.run_id = r.run_id
-LEFT JOIN said ON said.run_id = r.run_id
-{where_r}
-ORDER BY r.started_at DESC, r.run_id DESC
-"""
-
-
-def _arrow(ledger: Ledger, sql: str, params: dict[str, Any] | None = None) -> Any:
-    return ledger.cursor().sql(sql, params=params).to_arrow_table()
-
-
-def list_runs(ledger: Ledger) -> pd.DataFrame:
-    """One row per run, newest first, with its cost, latency and quality figures."""
-    sql = _RUNS_SQL.format(where="", where_r="")
-    frame: pd.DataFrame = _arrow(ledger, sql).to_pandas()
-    return frame[list(RUN_LIST_COLUMNS)]
-
-
-def run_summary(ledger: Ledger, run_id: str) -> RunSummary:
-    """The figures of one run; LedgerError if the ledger has no such run."""
-    sql = _RUNS_SQL.format(where="WHERE run_id = $run_id", where_r="WHERE r.run_id = $run_id")
-    rows = _arrow(ledger, sql, {"run_id": run_id}).to_pylist()
-    if not rows:
-        raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
-    names = {f.name for f in fields(RunSummary)}
-    return RunSummary(**{k: v for k, v in rows[0].items() if k in names})
-
-
-def _rows(ledger: Ledger, table: str, run_id: str, order: str) -> pd.DataFrame:
-    sql = f"SELECT * FROM {table} WHERE run_id = $run_id ORDER BY {order}"
-    frame: pd.DataFrame = _arrow(ledger, sql, {"run_id": run_id}).to_pandas()
-    return frame
-
-
-def run_requests(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """The run's requests in media order (empty for an unknown run)."""
-    return _rows(ledger, "requests", run_id, "media_t_s, created_at, request_id")
-
-
-def run_calls(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """The run's provider calls in media order, transcription calls included."""
-    return _rows(ledger, "calls", run_id, "media_t_s, created_at, call_id")
-
-
-def run_frames(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """The run's kept frames in media order."""
-    return _rows(ledger, "frames", run_id, "media_t_s, track")
-
-
-def run_utterances(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """The run's transcript segments in media order."""
-    return _rows(ledger, "utterances", run_id, "start_s, participant")
-
-
-_TIER_OUTCOMES_SQL = """
-SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, o.cost_usd, o.quality,
-    o.status, o.cached
-FROM tier_outcomes AS o
-JOIN requests AS q ON q.request_id = o.request_id AND q.run_id = o.run_id
-WHERE o.run_id = $run_id
-ORDER BY q.media_t_s, o.request_id, o.tier
-"""
-
-
-def run_tier_outcomes(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score."""
-    frame: pd.DataFrame = _arrow(ledger, _TIER_OUTCOMES_SQL, {"run_id": run_id}).to_pandas()
-    return frame
-
-
-def run_shared_cost_usd(ledger: Ledger, run_id: str) -> float:
-    """What the run's calls outside any request cost (transcription): the same at any threshold."""
-    sql = "SELECT coalesce(sum(cost_usd), 0.0) FROM calls WHERE run_id = ? AND request_id IS NULL"
-    rows = ledger.cursor().execute(sql, [run_id]).fetchall()
-    return float(rows[0][0])
-
-
-# --- cost dashboard: every aggregate in DuckDB -------------------------------------------------
-
-COST_STAGES: tuple[str, ...] = ("stt", "vision", "llm", "retrieval")
-"""Stages the cost breakdown always lists, in this order (others follow, sorted)."""
-
-_COST_BY_RUN_SQL = """
-WITH spent AS (
-    SELECT run_id, count(*) AS calls, sum(cost_usd) AS total_cost_usd
-    FROM calls {where} GROUP BY run_id
-)
-SELECT r.run_id, r.started_at, r.tenant, r.dataset_name, r.media_duration_s,
-    coalesce(s.calls, 0) AS calls,
-    coalesce(s.total_cost_usd, 0.0) AS total_cost_usd,
-    CASE WHEN r.media_duration_s > 0
-        THEN coalesce(s.total_cost_usd, 0.0) / r.media_duration_s * 3600 END
-        AS cost_per_media_hour_usd
-FROM runs AS r
-LEFT JOIN spent AS s ON s.run_id = r.run_id
-{where_r}
-ORDER BY r.started_at, r.run_id
-"""
-
-_COST_BY_STAGE_MODEL_SQL = """
-SELECT stage, provider || ':' || coalesce(model_resolved, model_requested) AS model,
-    count(*) AS calls, sum(cost_usd) AS cost_usd
-FROM calls {where}
-GROUP BY ALL
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class CostDashboard:
-    """Cost figures for one tenant (or all), aggregated in DuckDB: ``runs`` (cost per media hour
-    by run), ``by_stage``, ``by_model`` and ``where`` (stage x model, with its share of the total).
-    The same figures as the Costs page, without reading the calls themselves."""
-
-    runs: pd.DataFrame
-    by_stage: pd.DataFrame
-    by_model: pd.DataFrame
-    where: pd.DataFrame
-    total_cost_usd: float
-
-
-def cost_dashboard(ledger: Ledger, tenant: str | None = None) -> CostDashboard:
-    """Cost per media hour by run, and where the money goes by stage and model; one scan of
-    ``calls`` per table, whatever the ledger's size (the tenant is bound, never formatted in)."""
-    params = {"tenant": tenant} if tenant else None
-    where = "WHERE tenant = $tenant" if tenant else ""
-    where_r = "WHERE r.tenant = $tenant" if tenant else ""
-    runs = _arrow(ledger, _COST_BY_RUN_SQL.format(where=where, where_r=where_r), params).to_pandas()
-    cells = _arrow(ledger, _COST_BY_STAGE_MODEL_SQL.format(where=where), params).to_pandas()
-    cells = cells.astype({"calls": "int64", "cost_usd": "float64"})
-    total = float(cells["cost_usd"].sum()) if not cells.empty else 0.0
-    by_stage = cells.groupby("stage", as_index=False).agg(
-        calls=("calls", "sum"), cost_usd=("cost_usd", "sum")
-    )
-    stages = list(COST_STAGES) + sorted(set(by_stage["stage"]) - set(COST_STAGES))
-    by_stage = (
-        by_stage.set_index("stage")
-        .reindex(stages, fill_value=0)
-        .rename_axis("stage")
-        .reset_index()
-        .astype({"calls": "int64", "cost_usd": "float64"})
-    )
-    by_model = (
-        cells.groupby("model", as_index=False)
-        .agg(calls=("calls", "sum"), cost_usd=("cost_usd", "sum"))
-        .sort_values(["cost_usd", "model"], ascending=[False, True], ignore_index=True)
-    )
-    spent = cells.sort_values(
-        ["cost_usd", "stage", "model"], ascending=[False, True, True], ignore_index=True
-    )[["stage", "model", "calls", "cost_usd"]]
-    spent["share"] = spent["cost_usd"] / total if total > 0 else 0.0
-    return CostDashboard(
-        runs=runs, by_stage=by_stage, by_model=by_model, where=spent, total_cost_usd=total
-    )
+__all__ = [
+    "COST_STAGES",
+    "RUN_LIST_COLUMNS",
+    "CostDashboard",
+    "RunSummary",
+    "cost_dashboard",
+    "explored_counts",
+    "list_runs",
+    "run_calls",
+    "run_exists",
+    "run_frames",
+    "run_media_duration_s",
+    "run_media_processed_s",
+    "run_requests",
+    "run_shared_cost_usd",
+    "run_source",
+    "run_summary",
+    "run_tier_outcomes",
+    "run_utterances",
+    "runs_with_tier_outcomes",
+    "tenant_calls",
+    "tier_outcomes_wide",
+]

@@ -1,0 +1,202 @@
+"""Runs: the run list, one run's summary, its rows (requests, calls, frames, utterances) and
+the few run columns the analyses read (source, media processed, explored requests).
+
+Results are read through Arrow (``rel.to_arrow_table()``): DuckDB's own Python conversion of
+TIMESTAMPTZ values needs pytz, which the workbench does not install. All values are bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from assistant.core.errors import LedgerError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from assistant.ledger.store import Ledger
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One run's headline figures (costs in USD, latencies in ms, quality in [0, 1])."""
+
+    run_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    status: str
+    error: str | None
+    dataset_name: str | None
+    tenant: str
+    room: str
+    threshold: float | None  # config_json's $.routing.threshold
+    media_duration_s: float | None
+    requests: int
+    cheap_requests: int
+    premium_requests: int
+    premium_share: float | None  # None when the run has no requests
+    errors: int  # requests with status 'error'
+    calls: int
+    total_cost_usd: float  # every call of the run, transcription included
+    cost_per_media_hour_usd: float | None  # None when the media duration is unknown
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    mean_quality: float | None
+    frames_kept: int
+    utterances: int
+
+
+RUN_LIST_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "started_at",
+    "ended_at",
+    "status",
+    "dataset_name",
+    "tenant",
+    "room",
+    "threshold",
+    "requests",
+    "premium_share",
+    "total_cost_usd",
+    "cost_per_media_hour_usd",
+    "p50_latency_ms",
+    "p95_latency_ms",
+    "mean_quality",
+    "errors",
+)
+
+_RUNS_SQL = """
+WITH req AS (
+    SELECT run_id,
+        count(*) AS requests,
+        count(*) FILTER (WHERE tier = 'cheap') AS cheap_requests,
+        count(*) FILTER (WHERE tier = 'premium') AS premium_requests,
+        count(*) FILTER (WHERE status = 'error') AS errors,
+        quantile_cont(total_latency_ms, 0.5) AS p50_latency_ms,
+        quantile_cont(total_latency_ms, 0.95) AS p95_latency_ms,
+        avg(quality) AS mean_quality
+    FROM requests {where} GROUP BY run_id
+), cost AS (
+    SELECT run_id, count(*) AS calls, sum(cost_usd) AS total_cost_usd
+    FROM calls {where} GROUP BY run_id
+), kept AS (
+    SELECT run_id, count(*) AS frames_kept FROM frames {where} GROUP BY run_id
+), said AS (
+    SELECT run_id, count(*) AS utterances FROM utterances {where} GROUP BY run_id
+)
+SELECT r.run_id, r.started_at, r.ended_at, r.status, r.error, r.dataset_name, r.tenant, r.room,
+    TRY_CAST(CASE WHEN json_valid(r.config_json)
+        THEN json_extract_string(r.config_json, '$.routing.threshold') END AS DOUBLE) AS threshold,
+    r.media_duration_s,
+    coalesce(req.requests, 0) AS requests,
+    coalesce(req.cheap_requests, 0) AS cheap_requests,
+    coalesce(req.premium_requests, 0) AS premium_requests,
+    req.premium_requests::DOUBLE / nullif(req.requests, 0) AS premium_share,
+    coalesce(req.errors, 0) AS errors,
+    coalesce(cost.calls, 0) AS calls,
+    coalesce(cost.total_cost_usd, 0.0) AS total_cost_usd,
+    CASE WHEN coalesce(r.media_processed_s, r.media_duration_s) > 0
+        THEN coalesce(cost.total_cost_usd, 0.0)
+            / coalesce(r.media_processed_s, r.media_duration_s) * 3600 END
+        AS cost_per_media_hour_usd,
+    req.p50_latency_ms, req.p95_latency_ms, req.mean_quality,
+    coalesce(kept.frames_kept, 0) AS frames_kept,
+    coalesce(said.utterances, 0) AS utterances
+FROM runs AS r
+LEFT JOIN req ON req.run_id = r.run_id
+LEFT JOIN cost ON cost.run_id = r.run_id
+LEFT JOIN kept ON kept.run_id = r.run_id
+LEFT JOIN said ON said.run_id = r.run_id
+{where_r}
+ORDER BY r.started_at DESC, r.run_id DESC
+"""
+
+
+def _arrow(ledger: Ledger, sql: str, params: dict[str, Any] | None = None) -> Any:
+    return ledger.cursor().sql(sql, params=params).to_arrow_table()
+
+
+def list_runs(ledger: Ledger) -> pd.DataFrame:
+    """One row per run, newest first, with its cost, latency and quality figures."""
+    sql = _RUNS_SQL.format(where="", where_r="")
+    frame: pd.DataFrame = _arrow(ledger, sql).to_pandas()
+    return frame[list(RUN_LIST_COLUMNS)]
+
+
+def run_summary(ledger: Ledger, run_id: str) -> RunSummary:
+    """The figures of one run; LedgerError if the ledger has no such run."""
+    sql = _RUNS_SQL.format(where="WHERE run_id = $run_id", where_r="WHERE r.run_id = $run_id")
+    rows = _arrow(ledger, sql, {"run_id": run_id}).to_pylist()
+    if not rows:
+        raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
+    names = {f.name for f in fields(RunSummary)}
+    return RunSummary(**{k: v for k, v in rows[0].items() if k in names})
+
+
+def _rows(ledger: Ledger, table: str, run_id: str, order: str) -> pd.DataFrame:
+    sql = f"SELECT * FROM {table} WHERE run_id = $run_id ORDER BY {order}"
+    frame: pd.DataFrame = _arrow(ledger, sql, {"run_id": run_id}).to_pandas()
+    return frame
+
+
+def run_requests(ledger: Ledger, run_id: str) -> pd.DataFrame:
+    """The run's requests in media order (empty for an unknown run)."""
+    return _rows(ledger, "requests", run_id, "media_t_s, created_at, request_id")
+
+
+def run_calls(ledger: Ledger, run_id: str) -> pd.DataFrame:
+    """The run's provider calls in media order, transcription calls included."""
+    return _rows(ledger, "calls", run_id, "media_t_s, created_at, call_id")
+
+
+def run_frames(ledger: Ledger, run_id: str) -> pd.DataFrame:
+    """The run's kept frames in media order."""
+    return _rows(ledger, "frames", run_id, "media_t_s, track")
+
+
+def run_utterances(ledger: Ledger, run_id: str) -> pd.DataFrame:
+    """The run's transcript segments in media order."""
+    return _rows(ledger, "utterances", run_id, "start_s, participant")
+
+
+def run_shared_cost_usd(ledger: Ledger, run_id: str) -> float:
+    """What the run's calls outside any request cost (transcription): the same at any threshold."""
+    sql = "SELECT coalesce(sum(cost_usd), 0.0) FROM calls WHERE run_id = ? AND request_id IS NULL"
+    rows = ledger.cursor().execute(sql, [run_id]).fetchall()
+    return float(rows[0][0])
+
+
+def run_exists(ledger: Ledger, run_id: str) -> bool:
+    """Does the ledger hold a run ``run_id``?"""
+    found = ledger.cursor().execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id])
+    return bool(found.fetchall()[0][0])
+
+
+def run_source(ledger: Ledger, run_id: str) -> tuple[str | None, str | None, str | None] | None:
+    """``(source_kind, source_ref, config_json)`` of a run, or None if there is no such run."""
+    rows = (
+        ledger.cursor()
+        .execute("SELECT source_kind, source_ref, config_json FROM runs WHERE run_id = ?", [run_id])
+        .fetchall()  # fetchall: DuckDB keeps a fetchone()'s result open on the connection
+    )
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+
+def run_media_processed_s(ledger: Ledger, run_id: str) -> float | None:
+    """The media an interrupted run got through (ledger migration 4), as the summary uses it."""
+    sql = "SELECT media_processed_s FROM runs WHERE run_id = ?"
+    rows = ledger.cursor().execute(sql, [run_id]).fetchall()
+    value = rows[0][0] if rows else None
+    return float(value) if value else None
+
+
+def explored_counts(ledger: Ledger) -> dict[str, int]:
+    """Explored requests (routed at random) per run, for the runs that have requests."""
+    rows = (
+        ledger.cursor()
+        .execute("SELECT run_id, count(*) FILTER (WHERE explored) FROM requests GROUP BY run_id")
+        .fetchall()
+    )
+    return {str(r): int(n) for r, n in rows}

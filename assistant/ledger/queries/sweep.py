@@ -1,0 +1,78 @@
+"""Tier outcomes of ``--both-tiers`` runs: per request and tier, and pivoted for the sweep."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assistant.core.errors import LedgerError
+from assistant.ledger.queries.runs import _arrow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from assistant.ledger.store import Ledger
+
+_TIER_OUTCOMES_SQL = """
+SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, o.cost_usd, o.quality,
+    o.status, o.cached
+FROM tier_outcomes AS o
+JOIN requests AS q ON q.request_id = o.request_id AND q.run_id = o.run_id
+WHERE o.run_id = $run_id
+ORDER BY q.media_t_s, o.request_id, o.tier
+"""
+
+
+def run_tier_outcomes(ledger: Ledger, run_id: str) -> pd.DataFrame:
+    """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score."""
+    frame: pd.DataFrame = _arrow(ledger, _TIER_OUTCOMES_SQL, {"run_id": run_id}).to_pandas()
+    return frame
+
+
+
+# Both tiers' outcomes per request, pivoted by DuckDB (one row per request). Counts per tier let
+# the caller refuse a run where a request lacks a tier or has one twice.
+_WIDE_SQL = """
+WITH wide AS (
+    SELECT request_id,
+        count(*) FILTER (WHERE tier = 'cheap') AS n_cheap,
+        count(*) FILTER (WHERE tier = 'premium') AS n_premium,
+        count(*) FILTER (WHERE tier NOT IN ('cheap', 'premium')) AS n_other,
+        any_value(cost_usd) FILTER (WHERE tier = 'cheap') AS cost_cheap,
+        any_value(cost_usd) FILTER (WHERE tier = 'premium') AS cost_premium,
+        any_value(quality) FILTER (WHERE tier = 'cheap') AS quality_cheap,
+        any_value(quality) FILTER (WHERE tier = 'premium') AS quality_premium,
+        any_value(latency_ms) FILTER (WHERE tier = 'cheap') AS latency_cheap,
+        any_value(latency_ms) FILTER (WHERE tier = 'premium') AS latency_premium
+    FROM tier_outcomes
+    WHERE run_id = $run_id
+    GROUP BY request_id
+)
+SELECT q.score, wide.* EXCLUDE (request_id)
+FROM wide
+JOIN requests AS q ON q.request_id = wide.request_id AND q.run_id = $run_id
+"""
+
+
+def tier_outcomes_wide(ledger: Ledger, run_id: str) -> Any:  # pyarrow.Table
+    """One row per request of ``run_id``: its score, and each tier's count, cost, quality and
+    latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``), as an Arrow table."""
+    return _arrow(ledger, _WIDE_SQL, {"run_id": run_id})
+
+
+def run_media_duration_s(ledger: Ledger, run_id: str) -> float | None:
+    """A run's media duration (None when unknown); LedgerError if there is no such run."""
+    found = (
+        ledger.cursor()
+        .execute("SELECT media_duration_s FROM runs WHERE run_id = ?", [run_id])
+        .fetchall()
+    )
+    if not found:
+        raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
+    duration: float | None = found[0][0]
+    return duration
+
+
+def runs_with_tier_outcomes(ledger: Ledger) -> set[str]:
+    """The runs that recorded both tiers' outcomes."""
+    rows = ledger.cursor().execute("SELECT DISTINCT run_id FROM tier_outcomes").fetchall()
+    return {row[0] for row in rows}

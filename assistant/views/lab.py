@@ -1,0 +1,102 @@
+"""Read side of the Routing lab's A/B, live-traffic and external-benchmark tabs: each analysis of
+:mod:`assistant.analysis` (ab, offpolicy, benchmark) run on the ledger, as a
+:class:`~assistant.views.result.View`. No Streamlit import; the analyses load when first asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.core.errors import LedgerError, WorkbenchError
+from assistant.core.paths import ROUTELLM_DIR
+from assistant.views.result import ErrorKind, View, ledger_error, read_ledger, reading
+from assistant.views.workbench import read_runs
+
+AB_HINT = (
+    "An A/B needs two runs with requests: replay the demo twice with different thresholds, e.g. "
+    "`python -m assistant replay datasets/demo --stt recorded --threshold 0.3` and "
+    "`... --threshold 0.6`."
+)
+
+
+def read_ab_runs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
+    """Runs with requests (newest first) for the A/B and live-traffic views, with ``explored``
+    (requests routed at random) per run."""
+    from assistant.ledger.queries import explored_counts
+
+    view = read_runs(ledger_path, tenant)
+    if view.data is None:
+        return view
+    runs = view.data[view.data["requests"] > 0].reset_index(drop=True)
+    if runs.empty:
+        return View.fail(ErrorKind.EMPTY, AB_HINT)
+    try:
+        with reading(ledger_path) as ledger:
+            explored = explored_counts(ledger)
+    except LedgerError as exc:
+        return ledger_error(exc)
+    runs["explored"] = [explored.get(r, 0) for r in runs["run_id"]]
+    return View(runs)
+
+
+def read_compare_runs(ledger_path: str | Path, run_a: str, run_b: str) -> View[Any]:
+    """:func:`~assistant.analysis.ab.compare_runs` (the message says what went wrong)."""
+    from assistant.analysis.ab import compare_runs
+
+    return read_ledger(
+        ledger_path, lambda ledger: compare_runs(ledger, run_a, run_b), catch=(ValueError,)
+    )
+
+
+def read_compare_thresholds(
+    ledger_path: str | Path, run_id: str, threshold_a: float, threshold_b: float
+) -> View[Any]:
+    """:func:`~assistant.analysis.ab.compare_thresholds` on one ``--both-tiers`` run."""
+    from assistant.analysis.ab import compare_thresholds
+
+    return read_ledger(
+        ledger_path,
+        lambda ledger: compare_thresholds(ledger, run_id, threshold_a, threshold_b),
+        catch=(ValueError,),
+    )
+
+
+def read_ipw_curve(
+    ledger_path: str | Path, run_id: str, reference_run: str | None = None
+) -> View[Any]:
+    """:func:`~assistant.analysis.offpolicy.run_ipw_curve` (data: the IPWCurve, whose message
+    may explain why it has no points)."""
+    from assistant.analysis.offpolicy import run_ipw_curve
+
+    return read_ledger(
+        ledger_path,
+        lambda ledger: run_ipw_curve(ledger, run_id, reference_run=reference_run),
+        catch=(ValueError,),
+    )
+
+
+def ipw_sentence(curve: Any) -> str:
+    """How much to trust an IPW curve, in one sentence (:func:`analysis.offpolicy.ipw_sentence`)."""
+    from assistant.analysis.offpolicy import ipw_sentence as sentence
+
+    return sentence(curve)
+
+
+def read_benchmark(paths: Sequence[str | Path] | None = None) -> View[Any]:
+    """:func:`~assistant.analysis.benchmark.external_benchmark` on ``paths`` (default: every CSV
+    in datasets/routellm); the message says where to put CSVs when there are none."""
+    from assistant.analysis.benchmark import benchmark_csvs, external_benchmark
+
+    files = list(paths) if paths is not None else benchmark_csvs()
+    if not files:
+        return View.fail(
+            ErrorKind.EMPTY,
+            f"No per-prompt benchmark CSV in {ROUTELLM_DIR}: put RouteLLM's results there "
+            "(columns item_id, prompt, weak_score, strong_score; see datasets/routellm/README.md).",
+        )
+    try:
+        return View(external_benchmark(files))
+    except (WorkbenchError, ValueError) as exc:
+        return View.fail(ErrorKind.INVALID, str(exc))
