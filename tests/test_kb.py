@@ -168,7 +168,7 @@ def test_a_replay_searches_the_tenants_stored_documents(tiny: Path, tmp_path: Pa
 
 
 def test_a_live_session_searches_the_tenants_stored_documents(tmp_path: Path) -> None:
-    from assistant.sessions.live import LiveSession, live_stages, session_dataset
+    from assistant.sessions.live import LiveSession, live_stages
 
     doc = tmp_path / "launch.md"
     doc.write_text("# Launch\n\nThe launch date for the partner beta is April 2.\n")
@@ -176,10 +176,10 @@ def test_a_live_session_searches_the_tenants_stored_documents(tmp_path: Path) ->
     with Ledger(path) as ledger:
         store.ingest_files(ledger, "acme", [doc])
     config = recorded_config()
-    stages = live_stages(config, session_dataset(tenant="acme", room="standup", transcript=()))
+    stages = live_stages(config, tenant="acme", transcript=())
     notices: list[str] = []
     session = LiveSession(ledger=path, config=config, stages=stages, tenant="acme",
                           room="standup", notice=notices.append)
-    found = session.pipeline.knowledge.search("launch date", tenant="acme")
+    found = session.pipeline.stages.knowledge.search("launch date", tenant="acme")
     assert [p.source for p in found] == ["kb:launch.md#1"]
     assert "searching 1 stored documents of tenant acme too" in notices

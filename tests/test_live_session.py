@@ -18,14 +18,13 @@ from assistant.core.events import AudioChunk, Question
 from assistant.ledger import Ledger
 from assistant.ledger.spool import ingest, spool_dir
 from assistant.livekit.publish import I420Frame, PublishSource, audio_frames, rtc_video_frame
-from assistant.pipeline.stages import make_stages
+from assistant.pipeline.stages import build_stages, make_stages
 from assistant.sessions.datasets import Dataset, load_dataset
 from assistant.sessions.live import (
     CAMERA,
     SCREEN_SHARE,
     LiveAnswer,
     LiveSession,
-    session_dataset,
     tenant_from_room,
 )
 from assistant.sessions.replay import replay
@@ -362,14 +361,13 @@ def test_tenant_from_room_metadata() -> None:
         tenant_from_room("standup", "not json")
 
 
-def test_session_dataset_builds_stages_without_media(tmp_path: Path) -> None:
+def test_stages_build_without_media(tmp_path: Path) -> None:
     from assistant.sessions.datasets import Document
 
-    dataset = session_dataset(
+    stages = build_stages(
+        Config(),
         tenant="acme",
-        room="standup",
         documents=(Document("oncall.md", "# On-call\n\nAcknowledge a page within 15 minutes.\n"),),
     )
-    stages = make_stages(Config(), dataset)
-    hits = stages["knowledge"].search("acknowledge a page", tenant="acme")  # type: ignore[attr-defined]
+    hits = stages.knowledge.search("acknowledge a page", tenant="acme")
     assert hits and "15 minutes" in hits[0].text

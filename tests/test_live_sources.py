@@ -32,7 +32,6 @@ from assistant.pipeline.sampling import ChangeSampler
 from assistant.pipeline.stages import make_stages
 from assistant.providers.stt.recorded import RecordedTranscriber
 from assistant.sessions.datasets import load_dataset
-from assistant.sessions.replay import warm_up
 from assistant.sessions.sources.base import Source
 from assistant.sessions.sources.livekit import (
     LiveAudio,
@@ -459,7 +458,7 @@ def test_paced_and_live_modules_do_not_import_livekit() -> None:
 # -- end to end -----------------------------------------------------------------------------------
 def _run(source: Source, config: Config, dataset: Any) -> list[object]:
     stages = make_stages(config, dataset)
-    warm_up(stages)
+    stages.warm_up()
     records: list[object] = []
     pipeline = Pipeline(
         run_id=f"{source.kind}-run",
@@ -468,7 +467,7 @@ def _run(source: Source, config: Config, dataset: Any) -> list[object]:
         config=config,
         emit=records.append,
         names={p.identity: p.name for p in dataset.participants},
-        **stages,  # type: ignore[arg-type]
+        stages=stages,
     )
     with closing(source.events()) as events:
         for event in events:

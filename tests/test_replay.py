@@ -14,6 +14,7 @@ from assistant.ledger import Ledger
 from assistant.ledger.queries import list_runs, run_calls, run_requests, run_summary
 from assistant.pipeline.orchestrator import Pipeline
 from assistant.pipeline.stages import make_stages
+from assistant.pipeline.tiers import TierPair
 from assistant.providers.base import HookOutput
 from assistant.providers.vision.base import VisionProvider
 from assistant.sessions.datasets import load_dataset
@@ -96,7 +97,7 @@ def _run_with_vision(tiny: Path, vision: dict[str, VisionProvider]) -> list[obje
     dataset = load_dataset(tiny)
     config = recorded_config(0.0)  # everything premium
     stages = make_stages(config, dataset)
-    stages["vision"] = vision
+    stages = stages.with_(vision=TierPair(cheap=vision["cheap"], premium=vision["premium"]))
     records: list[object] = []
     pipeline = Pipeline(
         run_id="r",
@@ -104,7 +105,7 @@ def _run_with_vision(tiny: Path, vision: dict[str, VisionProvider]) -> list[obje
         room=dataset.room,
         config=config,
         emit=records.append,
-        **stages,  # type: ignore[arg-type]
+        stages=stages,
     )
     for event in RecordedSource(dataset).events():
         pipeline.handle(event)

@@ -1,6 +1,6 @@
 """Live overhead: the pipeline's own time per question, with instant scripted providers.
 
-A pipeline is built as a replay builds it (``factory.make_stages`` for the demo: the heuristic
+A pipeline is built as a replay builds it (``pipeline.stages.make_stages`` for the demo: the heuristic
 scorer, the threshold router, the demo's BM25 knowledge base, pricing), then its vision and
 answer providers are replaced by scripted fakes that answer at once with fixed usage. The demo's
 transcript is loaded and a kept frame is on screen, and the demo's 20 questions are asked again
@@ -53,8 +53,8 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
     from assistant.core.events import Question
     from assistant.pipeline.orchestrator import Pipeline
     from assistant.pipeline.stages import make_stages
+    from assistant.pipeline.tiers import TierPair
     from assistant.providers.llm.local import LocalExtractiveLLM
-    from assistant.routing import CHEAP, PREMIUM
     from assistant.sessions.datasets import load_dataset
 
     rounds = 3 if quick else 25
@@ -68,13 +68,11 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
             overrides={"fake:vision": {"usd_per_image": 0.001}, "fake:answer": free}
         ),
     )
-    stages = make_stages(config, dataset)
-    stages["vision"] = {
-        CHEAP: ScriptedVision(model="vision"),
-        PREMIUM: ScriptedVision(model="vision"),
-    }
-    stages["llm"] = {CHEAP: ScriptedLLM(model="answer"), PREMIUM: ScriptedLLM(model="answer")}
-    stages["knowledge"].warm_up()  # type: ignore[attr-defined]
+    stages = make_stages(config, dataset).with_(
+        vision=TierPair(cheap=ScriptedVision(model="vision"), premium=ScriptedVision(model="vision")),
+        llm=TierPair(cheap=ScriptedLLM(model="answer"), premium=ScriptedLLM(model="answer")),
+    )
+    stages.knowledge.warm_up()
     records: list[object] = []
     pipeline = Pipeline(
         run_id="live-bench",
@@ -83,7 +81,7 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
         config=config,
         emit=records.append,
         names={p.identity: p.name for p in dataset.participants},
-        **stages,  # type: ignore[arg-type]
+        stages=stages,
     )
     pipeline.transcript.extend(dataset.transcript or ())
     screen = np.full((720, 1280), 200, np.uint8)
@@ -110,7 +108,7 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
     answer_ms: list[float] = []
     for _ in range(max(1, rounds // 5)):
         for q in dataset.questions:
-            knowledge = stages["knowledge"].search(q.text, tenant=dataset.tenant, k=4)  # type: ignore[attr-defined]
+            knowledge = stages.knowledge.search(q.text, tenant=dataset.tenant, k=4)
             request = AnswerRequest(
                 question=q.text, transcript=pipeline._recent(q.t_s), knowledge=tuple(knowledge)
             )

@@ -67,11 +67,11 @@ class _Timers:
 
 def _instrument(timers: _Timers) -> None:
     """Wrap the functions that do each stage's work (this process only: a benchmark child)."""
-    import assistant.sessions.replay as replay_module
     import assistant.sessions.sources.recorded as recorded
     from assistant.ledger.store import LedgerWriter
     from assistant.pipeline.orchestrator import Pipeline
     from assistant.pipeline.sampling import Sampler
+    from assistant.pipeline.stages import Stages
     from assistant.providers.llm.base import LLM
     from assistant.providers.stt.base import Transcriber
     from assistant.providers.vision.base import VisionProvider
@@ -118,7 +118,7 @@ def _instrument(timers: _Timers) -> None:
         method(LedgerWriter, name, "ledger writes")
     method(Pipeline, "handle", "pipeline bookkeeping")
     method(Pipeline, "finish", "pipeline bookkeeping")
-    method(replay_module, "warm_up", "model loading")
+    method(Stages, "warm_up", "model loading")
 
 
 def _rss_mb() -> float:

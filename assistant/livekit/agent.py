@@ -48,7 +48,6 @@ from assistant.sessions.live import (
     LiveAnswer,
     LiveSession,
     live_stages,
-    session_dataset,
     tenant_from_room,
 )
 from assistant.sessions.wake import WakePhrases
@@ -130,10 +129,12 @@ def build_session(
 
     parsed = parse_room_name(room_name)
     bare = parsed[1] if parsed else room_name
-    dataset = session_dataset(
-        tenant=tenant, room=bare, documents=load_knowledge(options.knowledge, tenant)
+    stages = live_stages(
+        options.config,
+        tenant=tenant,
+        documents=load_knowledge(options.knowledge, tenant),
+        notice=notice,
     )
-    stages = live_stages(options.config, dataset, notice=notice)
     session = LiveSession(
         ledger=options.ledger,
         config=options.config,

@@ -1,73 +1,150 @@
-"""Build a pipeline's stages from a config: registries map ``provider:model`` specs to classes.
+"""A pipeline's stages, typed: built from a config and a tenant's knowledge (``build_stages``).
 
-A new provider is one class and one registry entry here; the pipeline does not change.
+The registries (``assistant.providers.registry``) map ``provider:model`` specs to classes: a new
+provider is one class and one registry entry there; the pipeline does not change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
 from assistant.core.config import Config
 from assistant.core.errors import ConfigError
-from assistant.pipeline.sampling import make_sampler
+from assistant.core.events import Utterance
+from assistant.pipeline.sampling import Sampler, make_sampler
+from assistant.pipeline.tiers import TierPair
 from assistant.pricing.prices import Pricer
 from assistant.providers.base import Provider, RetryPolicy
+from assistant.providers.llm.base import LLM
 from assistant.providers.registry import make_transcriber, tier_provider
+from assistant.providers.stt.base import Transcriber
+from assistant.providers.vision.base import VisionProvider
 from assistant.rag.bm25 import KnowledgeBase
-from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS
+from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS, Router, Scorer
 from assistant.routing.routers import make_router
-from assistant.sessions.datasets import Dataset
 
 
-def make_stages(
-    config: Config, dataset: Dataset, *, notices: list[str] | None = None
-) -> dict[str, object]:
-    """Every stage of a pipeline for ``dataset`` under ``config`` (keyword arguments of Pipeline)."""
+class Document(Protocol):
+    """A knowledge document: ``assistant.sessions.datasets.Document`` is one."""
+
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Knowledge(Protocol):
+    """What stages are built for: a tenant, its documents, maybe a recorded transcript
+    (``assistant.sessions.datasets.Dataset`` is one)."""
+
+    @property
+    def tenant(self) -> str: ...
+
+    @property
+    def documents(self) -> tuple[Any, ...]: ...
+
+    @property
+    def transcript(self) -> tuple[Utterance, ...] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """Every stage of a pipeline: sampler, transcriber, vision and answer tiers, scorer, router,
+    knowledge base and the pricer its calls are priced by."""
+
+    sampler: Sampler
+    transcriber: Transcriber
+    vision: TierPair[VisionProvider]
+    llm: TierPair[LLM]
+    scorer: Scorer
+    router: Router
+    knowledge: KnowledgeBase
+    pricer: Pricer
+
+    @property
+    def providers(self) -> list[Provider]:
+        """Every provider among the stages (transcriber, vision and answer tiers)."""
+        return [self.transcriber, *self.vision, *self.llm]
+
+    def with_(self, **changes: Any) -> Stages:
+        """A copy with some stages replaced (e.g. a test's fake vision tier)."""
+        return replace(self, **changes)
+
+    def warm_up(self) -> None:
+        """Load every model before the run, so no request is timed with a model load."""
+        for provider in self.providers:
+            provider.warm_up()
+        self.knowledge.warm_up()
+
+    def close(self) -> None:
+        for provider in self.providers:
+            provider.close()
+
+
+def build_stages(
+    config: Config,
+    *,
+    tenant: str,
+    documents: Iterable[Document] = (),
+    transcript: tuple[Utterance, ...] | None = None,
+    notices: list[str] | None = None,
+) -> Stages:
+    """Every stage under ``config``, searching ``tenant``'s ``documents``; ``transcript`` is for
+    the ``recorded`` transcriber. Problems that degrade a stage are added to ``notices``."""
     routing = config.routing
     if routing.scorer not in SCORERS:
         raise ConfigError(f"unknown scorer {routing.scorer!r}; available: {', '.join(SCORERS)}")
     if routing.router not in ROUTERS:
         raise ConfigError(f"unknown router {routing.router!r}; available: {', '.join(ROUTERS)}")
-    stages: dict[str, object] = {
-        "sampler": make_sampler(config.sampling),
-        "transcriber": make_transcriber(config, dataset.transcript, notices=notices),
-        "vision": {
-            CHEAP: tier_provider("vision", CHEAP, config.vision.cheap, notices),
-            PREMIUM: tier_provider("vision", PREMIUM, config.vision.premium, notices),
-        },
-        "llm": {
-            CHEAP: tier_provider("llm", CHEAP, config.llm.cheap, notices),
-            PREMIUM: tier_provider("llm", PREMIUM, config.llm.premium, notices),
-        },
-        "scorer": SCORERS[routing.scorer](),
-        "router": make_router(
+    stages = Stages(
+        sampler=make_sampler(config.sampling),
+        transcriber=make_transcriber(config, transcript, notices=notices),
+        vision=TierPair(
+            cheap=tier_provider("vision", CHEAP, config.vision.cheap, notices),  # type: ignore[arg-type]
+            premium=tier_provider("vision", PREMIUM, config.vision.premium, notices),  # type: ignore[arg-type]
+        ),
+        llm=TierPair(
+            cheap=tier_provider("llm", CHEAP, config.llm.cheap, notices),  # type: ignore[arg-type]
+            premium=tier_provider("llm", PREMIUM, config.llm.premium, notices),  # type: ignore[arg-type]
+        ),
+        scorer=SCORERS[routing.scorer](),
+        router=make_router(
             routing.router,
             threshold=routing.threshold,
             seed=routing.seed,
             explore_share=routing.explore_share,
         ),
-        "knowledge": KnowledgeBase(
-            dataset.tenant,
-            ((d.doc_id, d.text) for d in dataset.documents),
+        knowledge=KnowledgeBase(
+            tenant,
+            ((d.doc_id, d.text) for d in documents),
             chunk_words=config.retrieval.chunk_words,
         ),
-    }
+        pricer=Pricer(config.pricing),
+    )
     calls = config.calls
     policy = RetryPolicy(
         max_attempts=calls.max_attempts,
         base_delay_s=calls.base_delay_s,
         max_delay_s=calls.max_delay_s,
     )
-    for provider in providers_of(stages):
+    for provider in stages.providers:
         provider.configure(policy=policy, timeout_s=calls.timeout_s)
-    pricer = Pricer(config.pricing)
-    for provider in providers_of(stages):
-        pricer.check(provider=provider.provider, model=provider.model, local=provider.local)
-    stages["pricer"] = pricer
+    for provider in stages.providers:
+        stages.pricer.check(provider=provider.provider, model=provider.model, local=provider.local)
     return stages
 
 
-def providers_of(stages: dict[str, object]) -> list[Provider]:
-    """Every provider among a pipeline's stages (transcriber, vision and LLM tiers)."""
-    found: list[Provider] = [stages["transcriber"]]  # type: ignore[list-item]
-    for key in ("vision", "llm"):
-        found.extend(stages[key].values())  # type: ignore[attr-defined]
-    return found
+def make_stages(
+    config: Config, knowledge: Knowledge, *, notices: list[str] | None = None
+) -> Stages:
+    """``build_stages`` for a dataset (its tenant, documents and transcript)."""
+    return build_stages(
+        config,
+        tenant=knowledge.tenant,
+        documents=knowledge.documents,
+        transcript=knowledge.transcript,
+        notices=notices,
+    )

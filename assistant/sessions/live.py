@@ -39,11 +39,10 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.config import Config
@@ -52,10 +51,9 @@ from assistant.core.events import AudioChunk, Question, Utterance, VideoFrame
 from assistant.core.tenancy import parse_room_name, validate_tenant_id
 from assistant.ledger.records import RequestRecord, RunRecord
 from assistant.ledger.sink import RunSink, open_sink
-from assistant.ledger.store import Checkpoint
 from assistant.pipeline.orchestrator import Pipeline
-from assistant.pipeline.stages import providers_of
-from assistant.sessions.datasets import Dataset, Document
+from assistant.pipeline.stages import Document, Stages
+from assistant.sessions.driver import FLUSH_ROWS, RunDriver, add_stored_knowledge, prepare_stages
 from assistant.sessions.sources.livekit import LiveAudio, MediaClock, video_frame_from_rtc
 from assistant.sessions.wake import WakePhrases, needs_screen
 
@@ -68,11 +66,8 @@ SOURCE_KIND = "livekit"
 SCREEN_SHARE = "screen_share"
 CAMERA = "camera"
 ASSISTANT_IDENTITY = "assistant"
-FLUSH_ROWS = 500
-STALE_VIDEO_S = 2.0
-_CITATION = re.compile(
-    r"\s*\[\d+\]"
-)  # an answer's citation markers, left out of the history  # an active video track silent this long gives way to another
+STALE_VIDEO_S = 2.0  # an active video track silent this long gives way to another
+_CITATION = re.compile(r"\s*\[\d+\]")  # an answer's citation markers, left out of the history
 
 
 class _Stop:
@@ -127,42 +122,20 @@ def tenant_from_room(
 
 
 # -- stages ---------------------------------------------------------------------------------------
-def session_dataset(
+def live_stages(
+    config: Config,
     *,
     tenant: str,
-    room: str,
-    documents: tuple[Document, ...] = (),
+    documents: Iterable[Document] = (),
     transcript: tuple[Utterance, ...] | None = None,
-    root: Path | None = None,
-) -> Dataset:
-    """A ``Dataset`` describing a live session (no media, no scripted questions) for
-    ``make_stages``: the tenant, its knowledge documents, and a transcript only when the
-    ``recorded`` transcriber is wanted (a publisher replaying a known session)."""
-    return Dataset(
-        root=root or Path("."),
-        name=room,
-        title=f"live room {room}",
-        tenant=tenant,
-        room=room,
-        duration_s=0.0,
-        screen=Path(os.devnull),
-        screen_participant="",
-        screen_fps=0.0,
-        participants=(),
-        questions=(),
-        documents=documents,
-        transcript=transcript,
-        screen_changes=None,
+    notice: Callable[[str], None] | None = None,
+) -> Stages:
+    """Every pipeline stage for a live session of ``tenant``, models loaded before the first
+    frame; ``transcript`` only when the ``recorded`` transcriber is wanted (a publisher replaying
+    a known session)."""
+    return prepare_stages(
+        config, tenant=tenant, documents=documents, transcript=transcript, notice=notice
     )
-
-
-def live_stages(
-    config: Config, dataset: Dataset, *, notice: Callable[[str], None] | None = None
-) -> dict[str, object]:
-    """Every pipeline stage for a live session, models loaded before the first frame."""
-    from assistant.sessions.replay import prepare_stages
-
-    return prepare_stages(config, dataset, notice)
 
 
 def live_run_id(room: str) -> str:
@@ -217,7 +190,8 @@ class _Turns:
 class LiveSession:
     """One room (or one agent job): a pipeline, a run in the ledger and a worker thread.
 
-    ``stages`` are ``make_stages``' (``live_stages``); ``ledger`` a path (``PathSink``) or a sink.
+    ``stages`` are ``live_stages``' (or ``build_stages``'); ``ledger`` a path (``PathSink``) or a
+    sink. The run's lifecycle (start, checkpoints, finish) is a ``RunDriver``'s, as a replay's.
     Call ``start()`` before the first event and ``close()`` (or ``await aclose()``) at the end.
     """
 
@@ -226,7 +200,7 @@ class LiveSession:
         *,
         ledger: RunSink | str | os.PathLike[str],
         config: Config,
-        stages: dict[str, object],
+        stages: Stages,
         tenant: str,
         room: str,
         source_ref: str | None = None,
@@ -258,18 +232,16 @@ class LiveSession:
         self.stats = LiveStats()
         self.turns = _Turns()
         self.sink = open_sink(ledger, notice=notice)
-        if "knowledge" in stages:  # the tenant's stored documents, as a replay searches them
-            from assistant.sessions.replay import add_stored_knowledge
-
-            add_stored_knowledge(stages, self.sink, self.tenant, notice)
+        self.driver = RunDriver(self.sink, self.run_id, stages)
+        add_stored_knowledge(stages, self.sink, self.tenant, notice)  # as a replay searches them
         self.pipeline = Pipeline(
             run_id=self.run_id,
             tenant=self.tenant,
             room=room,
             config=config,
-            emit=self.sink.append,
+            stages=stages,
+            emit=self.driver.append,
             names={**(names or {}), ASSISTANT_IDENTITY: assistant_name},
-            **stages,  # type: ignore[arg-type]
         )
         self._queue: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
@@ -289,7 +261,7 @@ class LiveSession:
         """Write the run row and start the worker thread."""
         if self._worker is not None:
             return
-        self.sink.start_run(
+        self.driver.start(
             RunRecord(
                 run_id=self.run_id,
                 source_kind=SOURCE_KIND,
@@ -328,16 +300,13 @@ class LiveSession:
         if error is None and stats.event_errors:
             error = f"{stats.event_errors} events failed; the last: {stats.last_error}"
         try:
-            self.sink.finish_run(
-                self.run_id,
+            self.driver.finish(
                 status=status,
                 error=error,
                 media_processed_s=max(self._reached_s, self.clock.now_s()),
             )
         finally:
             self._status = status
-            for provider in providers_of(self.stages):
-                provider.close()
         if self.notice is not None and stats.frames_dropped:
             self.notice(
                 f"run {self.run_id}: {stats.frames_dropped} of {stats.frames_in} video frames "
@@ -459,7 +428,7 @@ class LiveSession:
                 break
             if item is not None:
                 self._handle(item)
-            pending = self.sink.pending_rows()
+            pending = self.driver.pending_rows()
             waited = time.monotonic() - last_flush
             if pending >= FLUSH_ROWS or (pending and waited >= self.flush_every_s):
                 self._checkpoint()
@@ -552,7 +521,7 @@ class LiveSession:
 
     def _checkpoint(self) -> None:
         try:
-            self.sink.flush(Checkpoint(self.run_id, self._events_done, self._reached_s))
+            self.driver.checkpoint(self._events_done, self._reached_s)
             self.stats.checkpoints += 1
         except WorkbenchError as exc:  # e.g. the spool folder cannot be written: keep the rows
             self._failed(exc)

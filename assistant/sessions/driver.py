@@ -1,0 +1,123 @@
+"""One run's lifecycle in the ledger, for replays and live rooms alike: its stages prepared, the
+run row started (or resumed), checkpoints, and the run closed with its status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from assistant.core.config import Config
+from assistant.core.errors import LedgerLockedError
+from assistant.core.events import Utterance
+from assistant.ledger.queries.resume import ResumeState, answer_cache_rows, load_resume_state
+from assistant.ledger.records import RunRecord
+from assistant.ledger.sink import RunSink
+from assistant.ledger.store import Checkpoint
+from assistant.pipeline.answers import AnswerCache
+from assistant.pipeline.stages import Document, Stages, build_stages
+
+FLUSH_ROWS = 500
+"""Rows a run buffers before it writes a checkpoint even without a question."""
+
+Notice = Callable[[str], None] | None
+
+
+def prepare_stages(
+    config: Config,
+    *,
+    tenant: str,
+    documents: Iterable[Document] = (),
+    transcript: tuple[Utterance, ...] | None = None,
+    notice: Notice = None,
+) -> Stages:
+    """Every pipeline stage, its notices (e.g. a missing key) said, models loaded."""
+    notices: list[str] = []
+    stages = build_stages(
+        config, tenant=tenant, documents=documents, transcript=transcript, notices=notices
+    )
+    for message in notices:
+        if notice is not None:
+            notice(message)
+    stages.warm_up()
+    return stages
+
+
+def add_stored_knowledge(stages: Stages, sink: RunSink, tenant: str, notice: Notice) -> None:
+    """Search the tenant's stored knowledge base too (``kb ingest``), beside the given documents."""
+    from assistant.rag.store import stored_chunks
+
+    chunks = sink.read(lambda held: stored_chunks(held, tenant))
+    if chunks is None:
+        if notice is not None:
+            notice(
+                "the ledger is held by another process: this run searches only the dataset's "
+                f"knowledge folder, not tenant {tenant}'s stored knowledge base"
+            )
+        return
+    if chunks:
+        stages.knowledge.add_chunks(chunks)
+        stages.knowledge.warm_up()
+        if notice is not None:
+            documents = len({c.doc_id for c in chunks})
+            notice(f"searching {documents} stored documents of tenant {tenant} too")
+
+
+def load_answer_cache(sink: RunSink, notice: Notice) -> AnswerCache:
+    """Every answer the ledger has cached (``--both-tiers`` replays write them)."""
+    rows = sink.read(answer_cache_rows)
+    cache = AnswerCache()
+    if rows is None:
+        if notice is not None:
+            notice("the ledger is held by another process: starting with an empty answer cache")
+        return cache
+    cache.load(rows)
+    return cache
+
+
+def read_resume_state(sink: RunSink, run_id: str) -> ResumeState:
+    """What ``run_id`` left in the ledger (``LedgerError`` when it cannot be resumed)."""
+    state = sink.read(lambda held: load_resume_state(held, run_id))
+    if state is None:
+        raise LedgerLockedError(
+            f"resuming needs the ledger file {sink.label}, and another process holds it (the "
+            "workbench?): stop that process, then run the same command again"
+        )
+    return state
+
+
+@dataclass(slots=True)
+class RunDriver:
+    """One run: ``start`` (or ``resume``), rows through ``append``, ``checkpoint``s, ``finish``.
+
+    The pipeline's stages are the run's: ``finish`` closes their providers, whatever happens."""
+
+    sink: RunSink
+    run_id: str
+    stages: Stages
+
+    def start(self, run: RunRecord) -> None:
+        """Write the run row (status running)."""
+        self.sink.start_run(run)
+
+    def resume(self) -> None:
+        """Mark the stopped run running again."""
+        self.sink.resume_run(self.run_id)
+
+    def append(self, row: object) -> None:
+        self.sink.append(row)
+
+    def pending_rows(self) -> int:
+        return self.sink.pending_rows()
+
+    def checkpoint(self, events_done: int, media_s: float) -> None:
+        """Write the rows so far with how many source events are complete (one transaction)."""
+        self.sink.flush(Checkpoint(self.run_id, events_done, media_s))
+
+    def finish(self, *, status: str, error: str | None, media_processed_s: float) -> None:
+        """Close the run with ``status`` (finished, failed, interrupted); providers closed."""
+        try:
+            self.sink.finish_run(
+                self.run_id, status=status, error=error, media_processed_s=media_processed_s
+            )
+        finally:
+            self.stages.close()
