@@ -19,6 +19,7 @@ from assistant.ledger import Ledger
 from assistant.ledger.spool import ingest, spool_dir
 from assistant.livekit.publish import I420Frame, PublishSource, audio_frames, rtc_video_frame
 from assistant.livekit.rooms import TenancyError
+from assistant.livekit.tenancy import tenant_from_room
 from assistant.pipeline.stages import build_stages, make_stages
 from assistant.sessions.datasets import Dataset, load_dataset
 from assistant.sessions.live import (
@@ -26,7 +27,6 @@ from assistant.sessions.live import (
     SCREEN_SHARE,
     LiveAnswer,
     LiveSession,
-    tenant_from_room,
 )
 from assistant.sessions.replay import replay
 from assistant.sessions.sources.livekit import MediaClock

@@ -42,14 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import WorkbenchError
 from assistant.core.paths import default_ledger
-from assistant.livekit.rooms import RoomError
+from assistant.livekit.rooms import RoomError, validate_tenant_id
+from assistant.livekit.tenancy import tenant_from_room
 from assistant.sessions.live import (
     CAMERA,
     SCREEN_SHARE,
     LiveAnswer,
     LiveSession,
     live_stages,
-    tenant_from_room,
 )
 from assistant.sessions.wake import WakePhrases
 
@@ -128,6 +128,7 @@ def build_session(
     """A started ``LiveSession`` for one room (models loaded; call from a worker thread)."""
     from assistant.livekit.rooms import parse_room_name
 
+    tenant = validate_tenant_id(tenant)
     parsed = parse_room_name(room_name)
     bare = parsed[1] if parsed else room_name
     stages = live_stages(

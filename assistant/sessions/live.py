@@ -31,7 +31,6 @@ marks the run finished (or interrupted, or failed).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -50,7 +49,6 @@ from assistant.core.errors import WorkbenchError
 from assistant.core.events import AudioChunk, Question, Utterance, VideoFrame
 from assistant.ledger.records import RequestRecord, RunRecord
 from assistant.ledger.sink import RunSink, open_sink
-from assistant.livekit.rooms import RoomError, TenancyError, parse_room_name, validate_tenant_id
 from assistant.pipeline.orchestrator import Pipeline
 from assistant.pipeline.stages import Document, Stages
 from assistant.sessions.driver import FLUSH_ROWS, RunDriver, add_stored_knowledge, prepare_stages
@@ -75,50 +73,6 @@ class _Stop:
 
 
 _STOP = _Stop()
-
-
-# -- the room's tenant ---------------------------------------------------------------------------
-def tenant_from_room(
-    name: str, metadata: str | None, *, expected: str | None = None
-) -> tuple[str, str | None]:
-    """The tenant of room ``name`` from its metadata (``{"tenant_id": ...}``, as ``rooms create``
-    writes it), checked against the name (``tenant_{tenant}_{room}``) and ``expected``.
-
-    Returns ``(tenant, warning)``. A room without tenant metadata (auto-created by a join) falls
-    back to the tenant in its name, with a warning; a room whose metadata and name disagree, or
-    that belongs to another tenant than ``expected``, raises ``TenancyError``.
-    """
-    parsed = parse_room_name(name)
-    owner: object = None
-    if metadata:
-        try:
-            meta = json.loads(metadata)
-        except ValueError:
-            meta = None
-        owner = meta.get("tenant_id") if isinstance(meta, dict) else None
-    warning = None
-    if owner is None:
-        if parsed is None:
-            raise RoomError(
-                f"cannot tell the tenant of room {name!r}: its metadata has no tenant_id and its "
-                "name is not tenant_{tenant}_{room}; create it with `python -m assistant rooms "
-                "create --tenant T --room R`"
-            )
-        tenant = parsed[0]
-        warning = (
-            f"room {name!r} has no tenant metadata (created by a join, not `rooms create`?): "
-            f"using tenant {tenant!r} from its name"
-        )
-    else:
-        tenant = validate_tenant_id(owner)
-        if parsed is not None and parsed[0] != tenant:
-            raise TenancyError(
-                f"room {name!r} is named for tenant {parsed[0]!r} but its metadata names "
-                f"{tenant!r}: refusing to serve it"
-            )
-    if expected is not None and tenant != expected:
-        raise TenancyError(f"room {name!r} belongs to tenant {tenant!r}, not {expected!r}")
-    return tenant, warning
 
 
 # -- stages ---------------------------------------------------------------------------------------
@@ -215,7 +169,7 @@ class LiveSession:
         assistant_name: str = "Assistant",
         history: bool = True,
     ) -> None:
-        self.tenant = validate_tenant_id(tenant)
+        self.tenant = tenant
         self.room = room
         self.source_ref = source_ref or room
         self.run_id = run_id or live_run_id(room)
