@@ -15,6 +15,7 @@ from support.ledger import held_by_another_process
 from assistant.core.config import Config
 from assistant.core.errors import TenancyError, WorkbenchError
 from assistant.core.events import AudioChunk, Question
+from assistant.core.tenancy import tenant_from_room
 from assistant.ledger import Ledger
 from assistant.ledger.spool import ingest, spool_dir
 from assistant.livekit.publish import I420Frame, PublishSource, audio_frames, rtc_video_frame
@@ -25,7 +26,6 @@ from assistant.sessions.live import (
     SCREEN_SHARE,
     LiveAnswer,
     LiveSession,
-    tenant_from_room,
 )
 from assistant.sessions.replay import replay
 from assistant.sessions.sources.livekit import MediaClock

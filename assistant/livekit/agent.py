@@ -42,13 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import RoomError, WorkbenchError
 from assistant.core.paths import default_ledger
+from assistant.core.tenancy import tenant_from_room, validate_tenant_id
 from assistant.sessions.live import (
     CAMERA,
     SCREEN_SHARE,
     LiveAnswer,
     LiveSession,
     live_stages,
-    tenant_from_room,
 )
 from assistant.sessions.wake import WakePhrases
 
@@ -127,6 +127,7 @@ def build_session(
     """A started ``LiveSession`` for one room (models loaded; call from a worker thread)."""
     from assistant.core.tenancy import parse_room_name
 
+    tenant = validate_tenant_id(tenant)
     parsed = parse_room_name(room_name)
     bare = parsed[1] if parsed else room_name
     stages = live_stages(

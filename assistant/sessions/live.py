@@ -31,7 +31,6 @@ marks the run finished (or interrupted, or failed).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -46,9 +45,9 @@ from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.config import Config
-from assistant.core.errors import RoomError, TenancyError, WorkbenchError
+from assistant.core.errors import WorkbenchError
 from assistant.core.events import AudioChunk, Question, Utterance, VideoFrame
-from assistant.core.tenancy import parse_room_name, validate_tenant_id
+from assistant.core.tenancy import validate_tenant_id
 from assistant.ledger.records import RequestRecord, RunRecord
 from assistant.ledger.sink import RunSink, open_sink
 from assistant.pipeline.orchestrator import Pipeline
@@ -75,50 +74,6 @@ class _Stop:
 
 
 _STOP = _Stop()
-
-
-# -- the room's tenant ---------------------------------------------------------------------------
-def tenant_from_room(
-    name: str, metadata: str | None, *, expected: str | None = None
-) -> tuple[str, str | None]:
-    """The tenant of room ``name`` from its metadata (``{"tenant_id": ...}``, as ``rooms create``
-    writes it), checked against the name (``tenant_{tenant}_{room}``) and ``expected``.
-
-    Returns ``(tenant, warning)``. A room without tenant metadata (auto-created by a join) falls
-    back to the tenant in its name, with a warning; a room whose metadata and name disagree, or
-    that belongs to another tenant than ``expected``, raises ``TenancyError``.
-    """
-    parsed = parse_room_name(name)
-    owner: object = None
-    if metadata:
-        try:
-            meta = json.loads(metadata)
-        except ValueError:
-            meta = None
-        owner = meta.get("tenant_id") if isinstance(meta, dict) else None
-    warning = None
-    if owner is None:
-        if parsed is None:
-            raise RoomError(
-                f"cannot tell the tenant of room {name!r}: its metadata has no tenant_id and its "
-                "name is not tenant_{tenant}_{room}; create it with `python -m assistant rooms "
-                "create --tenant T --room R`"
-            )
-        tenant = parsed[0]
-        warning = (
-            f"room {name!r} has no tenant metadata (created by a join, not `rooms create`?): "
-            f"using tenant {tenant!r} from its name"
-        )
-    else:
-        tenant = validate_tenant_id(owner)
-        if parsed is not None and parsed[0] != tenant:
-            raise TenancyError(
-                f"room {name!r} is named for tenant {parsed[0]!r} but its metadata names "
-                f"{tenant!r}: refusing to serve it"
-            )
-    if expected is not None and tenant != expected:
-        raise TenancyError(f"room {name!r} belongs to tenant {tenant!r}, not {expected!r}")
-    return tenant, warning
 
 
 # -- stages ---------------------------------------------------------------------------------------
