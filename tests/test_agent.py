@@ -19,7 +19,7 @@ from support.ledger import env
 
 from assistant.core.events import AudioChunk, Question
 from assistant.ledger import Ledger
-from assistant.livekit import agent
+from assistant.livekit import agent, command, worker
 from assistant.livekit.publish import (
     I420Frame,
     PublishSource,
@@ -46,7 +46,7 @@ needs_server = pytest.mark.skipif(
 
 # -- command line ---------------------------------------------------------------------------------
 def test_connect_arguments() -> None:
-    args = agent._parser().parse_args(
+    args = command._parser().parse_args(
         [
             "connect",
             "--room",
@@ -66,7 +66,7 @@ def test_connect_arguments() -> None:
             "--chat-needs-name",
         ]
     )
-    options = agent.options_from_args(args)
+    options = command.options_from_args(args)
     assert (args.room, args.tenant, options.ledger) == ("standup", "acme", "x.duckdb")
     assert options.config.stt.provider == "recorded:"
     assert options.config.routing.threshold == 0.7
@@ -74,7 +74,7 @@ def test_connect_arguments() -> None:
     assert options.wake.chat_needs_name
     assert options.wake.addressed("Helper, what is the date?") == "What is the date?"
     with pytest.raises(SystemExit):
-        agent._parser().parse_args(["connect", "--room", "standup"])  # --tenant is required
+        command._parser().parse_args(["connect", "--room", "standup"])  # --tenant is required
 
 
 def test_connect_without_livekit_says_what_to_set(capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +82,7 @@ def test_connect_without_livekit_says_what_to_set(capsys: pytest.CaptureFixture[
         k: os.environ.pop(k, None) for k in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
     }
     try:
-        assert agent.main(["connect", "--room", "standup", "--tenant", "acme"]) == 2
+        assert command.main(["connect", "--room", "standup", "--tenant", "acme"]) == 2
     finally:
         os.environ.update({k: v for k, v in saved.items() if v is not None})
     err = capsys.readouterr().err
@@ -94,9 +94,9 @@ def test_worker_entrypoint_is_importable_and_configured(
 ) -> None:
     from livekit.agents import WorkerOptions
 
-    options = agent.worker_options()
+    options = worker.worker_options()
     assert isinstance(options, WorkerOptions)
-    assert options.entrypoint_fnc is agent.job
+    assert options.entrypoint_fnc is worker.job
     monkeypatch.setenv("WORKBENCH_LEDGER", str(tmp_path / "w.duckdb"))
     monkeypatch.setenv("WORKBENCH_AGENT_NAME", "Nova")
     monkeypatch.setenv("WORKBENCH_CHAT_NEEDS_NAME", "1")
@@ -291,7 +291,7 @@ def test_worker_entrypoint_runs_a_session_for_the_dispatched_room(
 
     async def job() -> tuple[JobContext, list]:
         ctx = JobContext()
-        serving = await agent.entrypoint(ctx)
+        serving = await worker.entrypoint(ctx)
         assert ctx.connected and len(ctx.shutdown) == 1
         assert serving.room is ctx.room and serving.session.tenant == "acme"
         posted: list = []

@@ -15,7 +15,7 @@
 - SIGINT or SIGTERM disconnect, transcribe what is still open, write the last checkpoint and mark
   the run ``interrupted``; a room that is deleted or closed ends it as ``finished``.
 
-``dev`` and ``start`` run the same session as a LiveKit Agents worker (``livekit-agents``): the
+``dev`` and ``start`` run the same session as a LiveKit Agents worker (``livekit.worker``): the
 server dispatches rooms to workers, each job in its own process, so rooms spread over machines.
 Every job writes the ledger through ``PathSink`` (the file is opened per checkpoint only and rows
 are spooled when the workbench holds it), so any number of workers share one ledger file safely.
@@ -27,21 +27,17 @@ Worker settings come from the environment (``LIVEKIT_URL``, ``LIVEKIT_API_KEY``,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import logging
 import os
-import signal
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.core.errors import RoomError, WorkbenchError
-from assistant.core.paths import default_ledger
+from assistant.core.errors import RoomError
 from assistant.core.tenancy import tenant_from_room, validate_tenant_id
 from assistant.sessions.live import (
     CAMERA,
@@ -425,175 +421,3 @@ async def connect(
             f"{stats.audio_chunks} audio chunks"
         )
     return session.run_id
-
-
-# -- the LiveKit Agents worker ----------------------------------------------------------------------
-async def entrypoint(ctx: Any) -> RoomAgent:
-    """A job: one room dispatched to this worker (``livekit.agents.JobContext``). Returns the
-    ``RoomAgent`` serving it (LiveKit Agents ignores the value; tests look at it)."""
-    from livekit.agents import AutoSubscribe
-
-    options = options_from_env()
-    job_room = ctx.job.room
-    tenant, warning = tenant_from_room(job_room.name, job_room.metadata)
-    if warning:
-        log.warning("%s", warning)
-    session = await asyncio.to_thread(
-        build_session, options, tenant=tenant, room_name=job_room.name, notice=log.info
-    )
-    agent = RoomAgent(ctx.room, session)
-    agent.attach()
-
-    async def close() -> None:
-        await agent.detach()
-        await session.aclose(status="finished")
-        log.info("run %s closed (%s questions)", session.run_id, session.stats.questions)
-
-    ctx.add_shutdown_callback(close)
-    await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_ALL)
-    log.info("serving %s for tenant %s: run %s", job_room.name, tenant, session.run_id)
-    return agent
-
-
-async def job(ctx: Any) -> None:
-    """The worker's ``entrypoint_fnc``: ``entrypoint`` with the return type LiveKit expects."""
-    await entrypoint(ctx)
-
-
-def worker_options() -> Any:
-    """``WorkerOptions`` for ``cli.run_app``: this module's entrypoint, one process per job."""
-    try:
-        from livekit.agents import WorkerOptions
-    except ImportError as exc:
-        raise WorkbenchError(AGENTS_HINT) from exc
-    return WorkerOptions(
-        entrypoint_fnc=job,
-        agent_name=os.environ.get("WORKBENCH_DISPATCH_NAME", ""),
-        shutdown_process_timeout=60.0,  # the last checkpoint and transcription need a moment
-    )
-
-
-def run_worker(argv: Sequence[str]) -> int:
-    """``dev`` / ``start``: hand over to the LiveKit Agents CLI (which reads ``sys.argv``)."""
-    options = worker_options()
-    from livekit.agents import cli
-
-    options_from_env()  # a bad config or ledger path fails here, before any job is taken
-    sys.argv = ["assistant.agent", *argv]
-    cli.run_app(options)
-    return 0
-
-
-# -- command line ---------------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m assistant.agent",
-        description="The live meeting assistant: join a LiveKit room (connect) or run as a "
-        "LiveKit Agents worker (dev, start). Needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET.",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and SDK logs")
-    sub = parser.add_subparsers(dest="command", required=True)
-    connect_p = sub.add_parser("connect", help="join one of a tenant's rooms and serve it")
-    connect_p.add_argument("--room", required=True, help="room name (or the full tenant_T_R name)")
-    connect_p.add_argument("--tenant", required=True, help="tenant id (checked in room metadata)")
-    connect_p.add_argument(
-        "--ledger",
-        default=default_ledger(),
-        help="DuckDB ledger file (default: $WORKBENCH_LEDGER or workbench.duckdb)",
-    )
-    connect_p.add_argument("--config", help="TOML configuration file (see README)")
-    connect_p.add_argument("--threshold", type=float, help="routing threshold in [0, 1]")
-    connect_p.add_argument("--stt", help='transcription provider, e.g. "whisper:tiny.en"')
-    connect_p.add_argument("--knowledge", help="the tenant's documents (folder of .md/.txt)")
-    connect_p.add_argument("--identity", default=DEFAULT_IDENTITY, help="participant identity")
-    connect_p.add_argument("--name", default=DEFAULT_NAME, help="display name (also a wake word)")
-    connect_p.add_argument(
-        "--wake",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="another name that addresses the assistant at the start of an utterance (repeatable)",
-    )
-    connect_p.add_argument(
-        "--chat-needs-name",
-        action="store_true",
-        help="only chat messages that start with the assistant's name are questions",
-    )
-    connect_p.add_argument(
-        "--max-retries", type=int, default=10, help="join attempts after a lost connection"
-    )
-    for name, text in (
-        ("dev", "run a LiveKit Agents worker in development mode (rooms are dispatched to it)"),
-        ("start", "run a LiveKit Agents worker in production mode"),
-    ):
-        sub.add_parser(name, help=f"{text}; `{name} --help` lists the LiveKit Agents options")
-    return parser
-
-
-def options_from_args(args: argparse.Namespace) -> AgentOptions:
-    from assistant.core.config import config_from_options
-
-    config = config_from_options(args.config, threshold=args.threshold, stt=args.stt)
-    return AgentOptions(
-        ledger=args.ledger,
-        config=config,
-        identity=args.identity,
-        name=args.name,
-        wake=WakePhrases(
-            names=WakePhrases.for_agent(args.name, args.wake).names,
-            chat_needs_name=args.chat_needs_name,
-        ),
-        knowledge=Path(args.knowledge) if args.knowledge else None,
-    )
-
-
-async def _connect_until_signal(args: argparse.Namespace, options: AgentOptions) -> str:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        return await connect(
-            tenant=args.tenant,
-            room=args.room,
-            options=options,
-            max_retries=args.max_retries,
-            stop=stop,
-            notice=lambda message: print(message, file=sys.stderr, flush=True),
-        )
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["dev"], ["start"]):  # the LiveKit Agents CLI parses its own options
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-        try:
-            return run_worker(argv)
-        except WorkbenchError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s %(message)s"
-    )
-    if not args.debug:
-        logging.getLogger("livekit").setLevel(logging.WARNING)
-    try:
-        from assistant.livekit.admin import LiveKitSettings
-
-        LiveKitSettings.from_env()  # says what to set before any model is loaded
-        options = options_from_args(args)
-        asyncio.run(_connect_until_signal(args, options))
-        return 0
-    except WorkbenchError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
