@@ -31,7 +31,8 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,7 @@ def write_audio(track: Track, dest: Path, *, origin_s: float, duration_s: float,
                 tick: Tick | None = None) -> None:
     """The track as mono 16 kHz FLAC from session time 0 to ``duration_s``, frame by frame."""
     av = _av()
-    total = int(round(duration_s * AUDIO_RATE))
+    total = round(duration_s * AUDIO_RATE)
     written = 0
     out = av.open(str(dest), "w", format="flac")
     ost = out.add_stream("flac", rate=AUDIO_RATE, layout="mono")
@@ -276,7 +277,7 @@ def write_audio(track: Track, dest: Path, *, origin_s: float, duration_s: float,
             for frame in inp.decode(stream):
                 if frame.pts is not None:
                     t_s = float(frame.pts * stream.time_base) - origin_s
-                    at = int(round(t_s * AUDIO_RATE))
+                    at = round(t_s * AUDIO_RATE)
                     if at - written > GAP_S * AUDIO_RATE:
                         silence_until(at)
                 for res in resampler.resample(frame):
@@ -308,7 +309,7 @@ def _copy_video(track: Track, dest: Path, *, origin_s: float, tick: Tick | None)
     try:
         ist = inp.streams[track.index]
         ost = out.add_stream_from_template(ist)
-        shift = int(round(origin_s / ist.time_base))
+        shift = round(origin_s / ist.time_base)
         for packet in inp.demux(ist):
             if packet.dts is None:
                 continue
@@ -353,7 +354,7 @@ def _encode_video(track: Track, dest: Path, *, origin_s: float, duration_s: floa
             for frame in inp.decode(ist):
                 if frame.pts is None:
                     continue
-                pts = frame.pts - int(round(origin_s / ist.time_base))
+                pts = frame.pts - round(origin_s / ist.time_base)
                 if pts <= last_pts:
                     continue  # a repeated or out-of-order time: keep the first
                 put(frame, pts)
@@ -497,20 +498,25 @@ def import_recording(
         raise WorkbenchError(f"--sharer {sharer!r} is not a participant: use one of {people}")
     title = options.title or plan.screen.path.stem
     temp = _temp_beside(out)
-    bars: list[Tick | None] = []
 
-    def bar(desc: str) -> Tick | None:
+    @contextmanager
+    def stage(desc: str) -> Iterator[Tick | None]:
         tick = progress(desc, plan.duration_s) if progress else None
-        bars.append(tick)
-        return tick
+        try:
+            yield tick
+        finally:
+            if close is not None:
+                close(tick)
 
     try:
-        screen, how = write_screen(plan.screen, temp, origin_s=plan.origin_s,
-                                   duration_s=plan.duration_s, tick=bar(f"screen ({plan.screen.path.name})"))
+        with stage(f"screen {plan.screen.path.name}") as tick:
+            screen, how = write_screen(plan.screen, temp, origin_s=plan.origin_s,
+                                       duration_s=plan.duration_s, tick=tick)
         (temp / "audio").mkdir()
         for identity, track in plan.voices:
-            write_audio(track, temp / "audio" / f"{identity}.flac", origin_s=plan.origin_s,
-                        duration_s=plan.duration_s, tick=bar(f"audio {identity}"))
+            with stage(f"audio {identity}") as tick:
+                write_audio(track, temp / "audio" / f"{identity}.flac", origin_s=plan.origin_s,
+                            duration_s=plan.duration_s, tick=tick)
         _knowledge(temp / "knowledge", options.knowledge, title, people)
         utterances: list[Utterance] = []
         lines: list[str] = []
@@ -546,9 +552,5 @@ def import_recording(
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    finally:
-        for tick in bars:
-            if close is not None:
-                close(tick)
     return ImportResult(load_dataset(out, check_media=False), plan, how, tuple(utterances),
                         len(lines), plan.notes)

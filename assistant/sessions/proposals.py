@@ -29,7 +29,9 @@ _INTERROGATIVE = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
-MIN_WORDS = 3  # "Is it?" and "Why not?" are not worth proposing
+MIN_WORDS = 3  # a sentence opening with a question word but no "?": "How nice." is not one
+MIN_WORDS_MARKED = 2  # with a question mark: "Carol, why?" is one, "Why?" alone is not
+CONTEXT_WORDS = 5  # a question shorter than this keeps its whole utterance ("... went down. Carol, why?")
 SAME_QUESTION_S = 2.0  # a proposal this close to an existing question by the same asker is a duplicate
 
 
@@ -55,9 +57,9 @@ class Proposal:
 def interrogative(sentence: str) -> bool:
     """Is this one sentence a direct question?"""
     words = sentence.strip().split()
-    if len(words) < MIN_WORDS:
-        return False
-    return sentence.rstrip().endswith("?") or bool(_INTERROGATIVE.match(sentence.strip()))
+    if sentence.rstrip().endswith("?"):
+        return len(words) >= MIN_WORDS_MARKED
+    return len(words) >= MIN_WORDS and bool(_INTERROGATIVE.match(sentence.strip()))
 
 
 def question_in(text: str, wake: WakePhrases) -> tuple[str, str] | None:
@@ -68,7 +70,8 @@ def question_in(text: str, wake: WakePhrases) -> tuple[str, str] | None:
     asked = [s.strip() for s in _SENTENCE.findall(text) if interrogative(s)]
     if not asked:
         return None
-    return "direct", " ".join(asked)
+    question = " ".join(asked)
+    return "direct", question if len(question.split()) >= CONTEXT_WORDS else text.strip()
 
 
 def propose(utterances: Iterable[Utterance], *, wake: WakePhrases | None = None) -> list[Proposal]:

@@ -34,7 +34,7 @@ def _copy_screen(out: av.container.OutputContainer, seconds: float, start_s: flo
         ist = inp.streams.video[0]
         ost = out.add_stream_from_template(ist)
         astream = _audio_stream(out, audio[1]) if audio else None
-        shift = int(round(start_s / ist.time_base))
+        shift = round(start_s / ist.time_base)
         for packet in inp.demux(ist):
             if packet.dts is None or packet.pts is None:
                 continue
@@ -63,7 +63,7 @@ def _encode_audio(out: av.container.OutputContainer, stream: av.AudioStream, sam
                   codec: str, start_s: float = 0.0) -> None:
     fmt = "fltp" if codec == "aac" else "s16"
     step = 1024
-    first = int(round(start_s * RATE))
+    first = round(start_s * RATE)
     for i in range(0, len(samples), step):
         block = samples[i : i + step]
         data = block.astype(np.float32) / 32768 if fmt == "fltp" else block
@@ -107,3 +107,11 @@ def track_files(folder: Path, *, seconds: float, clock_s: float,
         samples = voice(identity, seconds)[int(start * RATE) :]
         files.append(audio_file(folder / f"{identity}.mka", samples, start_s=clock_s + start))
     return files
+
+
+def voice_file(path: Path) -> np.ndarray:
+    """Any audio file as int16 mono 16 kHz samples (for checking an import)."""
+    with av.open(str(path)) as c:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        parts = [r.to_ndarray().reshape(-1) for f in c.decode(audio=0) for r in resampler.resample(f)]
+    return np.concatenate(parts)
