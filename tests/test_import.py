@@ -12,13 +12,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from support import recordings as rec
 
 from assistant.cli.registry import main
+from assistant.core.events import Utterance
 from assistant.sessions.datasets import load_dataset, load_questions
 from assistant.sessions.proposals import propose, question_in
 from assistant.sessions.wake import WakePhrases
-from assistant.core.events import Utterance
-from support import recordings as rec
 
 ROOT = Path(__file__).resolve().parent.parent
 CUT_S = 60.0
@@ -84,11 +84,11 @@ def test_questions_command_appends_only_new_ones(mixed: Path, tmp_path: Path,
     before = qfile.read_text().splitlines()
     assert main(["questions", str(ds), "--write"]) == 0
     assert "nothing new" in capsys.readouterr().out and qfile.read_text().splitlines() == before
-    qfile.write_text("\n".join(before[1:]) + "\n")  # the user deleted one: it is proposed again
+    qfile.write_text("# edited\n" + "".join(line + "\n" for line in before[1:]))  # one deleted
     assert main(["questions", str(ds), "--write"]) == 0
     assert "appended 1" in capsys.readouterr().out
     after = qfile.read_text().splitlines()
-    assert after[:-1] == before[1:] and json.loads(after[-1])["text"] == json.loads(before[0])["text"]
+    assert after[1:-1] == before[1:] and json.loads(after[-1])["text"] == json.loads(before[0])["text"]
     assert len(load_dataset(ds, check_media=False).questions) == len(before)
 
 
