@@ -116,14 +116,13 @@ def test_egress_track_files_are_aligned_on_one_clock(sources: Path, tmp_path: Pa
     egress = sources / "egress"
     out = tmp_path / "egress-import"
     files = [str(egress / "screen.mp4"), str(egress / "alice.mka"),
-             f"bob={egress / 'bob.mka'}", str(egress / "carol.mka")]
+             f"bob={egress / 'bob.mka'}", str(egress / "carol.ogg")]
     assert main(["import", *files, "--out", str(out), "--no-questions", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "audio/bob.flac  from bob.mka, starts at 1.30 s" in printed
     ds = load_dataset(out)
     assert [p.identity for p in ds.participants] == ["alice", "bob", "carol"]
     assert ds.questions == () and abs(ds.duration_s - CUT_S) < 0.1
-    truth = json.loads((rec.DEMO / "truth" / "transcript.jsonl").read_text().splitlines()[0])
     for person in ds.participants:
         said = [json.loads(line) for line in
                 (rec.DEMO / "truth" / "transcript.jsonl").read_text().splitlines()]
@@ -132,7 +131,6 @@ def test_egress_track_files_are_aligned_on_one_clock(sources: Path, tmp_path: Pa
         want = _onset_s(rec.DEMO / "audio" / f"{person.identity}.flac", first - 0.5)
         assert abs(got - want) <= 0.1, (person.identity, got, want)
         assert abs(got - first) <= 0.5
-    assert truth["speaker"] == "alice"
     with av.open(str(ds.screen)) as c:  # the screen starts at session time 0 too
         assert c.streams.video[0].start_time == 0
 

@@ -41,10 +41,12 @@ import numpy as np
 
 from assistant.core.errors import DatasetError, WorkbenchError
 from assistant.core.events import Utterance
+from assistant.core.limits import Limits
 from assistant.sessions.datasets import IDENT, KNOWLEDGE_SUFFIXES, SLUG, Dataset, load_dataset
-from assistant.sessions.media import STT_SAMPLE_RATE, probe_video
+from assistant.sessions.media import STT_SAMPLE_RATE, check_frame_size, probe_video
 
 AUDIO_RATE = STT_SAMPLE_RATE  # what every transcriber reads; keeps a two-hour import small
+TAIL_S = 10.0  # the end of a stream is read from this far before the header's guess
 GAP_S = 0.05  # a jump in an audio track's timestamps longer than this is filled with silence
 MIXED_IDENTITY = "room"
 COPY_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov")
@@ -124,19 +126,40 @@ def _start_s(container: Any, stream: Any) -> float:
 
 
 def _end_s(path: Path, container: Any, stream: Any, start_s: float) -> float:
-    """From the stream header, else by reading every packet's timestamp (demux only, flat memory;
-    a container's own duration is not used: Matroska's counts from 0, not from the start)."""
+    """The end of the stream's last packet: headers only give a guess (Ogg's and Matroska's
+    durations count from 0, not from the stream's start), so the tail is read from a seek to just
+    before the guess, or the whole stream is demuxed when that finds nothing (flat memory)."""
     av = _av()
+    guesses = []
     if stream.duration is not None and stream.time_base is not None:
-        return start_s + float(stream.duration * stream.time_base)
-    end = start_s
-    try:
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-    except av.FFmpegError as exc:
-        raise DatasetError(path, f"stops reading at {end:.1f} s ({exc})", _FIX_DECODE) from exc
-    return end
+        guesses.append(start_s + float(stream.duration * stream.time_base))
+    if container.duration is not None:
+        guesses.append(float(container.duration) / 1_000_000 + start_s)
+
+    def scan() -> float | None:
+        end = None
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                    end = t if end is None else max(end, t)
+        except av.FFmpegError as exc:
+            raise DatasetError(path, f"stops reading after {end or 0:.1f} s ({exc})",
+                               _FIX_DECODE) from exc
+        return end
+
+    found = None
+    if guesses and max(guesses) - start_s > TAIL_S:
+        try:
+            container.seek(int((max(guesses) - TAIL_S) / stream.time_base), stream=stream,
+                           backward=True)
+            found = scan()
+        except av.FFmpegError:
+            found = None
+    if found is None:
+        container.seek(0)
+        found = scan()
+    return max(found or start_s, start_s)
 
 
 def _first_decodes(path: Path, container: Any, stream: Any, kind: str) -> None:
@@ -169,6 +192,16 @@ def _tracks(path: Path) -> tuple[Track | None, Track | None]:
         finally:
             container.close()
     return found[0], found[1]
+
+
+def _check_size(path: Path) -> None:
+    """Refuse a screen larger than the loader decodes, before anything is written."""
+    container = _open(path)
+    try:
+        ctx = container.streams.video[0].codec_context
+        check_frame_size(path, ctx.width, ctx.height, Limits.from_env())
+    finally:
+        container.close()
 
 
 def identity_of(name: str) -> str:
@@ -223,6 +256,7 @@ def plan_import(sources: Sequence[str]) -> ImportPlan:
             "Add the screen recording (a video file) to the sources",
         )
     screen = videos[0]
+    _check_size(screen.path)
     if voices:
         if mixed is not None:
             notes.append(f"{screen.path.name}: its own audio is left out (speaker files given)")
@@ -392,7 +426,10 @@ def write_screen(track: Track, folder: Path, *, origin_s: float, duration_s: flo
         copy.unlink(missing_ok=True)
     encoded = folder / "screen.mp4"
     _encode_video(track, encoded, origin_s=origin_s, duration_s=duration_s, tick=tick)
-    probe_video(encoded, expect_duration_s=duration_s)
+    try:
+        probe_video(encoded, expect_duration_s=duration_s)
+    except DatasetError as exc:  # name the user's file, not the temporary copy
+        raise DatasetError(track.path, f"re-encoding it failed: {exc.problem}", _FIX_DECODE) from exc
     return encoded.name, "re-encoded"
 
 

@@ -91,9 +91,23 @@ def silent_video(dest: Path, *, seconds: float, start_s: float = 0.0) -> Path:
 
 
 def audio_file(dest: Path, samples: np.ndarray, *, start_s: float = 0.0) -> Path:
-    """Audio-only Matroska (FLAC, lossless) whose first packet is at ``start_s``."""
-    with av.open(str(dest), "w", format="matroska") as out:
-        _add_audio(out, samples, "flac", start_s)
+    """Audio only, its first packet at ``start_s``: ``.ogg`` is Opus at 48 kHz (what LiveKit track
+    egress writes), anything else Matroska with FLAC (lossless)."""
+    if dest.suffix != ".ogg":
+        with av.open(str(dest), "w", format="matroska") as out:
+            _add_audio(out, samples, "flac", start_s)
+        return dest
+    with av.open(str(dest), "w", format="ogg") as out:
+        stream = out.add_stream("libopus", rate=48_000, layout="mono")
+        stream.time_base = Fraction(1, 48_000)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.rate, frame.time_base, frame.pts = RATE, Fraction(1, RATE), round(start_s * RATE)
+        for resampled in resampler.resample(frame):
+            for p in stream.encode(resampled):
+                out.mux(p)
+        for p in stream.encode(None):
+            out.mux(p)
     return dest
 
 
@@ -105,7 +119,8 @@ def track_files(folder: Path, *, seconds: float, clock_s: float,
     files = [silent_video(folder / "screen.mp4", seconds=seconds, start_s=clock_s)]
     for identity, start in starts.items():
         samples = voice(identity, seconds)[int(start * RATE) :]
-        files.append(audio_file(folder / f"{identity}.mka", samples, start_s=clock_s + start))
+        suffix = ".ogg" if identity == "carol" else ".mka"  # both kinds of track file
+        files.append(audio_file(folder / f"{identity}{suffix}", samples, start_s=clock_s + start))
     return files
 
 
