@@ -73,17 +73,20 @@ def transcribe(spec: str, people: Sequence[tuple[str, Path]], duration_s: float,
     failed = 0
     for identity, path in people:
         tick = terminal.bar(duration_s, f"transcribing {identity}", quiet=quiet)
-        try:
-            segments = []
-            for chunk in iter_audio(path, participant=identity):
-                segments += transcriber.push(chunk)
-                if tick is not None:
-                    tick(chunk.t_s)
-            for segment in segments + transcriber.flush():
+        def heard(segments: list[Any]) -> None:
+            nonlocal failed
+            for segment in segments:  # as each closes: no recording's speech is held in memory
                 try:
-                    utterances += transcriber.transcribe(segment).value
+                    utterances.extend(transcriber.transcribe(segment).value)
                 except ProviderCallError:
                     failed += 1
+
+        try:
+            for chunk in iter_audio(path, participant=identity):
+                heard(transcriber.push(chunk))
+                if tick is not None:
+                    tick(chunk.t_s)
+            heard(transcriber.flush())
         finally:
             terminal.close(tick)
     if failed:
