@@ -121,11 +121,22 @@ def test_bad_question_fields(tiny: Path, change: dict[str, object], expected: st
 def test_missing_question_field(tiny: Path) -> None:
     lines = (tiny / "questions.jsonl").read_text().splitlines()
     obj = json.loads(lines[0])
-    del obj["reference"]
+    del obj["needs_screen"]
     lines[0] = json.dumps(obj)
     (tiny / "questions.jsonl").write_text("\n".join(lines) + "\n")
     err = _error(tiny)
-    assert err.line == 1 and "'reference' is missing" in str(err)
+    assert err.line == 1 and "'needs_screen' is missing" in str(err)
+
+
+def test_question_without_reference_has_unknown_quality(tiny: Path) -> None:
+    """No reference and no key facts: accepted, quality unknown (null), not refused."""
+    lines = (tiny / "questions.jsonl").read_text().splitlines()
+    obj = json.loads(lines[0])
+    del obj["reference"], obj["key_facts"]
+    lines[0] = json.dumps(obj)
+    (tiny / "questions.jsonl").write_text("\n".join(lines) + "\n")
+    first = next(q for q in load_dataset(tiny).questions if q.id == obj["id"])
+    assert first.reference is None and first.key_facts == () and not first.proposed
 
 
 def test_path_outside_dataset_is_refused(tiny: Path) -> None:

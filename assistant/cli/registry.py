@@ -19,6 +19,7 @@ from types import ModuleType
 
 from assistant.cli import (
     bench,
+    importer,
     judge,
     kb,
     media_bench,
@@ -40,6 +41,7 @@ GROUPS: tuple[ModuleType, ...] = (
     routing_bench,  # routing-bench
     bench,  # bench
     runs,  # sweep, runs
+    importer,  # import, questions
 )
 
 

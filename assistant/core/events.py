@@ -53,6 +53,7 @@ class Question:
     key_facts: tuple[str, ...] = ()
     source: str | None = None
     difficulty: str | None = None
+    proposed: bool = False  # found in a transcript by sessions/proposals.py, not authored
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from assistant.core.errors import DatasetError
 from assistant.core.events import Question, Utterance
 from assistant.core.limits import Limits, raise_hint
 from assistant.sessions.media import probe_audio, probe_video
+from assistant.sessions.wake import needs_screen as guess_needs_screen
 
 FORMAT_VERSION = 1
 IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -225,8 +226,14 @@ def _time(obj: dict[str, Any], key: str, path: Path, line: int, duration_s: floa
 
 
 def load_questions(
-    path: Path, *, duration_s: float, people: set[str], limits: Limits | None = None
+    path: Path,
+    *,
+    duration_s: float,
+    people: set[str],
+    limits: Limits | None = None,
+    allow_empty: bool = False,
 ) -> tuple[Question, ...]:
+    """The questions file; ``allow_empty`` (an imported dataset) accepts a file with none."""
     questions: list[Question] = []
     seen: set[str] = set()
     for line, obj in _jsonl(path, limits or Limits.from_env()):
@@ -247,7 +254,9 @@ def load_questions(
         text = _field(obj, "text", str, path, line).strip()
         if not text:
             raise DatasetError(path, "'text' is empty", "Write the question", line=line)
-        facts = _field(obj, "key_facts", list, path, line)
+        facts = _field(obj, "key_facts", list, path, line, required=False) or []
+        proposed = bool(_field(obj, "proposed", bool, path, line, required=False))
+        screen = _field(obj, "needs_screen", bool, path, line, required=not proposed)
         if not all(isinstance(f, str) and f.strip() for f in facts):
             raise DatasetError(
                 path, "'key_facts' must be a list of non-empty strings", "Fix the list", line=line
@@ -258,14 +267,15 @@ def load_questions(
                 t_s=_time(obj, "t_s", path, line, duration_s),
                 asker=asker,
                 text=text,
-                needs_screen=_field(obj, "needs_screen", bool, path, line),
-                reference=_field(obj, "reference", str, path, line),
+                needs_screen=guess_needs_screen(text) if screen is None else screen,
+                reference=_field(obj, "reference", str, path, line, required=False),
                 key_facts=tuple(facts),
                 source=_field(obj, "source", str, path, line, required=False),
                 difficulty=_field(obj, "difficulty", str, path, line, required=False),
+                proposed=proposed,
             )
         )
-    if not questions:
+    if not questions and not allow_empty:
         raise DatasetError(path, "holds no question", "Add at least one question line")
     return tuple(sorted(questions, key=lambda q: q.t_s))
 
@@ -431,6 +441,7 @@ def load_dataset(
         duration_s=duration_s,
         people=identities,
         limits=limits,
+        allow_empty=isinstance(manifest.get("imported"), dict),
     )
     documents = load_documents(
         _path_in(
