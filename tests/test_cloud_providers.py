@@ -23,8 +23,9 @@ from assistant.core.errors import (
     ProviderTimeoutError,
 )
 from assistant.core.events import KeptFrame, Passage
+from assistant.providers import registry
 from assistant.providers.base import CallFailure, Provider, ProviderCallError, RetryPolicy
-from assistant.providers.keys import get_key, make_cloud_llm, parse_dotenv, redact, resolve_cloud
+from assistant.providers.keys import get_key, parse_dotenv, redact, resolve_cloud
 from assistant.providers.llm.anthropic_llm import AnthropicLLM
 from assistant.providers.llm.base import LLM, AnswerRequest
 from assistant.providers.llm.google_llm import GoogleLLM
@@ -34,7 +35,6 @@ from assistant.providers.vision.cloud import (
     AnthropicVision,
     GoogleVision,
     OpenAIVision,
-    make_cloud_vision,
 )
 
 KEY = "sk-test-SECRET-4f9a0c1d2e3b"
@@ -381,24 +381,24 @@ def test_specs_resolve_keys_and_name_missing_ones(
     no_keys: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(ProviderError, match="set OPENAI_API_KEY"):
-        make_cloud_llm("openai:gpt-4o-mini")
+        registry.make_llm("openai:gpt-4o-mini")
     with pytest.raises(ProviderError, match="set GOOGLE_API_KEY or GEMINI_API_KEY"):
-        make_cloud_vision("google:gemini-2.5-flash")
+        registry.make_vision("google:gemini-2.5-flash")
     with pytest.raises(ProviderError, match="OPENAI_COMPATIBLE_BASE_URL"):
-        make_cloud_llm("openai-compatible:qwen3")
+        registry.make_llm("openai-compatible:qwen3")
     (no_keys / ".env").write_text(f"GEMINI_API_KEY={KEY}\nANTHROPIC_API_KEY={KEY}\n")
-    google = make_cloud_llm("gemini:gemini-2.5-flash")
+    google = registry.make_llm("gemini:gemini-2.5-flash")
     assert isinstance(google, GoogleLLM) and google.spec == "google:gemini-2.5-flash"
     assert KEY not in repr(google) and KEY not in repr(resolve_cloud("anthropic:claude-sonnet-4-6"))
-    assert isinstance(make_cloud_vision("anthropic:claude-sonnet-4-6"), AnthropicVision)
-    ollama = make_cloud_llm("ollama:llama3.2")
+    assert isinstance(registry.make_vision("anthropic:claude-sonnet-4-6"), AnthropicVision)
+    ollama = registry.make_llm("ollama:llama3.2")
     assert isinstance(ollama, OpenAILLM) and ollama.spec == "ollama:llama3.2"
     assert (ollama.base_url, ollama.local) == ("http://localhost:11434/v1", True)
     monkeypatch.setenv("OLLAMA_BASE_URL", "http://gpu-box:11434/v1")
-    remote = make_cloud_llm("ollama:llama3.2")
+    remote = registry.make_llm("ollama:llama3.2")
     assert (remote.base_url, remote.local) == ("http://gpu-box:11434/v1", False)  # type: ignore[attr-defined]
     with pytest.raises(ProviderError, match="names no model"):
-        make_cloud_llm("anthropic")
+        registry.make_llm("anthropic")
 
 
 def test_parse_answer_renumbers_and_keeps_non_citations() -> None:
