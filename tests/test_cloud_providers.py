@@ -407,3 +407,46 @@ def test_parse_answer_renumbers_and_keeps_non_citations() -> None:
     assert answer.text == "In [2024] it was 3 [1][2]; later [3][1] and [9]."
     assert [c.source for c in answer.citations] == ["kb:doc#3", "kb:doc#1", "kb:doc#2"]
     assert parse_answer("Not in the context.", passages).citations == ()
+
+
+def test_a_stage_adapter_without_its_hook_cannot_be_made() -> None:
+    from assistant.providers.cloud import CloudClient
+    from assistant.providers.stt.base import Transcriber
+    from assistant.providers.vision.base import VisionProvider
+
+    for base, hook in (
+        (LLM, "_answer_impl"),
+        (VisionProvider, "_analyze_impl"),
+        (Transcriber, "_transcribe_impl"),
+    ):
+        no_hook = type("NoHook", (base,), {"provider": "fake"})
+        with pytest.raises(TypeError, match=hook):
+            no_hook(model="m")
+
+    class NoClient(CloudClient, LLM):
+        def _answer_impl(self, request: AnswerRequest) -> Any:
+            raise AssertionError
+
+    with pytest.raises(TypeError, match="_make_client"):
+        NoClient(model="m", api_key=KEY)  # type: ignore[abstract]
+
+
+def test_every_registry_row_builds_its_provider(no_keys: Path) -> None:
+    from assistant.core.config import SttConfig
+    from assistant.providers.llm.local import LocalExtractiveLLM
+    from assistant.providers.stt.recorded import RecordedTranscriber
+    from assistant.providers.stt.whisper import WhisperTranscriber
+    from assistant.providers.vision.base import VisionProvider
+    from assistant.providers.vision.ocr import OcrVision
+
+    for stage, classes in registry.CLOUD_CLASSES.items():
+        for vendor, path in classes.items():
+            cls = registry._load(path)
+            assert issubclass(cls, LLM if stage == "llm" else VisionProvider), path
+            assert cls.provider == vendor, path
+    assert isinstance(registry.make_llm("local:extractive-1"), LocalExtractiveLLM)
+    assert isinstance(registry.make_vision("ocr:low"), OcrVision)
+    assert isinstance(registry.make_stt("whisper:tiny.en", SttConfig()), WhisperTranscriber)
+    assert isinstance(registry.make_stt("recorded:", SttConfig(), ()), RecordedTranscriber)
+    with pytest.raises(ConfigError, match="unknown LLM provider 'nope'"):
+        registry.make_llm("nope:x")

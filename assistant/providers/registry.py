@@ -114,20 +114,21 @@ class Registry(Generic[P]):
         return provider in self.builders
 
 
-_CLOUD_VISION = _cloud(
-    {
+#: Stage → vendor → the adapter class that speaks that vendor's SDK.
+CLOUD_CLASSES: dict[str, dict[str, str]] = {
+    "vision": {
         "openai": "assistant.providers.vision.cloud:OpenAIVision",
         "anthropic": "assistant.providers.vision.cloud:AnthropicVision",
         "google": "assistant.providers.vision.cloud:GoogleVision",
-    }
-)
-_CLOUD_LLM = _cloud(
-    {
+    },
+    "llm": {
         "openai": "assistant.providers.llm.openai_llm:OpenAILLM",
         "anthropic": "assistant.providers.llm.anthropic_llm:AnthropicLLM",
         "google": "assistant.providers.llm.google_llm:GoogleLLM",
-    }
-)
+    },
+}
+_CLOUD_VISION = _cloud(CLOUD_CLASSES["vision"])
+_CLOUD_LLM = _cloud(CLOUD_CLASSES["llm"])
 STT: Registry[Transcriber] = Registry(
     "stt", {"whisper": _whisper, "recorded": _recorded, "deepgram": _deepgram}
 )
