@@ -23,8 +23,9 @@ from assistant.core.errors import (
     ProviderTimeoutError,
 )
 from assistant.core.events import KeptFrame, Passage
+from assistant.providers import registry
 from assistant.providers.base import CallFailure, Provider, ProviderCallError, RetryPolicy
-from assistant.providers.keys import get_key, make_cloud_llm, parse_dotenv, redact, resolve_cloud
+from assistant.providers.keys import get_key, parse_dotenv, redact, resolve_cloud
 from assistant.providers.llm.anthropic_llm import AnthropicLLM
 from assistant.providers.llm.base import LLM, AnswerRequest
 from assistant.providers.llm.google_llm import GoogleLLM
@@ -34,7 +35,6 @@ from assistant.providers.vision.cloud import (
     AnthropicVision,
     GoogleVision,
     OpenAIVision,
-    make_cloud_vision,
 )
 
 KEY = "sk-test-SECRET-4f9a0c1d2e3b"
@@ -381,24 +381,24 @@ def test_specs_resolve_keys_and_name_missing_ones(
     no_keys: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(ProviderError, match="set OPENAI_API_KEY"):
-        make_cloud_llm("openai:gpt-4o-mini")
+        registry.make_llm("openai:gpt-4o-mini")
     with pytest.raises(ProviderError, match="set GOOGLE_API_KEY or GEMINI_API_KEY"):
-        make_cloud_vision("google:gemini-2.5-flash")
+        registry.make_vision("google:gemini-2.5-flash")
     with pytest.raises(ProviderError, match="OPENAI_COMPATIBLE_BASE_URL"):
-        make_cloud_llm("openai-compatible:qwen3")
+        registry.make_llm("openai-compatible:qwen3")
     (no_keys / ".env").write_text(f"GEMINI_API_KEY={KEY}\nANTHROPIC_API_KEY={KEY}\n")
-    google = make_cloud_llm("gemini:gemini-2.5-flash")
+    google = registry.make_llm("gemini:gemini-2.5-flash")
     assert isinstance(google, GoogleLLM) and google.spec == "google:gemini-2.5-flash"
     assert KEY not in repr(google) and KEY not in repr(resolve_cloud("anthropic:claude-sonnet-4-6"))
-    assert isinstance(make_cloud_vision("anthropic:claude-sonnet-4-6"), AnthropicVision)
-    ollama = make_cloud_llm("ollama:llama3.2")
+    assert isinstance(registry.make_vision("anthropic:claude-sonnet-4-6"), AnthropicVision)
+    ollama = registry.make_llm("ollama:llama3.2")
     assert isinstance(ollama, OpenAILLM) and ollama.spec == "ollama:llama3.2"
     assert (ollama.base_url, ollama.local) == ("http://localhost:11434/v1", True)
     monkeypatch.setenv("OLLAMA_BASE_URL", "http://gpu-box:11434/v1")
-    remote = make_cloud_llm("ollama:llama3.2")
+    remote = registry.make_llm("ollama:llama3.2")
     assert (remote.base_url, remote.local) == ("http://gpu-box:11434/v1", False)  # type: ignore[attr-defined]
     with pytest.raises(ProviderError, match="names no model"):
-        make_cloud_llm("anthropic")
+        registry.make_llm("anthropic")
 
 
 def test_parse_answer_renumbers_and_keeps_non_citations() -> None:
@@ -407,3 +407,46 @@ def test_parse_answer_renumbers_and_keeps_non_citations() -> None:
     assert answer.text == "In [2024] it was 3 [1][2]; later [3][1] and [9]."
     assert [c.source for c in answer.citations] == ["kb:doc#3", "kb:doc#1", "kb:doc#2"]
     assert parse_answer("Not in the context.", passages).citations == ()
+
+
+def test_a_stage_adapter_without_its_hook_cannot_be_made() -> None:
+    from assistant.providers.cloud import CloudClient
+    from assistant.providers.stt.base import Transcriber
+    from assistant.providers.vision.base import VisionProvider
+
+    for base, hook in (
+        (LLM, "_answer_impl"),
+        (VisionProvider, "_analyze_impl"),
+        (Transcriber, "_transcribe_impl"),
+    ):
+        no_hook = type("NoHook", (base,), {"provider": "fake"})
+        with pytest.raises(TypeError, match=hook):
+            no_hook(model="m")
+
+    class NoClient(CloudClient, LLM):
+        def _answer_impl(self, request: AnswerRequest) -> Any:
+            raise AssertionError
+
+    with pytest.raises(TypeError, match="_make_client"):
+        NoClient(model="m", api_key=KEY)  # type: ignore[abstract]
+
+
+def test_every_registry_row_builds_its_provider(no_keys: Path) -> None:
+    from assistant.core.config import SttConfig
+    from assistant.providers.llm.local import LocalExtractiveLLM
+    from assistant.providers.stt.recorded import RecordedTranscriber
+    from assistant.providers.stt.whisper import WhisperTranscriber
+    from assistant.providers.vision.base import VisionProvider
+    from assistant.providers.vision.ocr import OcrVision
+
+    for stage, classes in registry.CLOUD_CLASSES.items():
+        for vendor, path in classes.items():
+            cls = registry._load(path)
+            assert issubclass(cls, LLM if stage == "llm" else VisionProvider), path
+            assert cls.provider == vendor, path
+    assert isinstance(registry.make_llm("local:extractive-1"), LocalExtractiveLLM)
+    assert isinstance(registry.make_vision("ocr:low"), OcrVision)
+    assert isinstance(registry.make_stt("whisper:tiny.en", SttConfig()), WhisperTranscriber)
+    assert isinstance(registry.make_stt("recorded:", SttConfig(), ()), RecordedTranscriber)
+    with pytest.raises(ConfigError, match="unknown LLM provider 'nope'"):
+        registry.make_llm("nope:x")

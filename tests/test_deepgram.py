@@ -25,8 +25,9 @@ from assistant.core.errors import (
 )
 from assistant.core.events import Utterance, Word
 from assistant.providers.base import ProviderCallError, RetryPolicy
+from assistant.providers.registry import make_stt
 from assistant.providers.stt.base import Segment
-from assistant.providers.stt.deepgram import DeepgramStream, DeepgramTranscriber, make_deepgram
+from assistant.providers.stt.deepgram import DeepgramStream, DeepgramTranscriber
 
 pytestmark = [
     # deepgram-sdk 7.17 still imports the legacy websockets client
@@ -240,10 +241,10 @@ def test_connection_refused_is_a_retryable_connection_error(sleeps: list[float])
 def test_make_deepgram_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
     with pytest.raises(ProviderError, match="DEEPGRAM_API_KEY"):
-        make_deepgram("nova-3", SttConfig())
+        make_stt("deepgram:nova-3", SttConfig())
     monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
     monkeypatch.setenv("DEEPGRAM_BASE_URL", "http://127.0.0.1:9")
-    stt = make_deepgram("nova-3", SttConfig(language="de"))
+    stt = make_stt("deepgram:nova-3", SttConfig(language="de"))
     assert (stt.spec, stt.base_url, stt.config.language) == (
         "deepgram:nova-3",
         "http://127.0.0.1:9",

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from assistant.analysis.judge import Judge, judge_run
     from assistant.core.errors import ProviderError
     from assistant.ledger import Ledger
-    from assistant.providers.keys import make_cloud_llm
+    from assistant.providers.registry import make_cloud_llm
 
     try:
         llm = make_cloud_llm(args.model)

@@ -1,7 +1,9 @@
 """What every provider shares: the base class that owns retries, timing and usage for one hook.
 
-An adapter (local OCR, whisper, a vendor SDK) implements a single private hook; the public method of
-its stage base calls it through ``Provider._invoke``, which retries retryable errors with backoff
+``Provider`` is an abstract base: each stage base (``Transcriber``, ``VisionProvider``, ``LLM``)
+declares its one hook abstract, so an adapter that forgets it cannot be made. An adapter (local OCR,
+whisper, a vendor SDK) implements that single private hook; the public method of its stage base
+calls it through ``Provider._invoke``, which retries retryable errors with backoff
 (honouring Retry-After), measures wall time, and returns a ``CallResult`` with the usage that
 ``pricing`` turns into dollars. Unexpected exceptions from an adapter become ``ProviderError`` so a
 request records an error instead of ending the run.
@@ -10,6 +12,7 @@ request records an error instead of ending the run.
 from __future__ import annotations
 
 import time
+from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -74,8 +77,9 @@ class CallFailure:
     attempts: int
 
 
-class Provider:
-    """Base of every stage's provider. ``provider`` and ``model`` name it in the ledger."""
+class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
+    """Base of every stage's provider. ``provider`` and ``model`` name it in the ledger; the
+    stage base that subclasses it declares the hook (``@abstractmethod``) its adapters write."""
 
     provider: str = "provider"
     #: True when the provider runs on this machine (priced by compute seconds, not by usage).
@@ -97,10 +101,10 @@ class Provider:
         ``timeout_s`` bounds each attempt of a remote call; local providers ignore it."""
         self.policy = policy
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027 - optional: most providers need no warm-up
         """Load models or open clients before the first call, so it is not timed as a request."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most providers hold nothing open
         """Release clients and connections (called when a run ends)."""
 
     @property

@@ -1,20 +1,29 @@
-"""What every cloud adapter shares: vendor options and a lazily made SDK client.
+"""What every cloud adapter shares: vendor options, a lazily made SDK client, the error mapping
+around each request, and the checks at the end of a streamed answer.
 
-Mixed into a stage base (``LLM`` or ``VisionProvider``, which own retries, timing and usage): the
-adapter only says how to make its SDK client (``_make_client``) and how to map one request.
+``CloudClient`` is mixed into a stage base (``LLM`` or ``VisionProvider``, which own retries, timing
+and usage). Each vendor module (``providers.vendors``) subclasses it once with how to make its SDK
+client (``_make_client``) and how its exceptions map to the workbench's (``_map_error``); an
+adapter then only maps one request.
 """
 
 from __future__ import annotations
 
 import time
-from abc import abstractmethod
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.core.errors import ProviderError
 from assistant.providers.base import RetryPolicy
+from assistant.providers.errors import empty_answer_error, malformed
 
 
-class CloudClient:
+class CloudClient(ABC):
+    provider: str
+    model: str
     base_url: str | None
     timeout_s: float
     max_output_tokens: int
@@ -53,6 +62,19 @@ class CloudClient:
     def _make_client(self) -> Any:
         """A new SDK client for this vendor, with its own retries off."""
 
+    @abstractmethod
+    def _map_error(self, exc: BaseException, *, streamed: bool = False) -> ProviderError:
+        """``exc`` (from the SDK, the transport or this adapter) as the workbench's error,
+        scrubbed of the key; ``streamed`` when the answer stream had begun."""
+
+    @contextmanager
+    def _vendor_errors(self, stream: StreamedText | None = None) -> Iterator[None]:
+        """Any exception inside the block leaves it as ``_map_error`` makes it."""
+        try:
+            yield
+        except Exception as exc:
+            raise self._map_error(exc, streamed=stream is not None and stream.streamed) from exc
+
     def _sdk_client(self) -> Any:
         if self._client is None:
             self._client = self._make_client()
@@ -74,3 +96,49 @@ class CloudClient:
     def __repr__(self) -> str:  # never the key
         model = getattr(self, "model", "?")
         return f"{type(self).__name__}(model={model!r}, base_url={self.base_url!r})"
+
+
+@dataclass(slots=True)
+class StreamedText:
+    """A streamed answer as it arrives: its text pieces, the wait for the first non-empty one
+    (``ttft_ms``), whether any event came at all, and the model that answered."""
+
+    started: float = field(default_factory=time.perf_counter)
+    parts: list[str] = field(default_factory=list)
+    ttft_ms: float | None = None
+    streamed: bool = False
+    resolved: Any = None
+
+    def event(self) -> None:
+        self.streamed = True
+
+    def add(self, piece: str) -> None:
+        if piece and self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+        self.parts.append(piece)
+
+    @property
+    def model_resolved(self) -> str | None:
+        return self.resolved if isinstance(self.resolved, str) else None
+
+    def text(
+        self,
+        *,
+        vendor: str,
+        model: str,
+        cut_before: str | None,
+        finish: str | None,
+    ) -> str:
+        """The whole answer; an error when no event came, when the stream ended before
+        ``cut_before`` (the end marker it never sent), or when the answer is empty."""
+        who = {"provider": vendor, "model": model}
+        if not self.streamed:
+            raise malformed(vendor, "the body carried no stream events", **who)
+        if cut_before is not None:
+            raise ProviderError(
+                f"{vendor}: the answer stream ended before {cut_before} (cut mid-way)", **who
+            )
+        text = "".join(self.parts).strip()
+        if not text:
+            raise empty_answer_error(vendor, finish, **who)
+        return text

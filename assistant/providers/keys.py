@@ -1,4 +1,4 @@
-"""Cloud access shared by every vendor adapter: API keys, ``provider:model`` specs, vendor errors.
+"""Finding cloud keys: API keys by variable name, and a ``provider:model`` spec resolved to its target.
 
 Keys are found by variable name (simonw/llm's habit): the environment first, then a ``.env`` file in
 the working directory (plain ``KEY=VALUE`` lines), then Streamlit's ``.streamlit/secrets.toml``. A
@@ -7,35 +7,22 @@ carry it (vendor error bodies sometimes echo the key they were sent).
 
 ``resolve_cloud`` turns a spec ("openai:gpt-4o-mini", "ollama:llama3.2") into a ``CloudTarget``
 (which SDK speaks to it, the ledger's provider name, key, base URL), raising ``ProviderError`` that
-names the variable to set when a key is missing; ``make_cloud_llm`` builds the answerer from it.
-``status_error`` is the one mapping of a vendor's HTTP status to the workbench's error vocabulary.
+names the variable to set when a key is missing; ``providers.registry`` builds the adapter from it.
+This module builds no provider and imports no adapter.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from assistant.core.errors import (
-    ConfigError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderStatusError,
-    ProviderTimeoutError,
-)
+from assistant.core.errors import ConfigError, ProviderError
 from assistant.providers.base import split_spec
-
-if TYPE_CHECKING:
-    from assistant.providers.llm.base import LLM
 
 #: Vendor → the variables its key may be in, first found wins.
 KEY_ENVS: dict[str, tuple[str, ...]] = {
@@ -169,116 +156,3 @@ def resolve_cloud(spec: str) -> CloudTarget:
         provider=provider,
         model=model,
     )
-
-
-def make_cloud_llm(spec: str) -> LLM:
-    """The answerer for ``spec``; ``ProviderError`` (naming the variable) if its key is missing."""
-    target = resolve_cloud(spec)
-    if target.vendor == "anthropic":
-        from assistant.providers.llm.anthropic_llm import AnthropicLLM
-
-        return AnthropicLLM(model=target.model, api_key=target.api_key)
-    if target.vendor == "google":
-        from assistant.providers.llm.google_llm import GoogleLLM
-
-        return GoogleLLM(model=target.model, api_key=target.api_key)
-    from assistant.providers.llm.openai_llm import OpenAILLM
-
-    return OpenAILLM(
-        model=target.model,
-        api_key=target.api_key,
-        base_url=target.base_url,
-        provider=target.provider,
-        local=target.on_this_machine,
-    )
-
-
-# -- vendor errors ---------------------------------------------------------------------------
-def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    if not headers:
-        return None
-    lower = {k.lower(): v for k, v in headers.items()}
-    try:
-        if "retry-after-ms" in lower:
-            return max(float(lower["retry-after-ms"]) / 1000.0, 0.0)
-        value = lower.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def status_error(
-    *,
-    vendor: str,
-    provider: str,
-    model: str,
-    status: int,
-    detail: str,
-    key_env: str,
-    retry_after: float | None = None,
-    bad_key: bool = False,
-) -> ProviderError:
-    """A vendor's HTTP error as the workbench's: 429 and 5xx (529 too) retryable, the rest not,
-    with what to check. ``bad_key`` marks a rejected key reported under another status (Gemini
-    answers 400 API_KEY_INVALID)."""
-    detail = " ".join(detail.split())[:300] or "no detail"
-    if status == 408:
-        return ProviderTimeoutError(
-            f"{vendor} timed out the request (408: {detail})", provider=provider, model=model
-        )
-    if bad_key or status == 401:
-        text = f"{vendor} rejected the API key ({status}: {detail}); check {key_env}"
-    elif status == 403:
-        text = f"{vendor} refused access ({detail}); check that {key_env} may use model {model!r}"
-    elif status == 404:
-        text = f"{vendor} does not know model {model!r} ({detail}); check the model name"
-    elif status == 429:
-        text = f"{vendor} rate limit or quota reached ({detail})"
-    elif status >= 500:
-        text = f"{vendor} server error {status} ({detail})"
-    else:
-        text = f"{vendor} rejected the request ({status}: {detail})"
-    return ProviderStatusError(
-        text,
-        status_code=status,
-        provider=provider,
-        model=model,
-        retry_after_s=retry_after if status == 429 else None,
-    )
-
-
-def malformed(vendor: str, what: str, *, provider: str, model: str) -> ProviderError:
-    return ProviderError(f"{vendor}: malformed response ({what})", provider=provider, model=model)
-
-
-def transport_error(
-    exc: BaseException, *, vendor: str, provider: str, model: str, timeout_s: float, streamed: bool
-) -> ProviderError | None:
-    """The SDK-independent failures: timeouts, dropped connections, a stream cut after it began,
-    bodies that are not the documented JSON. None if ``exc`` is none of these."""
-    import httpx2  # the transport of all three SDKs
-    import pydantic
-
-    if isinstance(exc, httpx2.TimeoutException | TimeoutError):
-        return ProviderTimeoutError(
-            f"{vendor} did not answer within {timeout_s:g} s", provider=provider, model=model
-        )
-    if streamed and isinstance(exc, httpx2.TransportError | OSError):
-        return ProviderError(
-            f"{vendor}: the answer stream was cut mid-way ({type(exc).__name__})",
-            provider=provider,
-            model=model,
-        )
-    if isinstance(exc, httpx2.TransportError | OSError):
-        return ProviderConnectionError(
-            f"cannot reach {vendor} ({type(exc).__name__}: {exc})", provider=provider, model=model
-        )
-    if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError | UnicodeDecodeError):
-        return malformed(vendor, "body is not the documented JSON", provider=provider, model=model)
-    return None

@@ -1,102 +1,195 @@
-"""One registry from a ``provider:model`` spec to a provider: stt, vision and LLM.
+"""One registry from a ``provider:model`` spec to a provider, table-driven per stage (stt, vision,
+LLM): everything that turns a spec into a provider (the pipeline's stages, the judge, stt-bench)
+asks here.
 
-A new provider is one class and one entry here; the pipeline does not change. A cloud provider whose
-key is missing degrades to the offline provider of its tier, with a notice.
+A new provider is one class and one row here; the pipeline does not change. Each table maps a
+provider name to the ``module:Class`` that implements it (imported only when the spec is used, so
+an SDK is loaded only for the providers a run uses) and how it is built: offline from the model
+name, from the cloud target a key resolves to (``keys.resolve_cloud``), or for speech from the stt
+options. A cloud provider whose key is missing degrades to the offline provider of its tier, with
+a notice.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import TypeVar
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from assistant.core.config import Config
+from assistant.core.config import Config, SttConfig
 from assistant.core.errors import ConfigError, ProviderError
 from assistant.core.events import CHEAP, PREMIUM, Utterance
 from assistant.providers.base import Provider, split_spec
-from assistant.providers.keys import CLOUD_PROVIDERS
+from assistant.providers.keys import CLOUD_PROVIDERS, CloudTarget, resolve_cloud
 from assistant.providers.llm.base import LLM
 from assistant.providers.stt.base import Transcriber
 from assistant.providers.vision.base import VisionProvider
 
-
-def _vision(model: str) -> VisionProvider:
-    from assistant.providers.vision.ocr import OcrVision
-
-    return OcrVision(model=model)
+P = TypeVar("P", bound=Provider)
+#: The transcript a ``recorded`` transcriber replays (None when the dataset has none).
+Transcript = tuple[Utterance, ...] | None
 
 
-def _local_llm(model: str) -> LLM:
-    from assistant.providers.llm.local import LocalExtractiveLLM
-
-    return LocalExtractiveLLM(model=model)
-
-
-def _cloud_llm(provider: str) -> Callable[[str], LLM]:
-    def build(model: str) -> LLM:
-        from assistant.providers.keys import make_cloud_llm
-
-        return make_cloud_llm(f"{provider}:{model}")
-
-    return build
+def _load(path: str) -> Any:
+    """The class at ``module:Class``, imported now."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def _cloud_vision(provider: str) -> Callable[[str], VisionProvider]:
-    def build(model: str) -> VisionProvider:
-        from assistant.providers.vision.cloud import make_cloud_vision
+# -- how each kind of provider is built -------------------------------------------------------
+def _offline(path: str) -> Callable[[str], Any]:
+    """A local provider named by its model alone."""
+    return lambda spec: _load(path)(model=split_spec(spec)[1])
 
-        return make_cloud_vision(f"{provider}:{model}")
+
+def _cloud(paths: Mapping[str, str]) -> Callable[[str], Any]:
+    """A cloud provider: the spec's key and endpoint, then the class of the SDK that speaks to it
+    (``paths``: vendor → class; "openai" also serves the OpenAI-compatible servers)."""
+
+    def build(spec: str) -> Any:
+        target = resolve_cloud(spec)
+        return _load(paths[target.vendor])(**_cloud_options(target))
 
     return build
 
 
-VISION: dict[str, Callable[[str], VisionProvider]] = {
-    "ocr": _vision,
-    **{p: _cloud_vision(p) for p in CLOUD_PROVIDERS},
+def _cloud_options(target: CloudTarget) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "model": target.model,
+        "api_key": target.api_key,
+        "base_url": target.base_url,
+    }
+    if target.vendor == "openai":  # also a compatible server: its name, and whether it is local
+        options |= {"provider": target.provider, "local": target.on_this_machine}
+    return options
+
+
+def _whisper(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
+    cls: type[Transcriber] = _load("assistant.providers.stt.whisper:WhisperTranscriber")
+    return cls(model=split_spec(spec)[1] or "tiny.en", config=stt)
+
+
+def _recorded(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
+    if transcript is None:
+        raise ConfigError(
+            "stt.provider 'recorded' needs the dataset's ground-truth transcript "
+            "([ground_truth].transcript in manifest.toml); use 'whisper:tiny.en' instead"
+        )
+    cls: Any = _load("assistant.providers.stt.recorded:RecordedTranscriber")
+    model = split_spec(spec)[1] or "ground-truth"
+    transcriber: Transcriber = cls(model=model, transcript=transcript, config=stt)
+    return transcriber
+
+
+def _deepgram(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
+    from assistant.providers.vendors.deepgram import credentials
+
+    model = split_spec(spec)[1] or "nova-3"
+    api_key, base_url = credentials(model)
+    cls: Any = _load("assistant.providers.stt.deepgram:DeepgramTranscriber")
+    transcriber: Transcriber = cls(model=model, config=stt, api_key=api_key, base_url=base_url)
+    return transcriber
+
+
+# -- the tables -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Registry(Generic[P]):
+    """One stage's providers: name → builder (given the whole spec, and the stage's context)."""
+
+    stage: str
+    builders: Mapping[str, Callable[..., P]]
+
+    def make(self, spec: str, *context: Any) -> P:
+        provider, _ = split_spec(spec)
+        if provider not in self.builders:
+            raise ConfigError(
+                f"unknown {self.stage} provider {provider!r} in {spec!r}; available here: "
+                f"{', '.join(sorted(self.builders))}"
+            )
+        return self.builders[provider](spec, *context)
+
+    def __contains__(self, provider: object) -> bool:
+        return provider in self.builders
+
+
+#: Stage → vendor → the adapter class that speaks that vendor's SDK.
+CLOUD_CLASSES: dict[str, dict[str, str]] = {
+    "vision": {
+        "openai": "assistant.providers.vision.cloud:OpenAIVision",
+        "anthropic": "assistant.providers.vision.cloud:AnthropicVision",
+        "google": "assistant.providers.vision.cloud:GoogleVision",
+    },
+    "llm": {
+        "openai": "assistant.providers.llm.openai_llm:OpenAILLM",
+        "anthropic": "assistant.providers.llm.anthropic_llm:AnthropicLLM",
+        "google": "assistant.providers.llm.google_llm:GoogleLLM",
+    },
 }
-LLMS: dict[str, Callable[[str], LLM]] = {
-    "local": _local_llm,
-    **{p: _cloud_llm(p) for p in CLOUD_PROVIDERS},
-}
-# what a tier falls back to, offline, when its cloud provider has no key
+_CLOUD_VISION = _cloud(CLOUD_CLASSES["vision"])
+_CLOUD_LLM = _cloud(CLOUD_CLASSES["llm"])
+STT: Registry[Transcriber] = Registry(
+    "stt", {"whisper": _whisper, "recorded": _recorded, "deepgram": _deepgram}
+)
+VISION: Registry[VisionProvider] = Registry(
+    "vision",
+    {
+        "ocr": _offline("assistant.providers.vision.ocr:OcrVision"),
+        **dict.fromkeys(CLOUD_PROVIDERS, _CLOUD_VISION),
+    },
+)
+LLMS: Registry[LLM] = Registry(
+    "LLM",
+    {
+        "local": _offline("assistant.providers.llm.local:LocalExtractiveLLM"),
+        **dict.fromkeys(CLOUD_PROVIDERS, _CLOUD_LLM),
+    },
+)
+#: What a tier (or transcription) falls back to, offline, when its cloud provider has no key.
 OFFLINE = {
     ("vision", CHEAP): "ocr:low",
     ("vision", PREMIUM): "ocr:full",
     ("llm", CHEAP): "local:extractive-1",
     ("llm", PREMIUM): "local:extractive-3",
 }
-STT_PROVIDERS = ("whisper", "recorded", "deepgram")
-T = TypeVar("T")
+STT_OFFLINE = "whisper:tiny.en"
+#: The transcribers that need a key (and so may fall back to ``STT_OFFLINE``).
+CLOUD_STT = ("deepgram",)
+STT_PROVIDERS = tuple(STT.builders)
 
 
-def _lookup(registry: dict[str, Callable[[str], T]], spec: str, what: str) -> T:
-    provider, model = split_spec(spec)
-    if provider not in registry:
-        raise ConfigError(
-            f"unknown {what} provider {provider!r} in {spec!r}; available here: "
-            f"{', '.join(sorted(registry))}"
-        )
-    return registry[provider](model)
-
-
+# -- entry points -----------------------------------------------------------------------------
 def make_vision(spec: str) -> VisionProvider:
-    return _lookup(VISION, spec, "vision")
+    return VISION.make(spec)
 
 
 def make_llm(spec: str) -> LLM:
-    return _lookup(LLMS, spec, "LLM")
+    return LLMS.make(spec)
+
+
+def make_cloud_llm(spec: str) -> LLM:
+    """A cloud LLM only (the judge's): ``ProviderError`` for any other spec, or naming the
+    variable to set when its key is missing."""
+    llm: LLM = _CLOUD_LLM(spec)  # resolve_cloud first: it rejects a spec that is not a cloud one
+    return llm
+
+
+def make_stt(spec: str, stt: SttConfig, transcript: Transcript = None) -> Transcriber:
+    """The transcriber for ``spec``, with no fallback (``ProviderError`` when its key is missing)."""
+    return STT.make(spec, stt, transcript)
 
 
 def tier_provider(kind: str, tier: str, spec: str, notices: list[str] | None) -> Provider:
     """The tier's provider; a cloud provider without its key degrades to offline with a notice."""
-    make: Callable[[str], Provider] = make_vision if kind == "vision" else make_llm
+    registry: Registry[Any] = VISION if kind == "vision" else LLMS
     try:
-        return make(spec)
+        return registry.make(spec)
     except ProviderError as exc:
         offline = OFFLINE[(kind, tier)]
         if notices is not None:
             notices.append(f"{kind} {tier} tier: {exc} - using offline {offline} instead")
-        return make(offline)
+        return registry.make(offline)
 
 
 def make_transcriber(
@@ -108,36 +201,20 @@ def make_transcriber(
 ) -> Transcriber:
     """The configured transcriber. A cloud provider without its key degrades to offline whisper
     with a notice (or raises ``ProviderError`` when ``allow_fallback`` is false)."""
-    provider, model = split_spec(config.stt.provider)
-    if provider == "whisper":
-        from assistant.providers.stt.whisper import WhisperTranscriber
-
-        return WhisperTranscriber(model=model or "tiny.en", config=config.stt)
-    if provider == "recorded":
-        if transcript is None:
-            raise ConfigError(
-                "stt.provider 'recorded' needs the dataset's ground-truth transcript "
-                "([ground_truth].transcript in manifest.toml); use 'whisper:tiny.en' instead"
-            )
-        from assistant.providers.stt.recorded import RecordedTranscriber
-
-        return RecordedTranscriber(
-            model=model or "ground-truth", transcript=transcript, config=config.stt
+    spec = config.stt.provider
+    provider = split_spec(spec)[0]
+    if provider not in STT:
+        raise ConfigError(
+            f"unknown stt provider {provider!r}; available: {', '.join(STT_PROVIDERS)}"
         )
-    if provider == "deepgram":
-        from assistant.providers.stt.deepgram import make_deepgram
-
-        try:
-            return make_deepgram(model or "nova-3", config.stt)
-        except ProviderError as exc:
-            if not allow_fallback:
-                raise
-            if notices is not None:
-                notices.append(f"{exc} - transcribing offline with whisper:tiny.en instead")
-            fallback = dataclasses.replace(
-                config, stt=dataclasses.replace(config.stt, provider="whisper:tiny.en")
-            )
-            return make_transcriber(fallback, transcript)
-    raise ConfigError(f"unknown stt provider {provider!r}; available: {', '.join(STT_PROVIDERS)}")
-
-
+    try:
+        return make_stt(spec, config.stt, transcript)
+    except ProviderError as exc:
+        if provider not in CLOUD_STT or not allow_fallback:
+            raise
+        if notices is not None:
+            notices.append(f"{exc} - transcribing offline with {STT_OFFLINE} instead")
+        fallback = dataclasses.replace(
+            config, stt=dataclasses.replace(config.stt, provider=STT_OFFLINE)
+        )
+        return make_transcriber(fallback, transcript)

@@ -1,4 +1,4 @@
-"""Answering providers behind one base (``LLM``)."""
+"""Answering a question from its context: the ``LLM`` base, the offline answerer, the cloud adapters."""
 
 from assistant.providers.llm.base import LLM, AnswerRequest
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.core.errors import ProviderError
 from assistant.core.events import Answer, Passage
 from assistant.providers.llm.base import AnswerRequest
 
@@ -23,11 +22,6 @@ SYSTEM_PROMPT = (
     "said (transcript lines with their speaker) and the team's knowledge base. Cite the passages "
     "each fact comes from as [n], right after the fact. If the context does not contain the "
     "answer, say that it does not, in one sentence, instead of guessing."
-)
-VISION_PROMPT = (
-    "This is a screenshot of a screen shared in a meeting. Read all text on this screen, in "
-    "reading order, then describe charts/tables briefly (what they show, their key numbers). "
-    "Plain text, no preamble."
 )
 NO_CONTEXT = "(no context: nothing on screen, said or in the knowledge base matches)"
 
@@ -85,17 +79,3 @@ def parse_answer(text: str, passages: Sequence[Passage]) -> Answer:
     body = _MARKER.sub(renumber, text.strip())
     citations = tuple(passages[n - 1] for n in order)
     return Answer(body, citations=citations)
-
-
-def empty_answer_error(
-    vendor: str, finish: str | None, *, provider: str, model: str
-) -> ProviderError:
-    """No text came back: say why (the output budget spent on reasoning, a safety stop)."""
-    hint = ""
-    if finish and finish.lower() in {"length", "max_tokens"}:
-        hint = "; the output budget ran out first (reasoning models spend it thinking): raise max_output_tokens"
-    return ProviderError(
-        f"{vendor} returned no answer text (finish reason {finish or 'none'}){hint}",
-        provider=provider,
-        model=model,
-    )

@@ -1,4 +1,4 @@
-"""Transcription providers behind one base (``Transcriber``)."""
+"""Speech to text: the ``Transcriber`` base (voice-activity gate), whisper, recorded, Deepgram."""
 
 from assistant.providers.stt.base import Segment, Transcriber, TranscriptCall
 

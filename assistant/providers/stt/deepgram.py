@@ -1,21 +1,19 @@
 """Deepgram speech-to-text: pre-recorded REST for replayed segments, a live WebSocket for rooms.
 
-Both go through deepgram-sdk 7.x, pointed at ``base_url`` by a custom ``DeepgramClientEnvironment``
-(tests drive the real SDK against a local fake). ``DeepgramTranscriber`` posts each speech segment as
+Both go through deepgram-sdk 7.x (``providers.vendors.deepgram``: the SDK, its environment, the key
+and the error mapping). ``DeepgramTranscriber`` posts each speech segment as
 WAV with ``DeepgramClient.listen.v1.media.transcribe_file``; the SDK's own retries are off
 (``max_retries=0``: it would retry 429/5xx twice with its own sleeps) since the base owns retries,
 and the response shape is checked here because the SDK's models validate nothing. ``DeepgramStream``
 uses the SDK's live client, ``AsyncDeepgramClient.listen.v1.connect`` (it accepts a ``ws://``
 environment, so no hand-written protocol), yields final ``Results`` as utterances in media time, and
-``finish()`` sends ``CloseStream`` and drains to Deepgram's ``Metadata`` and close. The API key only
-ever goes into the SDK's ``Authorization: Token`` header; every message built here is scrubbed of it.
+``finish()`` sends ``CloseStream`` and drains to Deepgram's ``Metadata`` and close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
 import time
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -24,37 +22,18 @@ from typing import Any
 import numpy as np
 
 from assistant.core.config import SttConfig
-from assistant.core.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderStatusError,
-    ProviderTimeoutError,
-)
+from assistant.core.errors import ProviderError
 from assistant.core.events import Usage, Utterance, Word
 from assistant.providers.base import HookOutput, RetryPolicy
 from assistant.providers.stt.base import Segment, Transcriber
-
-PROVIDER = "deepgram"
-DEFAULT_BASE_URL = "https://api.deepgram.com"
-KEY_ENV = "DEEPGRAM_API_KEY"
-BASE_URL_ENV = "DEEPGRAM_BASE_URL"
-_INSTALL_HINT = "the Deepgram provider needs deepgram-sdk: pip install -r requirements.txt"
-
-
-def _sdk() -> Any:
-    try:
-        import deepgram
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ProviderError(_INSTALL_HINT, provider=PROVIDER) from exc
-    return deepgram
-
-
-def _environment(base_url: str) -> Any:
-    """One base URL (http(s):// or ws(s)://) for both REST and WebSocket endpoints."""
-    url = base_url.rstrip("/")
-    http = "http" + url[2:] if url.startswith("ws") else url
-    ws = "ws" + url[4:] if url.startswith("http") else url
-    return _sdk().DeepgramClientEnvironment(base=http, production=ws, agent=ws, agent_rest=http)
+from assistant.providers.vendors.deepgram import (
+    DEFAULT_BASE_URL,
+    PROVIDER,
+    environment,
+    map_error,
+    sdk,
+)
+from assistant.providers.vendors.deepgram import malformed as _malformed
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -67,10 +46,6 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
 
 
 # -- response mapping -------------------------------------------------------------------------
-def _malformed(what: str, model: str) -> ProviderError:
-    return ProviderError(f"deepgram: malformed response ({what})", provider=PROVIDER, model=model)
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -141,76 +116,6 @@ def parse_prerecorded(response: Any, segment: Segment, model: str) -> HookOutput
     return HookOutput(utterances, Usage(), resolved)
 
 
-# -- error mapping ----------------------------------------------------------------------------
-def _retry_after_s(headers: Any) -> float | None:
-    """Deepgram's Retry-After is in seconds."""
-    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _status_error(status: int, headers: Any, body: Any, model: str) -> ProviderError:
-    fields = body if isinstance(body, dict) else {}
-    code = fields.get("err_code") or fields.get("category") or ""
-    msg = fields.get("err_msg") or fields.get("message") or (body if isinstance(body, str) else "")
-    detail = (
-        f"HTTP {status}" + (f" {code}" if code else "") + (f": {str(msg)[:200]}" if msg else "")
-    )
-    if status in (401, 403):
-        fix = f"check {KEY_ENV} (a valid key for a project with speech-to-text access)"
-        text = f"deepgram rejected the API key ({detail}); {fix}"
-    elif status == 402:
-        text = f"deepgram: out of credit ({detail}); top up the project or use another key"
-    elif status == 429:
-        text = f"deepgram rate limit ({detail})"
-    elif status >= 500:
-        text = f"deepgram server error ({detail})"
-    else:
-        text = f"deepgram rejected the request ({detail}); check stt model {model!r} and language"
-    retry_after_s = _retry_after_s(headers) if status == 429 else None
-    return ProviderStatusError(
-        text, status_code=status, provider=PROVIDER, model=model, retry_after_s=retry_after_s
-    )
-
-
-def map_error(exc: BaseException, *, model: str, api_key: str, timeout_s: float) -> ProviderError:
-    """An SDK/transport exception as the workbench's provider error (never containing the key)."""
-    import httpx
-    import websockets.exceptions
-    from deepgram.core.api_error import ApiError
-    from deepgram.core.parse_error import ParsingError
-
-    error: ProviderError
-    if isinstance(exc, ProviderError):
-        error = exc
-    elif isinstance(exc, httpx.TimeoutException | TimeoutError):
-        error = ProviderTimeoutError(
-            f"deepgram did not answer within {timeout_s:g} s", provider=PROVIDER, model=model
-        )
-    elif isinstance(exc, ParsingError) or (
-        isinstance(exc, ApiError) and (exc.status_code is None or exc.status_code < 300)
-    ):
-        error = _malformed("body is not the documented JSON", model)
-    elif isinstance(exc, ApiError):
-        error = _status_error(exc.status_code or 0, exc.headers, exc.body, model)
-    elif isinstance(
-        exc,
-        httpx.TransportError | OSError | websockets.exceptions.ConnectionClosedError,
-    ):
-        error = ProviderConnectionError(
-            f"cannot reach deepgram ({type(exc).__name__}: {exc})", provider=PROVIDER, model=model
-        )
-    else:
-        error = ProviderError(
-            f"deepgram: {type(exc).__name__}: {exc}", provider=PROVIDER, model=model
-        )
-    if api_key and api_key in str(error):
-        error.args = (str(error).replace(api_key, "***"),)
-    return error
-
-
 # -- pre-recorded ----------------------------------------------------------------------------
 class DeepgramTranscriber(Transcriber):
     provider = PROVIDER
@@ -244,11 +149,11 @@ class DeepgramTranscriber(Transcriber):
         if self._client is None:
             import httpx
 
-            sdk = _sdk()
+            sdk_module = sdk()
             self._http = httpx.Client(timeout=self.timeout_s)
-            self._client = sdk.DeepgramClient(
+            self._client = sdk_module.DeepgramClient(
                 api_key=self._api_key,
-                environment=_environment(self.base_url),
+                environment=environment(self.base_url),
                 httpx_client=self._http,
                 timeout=self.timeout_s,
                 max_retries=0,  # the base retries; the SDK would retry 429/5xx on its own
@@ -278,20 +183,6 @@ class DeepgramTranscriber(Transcriber):
                 exc, model=self.model, api_key=self._api_key, timeout_s=self.timeout_s
             ) from exc
         return parse_prerecorded(response, segment, self.model)
-
-
-def make_deepgram(model: str, config: SttConfig) -> DeepgramTranscriber:
-    """A transcriber keyed from ``DEEPGRAM_API_KEY`` (and ``DEEPGRAM_BASE_URL`` if set)."""
-    api_key = os.environ.get(KEY_ENV, "").strip()
-    if not api_key:
-        raise ProviderError(
-            f"deepgram needs an API key: set {KEY_ENV} (console.deepgram.com → API keys), "
-            'or use offline transcription (stt.provider = "whisper:tiny.en")',
-            provider=PROVIDER,
-            model=model,
-        )
-    base_url = os.environ.get(BASE_URL_ENV, "").strip() or None
-    return DeepgramTranscriber(model=model, config=config, api_key=api_key, base_url=base_url)
 
 
 # -- live ------------------------------------------------------------------------------------
@@ -340,11 +231,11 @@ class DeepgramStream:
     async def __aenter__(self) -> DeepgramStream:
         import httpx
 
-        sdk = _sdk()
+        sdk_module = sdk()
         self._http = httpx.AsyncClient()
-        client = sdk.AsyncDeepgramClient(
+        client = sdk_module.AsyncDeepgramClient(
             api_key=self._api_key,
-            environment=_environment(self.base_url),
+            environment=environment(self.base_url),
             httpx_client=self._http,
             max_retries=0,
         )

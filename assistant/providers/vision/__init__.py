@@ -1,4 +1,4 @@
-"""Screen-analysis providers behind one base (``VisionProvider``)."""
+"""Reading a shared screen: the ``VisionProvider`` base (cached per frame), offline OCR, cloud vision."""
 
 from assistant.providers.vision.base import VisionProvider
 

@@ -31,14 +31,18 @@ from assistant.core.errors import ProviderError
 from assistant.core.events import KeptFrame, Usage
 from assistant.providers.base import HookOutput, RetryPolicy
 from assistant.providers.cloud import CloudClient
-from assistant.providers.keys import resolve_cloud
-from assistant.providers.llm import anthropic_llm, google_llm, openai_llm
-from assistant.providers.llm.prompts import VISION_PROMPT, empty_answer_error
+from assistant.providers.errors import empty_answer_error
+from assistant.providers.vendors import anthropic, google, openai
 from assistant.providers.vision.base import VisionProvider
 
 MAX_WIDTH_PX = 1280
 JPEG_QUALITY = 85
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg")}
+VISION_PROMPT = (
+    "This is a screenshot of a screen shared in a meeting. Read all text on this screen, in "
+    "reading order, then describe charts/tables briefly (what they show, their key numbers). "
+    "Plain text, no preamble."
+)
 
 
 def encode_frame(rgb: np.ndarray, image_format: str = "png") -> tuple[bytes, str]:
@@ -97,11 +101,11 @@ class _CloudVision(CloudClient, VisionProvider):
         return text.strip()
 
 
-class OpenAIVision(_CloudVision):
+class OpenAIVision(openai.OpenAIClient, _CloudVision):
     """Chat completions with the frame as an ``image_url`` data URL (also OpenAI-compatible
     servers with a vision model: pass ``provider`` and ``base_url``)."""
 
-    provider = openai_llm.VENDOR
+    provider = openai.VENDOR
 
     def __init__(
         self,
@@ -112,7 +116,7 @@ class OpenAIVision(_CloudVision):
         timeout_s: float = 30.0,
         max_output_tokens: int = 800,
         image_format: str = "png",
-        provider: str = openai_llm.VENDOR,
+        provider: str = openai.VENDOR,
         local: bool = False,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -129,16 +133,10 @@ class OpenAIVision(_CloudVision):
         )
         self.provider, self.local = provider, local
 
-    def _make_client(self) -> Any:
-        return openai_llm.make_client(
-            api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s
-        )
-
     def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
         data, mime = encode_frame(frame.rgb, self.image_format)
         url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-        limit = "max_completion_tokens" if self.provider == openai_llm.VENDOR else "max_tokens"
-        try:
+        with self._vendor_errors():
             response = self._sdk_client().chat.completions.create(
                 model=self.model,
                 messages=[
@@ -150,7 +148,7 @@ class OpenAIVision(_CloudVision):
                         ],
                     }
                 ],
-                **{limit: self.max_output_tokens},
+                **self._token_limit(),
             )
             choice = response.choices[0]
             usage = Usage(
@@ -158,27 +156,14 @@ class OpenAIVision(_CloudVision):
                 output_tokens=int(response.usage.completion_tokens),
                 image_count=1,
             )
-        except Exception as exc:
-            raise openai_llm.map_error(
-                exc,
-                provider=self.provider,
-                model=self.model,
-                api_key=self._api_key,
-                timeout_s=self.timeout_s,
-            ) from exc
         text = self._text(choice.message.content, choice.finish_reason)
         return HookOutput(text, usage, response.model if isinstance(response.model, str) else None)
 
 
-class AnthropicVision(_CloudVision):
+class AnthropicVision(anthropic.AnthropicClient, _CloudVision):
     """Messages API with the frame as a base64 ``image`` content block before the prompt."""
 
-    provider = anthropic_llm.VENDOR
-
-    def _make_client(self) -> Any:
-        return anthropic_llm.make_client(
-            api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s
-        )
+    provider = anthropic.VENDOR
 
     def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
         data, mime = encode_frame(frame.rgb, self.image_format)
@@ -187,7 +172,7 @@ class AnthropicVision(_CloudVision):
             "media_type": mime,
             "data": base64.b64encode(data).decode("ascii"),
         }
-        try:
+        with self._vendor_errors():
             message = self._sdk_client().messages.create(
                 model=self.model,
                 max_tokens=self.max_output_tokens,
@@ -201,61 +186,31 @@ class AnthropicVision(_CloudVision):
                     }
                 ],
             )
-            input_tokens, output_tokens = anthropic_llm.read_usage(message.usage, model=self.model)
+            input_tokens, output_tokens = anthropic.read_usage(message.usage, model=self.model)
             text = "".join(b.text for b in message.content if getattr(b, "type", None) == "text")
-        except Exception as exc:
-            raise anthropic_llm.map_error(
-                exc, model=self.model, api_key=self._api_key, timeout_s=self.timeout_s
-            ) from exc
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens, image_count=1)
         resolved = message.model if isinstance(message.model, str) else None
         return HookOutput(self._text(text, message.stop_reason), usage, resolved)
 
 
-class GoogleVision(_CloudVision):
+class GoogleVision(google.GoogleClient, _CloudVision):
     """``generate_content`` with the frame as inline bytes (``Part.from_bytes``)."""
 
-    provider = google_llm.VENDOR
-
-    def _make_client(self) -> Any:
-        return google_llm.make_client(
-            api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s
-        )
+    provider = google.VENDOR
 
     def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
-        _, types = google_llm._sdk()
+        _, types = google.sdk()
         data, mime = encode_frame(frame.rgb, self.image_format)
-        try:
+        with self._vendor_errors():
             response = self._sdk_client().models.generate_content(
                 model=self.model,
                 contents=[types.Part.from_bytes(data=data, mime_type=mime), VISION_PROMPT],
-                config=google_llm.generation_config(self.model, self.max_output_tokens),
+                config=google.generation_config(self.model, self.max_output_tokens),
             )
-            tokens = google_llm.read_usage(response.usage_metadata, model=self.model)
-            texts, finish = google_llm.answer_parts(response)
-        except Exception as exc:
-            raise google_llm.map_error(
-                exc, model=self.model, api_key=self._api_key, timeout_s=self.timeout_s
-            ) from exc
+            tokens = google.read_usage(response.usage_metadata, model=self.model)
+            texts, finish = google.answer_parts(response)
         usage = Usage(
             input_tokens=tokens.input_tokens, output_tokens=tokens.output_tokens, image_count=1
         )
         resolved = response.model_version if isinstance(response.model_version, str) else None
         return HookOutput(self._text("".join(texts), finish), usage, resolved)
-
-
-def make_cloud_vision(spec: str) -> VisionProvider:
-    """The screen reader for ``spec``; ``ProviderError`` (naming the variable) if its key is missing."""
-    target = resolve_cloud(spec)
-    model, key, url = target.model, target.api_key, target.base_url
-    if target.vendor == anthropic_llm.VENDOR:
-        return AnthropicVision(model=model, api_key=key, base_url=url)
-    if target.vendor == google_llm.VENDOR:
-        return GoogleVision(model=model, api_key=key, base_url=url)
-    return OpenAIVision(
-        model=model,
-        api_key=key,
-        base_url=url,
-        provider=target.provider,
-        local=target.on_this_machine,
-    )
