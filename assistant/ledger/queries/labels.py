@@ -84,9 +84,9 @@ def _check(label: Label) -> None:
             raise LabelError("a grade needs a score between 0 and 1")
         if not 0.0 <= float(score) <= 1.0:
             raise LabelError(f"a grade's score must be between 0 and 1, not {score}")
-    if label.kind == "reference":
-        if not (label.reference or "").strip() and not [f for f in label.key_facts if f.strip()]:
-            raise LabelError("a reference label needs a reference answer or at least one key fact")
+    has_facts = any(f.strip() for f in label.key_facts)
+    if label.kind == "reference" and not (label.reference or "").strip() and not has_facts:
+        raise LabelError("a reference label needs a reference answer or at least one key fact")
     if label.kind == "preference" and label.preferred_tier not in (*TIERS, "tie"):
         raise LabelError(
             f"a preference names the better tier: cheap, premium or tie, not {label.preferred_tier!r}"
@@ -262,7 +262,9 @@ def _decide(
     reference = found.get(("reference", None))
     if reference is not None:
         facts = tuple(json.loads(reference["key_facts_json"] or "[]"))
-        scored = score_answer(answer or "", reference=_none(reference["reference"]), key_facts=facts)
+        scored = score_answer(
+            answer or "", reference=_none(reference["reference"]), key_facts=facts
+        )
         if scored is not None:
             return {
                 "quality": scored.score,
@@ -296,3 +298,34 @@ def effective(column: str, *, stored: str, override: str = "lq") -> str:
         f"CASE WHEN {override}.request_id IS NOT NULL THEN {override}.{column} "
         f"ELSE {stored}.{column} END"
     )
+
+
+_ANSWERS_BY_TIER_SQL = """
+WITH answers AS (
+    SELECT o.run_id, o.request_id, o.tier, o.answer, o.quality, o.llm_model AS model
+    FROM tier_outcomes AS o WHERE o.run_id = $run_id
+    UNION ALL
+    SELECT q.run_id, q.request_id, q.tier, q.answer, q.quality, q.llm_model_resolved AS model
+    FROM requests AS q
+    WHERE q.run_id = $run_id AND NOT EXISTS (
+        SELECT 1 FROM tier_outcomes AS o
+        WHERE o.run_id = q.run_id AND o.request_id = q.request_id AND o.tier = q.tier)
+)
+SELECT a.request_id, a.tier, a.model, a.answer, a.quality AS stored_quality,
+    {quality} AS quality, coalesce(lq.source, CASE WHEN a.quality IS NOT NULL
+        THEN 'stored' END) AS quality_source
+FROM answers AS a
+LEFT JOIN label_quality AS lq
+    ON lq.run_id = a.run_id AND lq.request_id = a.request_id AND lq.tier = a.tier
+ORDER BY a.request_id, a.tier
+"""
+
+
+def answers_by_tier(ledger: Ledger, run_id: str) -> pd.DataFrame:
+    """Every answer of a run, one row per (request, tier): the routed one, and both tiers' for a
+    ``--both-tiers`` run; with its stored and effective quality and where that comes from
+    ('grade', 'reference', 'deleted', 'stored' or None when unknown)."""
+    sql = _ANSWERS_BY_TIER_SQL.format(quality=effective("quality", stored="a"))
+    with with_label_quality(ledger, run_id) as cur:
+        frame: pd.DataFrame = cur.sql(sql, params={"run_id": run_id}).to_arrow_table().to_pandas()
+    return frame
