@@ -84,6 +84,11 @@ def _changes(labels: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str,
     return out
 
 
+def _text(value: Any) -> str | None:
+    """A label's text field (pandas may hand an all-null column over as NaN)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _apply(obj: dict[str, Any], labels: list[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The question line after its labels (None: deleted)."""
     latest: dict[str, Mapping[str, Any]] = {}
@@ -96,15 +101,17 @@ def _apply(obj: dict[str, Any], labels: list[Mapping[str, Any]]) -> dict[str, An
     ):
         return None
     out = dict(obj)
-    if "question_edit" in latest and latest["question_edit"].get("question"):
-        out["text"] = latest["question_edit"]["question"]
+    edited = _text(latest["question_edit"].get("question")) if "question_edit" in latest else None
+    if edited:
+        out["text"] = edited
     if "reference" in latest:
         ref = latest["reference"]
-        if ref.get("reference"):
-            out["reference"] = ref["reference"]
+        reference = _text(ref.get("reference"))
+        if reference:
+            out["reference"] = reference
         else:
             out.pop("reference", None)
-        out["key_facts"] = json.loads(ref.get("key_facts_json") or "[]")
+        out["key_facts"] = json.loads(_text(ref.get("key_facts_json")) or "[]")
     if ("reference" in latest or "question_accept" in latest) and out.get("proposed"):
         out.pop("proposed")
         if "needs_screen" not in out:

@@ -165,7 +165,8 @@ def latest_labels(ledger: Ledger, run_id: str | None = None) -> pd.DataFrame:
     frame: pd.DataFrame = (
         ledger.cursor().sql(_LATEST_SQL.format(where=where), params=params).to_arrow_table()
     ).to_pandas()
-    return frame
+    # NULL as None in every column (an all-NULL text column would otherwise arrive as NaN)
+    return frame.astype(object).where(frame.notna(), None)
 
 
 def label_history(ledger: Ledger, run_id: str) -> pd.DataFrame:
@@ -261,7 +262,7 @@ def _decide(
         return {"quality": score, "quality_f1": None, "quality_key_facts": None, "source": "grade"}
     reference = found.get(("reference", None))
     if reference is not None:
-        facts = tuple(json.loads(reference["key_facts_json"] or "[]"))
+        facts = tuple(json.loads(_none(reference["key_facts_json"]) or "[]"))
         scored = score_answer(
             answer or "", reference=_none(reference["reference"]), key_facts=facts
         )
