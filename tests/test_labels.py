@@ -99,8 +99,8 @@ def test_a_grade_sets_that_tiers_quality_and_the_sweep_follows(ledger: Ledger) -
     assert outcomes.loc[(q1, "cheap"), "quality"] == 0.0
     assert outcomes.loc[(q2, "premium"), "quality"] == 0.25
     after = sweep(ledger, RUN)
-    all_cheap = [p for p in after.points if p.threshold == 1.0][0]  # every request cheap
-    old_cheap = [p for p in before.points if p.threshold == 1.0][0]
+    all_cheap = next(p for p in after.points if p.threshold == 1.0)  # every request cheap
+    old_cheap = next(p for p in before.points if p.threshold == 1.0)
     others = outcomes.xs("cheap", level="tier")["quality"].dropna()
     assert all_cheap.mean_quality == pytest.approx(others.mean())
     assert all_cheap.mean_quality != pytest.approx(old_cheap.mean_quality)
