@@ -234,3 +234,33 @@ def test_labels_command(
     assert load_dataset(dataset).questions[2].key_facts == ("15",)
     assert main(["labels", "--run", "nope", "--ledger", path]) == 2
     assert "run nope does not exist" in capsys.readouterr().err
+
+
+def test_the_learned_router_trains_from_labels(
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant.analysis.labels import train_router_from_labels
+    from assistant.routing.learned import LogisticModel
+
+    _grade(ledger, "q1", 0.0, tier="cheap")
+    _grade(ledger, "q1", 1.0, tier="premium")
+    add_labels(ledger, [Label(RUN, _request(ledger, "q2"), "preference", author="ann",
+                              preferred_tier="cheap")])  # fmt: skip
+    trained = train_router_from_labels(ledger, RUN)
+    assert (trained.rows, trained.from_people, trained.from_preferences, trained.skipped) == (
+        2, 2, 1, 1
+    )  # fmt: skip
+    assert "on 2 labelled requests" in trained.sentence
+    deleted = [
+        Label(RUN, _request(ledger, q), "question_delete", author="ann") for q in ("q1", "q2")
+    ]
+    add_labels(ledger, deleted)
+    with pytest.raises(ValueError, match="no request with both tiers"):
+        train_router_from_labels(ledger, RUN)
+    add_labels(ledger, [Label(RUN, r.request_id, "question_accept", author="ann") for r in deleted])
+    weights = tmp_path / "w.json"
+    path = ledger.path
+    ledger.close()
+    assert main(["labels", "--run", RUN, "--ledger", path, "--train-router", str(weights)]) == 0
+    assert "trained the learned router on 2 labelled requests" in capsys.readouterr().out
+    assert LogisticModel.load(weights).trained_rows == 2

@@ -194,3 +194,80 @@ def labels_jsonl(labels: Iterable[Mapping[str, Any]]) -> str:
         json.dumps({k: plain(v) for k, v in row.items()}, ensure_ascii=False) + "\n"
         for row in labels
     )
+
+
+# --- the learned router, trained from labels ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelTraining:
+    """A learned-router model fitted on a ``--both-tiers`` run's labelled requests."""
+
+    model: Any  # assistant.routing.learned.LogisticModel
+    run_id: str
+    rows: int  # requests it was trained on
+    from_people: int  # of which a person's grade, reference or preference decided
+    from_preferences: int
+    skipped: int  # requests without a known quality for both tiers (or deleted)
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"trained the learned router on {self.rows} labelled requests of run {self.run_id} "
+            f"({self.from_people} decided by people's labels, {self.from_preferences} of them "
+            f"preferences; {self.skipped} requests without both tiers' quality skipped)"
+        )
+
+
+def train_router_from_labels(
+    ledger: Any, run_id: str, *, margin: float = 0.0, l2: float = 1.0
+) -> LabelTraining:
+    """Fit the learned scorer on a ``--both-tiers`` run: a request is a positive ("premium
+    helps") when its premium answer's effective quality beats the cheap one's by more than
+    ``margin``, or a person preferred the premium answer; a preference of cheap or a tie is a
+    negative. Requests without both qualities (and no preference) are skipped and counted.
+    ValueError when no request is labelled."""
+    from assistant.ledger.queries import run_requests
+    from assistant.ledger.queries.labels import answers_by_tier, latest_labels
+    from assistant.routing.learned import question_features, train_logistic
+
+    answers = answers_by_tier(ledger, run_id)
+    labels = latest_labels(ledger, run_id)
+    preferred = {
+        r["request_id"]: r["preferred_tier"]
+        for r in labels.to_dict("records")
+        if r["kind"] == "preference"
+    }
+    deleted = set(answers[answers["quality_source"] == "deleted"]["request_id"])
+    quality: dict[str, dict[str, tuple[float | None, str | None]]] = {}
+    for row in answers.to_dict("records"):
+        value = row["quality"]
+        known = None if value is None or value != value else float(value)
+        quality.setdefault(row["request_id"], {})[row["tier"]] = (known, row["quality_source"])
+    features, outcomes = [], []
+    people = prefs = skipped = 0
+    for r in run_requests(ledger, run_id).itertuples():
+        tiers = quality.get(r.request_id, {})
+        cheap, premium = tiers.get("cheap", (None, None)), tiers.get("premium", (None, None))
+        if r.request_id in deleted:
+            skipped += 1
+            continue
+        if r.request_id in preferred:
+            outcome = (0.0, 1.0) if preferred[r.request_id] == "premium" else (1.0, 1.0 - margin)
+            people += 1
+            prefs += 1
+        elif cheap[0] is not None and premium[0] is not None:
+            outcome = (cheap[0], premium[0])
+            people += int(bool({cheap[1], premium[1]} & {"grade", "reference"}))
+        else:
+            skipped += 1
+            continue
+        features.append(question_features(r.question))
+        outcomes.append(outcome)
+    if not features:
+        raise ValueError(
+            f"run {run_id} has no request with both tiers' quality or a preference: label it "
+            "first (Label page), from a --both-tiers run"
+        )
+    model = train_logistic(features, outcomes, l2=l2, margin=margin)
+    return LabelTraining(model, run_id, len(features), people, prefs, skipped)

@@ -22,6 +22,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="write references, key facts and question edits into the dataset's questions file",
     )
+    action.add_argument(
+        "--train-router",
+        metavar="WEIGHTS",
+        help="fit the learned router on the labelled requests of a --both-tiers run and save its "
+        'weights (for WORKBENCH_LEARNED_WEIGHTS with [routing] scorer = "learned")',
+    )
     parser.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
 
 
@@ -35,6 +41,19 @@ def run(args: argparse.Namespace) -> int:
     from assistant.ledger.queries.labels import label_history, latest_labels
 
     with Ledger(Path(args.ledger), read_only=True, wait_s=5.0) as ledger:
+        if args.train_router:
+            from assistant.analysis.labels import train_router_from_labels
+            from assistant.core.errors import ConfigError
+
+            if not run_source(ledger, args.run):
+                raise LedgerError(f"run {args.run} does not exist in {ledger.label}")
+            try:
+                trained = train_router_from_labels(ledger, args.run)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+            trained.model.save(args.train_router)
+            print(f"{trained.sentence}; weights in {args.train_router}")
+            return 0
         source = run_source(ledger, args.run)
         if source is None:
             raise LedgerError(f"run {args.run} does not exist in {ledger.label}")

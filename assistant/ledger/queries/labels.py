@@ -11,7 +11,8 @@ Effective quality of a request's answer (and of each tier's answer of a ``--both
    ``reference`` label (its reference and key facts), else
 3. the quality stored by the pipeline, else NULL (unknown: never 0).
 
-A ``question_delete`` label makes the request's quality NULL (a proposal that was no question).
+A ``question_delete`` label makes the request's quality NULL (a proposal that was no question),
+until a later accept, edit or reference of the question undoes it.
 ``preference``, ``question_edit`` and ``question_accept`` do not change quality (they are written
 back to the dataset and feed the learned router). :func:`label_quality` computes the overrides
 (sparse: only labelled requests); the run, request, tier-outcome and sweep queries join them, so
@@ -254,7 +255,7 @@ def _decide(
     answer: str | None,
 ) -> dict[str, Any] | None:
     """The override of one answer's quality, or None when no label decides it."""
-    if ("question_delete", None) in found:
+    if _deleted(found):
         return {"quality": None, "quality_f1": None, "quality_key_facts": None, "source": "deleted"}
     grade = found.get(("grade", tier)) or (found.get(("grade", None)) if tier == routed else None)
     if grade is not None and _none(grade["score"]) is not None:
@@ -274,6 +275,18 @@ def _decide(
                 "source": "reference",
             }
     return None
+
+
+def _deleted(found: dict[tuple[str, str | None], dict[str, Any]]) -> bool:
+    """Is the question deleted: a delete no later accept, edit or reference undid?"""
+    delete = found.get(("question_delete", None))
+    if delete is None:
+        return False
+    undo = [found[k] for k in (("question_accept", None), ("question_edit", None),
+                               ("reference", None)) if k in found]  # fmt: skip
+    return all(
+        (u["created_at"], u["label_id"]) < (delete["created_at"], delete["label_id"]) for u in undo
+    )
 
 
 @contextmanager
