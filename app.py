@@ -24,6 +24,7 @@ navigation = st.navigation(
         st.Page("pages/runs.py", title="Runs", icon=":material/video_library:", default=True),
         st.Page("pages/routing_lab.py", title="Routing lab", icon=":material/science:"),
         st.Page("pages/costs.py", title="Costs", icon=":material/payments:"),
+        st.Page("pages/label.py", title="Label", icon=":material/label:"),
         st.Page("pages/replay.py", title="Replay", icon=":material/play_circle:"),
         st.Page("pages/live.py", title="Live room", icon=":material/sensors:"),
         st.Page("pages/rooms.py", title="Rooms", icon=":material/meeting_room:"),

@@ -176,6 +176,7 @@ def sweep_view() -> None:
         )
         if value is not None
     )
+    quality += f" ({data['labelled']})"
     st.subheader("Sweep")
     st.caption(f"{data['requests']} requests · {quality} · every 0.05, plus the recommendation")
     st.dataframe(
@@ -188,6 +189,9 @@ def sweep_view() -> None:
                 "premium share", min_value=0.0, max_value=1.0, format="percent"
             ),
             "mean_quality": st.column_config.NumberColumn("mean quality", format="%.3f"),
+            "labelled": st.column_config.NumberColumn(
+                "labelled", help="requests whose answer at this threshold has a known quality"
+            ),
             "total_cost_usd": st.column_config.NumberColumn("run cost", format="$%.6f"),
             "cost_per_media_hour_usd": st.column_config.NumberColumn(
                 "cost / media hour", format="$%.4f"
@@ -210,7 +214,9 @@ def _ab_result(result: Any) -> None:
     """Headline deltas, the statement, one interval chart per metric and the table."""
     table = result.table()
     (st.success if table["excludes_zero"].all() else st.info)(result.statement)
-    st.caption(f"A = {result.a_label} · B = {result.b_label} · {result.pairing}")
+    st.caption(
+        f"A = {result.a_label} · B = {result.b_label} · {result.pairing} · {result.labelled}"
+    )
     columns = st.columns(len(table))
     for column, row in zip(columns, table.itertuples(), strict=True):
         fmt, d3 = FORMATS.get(row.metric, (".4g", ".4g"))

@@ -41,6 +41,7 @@ first = [
     "cost_per_media_hour_usd",
     "p95_latency_ms",
     "mean_quality",
+    "labelled",
     "errors",
 ]
 st.dataframe(
@@ -55,7 +56,12 @@ st.dataframe(
         "cost_per_media_hour_usd": st.column_config.NumberColumn(
             "cost / media hour", format="$%.4f"
         ),
-        "mean_quality": st.column_config.NumberColumn("mean quality", format="%.3f"),
+        "mean_quality": st.column_config.NumberColumn(
+            "mean quality", format="%.3f", help="over the labelled requests only"
+        ),
+        "labelled": st.column_config.NumberColumn(
+            "labelled", help="requests whose quality is known (reference, key facts or a grade)"
+        ),
         "p95_latency_ms": st.column_config.NumberColumn("p95 latency", format="%.0f ms"),
         "p50_latency_ms": st.column_config.NumberColumn("p50 latency", format="%.0f ms"),
     },
@@ -88,12 +94,16 @@ cols[3].metric(
     f"{summary.p95_latency_ms:.0f} ms" if summary.p95_latency_ms is not None else "n/a",
 )
 cols[4].metric(
-    "Mean quality", f"{summary.mean_quality:.2f}" if summary.mean_quality is not None else "n/a"
+    "Mean quality",
+    f"{summary.mean_quality:.2f}" if summary.mean_quality is not None else "n/a",
+    help="over the labelled requests; unknown quality is never counted as 0",
 )
+cols[4].caption(f"{summary.labelled} of {summary.requests} labelled")
 judge = detail.data["judge"]
 if judge is None:
     st.caption(
-        "Quality is the offline score (key facts and token F1). For an LLM's grade: "
+        "Quality is a person's grade (Label page) if any, else the offline score (key facts and "
+        "token F1) against the labelled or dataset reference. For an LLM's grade: "
         f"`python -m assistant judge --run {run_id}` (needs a cloud key)."
     )
 else:

@@ -42,6 +42,7 @@ PAGES = {
     "": ("Runs", '[data-testid="stMetric"]'),
     "routing_lab": ("Routing lab", '[data-testid="stAlert"]'),
     "costs": ("Costs", '[data-testid="stMetric"]'),
+    "label": ("Label", 'img[src*="media"]'),  # the screen at the first question's time
     "replay": ("Replay", 'img[src*="media"]'),
     "live": ("Live room", '[data-testid="stMetric"]'),
     "rooms": ("Rooms", '[data-testid="stAlert"]'),

@@ -247,6 +247,19 @@ EXPECTED_SCHEMA = [
     ("kb_documents", "chars", BI, "NO"),
     ("kb_documents", "chunks", BI, "NO"),
     ("kb_documents", "ingested_at", TZ, "NO"),
+    ("labels", "label_id", V, "NO"),
+    ("labels", "run_id", V, "NO"),
+    ("labels", "request_id", V, "NO"),
+    ("labels", "question_id", V, "YES"),
+    ("labels", "tier", V, "YES"),
+    ("labels", "kind", V, "NO"),
+    ("labels", "question", V, "YES"),
+    ("labels", "reference", V, "YES"),
+    ("labels", "key_facts_json", V, "YES"),
+    ("labels", "score", D, "YES"),
+    ("labels", "preferred_tier", V, "YES"),
+    ("labels", "author", V, "NO"),
+    ("labels", "created_at", TZ, "NO"),
     ("requests", "request_id", V, "NO"),
     ("requests", "run_id", V, "NO"),
     ("requests", "tenant", V, "NO"),
@@ -356,6 +369,7 @@ def test_blank_file_migrates_to_the_exact_schema(ledger_path: Path) -> None:
         ("calls", ["call_id"]),
         ("kb_chunks", ["tenant", "chunk_id"]),
         ("kb_documents", ["tenant", "doc_id"]),
+        ("labels", ["label_id"]),
         ("requests", ["request_id"]),
         ("runs", ["run_id"]),
         ("schema_migrations", ["version"]),
@@ -382,7 +396,7 @@ def test_every_record_field_is_a_column_and_back(ledger_path: Path) -> None:
         actual = {(c, t, n) for tab, c, t, n in columns if tab == table}
         assert actual == expected, table
     assert {t for t, *_ in columns} == set(TABLES) | {
-        "schema_migrations", "spool_segments", "kb_documents", "kb_chunks"
+        "schema_migrations", "spool_segments", "kb_documents", "kb_chunks", "labels"
     }
 
 
@@ -399,6 +413,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "checkpoints_and_spool",
             "knowledge_base",
             "judgements",
+            "labels",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -411,8 +426,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (5, "checkpoints_and_spool"),
             (6, "knowledge_base"),
             (7, "judgements"),
+            (8, "labels"),
         ]
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -428,6 +444,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "checkpoints_and_spool",
             "knowledge_base",
             "judgements",
+            "labels",
         ]
         assert migrate(con) == []
     finally:
@@ -466,6 +483,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "checkpoints_and_spool",
             "knowledge_base",
             "judgements",
+            "labels",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]
@@ -703,7 +721,7 @@ def test_list_runs_figures(two_runs: Ledger) -> None:
     assert list(runs.columns) == [
         "run_id", "started_at", "ended_at", "status", "dataset_name", "tenant", "room",
         "threshold", "requests", "premium_share", "total_cost_usd", "cost_per_media_hour_usd",
-        "p50_latency_ms", "p95_latency_ms", "mean_quality", "errors",
+        "p50_latency_ms", "p95_latency_ms", "mean_quality", "labelled", "errors",
     ]  # fmt: skip
     assert list(runs["run_id"]) == ["run-b", "run-a"]  # newest first
     b, a = runs.iloc[0], runs.iloc[1]
@@ -715,6 +733,7 @@ def test_list_runs_figures(two_runs: Ledger) -> None:
     assert a["p50_latency_ms"] == pytest.approx(250.0)
     assert a["p95_latency_ms"] == pytest.approx(385.0)  # 300 + 0.85 * (400 - 300)
     assert a["mean_quality"] == pytest.approx(0.8)  # the None quality is left out
+    assert a["labelled"] == 3  # ... and said: 3 of 4 requests have a quality
     assert b["requests"] == 0 and b["errors"] == 0
     assert b["total_cost_usd"] == pytest.approx(0.05)
     for column in ("threshold", "premium_share", "cost_per_media_hour_usd", "p50_latency_ms"):

@@ -172,6 +172,16 @@ class ABResult:
     resamples: int
     metrics: tuple[MetricDiff, ...]
     statement: str  # is the sample large enough, in plain words
+    labelled_a: int = 0  # requests of A whose quality is known (mean quality is over these)
+    labelled_b: int = 0
+
+    @property
+    def labelled(self) -> str:
+        """'n of m labelled' for each arm, in words."""
+        return (
+            f"mean quality over labelled requests: A {self.labelled_a} of {self.n_a}, "
+            f"B {self.labelled_b} of {self.n_b} labelled"
+        )
 
     def table(self) -> pd.DataFrame:
         """One row per metric: ``metric``, ``title``, ``a``, ``b``, ``diff`` (B − A), ``low`` and
@@ -299,6 +309,8 @@ def bootstrap_ab(
         resamples=resamples,
         metrics=tuple(out),
         statement=_statement(out, n=n, unit=unit, resamples=resamples),
+        labelled_a=int(np.count_nonzero(~np.isnan(a.quality))),
+        labelled_b=int(np.count_nonzero(~np.isnan(b.quality))),
     )
 
 

@@ -5,7 +5,9 @@ At threshold ``t`` a request goes premium when its score is ``>= t`` (as the thr
 so its cost, quality and latency are those of that tier's outcome; no model is called here.
 
 Cost per media hour adds the run's calls outside any request (transcription), which are the same
-at every threshold. Mean quality skips requests without a reference (as the run summary does).
+at every threshold. Mean quality is over the labelled requests only (those whose effective quality
+is known: a reference, key facts or a grade, see ``assistant.ledger.queries.labels``); each point
+says how many that is, never counting an unknown quality as 0.
 Outcomes served from the answer cache cost nothing, so sweep the run that paid for the answers.
 """
 
@@ -30,7 +32,8 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(i / 100, 2) for i in range(1
 class SweepPoint:
     threshold: float
     premium_share: float
-    mean_quality: float | None
+    mean_quality: float | None  # over ``labelled`` requests
+    labelled: int  # requests whose answer at this threshold has a known quality
     total_cost_usd: float  # requests at this threshold plus transcription
     cost_per_media_hour_usd: float | None
     p95_latency_ms: float
@@ -44,6 +47,8 @@ class SweepResult:
     points: tuple[SweepPoint, ...]
     premium_quality: float | None  # every request premium
     cheap_quality: float | None  # every request cheap
+    premium_labelled: int = 0  # requests whose premium answer has a known quality
+    cheap_labelled: int = 0
 
     def pareto(self) -> list[SweepPoint]:
         """Points no other point beats on both cost (lower) and quality (higher), cheapest first."""
@@ -84,6 +89,8 @@ class SweepResult:
             "media_duration_s": self.media_duration_s,
             "premium_quality": self.premium_quality,
             "cheap_quality": self.cheap_quality,
+            "premium_labelled": self.premium_labelled,
+            "cheap_labelled": self.cheap_labelled,
             "target_share_of_premium_quality": target_share_of_premium_quality,
             "recommended": None if best is None else asdict(best),
             "pareto_thresholds": [p.threshold for p in self.pareto()],
@@ -225,6 +232,7 @@ def sweep(
             mean_quality=float((cheap_q[k] + premium_q[n] - premium_q[k]) / rated)
             if rated
             else None,
+            labelled=int(rated),
             total_cost_usd=total,
             cost_per_media_hour_usd=total / duration * 3600 if duration else None,
             p95_latency_ms=p95.at(k),
@@ -236,6 +244,8 @@ def sweep(
         points=tuple(p for p in points if p is not None),
         premium_quality=_mean(quality[PREMIUM]),
         cheap_quality=_mean(quality[CHEAP]),
+        premium_labelled=int(known[PREMIUM].sum()),
+        cheap_labelled=int(known[CHEAP].sum()),
     )
 
 
@@ -255,8 +265,10 @@ def format_sweep(result: SweepResult, *, target: float = 0.95, step: float = 0.0
 
     lines = [
         f"run {result.run_id}: {result.requests} requests; all-premium quality "
-        f"{q(result.premium_quality)}, all-cheap {q(result.cheap_quality)}",
-        f"{'threshold':>9}  {'premium':>7}  {'quality':>7}  {'cost USD':>10}  "
+        f"{q(result.premium_quality)} ({result.premium_labelled} of {result.requests} labelled), "
+        f"all-cheap {q(result.cheap_quality)} ({result.cheap_labelled} of {result.requests} "
+        "labelled)",
+        f"{'threshold':>9}  {'premium':>7}  {'quality':>7}  {'labelled':>8}  {'cost USD':>10}  "
         f"{'USD/hour':>9}  {'p95 ms':>8}",
     ]
     for p in rows:
@@ -266,7 +278,7 @@ def format_sweep(result: SweepResult, *, target: float = 0.95, step: float = 0.0
         mark = (" pareto" if id(p) in front_ids else "") + (" <- recommended" if p is best else "")
         lines.append(
             f"{p.threshold:>9.2f}  {p.premium_share:>7.0%}  {q(p.mean_quality):>7}  "
-            f"{p.total_cost_usd:>10.6f}  {per_hour:>9}  {p.p95_latency_ms:>8.0f}{mark}"
+            f"{p.labelled:>8}  {p.total_cost_usd:>10.6f}  {per_hour:>9}  {p.p95_latency_ms:>8.0f}{mark}"
         )
     lines.append("pareto thresholds: " + (_ranges([p.threshold for p in front]) or "none"))
     if best is None:

@@ -22,6 +22,7 @@ from assistant.cli import (
     importer,
     judge,
     kb,
+    labels,
     media_bench,
     publish,
     replay,
@@ -42,6 +43,7 @@ GROUPS: tuple[ModuleType, ...] = (
     bench,  # bench
     runs,  # sweep, runs
     importer,  # import, questions
+    labels,  # labels
 )
 
 

@@ -161,7 +161,8 @@ def format_summary(s: RunSummary, *, ledger_path: str) -> str:
             f"  total cost      ${s.total_cost_usd or 0:.6f} (transcription, vision, retrieval, answers)",
             f"  cost per hour   {per_hour} per media hour",
             f"  latency         p50 {_ms(s.p50_latency_ms)}, p95 {_ms(s.p95_latency_ms)}",
-            f"  mean quality    {quality} (share of key facts in the answer; see README)",
+            f"  mean quality    {quality} ({s.labelled} of {s.requests} labelled; share of key "
+            "facts in the answer, or a person's grade; see README)",
             f"  recorded        {s.calls} calls, {s.frames_kept} kept frames, {s.utterances} utterances",
         ]
     )

@@ -215,6 +215,25 @@ CREATE TABLE judgements (
     created_at TIMESTAMPTZ NOT NULL
 )"""
 
+# A person's labels on a run's questions and answers; append-only (an edit is a new row), the
+# latest row per (request, kind, tier) wins when read (assistant/ledger/queries/labels.py)
+_LABELS = """
+CREATE TABLE labels (
+    label_id VARCHAR PRIMARY KEY,
+    run_id VARCHAR NOT NULL,
+    request_id VARCHAR NOT NULL,
+    question_id VARCHAR,
+    tier VARCHAR,
+    kind VARCHAR NOT NULL,
+    question VARCHAR,
+    reference VARCHAR,
+    key_facts_json VARCHAR,
+    score DOUBLE,
+    preferred_tier VARCHAR,
+    author VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
     # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
@@ -234,6 +253,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "knowledge_base", (_KB_DOCUMENTS, _KB_CHUNKS)),
     # an LLM judge's grades, with the judge's own cost (never part of a run's cost)
     Migration(7, "judgements", (_JUDGEMENTS,)),
+    # people's labels: references, key facts, grades, preferences, edits of proposed questions
+    Migration(8, "labels", (_LABELS,)),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

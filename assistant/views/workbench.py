@@ -115,6 +115,16 @@ def judge_summary(judged: Any) -> dict[str, Any] | None:
     }
 
 
+def labelled_sentence(result: Any) -> str:
+    """'n of m labelled' for a sweep's all-premium and all-cheap ends."""
+    m = result.requests
+    if result.premium_labelled == result.cheap_labelled:
+        return f"{result.premium_labelled} of {m} labelled"
+    return (
+        f"premium {result.premium_labelled} of {m}, cheap {result.cheap_labelled} of {m} labelled"
+    )
+
+
 # --- Routing lab: threshold sweeps of --both-tiers runs -------------------------------------
 
 SWEEP_HINT = "No counterfactual run yet: python -m assistant replay datasets/demo --stt recorded --both-tiers"
@@ -166,6 +176,7 @@ def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> Vi
                 "threshold": p.threshold,
                 "premium_share": p.premium_share,
                 "mean_quality": p.mean_quality,
+                "labelled": p.labelled,
                 "total_cost_usd": p.total_cost_usd,
                 "cost_per_media_hour_usd": p.cost_per_media_hour_usd,
                 "p95_latency_ms": p.p95_latency_ms,
@@ -196,6 +207,7 @@ def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> Vi
             else points[points["recommended"]].iloc[0].to_dict(),
             "sentence": sweep_sentence(result, target),
             "premium_quality": result.premium_quality,
+            "labelled": labelled_sentence(result),
             "cheap_quality": result.cheap_quality,
             "requests": result.requests,
         }

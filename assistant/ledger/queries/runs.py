@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import LedgerError
+from assistant.ledger.queries.labels import effective, with_label_quality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +44,8 @@ class RunSummary:
     cost_per_media_hour_usd: float | None  # None when the media duration is unknown
     p50_latency_ms: float | None
     p95_latency_ms: float | None
-    mean_quality: float | None
+    mean_quality: float | None  # over the labelled requests (effective quality known)
+    labelled: int  # requests whose quality is known (a reference, key facts or a grade)
     frames_kept: int
     utterances: int
 
@@ -64,11 +66,18 @@ RUN_LIST_COLUMNS: tuple[str, ...] = (
     "p50_latency_ms",
     "p95_latency_ms",
     "mean_quality",
+    "labelled",
     "errors",
 )
 
 _RUNS_SQL = """
-WITH req AS (
+WITH eff AS (
+    SELECT q.run_id, q.tier, q.status, q.total_latency_ms, {quality} AS quality
+    FROM requests AS q
+    LEFT JOIN label_quality AS lq
+        ON lq.run_id = q.run_id AND lq.request_id = q.request_id AND lq.tier = q.tier
+    {where_q}
+), req AS (
     SELECT run_id,
         count(*) AS requests,
         count(*) FILTER (WHERE tier = 'cheap') AS cheap_requests,
@@ -76,8 +85,9 @@ WITH req AS (
         count(*) FILTER (WHERE status = 'error') AS errors,
         quantile_cont(total_latency_ms, 0.5) AS p50_latency_ms,
         quantile_cont(total_latency_ms, 0.95) AS p95_latency_ms,
-        avg(quality) AS mean_quality
-    FROM requests {where} GROUP BY run_id
+        avg(quality) AS mean_quality,
+        count(quality) AS labelled
+    FROM eff GROUP BY run_id
 ), cost AS (
     SELECT run_id, count(*) AS calls, sum(cost_usd) AS total_cost_usd
     FROM calls {where} GROUP BY run_id
@@ -102,6 +112,7 @@ SELECT r.run_id, r.started_at, r.ended_at, r.status, r.error, r.dataset_name, r.
             / coalesce(r.media_processed_s, r.media_duration_s) * 3600 END
         AS cost_per_media_hour_usd,
     req.p50_latency_ms, req.p95_latency_ms, req.mean_quality,
+    coalesce(req.labelled, 0) AS labelled,
     coalesce(kept.frames_kept, 0) AS frames_kept,
     coalesce(said.utterances, 0) AS utterances
 FROM runs AS r
@@ -118,17 +129,29 @@ def _arrow(ledger: Ledger, sql: str, params: dict[str, Any] | None = None) -> An
     return ledger.cursor().sql(sql, params=params).to_arrow_table()
 
 
+def _runs_sql(*, one_run: bool) -> str:
+    return _RUNS_SQL.format(
+        quality=effective("quality", stored="q"),
+        where_q="WHERE q.run_id = $run_id" if one_run else "",
+        where="WHERE run_id = $run_id" if one_run else "",
+        where_r="WHERE r.run_id = $run_id" if one_run else "",
+    )
+
+
 def list_runs(ledger: Ledger) -> pd.DataFrame:
-    """One row per run, newest first, with its cost, latency and quality figures."""
-    sql = _RUNS_SQL.format(where="", where_r="")
-    frame: pd.DataFrame = _arrow(ledger, sql).to_pandas()
+    """One row per run, newest first, with its cost, latency and quality figures (mean quality
+    over its ``labelled`` requests, labels included: :mod:`.labels`)."""
+    with with_label_quality(ledger) as cur:
+        frame: pd.DataFrame = cur.sql(_runs_sql(one_run=False)).to_arrow_table().to_pandas()
     return frame[list(RUN_LIST_COLUMNS)]
 
 
 def run_summary(ledger: Ledger, run_id: str) -> RunSummary:
     """The figures of one run; LedgerError if the ledger has no such run."""
-    sql = _RUNS_SQL.format(where="WHERE run_id = $run_id", where_r="WHERE r.run_id = $run_id")
-    rows = _arrow(ledger, sql, {"run_id": run_id}).to_pylist()
+    with with_label_quality(ledger, run_id) as cur:
+        rows = (
+            cur.sql(_runs_sql(one_run=True), params={"run_id": run_id}).to_arrow_table().to_pylist()
+        )
     if not rows:
         raise LedgerError(f"run {run_id} does not exist in {ledger.label}")
     names = {f.name for f in fields(RunSummary)}
@@ -141,9 +164,26 @@ def _rows(ledger: Ledger, table: str, run_id: str, order: str) -> pd.DataFrame:
     return frame
 
 
+_REQUESTS_SQL = """
+SELECT q.* REPLACE ({quality} AS quality, {f1} AS quality_f1, {facts} AS quality_key_facts)
+FROM requests AS q
+LEFT JOIN label_quality AS lq
+    ON lq.run_id = q.run_id AND lq.request_id = q.request_id AND lq.tier = q.tier
+WHERE q.run_id = $run_id
+ORDER BY q.media_t_s, q.created_at, q.request_id
+"""
+
+
 def run_requests(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """The run's requests in media order (empty for an unknown run)."""
-    return _rows(ledger, "requests", run_id, "media_t_s, created_at, request_id")
+    """The run's requests in media order (empty for an unknown run), quality as labels make it."""
+    sql = _REQUESTS_SQL.format(
+        quality=effective("quality", stored="q"),
+        f1=effective("quality_f1", stored="q"),
+        facts=effective("quality_key_facts", stored="q"),
+    )
+    with with_label_quality(ledger, run_id) as cur:
+        frame: pd.DataFrame = cur.sql(sql, params={"run_id": run_id}).to_arrow_table().to_pandas()
+    return frame
 
 
 def run_calls(ledger: Ledger, run_id: str) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import LedgerError
-from assistant.ledger.queries.runs import _arrow
+from assistant.ledger.queries.labels import effective, with_label_quality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -13,26 +13,36 @@ if TYPE_CHECKING:
     from assistant.ledger.store import Ledger
 
 _TIER_OUTCOMES_SQL = """
-SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, o.cost_usd, o.quality,
-    o.status, o.cached
+SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, o.cost_usd,
+    {quality} AS quality, o.status, o.cached
 FROM tier_outcomes AS o
 JOIN requests AS q ON q.request_id = o.request_id AND q.run_id = o.run_id
+LEFT JOIN label_quality AS lq
+    ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
 WHERE o.run_id = $run_id
 ORDER BY q.media_t_s, o.request_id, o.tier
 """
 
 
 def run_tier_outcomes(ledger: Ledger, run_id: str) -> pd.DataFrame:
-    """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score."""
-    frame: pd.DataFrame = _arrow(ledger, _TIER_OUTCOMES_SQL, {"run_id": run_id}).to_pandas()
+    """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score
+    (quality as labels make it: :mod:`.labels`)."""
+    sql = _TIER_OUTCOMES_SQL.format(quality=effective("quality", stored="o"))
+    with with_label_quality(ledger, run_id) as cur:
+        frame: pd.DataFrame = cur.sql(sql, params={"run_id": run_id}).to_arrow_table().to_pandas()
     return frame
-
 
 
 # Both tiers' outcomes per request, pivoted by DuckDB (one row per request). Counts per tier let
 # the caller refuse a run where a request lacks a tier or has one twice.
 _WIDE_SQL = """
-WITH wide AS (
+WITH eff AS (
+    SELECT o.request_id, o.tier, o.cost_usd, o.latency_ms, {quality} AS quality
+    FROM tier_outcomes AS o
+    LEFT JOIN label_quality AS lq
+        ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
+    WHERE o.run_id = $run_id
+), wide AS (
     SELECT request_id,
         count(*) FILTER (WHERE tier = 'cheap') AS n_cheap,
         count(*) FILTER (WHERE tier = 'premium') AS n_premium,
@@ -43,8 +53,7 @@ WITH wide AS (
         any_value(quality) FILTER (WHERE tier = 'premium') AS quality_premium,
         any_value(latency_ms) FILTER (WHERE tier = 'cheap') AS latency_cheap,
         any_value(latency_ms) FILTER (WHERE tier = 'premium') AS latency_premium
-    FROM tier_outcomes
-    WHERE run_id = $run_id
+    FROM eff
     GROUP BY request_id
 )
 SELECT q.score, wide.* EXCLUDE (request_id)
@@ -55,8 +64,11 @@ JOIN requests AS q ON q.request_id = wide.request_id AND q.run_id = $run_id
 
 def tier_outcomes_wide(ledger: Ledger, run_id: str) -> Any:  # pyarrow.Table
     """One row per request of ``run_id``: its score, and each tier's count, cost, quality and
-    latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``), as an Arrow table."""
-    return _arrow(ledger, _WIDE_SQL, {"run_id": run_id})
+    latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``), as an Arrow table; quality
+    as labels make it (:mod:`.labels`)."""
+    sql = _WIDE_SQL.format(quality=effective("quality", stored="o"))
+    with with_label_quality(ledger, run_id) as cur:
+        return cur.sql(sql, params={"run_id": run_id}).to_arrow_table()
 
 
 def run_media_duration_s(ledger: Ledger, run_id: str) -> float | None:
