@@ -224,7 +224,7 @@ def test_a_recording_killed_with_sigkill_loads_up_to_its_last_whole_second(
                             stdout=subprocess.PIPE, text=True, env=env(), cwd=ROOT)
     try:
         assert proc.stdout is not None and proc.stdout.readline().startswith("lap 0")
-        time.sleep(2.5)  # into the second lap: something is half-written
+        time.sleep(3.5)  # into the second lap: something is half-written
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -270,3 +270,60 @@ def test_the_agent_records_with_record_dir_and_the_worker_environment(tmp_path: 
     assert recorder is not None and recorder.folder.parent == tmp_path / "rooms"
     assert recorder.folder.name.startswith("acme_standup_")
     assert session_recorder(options_from_env({}), tenant="acme", room="x", documents=()) is None
+
+
+def test_sigterm_to_the_agent_leaves_a_complete_recording(tmp_path: Path) -> None:
+    """The real command line (no server listens: it keeps retrying the join): SIGTERM closes
+    the session, and the recording is complete and loads."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant.agent", "connect", "--room", "standup", "--tenant",
+         "acme", "--ledger", str(tmp_path / "a.duckdb"), "--max-retries", "50",
+         "--record", str(tmp_path / "rec")],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**env(), "LIVEKIT_URL": "ws://127.0.0.1:9", "LIVEKIT_API_KEY": "devkey",
+             "LIVEKIT_API_SECRET": "secret"},
+    )
+    assert proc.stderr is not None
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "retrying in" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    said = "".join(seen) + (rest or "")
+    assert proc.returncode == 0, said
+    (folder,) = (tmp_path / "rec").iterdir()
+    assert f"recording tenant_acme_standup to {folder}" in said, said
+    assert f"recorded {folder}" in said, said
+    assert tomllib.loads((folder / "manifest.toml").read_text())["recorded"]["complete"] is True
+    recorded = load_dataset(folder)  # nobody came: a black screen, one silent track, no question
+    assert (recorded.tenant, recorded.room, recorded.questions) == ("acme", "standup", ())
+    assert not recorded.interrupted and recorded.duration_s >= 1
+
+
+@pytest.mark.parametrize("size", [(64, 36), (33, 17)])
+def test_screen_frames_go_to_the_encoder_as_their_own_i420_planes(size: tuple[int, int]) -> None:
+    import numpy as np
+
+    from assistant.sessions.recording import i420_to_av
+
+    width, height = size
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    rng = np.random.default_rng(1)
+    y = rng.integers(16, 235, (height, width), np.uint8)
+    u, v = np.full(cw * ch, 90, np.uint8), np.full(cw * ch, 160, np.uint8)
+    frame = rtc.VideoFrame(width, height, rtc.VideoBufferType.I420,
+                           np.concatenate([y.reshape(-1), u, v]).tobytes())
+    picture = i420_to_av(frame)
+    even_w, even_h = width - width % 2, height - height % 2
+    assert (picture.format.name, picture.width, picture.height) == ("yuv420p", even_w, even_h)
+    planes = picture.to_ndarray()  # yuv420p as (h * 3 / 2, w): Y, then U and V
+    assert (planes[:even_h] == y[:even_h, :even_w]).all()
+    assert set(planes[even_h:].reshape(-1)) == {90, 160}
+    with pytest.raises(ValueError, match="I420"):
+        i420_to_av(frame.convert(rtc.VideoBufferType.RGBA))

@@ -269,12 +269,21 @@ class LiveSession:
         finally:
             self._status = status
             if self.recorder is not None:
-                self.recorder.close(duration_s=max(self._reached_s, self.clock.now_s()))
+                self._close_recorder()
         if self.notice is not None and stats.frames_dropped:
             self.notice(
                 f"run {self.run_id}: {stats.frames_dropped} of {stats.frames_in} video frames "
                 "were dropped while the pipeline was behind"
             )
+
+    def _close_recorder(self) -> None:
+        assert self.recorder is not None
+        try:
+            self.recorder.close(duration_s=max(self._reached_s, self.clock.now_s()))
+        except Exception as exc:  # the run is in the ledger either way
+            log.exception("recording %s could not be finished", self.recorder.folder)
+            if self.notice is not None:
+                self.notice(f"recording {self.recorder.folder} could not be finished: {exc}")
 
     async def aclose(self, *, status: str = "finished", error: str | None = None) -> None:
         import asyncio

@@ -238,7 +238,8 @@ class Recorder:
             except Exception as exc:  # a failed write must not end the meeting
                 self.stats.errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("recording %s: %s", self.folder, self.stats.last_error)
+                if self.stats.errors <= 5:  # the first few in full; all are counted
+                    log.exception("recording %s: %s", self.folder, self.stats.last_error)
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -410,12 +411,15 @@ class Recorder:
 
 def i420_to_av(frame: rtc.VideoFrame) -> Any:
     """A PyAV ``yuv420p`` frame from an I420 ``rtc.VideoFrame``'s planes (odd sizes lose their
-    last row or column); other buffer types are converted to I420 by LiveKit first."""
+    last row or column). Other buffer types are refused: the agent opens screen shares in I420,
+    and LiveKit 1.2.1 aborts the process converting some Python-built types."""
     import av
     from livekit.rtc import VideoBufferType
 
     if frame.type != VideoBufferType.I420:
-        frame = frame.convert(VideoBufferType.I420)
+        kind = VideoBufferType.Name(frame.type)
+        raise ValueError(f"the recorder takes I420 frames, not {kind}: open the track with "
+                         "rtc.VideoStream(track, format=rtc.VideoBufferType.I420)")
     w, h = frame.width, frame.height
     cw, ch = (w + 1) // 2, (h + 1) // 2
     data = np.frombuffer(frame.data.cast("B"), np.uint8)
