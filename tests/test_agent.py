@@ -230,7 +230,8 @@ def test_publish_source_orders_the_session(tiny: Path) -> None:
 # -- a real room ------------------------------------------------------------------------------------
 @needs_server
 def test_agent_and_publisher_in_one_room(tiny: Path, tmp_path: Path) -> None:
-    """The publisher plays the tiny session into a room; the agent answers its chat questions."""
+    """The publisher plays the tiny session into a room; the agent answers its chat questions
+    and records the room (``--record``) as a dataset that loads with the same questions."""
     from assistant.core.config import Config
     from assistant.livekit.admin import LiveKitSettings
     from assistant.livekit.publish import publish
@@ -239,7 +240,9 @@ def test_agent_and_publisher_in_one_room(tiny: Path, tmp_path: Path) -> None:
     dataset = load_dataset(tiny)
     room = f"it-{int(time.time())}"
     ledger = tmp_path / "live.duckdb"
-    options = agent.AgentOptions(ledger=str(ledger), config=Config(), knowledge=tiny / "knowledge")
+    options = agent.AgentOptions(
+        ledger=str(ledger), config=Config(), knowledge=tiny / "knowledge", record=tmp_path / "rec"
+    )
 
     async def scenario() -> str:
         stop = asyncio.Event()
@@ -261,6 +264,12 @@ def test_agent_and_publisher_in_one_room(tiny: Path, tmp_path: Path) -> None:
         frames = cur.execute("SELECT count(*) FROM frames WHERE run_id = ?", [run_id]).fetchall()
     assert status[0][0] == "interrupted"  # stopped by us
     assert asked[0][0] == 3 and frames[0][0] > 0
+    (folder,) = (tmp_path / "rec").iterdir()
+    recorded = load_dataset(folder)
+    assert (recorded.tenant, recorded.room) == ("acme", room)
+    assert [q.text for q in recorded.questions] == [q.text for q in dataset.questions]
+    assert recorded.screen_participant == dataset.screen_participant
+    assert {"alice", "bob"} <= {p.identity for p in recorded.participants}
 
 
 def test_worker_entrypoint_runs_a_session_for_the_dispatched_room(
@@ -274,6 +283,7 @@ def test_worker_entrypoint_runs_a_session_for_the_dispatched_room(
     ledger = tmp_path / "worker.duckdb"
     monkeypatch.setenv("WORKBENCH_LEDGER", str(ledger))
     monkeypatch.setenv("WORKBENCH_KNOWLEDGE", str(tiny / "knowledge"))
+    monkeypatch.setenv("WORKBENCH_RECORD_DIR", str(tmp_path / "rec"))
     metadata = json.dumps({"tenant_id": "acme", "custom": {}})
 
     class JobContext:  # the parts of livekit.agents.JobContext the entrypoint uses
@@ -309,3 +319,7 @@ def test_worker_entrypoint_runs_a_session_for_the_dispatched_room(
             .fetchall()
         )
     assert [tuple(r) for r in runs] == [("livekit", "tenant_acme_standup", "acme", "finished")]
+    (folder,) = (tmp_path / "rec").iterdir()  # WORKBENCH_RECORD_DIR: the job's room recorded
+    recorded = load_dataset(folder)
+    assert [(q.asker, q.id) for q in recorded.questions] == [("bob", "chat-0001")]
+    assert recorded.tenant == "acme" and recorded.room == "standup"

@@ -7,7 +7,8 @@
   short and a long replay in subprocesses (``replay_bench``).
 - ``ledger``: batched appends against row-by-row inserts, the cost dashboard and the threshold
   sweep over a synthetic ledger of a million requests (``ledger_bench``).
-- ``live``: the pipeline's own time per question with instant scripted providers (``live_bench``).
+- ``live``: the pipeline's own time per question with instant scripted providers, and what
+  recording a room costs the live path (``live_bench``).
 
 ``quick`` runs every section small (a smoke run for CI, under a minute); its figures are not
 comparable with a full run's.

@@ -12,6 +12,8 @@
 - the SDK resumes a dropped connection by itself (``reconnecting`` / ``reconnected``); when the
   connection is lost for good, the agent joins again with a new token, backing off
   (1 s, 2 s, 4 s … 30 s, ``--max-retries``), and the same run goes on;
+- ``--record DIR`` (``WORKBENCH_RECORD_DIR`` for the worker) also writes the room as a dataset
+  folder, one per session under ``DIR`` (``sessions/recording.py``), complete once the session ends;
 - SIGINT or SIGTERM disconnect, transcribe what is still open, write the last checkpoint and mark
   the run ``interrupted``; a room that is deleted or closed ends it as ``finished``.
 
@@ -21,7 +23,7 @@ Every job writes the ledger through ``PathSink`` (the file is opened per checkpo
 are spooled when the workbench holds it), so any number of workers share one ledger file safely.
 Worker settings come from the environment (``LIVEKIT_URL``, ``LIVEKIT_API_KEY``,
 ``LIVEKIT_API_SECRET``; ``WORKBENCH_LEDGER``, ``WORKBENCH_AGENT_CONFIG``,
-``WORKBENCH_KNOWLEDGE``, ``WORKBENCH_AGENT_NAME``); other arguments go to the LiveKit Agents CLI
+``WORKBENCH_KNOWLEDGE``, ``WORKBENCH_AGENT_NAME``, ``WORKBENCH_RECORD_DIR``); other arguments go to the LiveKit Agents CLI
 (``python -m assistant.agent start --help``).
 """
 
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
     from assistant.core.config import Config
     from assistant.sessions.datasets import Document
+    from assistant.sessions.recording import Recorder
 
 log = logging.getLogger("assistant.agent")
 
@@ -81,6 +84,7 @@ class AgentOptions:
     name: str = DEFAULT_NAME
     wake: WakePhrases = field(default_factory=WakePhrases)
     knowledge: Path | None = None  # the tenant's documents (a folder, or a folder of tenants)
+    record: Path | None = None  # record each session as a dataset folder under this folder
 
 
 def load_knowledge(folder: Path | None, tenant: str) -> tuple[Document, ...]:
@@ -95,12 +99,14 @@ def load_knowledge(folder: Path | None, tenant: str) -> tuple[Document, ...]:
 
 def options_from_env(environ: dict[str, str] | None = None) -> AgentOptions:
     """The worker's options: ``WORKBENCH_LEDGER``, ``WORKBENCH_AGENT_CONFIG`` (TOML),
-    ``WORKBENCH_KNOWLEDGE`` (folder), ``WORKBENCH_AGENT_NAME``, ``WORKBENCH_CHAT_NEEDS_NAME``."""
+    ``WORKBENCH_KNOWLEDGE`` (folder), ``WORKBENCH_AGENT_NAME``, ``WORKBENCH_CHAT_NEEDS_NAME``,
+    ``WORKBENCH_RECORD_DIR`` (folder)."""
     from assistant.core.config import load_config
 
     env = os.environ if environ is None else environ
     name = env.get("WORKBENCH_AGENT_NAME", DEFAULT_NAME)
     knowledge = env.get("WORKBENCH_KNOWLEDGE")
+    record = env.get("WORKBENCH_RECORD_DIR")
     return AgentOptions(
         ledger=env.get("WORKBENCH_LEDGER", "workbench.duckdb"),
         config=load_config(env.get("WORKBENCH_AGENT_CONFIG") or None),
@@ -110,7 +116,20 @@ def options_from_env(environ: dict[str, str] | None = None) -> AgentOptions:
             chat_needs_name=env.get("WORKBENCH_CHAT_NEEDS_NAME", "") not in ("", "0", "false"),
         ),
         knowledge=Path(knowledge) if knowledge else None,
+        record=Path(record) if record else None,
     )
+
+
+def session_recorder(
+    options: AgentOptions, *, tenant: str, room: str, documents: tuple[Document, ...]
+) -> Recorder | None:
+    """The recorder of one session when ``options.record`` is set: a new folder under it."""
+    if options.record is None:
+        return None
+    from assistant.sessions.recording import Recorder, RecordOptions, record_folder
+
+    folder = record_folder(options.record, tenant, room)
+    return Recorder(RecordOptions(folder=folder, tenant=tenant, room=room, documents=documents))
 
 
 def build_session(
@@ -126,12 +145,8 @@ def build_session(
     tenant = validate_tenant_id(tenant)
     parsed = parse_room_name(room_name)
     bare = parsed[1] if parsed else room_name
-    stages = live_stages(
-        options.config,
-        tenant=tenant,
-        documents=load_knowledge(options.knowledge, tenant),
-        notice=notice,
-    )
+    documents = load_knowledge(options.knowledge, tenant)
+    stages = live_stages(options.config, tenant=tenant, documents=documents, notice=notice)
     session = LiveSession(
         ledger=options.ledger,
         config=options.config,
@@ -142,8 +157,11 @@ def build_session(
         wake=options.wake,
         notice=notice,
         assistant_name=options.name,
+        recorder=session_recorder(options, tenant=tenant, room=bare, documents=documents),
     )
     session.start()
+    if session.recorder is not None and notice is not None:
+        notice(f"recording {room_name} to {session.recorder.folder}")
     return session
 
 
@@ -420,4 +438,10 @@ async def connect(
             f"{stats.frames_in} frames ({stats.frames_dropped} dropped), "
             f"{stats.audio_chunks} audio chunks"
         )
+        if session.recorder is not None:
+            rec = session.recorder.stats
+            say(
+                f"recorded {session.recorder.folder}: {rec.video_frames} screen frames "
+                f"({rec.video_dropped} dropped), {rec.questions} questions"
+            )
     return session.run_id

@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         help="only chat messages that start with the assistant's name are questions",
     )
     connect_p.add_argument(
+        "--record",
+        metavar="DIR",
+        help="also record the room as a dataset folder under DIR (one per session; "
+        "the worker reads WORKBENCH_RECORD_DIR)",
+    )
+    connect_p.add_argument(
         "--max-retries", type=int, default=10, help="join attempts after a lost connection"
     )
     for name, text in (
@@ -76,6 +82,7 @@ def options_from_args(args: argparse.Namespace) -> AgentOptions:
             chat_needs_name=args.chat_needs_name,
         ),
         knowledge=Path(args.knowledge) if args.knowledge else None,
+        record=Path(args.record) if args.record else None,
     )
 
 

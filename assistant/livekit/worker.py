@@ -1,7 +1,7 @@
 """The LiveKit Agents worker (``python -m assistant.agent dev|start``): the server dispatches rooms
 to workers, each job in its own process, so rooms spread over machines. Each job serves its room
 with the same ``RoomAgent`` and ``LiveSession`` as ``connect``; settings come from the environment
-(``options_from_env``)."""
+(``options_from_env``; ``WORKBENCH_RECORD_DIR`` records every job's room as a dataset)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ async def entrypoint(ctx: Any) -> RoomAgent:
         await agent.detach()
         await session.aclose(status="finished")
         log.info("run %s closed (%s questions)", session.run_id, session.stats.questions)
+        if session.recorder is not None:
+            log.info("recorded %s", session.recorder.folder)
 
     ctx.add_shutdown_callback(close)
     await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_ALL)

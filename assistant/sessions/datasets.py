@@ -67,6 +67,7 @@ class Dataset:
     documents: tuple[Document, ...]
     transcript: tuple[Utterance, ...] | None
     screen_changes: tuple[ScreenChange, ...] | None
+    interrupted: bool = False  # a live recording that was killed: loaded up to its last second
 
 
 def _need(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: Path) -> Any:
@@ -145,11 +146,16 @@ def _read_text(path: Path, *, limit: int, limit_name: str, what: str = "file") -
         ) from exc
 
 
-def _jsonl(path: Path, limits: Limits) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl(
+    path: Path, limits: Limits, *, torn_tail_ok: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
     if not _is_file(path):
         raise DatasetError(path, "the file is missing", "Add it or fix the path in manifest.toml")
     text = _read_text(path, limit=limits.max_jsonl_bytes, limit_name="max_jsonl_bytes")
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    if torn_tail_ok and text and not text.endswith("\n"):
+        lines = lines[:-1]  # the line a killed recorder was writing
+    for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -232,11 +238,14 @@ def load_questions(
     people: set[str],
     limits: Limits | None = None,
     allow_empty: bool = False,
+    interrupted: bool = False,
 ) -> tuple[Question, ...]:
-    """The questions file; ``allow_empty`` (an imported dataset) accepts a file with none."""
+    """The questions file; ``allow_empty`` (an imported or recorded dataset) accepts a file with
+    none; ``interrupted`` (a killed recording) skips a torn last line and questions after
+    ``duration_s``."""
     questions: list[Question] = []
     seen: set[str] = set()
-    for line, obj in _jsonl(path, limits or Limits.from_env()):
+    for line, obj in _jsonl(path, limits or Limits.from_env(), torn_tail_ok=interrupted):
         qid = _field(obj, "id", str, path, line)
         if qid in seen:
             raise DatasetError(
@@ -257,6 +266,9 @@ def load_questions(
         facts = _field(obj, "key_facts", list, path, line, required=False) or []
         proposed = bool(_field(obj, "proposed", bool, path, line, required=False))
         screen = _field(obj, "needs_screen", bool, path, line, required=not proposed)
+        _field(obj, "answer", str, path, line, required=False)  # what a live agent answered
+        if interrupted and isinstance(obj.get("t_s"), int | float) and obj["t_s"] > duration_s:
+            continue
         if not all(isinstance(f, str) and f.strip() for f in facts):
             raise DatasetError(
                 path, "'key_facts' must be a list of non-empty strings", "Fix the list", line=line
@@ -425,6 +437,8 @@ def load_dataset(
         )
     people = _participants(manifest, root, manifest_path)
     identities = {p.identity for p in people}
+    recorded = manifest.get("recorded")
+    interrupted = isinstance(recorded, dict) and recorded.get("complete") is False
     screen = _need(manifest, "screen", dict, manifest_path)
     screen_file = _path_in(root, screen.get("file"), manifest_path, "screen.file")
     sharer = _need(screen, "participant", str, manifest_path)
@@ -434,6 +448,9 @@ def load_dataset(
             f"screen.participant {sharer!r} is not a participant",
             f"Use one of {sorted(identities)}",
         )
+    fps = 0.0
+    if check_media and interrupted:  # the media say how far the recording got
+        fps, duration_s = _interrupted_media(manifest_path, screen_file, people, limits)
     questions = load_questions(
         _path_in(
             root, _need(manifest, "questions", str, manifest_path), manifest_path, "questions"
@@ -441,7 +458,8 @@ def load_dataset(
         duration_s=duration_s,
         people=identities,
         limits=limits,
-        allow_empty=isinstance(manifest.get("imported"), dict),
+        allow_empty=isinstance(manifest.get("imported"), dict) or isinstance(recorded, dict),
+        interrupted=interrupted,
     )
     documents = load_documents(
         _path_in(
@@ -466,8 +484,7 @@ def load_dataset(
             duration_s=duration_s,
             limits=limits,
         )
-    fps = 0.0
-    if check_media:
+    if check_media and not interrupted:
         if progress:
             progress(f"checking {screen_file.name}")
         fps = probe_video(screen_file, expect_duration_s=duration_s, limits=limits).fps
@@ -492,4 +509,32 @@ def load_dataset(
         documents=documents,
         transcript=transcript,
         screen_changes=changes,
+        interrupted=interrupted,
     )
+
+
+def _interrupted_media(
+    manifest: Path, screen: Path, people: tuple[Participant, ...], limits: Limits
+) -> tuple[float, float]:
+    """``(fps, duration_s)`` of a recording that was killed (``[recorded] complete = false``): up
+    to the last whole second that every file decodes to, their torn tails left out."""
+    fix = "Nothing to replay: record the room again"
+    try:
+        info = probe_video(screen, expect_duration_s=0.0, limits=limits, truncated_ok=True)
+        ends = [info.duration_s] + [
+            probe_audio(p.audio, expect_duration_s=0.0, truncated_ok=True).duration_s
+            for p in people
+        ]
+    except DatasetError as exc:  # a file killed before its header was written
+        raise DatasetError(
+            manifest, f"the recording was interrupted before {Path(exc.path).name} could be "
+            f"read ({exc.problem})", fix) from exc
+    duration_s = float(math.floor(min(ends)))
+    if duration_s < 1.0:
+        raise DatasetError(
+            manifest,
+            f"the recording was interrupted before its first complete second (its media decode "
+            f"to {min(ends):.2f} s)",
+            fix,
+        )
+    return info.fps, duration_s

@@ -37,15 +37,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from assistant.core.errors import DatasetError, WorkbenchError
 from assistant.core.events import Utterance
 from assistant.core.limits import Limits
 from assistant.sessions.datasets import IDENT, KNOWLEDGE_SUFFIXES, SLUG, Dataset, load_dataset
-from assistant.sessions.media import STT_SAMPLE_RATE, check_frame_size, probe_video
+from assistant.sessions.media import check_frame_size, probe_video
+from assistant.sessions.writers import (
+    AUDIO_RATE,
+    FlacWriter,
+    identity_of,
+    manifest_text,
+    toml_value,
+)
 
-AUDIO_RATE = STT_SAMPLE_RATE  # what every transcriber reads; keeps a two-hour import small
 TAIL_S = 10.0  # the end of a stream is read from this far before the header's guess
 GAP_S = 0.05  # a jump in an audio track's timestamps longer than this is filled with silence
 MIXED_IDENTITY = "room"
@@ -204,12 +208,6 @@ def _check_size(path: Path) -> None:
         container.close()
 
 
-def identity_of(name: str) -> str:
-    """A participant identity from a file name: lower case, [a-z0-9_-]."""
-    slug = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
-    return slug[:64] or "speaker"
-
-
 def _split_source(source: str) -> tuple[str | None, Path]:
     left, sep, right = source.partition("=")
     if sep and IDENT.fullmatch(left) and not Path(source).exists():
@@ -283,25 +281,8 @@ def write_audio(track: Track, dest: Path, *, origin_s: float, duration_s: float,
     """The track as mono 16 kHz FLAC from session time 0 to ``duration_s``, frame by frame."""
     av = _av()
     total = round(duration_s * AUDIO_RATE)
-    written = 0
-    out = av.open(str(dest), "w", format="flac")
-    ost = out.add_stream("flac", rate=AUDIO_RATE, layout="mono")
-
-    def put(samples: np.ndarray) -> None:
-        nonlocal written
-        samples = samples[: max(total - written, 0)]
-        if not len(samples):
-            return
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.rate, frame.pts = AUDIO_RATE, written
-        for packet in ost.encode(frame):
-            out.mux(packet)
-        written += len(samples)
-
-    def silence_until(sample: int) -> None:
-        while written < min(sample, total):
-            put(np.zeros(min(sample - written, AUDIO_RATE * 10), np.int16))
-
+    out = FlacWriter(dest, total=total)
+    put, silence_until = out.put, out.silence_until
     inp = _open(track.path)
     t_s = 0.0
     try:
@@ -312,13 +293,13 @@ def write_audio(track: Track, dest: Path, *, origin_s: float, duration_s: float,
                 if frame.pts is not None:
                     t_s = float(frame.pts * stream.time_base) - origin_s
                     at = round(t_s * AUDIO_RATE)
-                    if at - written > GAP_S * AUDIO_RATE:
+                    if at - out.written > GAP_S * AUDIO_RATE:
                         silence_until(at)
                 for res in resampler.resample(frame):
                     put(res.to_ndarray().reshape(-1))
                 if tick is not None:
                     tick(t_s)
-                if written >= total:
+                if out.written >= total:
                     break
             for res in resampler.resample(None):
                 put(res.to_ndarray().reshape(-1))
@@ -329,8 +310,6 @@ def write_audio(track: Track, dest: Path, *, origin_s: float, duration_s: float,
                 _FIX_DECODE,
             ) from exc
         silence_until(total)
-        for packet in ost.encode(None):
-            out.mux(packet)
     finally:
         inp.close()
         out.close()
@@ -433,38 +412,18 @@ def write_screen(track: Track, folder: Path, *, origin_s: float, duration_s: flo
     return encoded.name, "re-encoded"
 
 
-def _toml(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string or number is a TOML one
-
-
-def manifest_text(*, name: str, title: str, tenant: str, room: str, duration_s: float,
-                  screen: str, sharer: str, people: Sequence[str],
-                  transcript: str | None, sources: Sequence[str], stt: str | None) -> str:
-    lines = [
-        "# Written by `python -m assistant import`.",
-        "format = 1",
-        f"name = {_toml(name)}",
-        f"title = {_toml(title)}",
-        f"tenant = {_toml(tenant)}",
-        f"room = {_toml(room)}",
-        f"duration_s = {duration_s}",
-        'questions = "questions.jsonl"',
-        'knowledge = "knowledge"',
-        "",
-        "[screen]",
-        f"file = {_toml(screen)}",
-        f"participant = {_toml(sharer)}",
-    ]
-    for identity in people:
-        lines += ["", "[[participants]]", f"identity = {_toml(identity)}",
-                  f"name = {_toml(identity)}", f'audio = "audio/{identity}.flac"']
-    lines += ["", f"[{IMPORTED_TABLE}]  # how this folder was made; no ground truth in it",
-              f"sources = [{', '.join(_toml(s) for s in sources)}]",
-              'clock = "stream start times"']
+def _manifest(*, name: str, title: str, tenant: str, room: str, duration_s: float,
+              screen: str, sharer: str, people: Sequence[str],
+              transcript: str | None, sources: Sequence[str], stt: str | None) -> str:
+    entries = [f"sources = [{', '.join(toml_value(s) for s in sources)}]",
+               'clock = "stream start times"']
     if transcript is not None:
-        lines += [f"transcript = {_toml(transcript)}  # made by {stt}: not ground truth",
-                  f"transcript_stt = {_toml(stt)}"]
-    return "\n".join(lines) + "\n"
+        entries += [f"transcript = {toml_value(transcript)}  # made by {stt}: not ground truth",
+                    f"transcript_stt = {toml_value(stt)}"]
+    return manifest_text(header="Written by `python -m assistant import`.", name=name,
+                         title=title, tenant=tenant, room=room, duration_s=duration_s,
+                         screen=screen, sharer=sharer, people=people, table=IMPORTED_TABLE,
+                         entries=entries)
 
 
 def _temp_beside(out: Path) -> Path:
@@ -573,7 +532,7 @@ def import_recording(
             encoding="utf-8",
         )
         (temp / "manifest.toml").write_text(
-            manifest_text(
+            _manifest(
                 name=name, title=title, tenant=options.tenant, room=room,
                 duration_s=plan.duration_s, screen=screen, sharer=sharer, people=people,
                 transcript="transcript.jsonl" if options.questions else None,

@@ -59,6 +59,8 @@ from assistant.sessions.wake import WakePhrases, needs_screen
 if TYPE_CHECKING:
     from livekit import rtc
 
+    from assistant.sessions.recording import Recorder
+
 log = logging.getLogger(__name__)
 
 SOURCE_KIND = "livekit"
@@ -169,6 +171,7 @@ class LiveSession:
         max_video_backlog: int = 30,
         assistant_name: str = "Assistant",
         history: bool = True,
+        recorder: Recorder | None = None,
     ) -> None:
         self.tenant = validate_tenant_id(tenant)
         self.room = room
@@ -184,6 +187,7 @@ class LiveSession:
         self.max_video_backlog = max_video_backlog
         self.assistant_name = assistant_name
         self.history = history
+        self.recorder = recorder  # writes the room as a dataset (sessions/recording.py)
         self.stats = LiveStats()
         self.turns = _Turns()
         self.sink = open_sink(ledger, notice=notice)
@@ -229,6 +233,8 @@ class LiveSession:
                 media_duration_s=None,
             )
         )
+        if self.recorder is not None:
+            self.recorder.start(now=self.clock.now_s, run_id=self.run_id)
         self._worker = threading.Thread(target=self._work, name=f"live-{self.run_id}", daemon=True)
         self._worker.start()
 
@@ -262,11 +268,22 @@ class LiveSession:
             )
         finally:
             self._status = status
+            if self.recorder is not None:
+                self._close_recorder()
         if self.notice is not None and stats.frames_dropped:
             self.notice(
                 f"run {self.run_id}: {stats.frames_dropped} of {stats.frames_in} video frames "
                 "were dropped while the pipeline was behind"
             )
+
+    def _close_recorder(self) -> None:
+        assert self.recorder is not None
+        try:
+            self.recorder.close(duration_s=max(self._reached_s, self.clock.now_s()))
+        except Exception as exc:  # the run is in the ledger either way
+            log.exception("recording %s could not be finished", self.recorder.folder)
+            if self.notice is not None:
+                self.notice(f"recording {self.recorder.folder} could not be finished: {exc}")
 
     async def aclose(self, *, status: str = "finished", error: str | None = None) -> None:
         import asyncio
@@ -288,6 +305,8 @@ class LiveSession:
         self.stats.frames_in += 1
         label = f"{participant}:{'screen' if source == SCREEN_SHARE else source}"
         now_s = self.clock.now_s()
+        if self.recorder is not None and source == SCREEN_SHARE:
+            self.recorder.video(participant, *self._timed(track_sid, frame, now_s))
         if not self._take_video(label, source, now_s):
             self.stats.frames_ignored += 1
             return False
@@ -296,12 +315,7 @@ class LiveSession:
                 self.stats.frames_dropped += 1
                 return False
             self._video_backlog += 1
-        timestamp_us = getattr(frame, "timestamp_us", None)
-        if timestamp_us is not None:  # a VideoFrameEvent: timed by its own stamp
-            t_s = self.clock.frame_time_s(track_sid, int(timestamp_us))
-            raw: rtc.VideoFrame = frame.frame  # type: ignore[union-attr]
-        else:
-            t_s, raw = now_s, frame  # type: ignore[assignment]
+        raw, t_s = self._timed(track_sid, frame, now_s)
         try:
             event = video_frame_from_rtc(raw, track=label, t_s=t_s)
         except Exception:
@@ -310,6 +324,14 @@ class LiveSession:
             raise
         self._queue.put(event)
         return True
+
+    def _timed(
+        self, track_sid: str, frame: rtc.VideoFrame | rtc.VideoFrameEvent, now_s: float
+    ) -> tuple[rtc.VideoFrame, float]:
+        timestamp_us = getattr(frame, "timestamp_us", None)
+        if timestamp_us is not None:  # a VideoFrameEvent: timed by its own stamp
+            return frame.frame, self.clock.frame_time_s(track_sid, int(timestamp_us))  # type: ignore[union-attr]
+        return frame, now_s  # type: ignore[return-value]
 
     def end_video(self, participant: str, source: str = SCREEN_SHARE) -> None:
         """The track ended (unsubscribed, unpublished): another may feed the sampler."""
@@ -370,6 +392,8 @@ class LiveSession:
     def _put(self, event: AudioChunk | Question, *, via: str | None = None) -> None:
         if isinstance(event, AudioChunk):
             self.stats.audio_chunks += 1
+            if self.recorder is not None:
+                self.recorder.audio(event)
         self._queue.put((event, via) if via else event)
 
     def _work(self) -> None:
@@ -455,6 +479,8 @@ class LiveSession:
         if record is None:  # pragma: no cover - handle() always answers a Question
             return
         answered = LiveAnswer(question, record, via)
+        if self.recorder is not None:
+            self.recorder.question(question, answered.text, via)
         self.turns.items.append((question, answered.text))
         if self.history:
             if via == "chat":  # spoken questions are in the transcript already

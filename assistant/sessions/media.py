@@ -95,9 +95,11 @@ def check_frame_size(path: Path, width: int, height: int, limits: Limits) -> Non
 
 
 def _last_time_s(
-    path: Path, container: Any, stream: Any, near_s: float, kind: str, limits: Limits | None = None
+    path: Path, container: Any, stream: Any, near_s: float, kind: str, limits: Limits | None = None,
+    *, truncated_ok: bool = False,
 ) -> float:
-    """Decode the tail of a stream and return the end time of the last frame that decodes."""
+    """Decode the tail of a stream and return the end time of the last frame that decodes
+    (``truncated_ok``: a torn tail, as a killed recorder leaves it, ends the stream there)."""
     av = _av()
     last = 0.0
     try:
@@ -113,6 +115,8 @@ def _last_time_s(
                 t += frame.samples / frame.sample_rate
             last = max(last, t)
     except av.FFmpegError as exc:
+        if truncated_ok:
+            return last
         raise DatasetError(
             path,
             f"the {kind} stops decoding after {last:.1f} s ({exc.strerror or exc})",
@@ -121,9 +125,11 @@ def _last_time_s(
     return last
 
 
-def probe_video(path: Path, *, expect_duration_s: float, limits: Limits | None = None) -> VideoInfo:
+def probe_video(path: Path, *, expect_duration_s: float, limits: Limits | None = None,
+                truncated_ok: bool = False) -> VideoInfo:
     """Check that ``path`` is a decodable video that covers ``expect_duration_s``, with frames
-    within ``limits`` (default :meth:`Limits.from_env`), before any frame is decoded."""
+    within ``limits`` (default :meth:`Limits.from_env`), before any frame is decoded;
+    ``truncated_ok``: the video ends where its tail stops decoding (an interrupted recording)."""
     limits = limits or Limits.from_env()
     container = _open(path, "video")
     try:
@@ -141,7 +147,8 @@ def probe_video(path: Path, *, expect_duration_s: float, limits: Limits | None =
                 path, "has no frame rate", f"Re-encode it at a constant rate: {_REENCODE}"
             )
         end_s = _last_time_s(
-            path, container, stream, _duration_s(container, stream), "video", limits
+            path, container, stream, _duration_s(container, stream), "video", limits,
+            truncated_ok=truncated_ok,
         )
     finally:
         container.close()
@@ -149,7 +156,7 @@ def probe_video(path: Path, *, expect_duration_s: float, limits: Limits | None =
     return VideoInfo(width=width, height=height, fps=fps, duration_s=end_s)
 
 
-def probe_audio(path: Path, *, expect_duration_s: float) -> AudioInfo:
+def probe_audio(path: Path, *, expect_duration_s: float, truncated_ok: bool = False) -> AudioInfo:
     """Check that ``path`` is decodable audio at a supported rate that covers the session."""
     container = _open(path, "audio")
     try:
@@ -173,7 +180,8 @@ def probe_audio(path: Path, *, expect_duration_s: float) -> AudioInfo:
                 f"Resample it to one of {rates} Hz (e.g. `sox in.wav -r 16000 out.flac`)",
             )
         channels = int(stream.codec_context.channels or 1)
-        end_s = _last_time_s(path, container, stream, _duration_s(container, stream), "audio")
+        end_s = _last_time_s(path, container, stream, _duration_s(container, stream), "audio",
+                             truncated_ok=truncated_ok)
     finally:
         container.close()
     _check_covers(path, end_s, expect_duration_s, "audio")
@@ -203,10 +211,11 @@ def luma_of(frame: Any) -> np.ndarray:
 
 
 def iter_video(
-    path: Path, *, track: str = "screen", limits: Limits | None = None
+    path: Path, *, track: str = "screen", limits: Limits | None = None, stop_s: float | None = None
 ) -> Iterator[VideoFrame]:
     """Every frame of the file, in order, with its media time; a frame over ``limits`` (default
-    :meth:`Limits.from_env`) stops it with a DatasetError."""
+    :meth:`Limits.from_env`) stops it with a DatasetError. ``stop_s`` (an interrupted recording,
+    checked to decode that far): frames after it are not read, and its torn tail is not an error."""
     av = _av()
     limits = limits or Limits.from_env()
     container = _open(path, "video")
@@ -219,6 +228,8 @@ def iter_video(
                 check_frame_size(path, frame.width, frame.height, limits)
                 if frame.pts is not None:
                     t_s = float(frame.pts * stream.time_base)
+                if stop_s is not None and t_s > stop_s:
+                    return
                 yield VideoFrame(
                     track=track,
                     t_s=t_s,
@@ -228,6 +239,8 @@ def iter_video(
                     to_rgb=_rgb_converter(frame),
                 )
         except av.FFmpegError as exc:
+            if stop_s is not None:
+                return
             raise DatasetError(
                 path,
                 f"decoding failed at {t_s:.1f} s ({exc.strerror or exc})",
@@ -244,8 +257,11 @@ def _rgb_converter(frame: Any) -> Any:
     return to_rgb
 
 
-def iter_audio(path: Path, *, participant: str, chunk_s: float = 0.5) -> Iterator[AudioChunk]:
-    """The file as mono 16 kHz int16 chunks of ``chunk_s`` seconds, timed from the file's start."""
+def iter_audio(
+    path: Path, *, participant: str, chunk_s: float = 0.5, stop_s: float | None = None
+) -> Iterator[AudioChunk]:
+    """The file as mono 16 kHz int16 chunks of ``chunk_s`` seconds, timed from the file's start
+    (``stop_s``: up to that time only, a torn tail after it not an error, as ``iter_video``)."""
     av = _av()
     container = _open(path, "audio")
     chunk_len = int(chunk_s * STT_SAMPLE_RATE)
@@ -266,9 +282,13 @@ def iter_audio(path: Path, *, participant: str, chunk_s: float = 0.5) -> Iterato
                     yield AudioChunk(participant, emitted / STT_SAMPLE_RATE, joined[:chunk_len])
                     emitted += chunk_len
                     pending, pending_n = [joined[chunk_len:]], len(joined) - chunk_len
+                if stop_s is not None and emitted >= stop_s * STT_SAMPLE_RATE:
+                    return
             for out in resampler.resample(None):
                 pending.append(out.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
+            if stop_s is not None:
+                return
             raise DatasetError(
                 path,
                 f"decoding failed at {emitted / STT_SAMPLE_RATE:.1f} s ({exc.strerror or exc})",

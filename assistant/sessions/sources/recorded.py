@@ -33,11 +33,13 @@ class RecordedSource(Source):
         return self.dataset.duration_s
 
     def events(self) -> Generator[Event, None, None]:
+        stop_s = self.dataset.duration_s if self.dataset.interrupted else None
         streams: list[Iterator[Event]] = [
-            iter_video(self.dataset.screen, track=f"{self.dataset.screen_participant}:screen")
+            iter_video(self.dataset.screen, track=f"{self.dataset.screen_participant}:screen",
+                       stop_s=stop_s)
         ]
         streams += [
-            iter_audio(p.audio, participant=p.identity, chunk_s=self.audio_chunk_s)
+            iter_audio(p.audio, participant=p.identity, chunk_s=self.audio_chunk_s, stop_s=stop_s)
             for p in self.dataset.participants
         ]
         streams.append(iter(self.dataset.questions))
