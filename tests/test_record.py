@@ -175,6 +175,8 @@ def test_truncated_files_load_up_to_the_last_whole_second_or_are_refused_in_one_
         assert all(q.t_s <= dataset.duration_s for q in dataset.questions)
         events = events_of(dataset)  # the replay's source reads to the end without an error
         assert events and max(available_at(e) for e in events) <= dataset.duration_s + 1  # type: ignore[arg-type]
+        published = list(PublishSource(dataset).events())  # and so does the publisher's
+        assert published and max(available_at(e) for e in published) <= dataset.duration_s + 1  # type: ignore[arg-type]
         outcomes.append(dataset.duration_s)
     assert outcomes[0] is None  # not one second survived: refused
     # bytes are not seconds: silence compresses to almost nothing, so a cut at 97% of the

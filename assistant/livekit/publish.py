@@ -20,7 +20,6 @@ without a server.
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from assistant.core.events import AudioChunk, Event, Question, VideoFrame
 from assistant.sessions.datasets import Dataset
 from assistant.sessions.media import iter_audio
 from assistant.sessions.sources.base import Source
-from assistant.sessions.sources.recorded import available_at
+from assistant.sessions.sources.recorded import merge_by_time
 
 if TYPE_CHECKING:
     from livekit import rtc
@@ -70,8 +69,8 @@ def i420_planes(frame: Any) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def iter_i420(path: Path, *, track: str) -> Iterator[I420Frame]:
-    """Every frame of a video file with its media time, Y plane and I420 bytes."""
+def iter_i420(path: Path, *, track: str, stop_s: float | None = None) -> Iterator[I420Frame]:
+    """Every frame of a video file with its media time, Y plane and I420 bytes (up to ``stop_s``)."""
     import av
 
     try:
@@ -85,6 +84,8 @@ def iter_i420(path: Path, *, track: str) -> Iterator[I420Frame]:
         for frame in container.decode(stream):
             if frame.pts is not None and stream.time_base is not None:
                 t_s = float(frame.pts * stream.time_base)
+            if stop_s is not None and t_s > stop_s:
+                break
             data = i420_planes(frame)
             width, height = frame.width, frame.height
             luma = data[: width * height].reshape(height, width)
@@ -147,23 +148,19 @@ class PublishSource(Source):
 
     def events(self) -> Generator[Event, None, None]:
         ds = self.dataset
-        streams: list[Iterator[Event]] = [
-            iter_i420(ds.screen, track=f"{ds.screen_participant}:screen"),
-            *(
-                iter_audio(p.audio, participant=p.identity, chunk_s=self.audio_chunk_s)
-                for p in ds.participants
-            ),
-            iter(ds.questions),
-        ]
-        order = {I420Frame: 0, AudioChunk: 1, Question: 2}
-
-        def keyed(stream: Iterator[Event], index: int) -> Iterator[tuple[float, int, int, Event]]:
-            for event in stream:
-                yield available_at(event), order[type(event)], index, event
-
-        merged = heapq.merge(*(keyed(s, i) for i, s in enumerate(streams)), key=lambda e: e[:3])
-        for *_, event in merged:
-            yield event
+        stop_s = ds.duration_s if ds.interrupted else None  # a killed recording: its whole seconds
+        yield from merge_by_time(
+            [
+                iter_i420(ds.screen, track=f"{ds.screen_participant}:screen", stop_s=stop_s),
+                *(
+                    iter_audio(
+                        p.audio, participant=p.identity, chunk_s=self.audio_chunk_s, stop_s=stop_s
+                    )
+                    for p in ds.participants
+                ),
+                iter(ds.questions),
+            ]
+        )
 
 
 # -- publishing ---------------------------------------------------------------------------------

@@ -43,11 +43,21 @@ class RecordedSource(Source):
             for p in self.dataset.participants
         ]
         streams.append(iter(self.dataset.questions))
-        keyed = [_keyed(stream, i) for i, stream in enumerate(streams)]
-        for *_, event in heapq.merge(*keyed, key=lambda item: item[:3]):
-            yield event
+        yield from merge_by_time(streams)
+
+
+def merge_by_time(streams: list[Iterator[Event]]) -> Iterator[Event]:
+    """Events of several time-ordered streams in the order they become available
+    (``available_at``); at the same instant frames, then audio, then questions."""
+    keyed = [_keyed(stream, i) for i, stream in enumerate(streams)]
+    for *_, event in heapq.merge(*keyed, key=lambda item: item[:3]):
+        yield event
+
+
+def _order(event: Event) -> int:
+    return next(rank for kind, rank in _ORDER.items() if isinstance(event, kind))
 
 
 def _keyed(stream: Iterator[Event], index: int) -> Iterator[tuple[float, int, int, Event]]:
     for event in stream:
-        yield available_at(event), _ORDER[type(event)], index, event
+        yield available_at(event), _order(event), index, event
