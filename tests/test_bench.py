@@ -11,11 +11,12 @@ import pytest
 
 from assistant.analysis.sweep import _SplitPercentile, sweep
 from assistant.benchmarks.harness import Figure
-from assistant.benchmarks.ledger_bench import build_ledger, naive_sweep
+from assistant.benchmarks.ledger_bench import naive_sweep
 from assistant.benchmarks.sections import SECTIONS
 from assistant.cli.registry import main
 from assistant.ledger import Ledger
 from assistant.ledger.queries import cost_dashboard
+from assistant.ledger.synthetic import build_ledger
 from assistant.views.workbench import read_calls, read_costs
 
 FIGURE_FIELDS = {

@@ -24,6 +24,7 @@ from typing import Any
 
 from assistant.benchmarks.harness import Figure
 from assistant.core.paths import DEMO_DATASET
+from assistant.ledger.synthetic import table_rows
 
 SECTION = "replay"
 HOUR_LOOPS = 15  # 15 x 248.6 s: a 62-minute meeting
@@ -158,9 +159,8 @@ def child(dataset_path: str, stt: str, ledger_path: str) -> dict[str, Any]:
     with Ledger(ledger_path) as ledger:
         replay(dataset, ledger=ledger, config=config, run_id="bench", progress=progress)
         wall_s = time.perf_counter() - started
-        kept, utterances, requests = (
-            ledger.cursor().execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-            for table in ("frames", "utterances", "requests")
+        kept, utterances, requests = table_rows(
+            ledger, "bench", ("frames", "utterances", "requests")
         )
     rss.append((round(dataset.duration_s, 1), round(_rss_mb(), 1)))
     accounted = sum(timers.seconds.values())
