@@ -67,6 +67,20 @@ def test_provider_keys_never_exposes_values() -> None:
     }  # LiveKit needs all three variables
 
 
+def test_provider_keys_look_where_the_adapters_look(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for variable in ("OPENAI_API_KEY", "DEEPGRAM_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert not provider_keys()["Deepgram"]
+    (tmp_path / ".env").write_text("DEEPGRAM_API_KEY=dg-not-shown\n")
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text('OPENAI_API_KEY = "sk-not-shown"\n')
+    status = provider_keys()
+    assert status["Deepgram"] and status["OpenAI"] and not status["Anthropic"]
+
+
 def test_tenant_filter(tiny: Path, tmp_path: Path) -> None:
     ledger_path = tmp_path / "l.duckdb"
     config = Config()

@@ -253,6 +253,24 @@ def test_make_deepgram_reads_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert KEY not in repr(stt)
 
 
+def test_deepgram_key_from_dotenv_and_secrets_like_every_vendor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    monkeypatch.delenv("DEEPGRAM_BASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(f"DEEPGRAM_API_KEY={KEY}\nDEEPGRAM_BASE_URL=http://127.0.0.1:9\n")
+    stt = make_stt("deepgram:nova-3", SttConfig())
+    assert stt.base_url == "http://127.0.0.1:9" and KEY not in repr(stt)
+    (tmp_path / ".env").unlink()
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text(f'DEEPGRAM_API_KEY = "{KEY}"\n')
+    assert make_stt("deepgram:nova-3", SttConfig()).base_url == "https://api.deepgram.com"
+    (tmp_path / ".streamlit" / "secrets.toml").write_text("OTHER = 1\n")
+    with pytest.raises(ProviderError, match="DEEPGRAM_API_KEY"):
+        make_stt("deepgram:nova-3", SttConfig())
+
+
 def test_stream_yields_final_utterances_in_media_time(
     fake: FakeDeepgram, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,7 +7,6 @@ other processes spooled, so their runs appear as you browse.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,20 @@ EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay data
 
 
 def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:
-    """Which providers have their keys set (names only; values are never read out)."""
-    env = os.environ if environ is None else environ
+    """Which providers have their keys set (names only; values are never read out). Keys are found
+    where the adapters look (the environment, ``.env``, ``.streamlit/secrets.toml``) unless
+    ``environ`` is given, which is then the only place looked."""
+    from assistant.providers.keys import get_key
+
+    def present(variable: str) -> bool:
+        return bool(environ.get(variable)) if environ is not None else get_key(variable) is not None
+
     status = {}
     for name, variables in KEY_VARIABLES.items():
         if name == "LiveKit":
-            status[name] = all(env.get(v) for v in variables)
+            status[name] = all(present(v) for v in variables)
         else:
-            status[name] = any(env.get(v) for v in variables)
+            status[name] = any(present(v) for v in variables)
     return status
 
 

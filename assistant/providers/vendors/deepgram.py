@@ -1,4 +1,5 @@
-"""Deepgram: deepgram-sdk 7.x imported lazily, the key from the environment, one base URL for REST
+"""Deepgram: deepgram-sdk 7.x imported lazily, the key found like every other vendor's (the environment,
+then ``.env``, then ``.streamlit/secrets.toml``: ``providers.keys.get_key``), one base URL for REST
 and WebSocket, and error mapping.
 
 The SDK is pointed at ``base_url`` by a custom ``DeepgramClientEnvironment`` (tests drive the real
@@ -8,7 +9,6 @@ header; every message built here is scrubbed of it.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from assistant.core.errors import (
@@ -18,6 +18,7 @@ from assistant.core.errors import (
     ProviderTimeoutError,
 )
 from assistant.providers.errors import malformed as _malformed
+from assistant.providers.keys import get_key
 
 PROVIDER = "deepgram"
 DEFAULT_BASE_URL = "https://api.deepgram.com"
@@ -35,9 +36,9 @@ def sdk() -> Any:
 
 
 def credentials(model: str) -> tuple[str, str | None]:
-    """(API key, base URL or None) from ``DEEPGRAM_API_KEY`` and ``DEEPGRAM_BASE_URL``;
-    ``ProviderError`` naming the variable if the key is missing."""
-    api_key = os.environ.get(KEY_ENV, "").strip()
+    """(API key, base URL or None) from ``DEEPGRAM_API_KEY`` and ``DEEPGRAM_BASE_URL`` (environment,
+    ``.env`` or secrets); ``ProviderError`` naming the variable if the key is missing."""
+    api_key = get_key(KEY_ENV) or ""
     if not api_key:
         raise ProviderError(
             f"deepgram needs an API key: set {KEY_ENV} (console.deepgram.com → API keys), "
@@ -45,7 +46,7 @@ def credentials(model: str) -> tuple[str, str | None]:
             provider=PROVIDER,
             model=model,
         )
-    return api_key, os.environ.get(BASE_URL_ENV, "").strip() or None
+    return api_key, get_key(BASE_URL_ENV)
 
 
 def environment(base_url: str) -> Any:
