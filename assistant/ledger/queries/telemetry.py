@@ -47,9 +47,8 @@ def run_totals(ledger: Ledger, run_id: str) -> tuple[int, int, float]:
             "(SELECT coalesce(sum(cost_usd), 0.0) FROM calls WHERE run_id = $run)",
             {"run": run_id},
         )
-        .fetchone()
+        .fetchall()[0]
     )
-    assert row is not None
     return int(row[0]), int(row[1]), float(row[2])
 
 
