@@ -40,6 +40,7 @@ TOKEN_ENV = "WORKBENCH_OTEL_TOKEN"
 DEFAULT_PORT = 4318  # OTLP/HTTP's registered port
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_PENDING_SPANS = 50_000
+CHECKPOINT_EVERY_S = 5.0
 
 
 @dataclass(slots=True)
@@ -106,6 +107,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._started: list[str] = []
         self._failed_runs: set[str] = set()
+        self._checkpointed: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._server_thread: threading.Thread | None = None
@@ -374,23 +376,28 @@ class Receiver:
                 last_flush = time.monotonic()
 
     def _flush(self, touched: set[str]) -> bool:
+        """The rows, in one transaction with the checkpoint of one run whose media reached is due
+        (each run's at most every ``CHECKPOINT_EVERY_S``; ``stop`` closes every run with its own)."""
         from assistant.ledger.store import Checkpoint
 
+        now = time.monotonic()
+        due = sorted(r for r in touched if now - self._checkpointed.get(r, -1e9) >= CHECKPOINT_EVERY_S)
+        checkpoint = None
+        if due:
+            run_id = due[0]
+            state = next((s for s in self.mapper.runs.values() if s.run_id == run_id), None)
+            media_s = self.mapper.media_processed_s(run_id) or 0.0
+            checkpoint = Checkpoint(run_id, state.spans if state is not None else 0, media_s)
         try:
-            runs = sorted(touched)
-            if not runs:
-                self.sink.flush()
-            for run_id in runs:
-                state = next((s for s in self.mapper.runs.values() if s.run_id == run_id), None)
-                events = state.spans if state is not None else 0
-                media_s = self.mapper.media_processed_s(run_id) or 0.0
-                self.sink.flush(Checkpoint(run_id, events, media_s))
-            return True
+            self.sink.flush(checkpoint)
         except WorkbenchError as exc:
             with self._lock:
                 self.counts.flush_errors += 1
                 self.counts.last_error = str(exc)[:300]
             return False
+        if checkpoint is not None:
+            self._checkpointed[checkpoint.run_id] = now
+        return True
 
 
 class _TooLarge(Exception):
