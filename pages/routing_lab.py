@@ -12,14 +12,17 @@ import streamlit as st
 
 from assistant.views import (
     default_ledger,
+    diff_sorts,
     ipw_sentence,
     read_ab_runs,
     read_benchmark,
     read_compare_runs,
     read_compare_thresholds,
     read_ipw_curve,
+    read_run_diff,
     read_sweep,
     read_sweep_runs,
+    sort_run_diff,
 )
 
 st.title("Routing lab")
@@ -310,6 +313,7 @@ def ab_view() -> None:
             "Cost per media hour counts the tier each request took plus the run's transcription "
             "(for a --both-tiers run, not the counterfactual calls)."
         )
+        _run_diff(run_a, run_b)
         return
 
     view = _runs(ledger_path, tenant)
@@ -335,6 +339,45 @@ def ab_view() -> None:
     st.caption(
         "Both thresholds are judged on the same requests from their recorded outcomes: no model "
         "is called, and pairing by request removes the questions' own variance."
+    )
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _diff(path: str, run_a: str, run_b: str):  # type: ignore[no-untyped-def]
+    return read_run_diff(path, run_a, run_b)
+
+
+def _run_diff(run_a: str, run_b: str) -> None:
+    """The same questions of A and B side by side, sortable by the change in quality or cost."""
+    st.subheader("Per question: B beside A")
+    view = _diff(ledger_path, run_a, run_b)
+    if view.data is None:
+        st.info(view.message)
+        return
+    diff = view.data
+    st.caption(diff.summary())
+    if diff.table.empty:
+        return
+    sort = st.selectbox("Sort by", diff_sorts(), key="lab.ab.diff_sort")
+    table = sort_run_diff(diff.table, sort)
+    money = st.column_config.NumberColumn(format="$%.6f")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_order=[
+            "question_id", "asker", "question", "tier_a", "tier_b", "quality_a", "quality_b",
+            "quality_change", "cost_usd_a", "cost_usd_b", "cost_change_usd", "latency_ms_a",
+            "latency_ms_b", "latency_change_ms", "models_a", "models_b", "status_a", "status_b",
+            "answer_a", "answer_b",
+        ],
+        column_config={
+            "cost_usd_a": money,
+            "cost_usd_b": money,
+            "cost_change_usd": money,
+            "quality_change": st.column_config.NumberColumn(format="%+.3f"),
+            "latency_change_ms": st.column_config.NumberColumn(format="%+.0f"),
+        },
     )
 
 

@@ -114,7 +114,10 @@ def test_export_sends_every_field_through_the_otlp_exporter(replayed: Path) -> N
     for row in calls:
         span, attrs = by_call[row["call_id"]]
         assert span.kind == 3  # SPAN_KIND_CLIENT
-        assert span.name == f"{c.OPERATION_OF_STAGE[row['stage']]} {row['model_resolved'] or row['model_requested']}"
+        assert (
+            span.name
+            == f"{c.OPERATION_OF_STAGE[row['stage']]} {row['model_resolved'] or row['model_requested']}"
+        )
         for field in CallRecord.__dataclass_fields__:
             if to_attribute(row[field]) is not None:
                 assert attrs[c.CALL_PREFIX + field] == to_attribute(row[field]), field
@@ -133,7 +136,9 @@ def test_export_sends_every_field_through_the_otlp_exporter(replayed: Path) -> N
             assert not span.parent_span_id
 
 
-def test_file_export_is_otlp_json_the_receiver_reads(replayed: Path, tmp_path: Path, receiver: Any) -> None:
+def test_file_export_is_otlp_json_the_receiver_reads(
+    replayed: Path, tmp_path: Path, receiver: Any
+) -> None:
     out = tmp_path / "run.jsonl"
     with Ledger(replayed, read_only=True) as ledger:
         export_run(ledger, "r1", file=out)
@@ -162,7 +167,9 @@ def test_demo_round_trip_lands_as_the_same_run(tmp_path: Path, receiver: Any) ->
     assert counts.accepted_spans == counts.written_spans == report.spans
     with Ledger(path, read_only=True) as ledger:
         got = run_totals(ledger, "otel-demo")
-        status = ledger.cursor().execute("SELECT status FROM runs WHERE run_id = 'otel-demo'").fetchall()
+        status = (
+            ledger.cursor().execute("SELECT status FROM runs WHERE run_id = 'otel-demo'").fetchall()
+        )
     assert got[0] == want[0] == 20 and got[1] == want[1]
     assert got[2] == pytest.approx(want[2], rel=1e-12)
     assert status == [("finished",)]
@@ -175,8 +182,8 @@ def test_livekit_agents_spans_become_a_priced_run(receiver: Any) -> None:
     session = next(s for s in spans if s.name == "agent_session")
     tracer = provider.get_tracer("test")
     ctx = trace.set_span_in_context(trace.NonRecordingSpan(session.get_span_context()))
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -184,8 +191,14 @@ def test_livekit_agents_spans_become_a_priced_run(receiver: Any) -> None:
     with tracer.start_as_current_span("tts_request", context=ctx) as tts:
         tts.set_attribute(c.LK_TTS_METRICS, json.dumps(metrics))
     with tracer.start_as_current_span("user_turn", context=ctx) as turn:  # 1.8's attributes
-        turn.set_attributes({c.GEN_AI_REQUEST_MODEL: "nova-3", c.GEN_AI_PROVIDER: "deepgram",
-                             c.LK_USER_TRANSCRIPT: "what is the launch date", c.LK_PARTICIPANT: "alice"})
+        turn.set_attributes(
+            {
+                c.GEN_AI_REQUEST_MODEL: "nova-3",
+                c.GEN_AI_PROVIDER: "deepgram",
+                c.LK_USER_TRANSCRIPT: "what is the launch date",
+                c.LK_PARTICIPANT: "alice",
+            }
+        )
     with tracer.start_as_current_span("something_new", context=ctx):
         pass
     spans += list(memory.get_finished_spans())
@@ -202,19 +215,38 @@ def test_livekit_agents_spans_become_a_priced_run(receiver: Any) -> None:
     with Ledger(path, read_only=True) as ledger:
         (run_id,) = [r[0] for r in ledger.cursor().execute("SELECT run_id FROM runs").fetchall()]
         assert run_id.startswith("otel-team-agent-")
-        rows = ledger.cursor().execute(
-            "SELECT question, answer, llm_model_requested, input_tokens, output_tokens, "
-            "total_cost_usd FROM requests ORDER BY media_t_s"
-        ).fetchall()
-        calls = dict(ledger.cursor().execute(
-            "SELECT stage, sum(cost_usd) FROM calls GROUP BY stage").fetchall())
-        stt = ledger.cursor().execute("SELECT provider, model_requested, audio_s FROM calls WHERE stage='stt'").fetchall()
+        rows = (
+            ledger.cursor()
+            .execute(
+                "SELECT question, answer, llm_model_requested, input_tokens, output_tokens, "
+                "total_cost_usd FROM requests ORDER BY media_t_s"
+            )
+            .fetchall()
+        )
+        calls = dict(
+            ledger.cursor()
+            .execute("SELECT stage, sum(cost_usd) FROM calls GROUP BY stage")
+            .fetchall()
+        )
+        stt = (
+            ledger.cursor()
+            .execute("SELECT provider, model_requested, audio_s FROM calls WHERE stage='stt'")
+            .fetchall()
+        )
     from genai_prices import Usage, calc_price
 
     first = rows[0]
-    assert first[0] == "What is the launch date?" and first[1] == "answer to What is the launch date?"
+    assert (
+        first[0] == "What is the launch date?" and first[1] == "answer to What is the launch date?"
+    )
     assert first[2] == "gpt-4o-mini" and first[3] == 40 + len(first[0]) and first[4] == 12
-    price = float(calc_price(Usage(input_tokens=first[3], output_tokens=12), model_ref="gpt-4o-mini", provider_id="openai").total_price)
+    price = float(
+        calc_price(
+            Usage(input_tokens=first[3], output_tokens=12),
+            model_ref="gpt-4o-mini",
+            provider_id="openai",
+        ).total_price
+    )
     assert first[5] == pytest.approx(price) and price > 0
     assert calls["stt"] > 0  # deepgram nova-3 per audio minute
     assert stt[0][:2] == ("deepgram", "nova-3")
@@ -230,8 +262,15 @@ def _one_span_body(name: str = "llm_request", **attrs: Any) -> bytes:
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     with provider.get_tracer("t").start_as_current_span(name) as span:
-        span.set_attributes({c.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", c.GEN_AI_PROVIDER: "openai",
-                             c.GEN_AI_INPUT_TOKENS: 10, c.GEN_AI_OUTPUT_TOKENS: 5, **attrs})
+        span.set_attributes(
+            {
+                c.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+                c.GEN_AI_PROVIDER: "openai",
+                c.GEN_AI_INPUT_TOKENS: 10,
+                c.GEN_AI_OUTPUT_TOKENS: 5,
+                **attrs,
+            }
+        )
     return encode(memory.get_finished_spans())
 
 
@@ -239,7 +278,9 @@ def test_bad_bodies_are_400_counted_and_the_receiver_goes_on(receiver: Any) -> N
     rx, url, _ = receiver()
     assert post(url + "/v1/traces", b"\xff\xff\xff not protobuf")[0] == 400
     assert post(url + "/v1/traces", b"{not json", content_type="application/json")[0] == 400
-    assert post(url + "/v1/traces", b'{"resourceSpans": 3}', content_type="application/json")[0] == 400
+    assert (
+        post(url + "/v1/traces", b'{"resourceSpans": 3}', content_type="application/json")[0] == 400
+    )
     bad = _one_span_body(**{c.GEN_AI_INPUT_TOKENS: "many"})  # a span whose tokens are text
     assert post(url + "/v1/traces", bad)[0] == 200
     assert post(url + "/v1/traces", _one_span_body())[0] == 200
@@ -288,9 +329,14 @@ def test_a_flood_is_bounded_and_loses_no_accepted_span(receiver: Any) -> None:
                 memory.clear()
                 for _ in range(20):
                     with tracer.start_as_current_span("llm_request") as span:
-                        span.set_attributes({c.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
-                                             c.GEN_AI_PROVIDER: "openai",
-                                             c.GEN_AI_INPUT_TOKENS: 10, c.GEN_AI_OUTPUT_TOKENS: 5})
+                        span.set_attributes(
+                            {
+                                c.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+                                c.GEN_AI_PROVIDER: "openai",
+                                c.GEN_AI_INPUT_TOKENS: 10,
+                                c.GEN_AI_OUTPUT_TOKENS: 5,
+                            }
+                        )
                 mine.append(encode(memory.get_finished_spans()))
         per_thread.append(mine)
     rx, url, path = receiver(max_pending_spans=60, flush_every_s=0.05)
@@ -319,5 +365,9 @@ def test_a_flood_is_bounded_and_loses_no_accepted_span(receiver: Any) -> None:
     assert counts.accepted_spans == counts.written_spans == bodies * 20
     with Ledger(path, read_only=True) as ledger:
         n = ledger.cursor().execute("SELECT count(*) FROM requests").fetchall()[0][0]
-        runs = ledger.cursor().execute("SELECT count(*) FROM runs WHERE status = 'finished'").fetchall()[0][0]
+        runs = (
+            ledger.cursor()
+            .execute("SELECT count(*) FROM runs WHERE status = 'finished'")
+            .fetchall()[0][0]
+        )
     assert n == counts.requests == bodies * 20 and runs == 6

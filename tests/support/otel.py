@@ -16,7 +16,7 @@ from typing import Any
 class _Capture(http.server.BaseHTTPRequestHandler):
     bodies: list[tuple[str, dict[str, str], bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         self.server.bodies.append((self.path, dict(self.headers), body))  # type: ignore[attr-defined]
@@ -113,8 +113,17 @@ def livekit_llm_spans(
         def provider(self) -> str:
             return provider
 
-        def chat(self, *, chat_ctx: Any, tools: Any = None, conn_options: Any = DEFAULT_API_CONNECT_OPTIONS, **_: Any) -> Any:  # noqa: E501
-            return ScriptedStream(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)  # noqa: E501
+        def chat(
+            self,
+            *,
+            chat_ctx: Any,
+            tools: Any = None,
+            conn_options: Any = DEFAULT_API_CONNECT_OPTIONS,
+            **_: Any,
+        ) -> Any:
+            return ScriptedStream(
+                self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
+            )
 
     tracer_provider = TracerProvider(resource=Resource.create({"service.name": "team-agent"}))
     memory = InMemorySpanExporter()
