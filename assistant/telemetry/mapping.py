@@ -458,8 +458,29 @@ class SpanMapper:
         )
 
 
+def _text_of(raw: Any, role: str) -> str | None:
+    """The last ``role`` message's text from GenAI ``gen_ai.{input,output}.messages`` JSON
+    (``[{"role": ..., "parts": [{"type": "text", "content": ...}]}]``)."""
+    try:
+        messages = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        return None
+    found = None
+    for message in messages if isinstance(messages, list) else []:
+        if isinstance(message, dict) and message.get("role") == role:
+            texts = [
+                str(part.get("content"))
+                for part in message.get("parts") or []
+                if isinstance(part, dict) and part.get("type") == "text" and part.get("content")
+            ]
+            if texts:
+                found = " ".join(texts)
+    return found
+
+
 def _messages(span: Span) -> tuple[str | None, str | None]:
-    """The last user message (from the span's GenAI events or ``lk.user_input``) and the answer."""
+    """The last user message and the answer: from the GenAI messages attributes (LiveKit Agents
+    1.8), the span's GenAI events (1.3), or ``lk.user_input`` / ``lk.response.text``."""
     question = span.attributes.get(c.LK_USER_INPUT)
     answer = span.attributes.get(c.LK_RESPONSE_TEXT)
     for name, attrs in span.events:
@@ -467,4 +488,8 @@ def _messages(span: Span) -> tuple[str | None, str | None]:
             question = attrs["content"]
         elif name == "gen_ai.choice" and attrs.get("content"):
             answer = attrs["content"]
+    if c.GEN_AI_INPUT_MESSAGES in span.attributes:
+        question = _text_of(span.attributes[c.GEN_AI_INPUT_MESSAGES], "user") or question
+    if c.GEN_AI_OUTPUT_MESSAGES in span.attributes:
+        answer = _text_of(span.attributes[c.GEN_AI_OUTPUT_MESSAGES], "assistant") or answer
     return (None if question is None else str(question)), (None if answer is None else str(answer))

@@ -381,7 +381,9 @@ class Receiver:
         from assistant.ledger.store import Checkpoint
 
         now = time.monotonic()
-        due = sorted(r for r in touched if now - self._checkpointed.get(r, -1e9) >= CHECKPOINT_EVERY_S)
+        due = sorted(
+            r for r in touched if now - self._checkpointed.get(r, -1e9) >= CHECKPOINT_EVERY_S
+        )
         checkpoint = None
         if due:
             run_id = due[0]
