@@ -371,3 +371,83 @@ def test_a_flood_is_bounded_and_loses_no_accepted_span(receiver: Any) -> None:
             .fetchall()[0][0]
         )
     assert n == counts.requests == bodies * 20 and runs == 6
+
+
+def test_a_receiver_spools_while_another_process_holds_the_ledger(tmp_path: Path) -> None:
+    from support.ledger import held_by_another_process
+
+    from assistant.ledger.spool import ingest, pending_segments
+
+    path = tmp_path / "held.duckdb"
+    Ledger(path).close()
+    spans, _ = livekit_llm_spans(["Is the ledger held?"])
+    with held_by_another_process(path):
+        rx = Receiver(path, port=0)
+        host, port = rx.start()
+        assert post(f"http://{host}:{port}/v1/traces", encode(spans))[0] == 200
+        counts = rx.stop()
+        assert counts.written_spans == len(spans) and rx.sink.spooled_segments >= 2
+        assert pending_segments(path)
+    with Ledger(path) as ledger:
+        ingest(ledger)
+        rows = ledger.cursor().execute("SELECT run_id, status FROM runs").fetchall()
+        assert len(rows) == 1 and rows[0][1] == "finished"
+        assert run_totals(ledger, rows[0][0])[0] == 1
+
+
+def test_follow_exports_each_row_once_and_stops_when_the_run_ends(
+    replayed: Path, tmp_path: Path
+) -> None:
+    from assistant.telemetry.follow import follow_run
+
+    path = tmp_path / "live.duckdb"
+    with Ledger(replayed, read_only=True) as ledger:
+        requests, calls, _ = run_totals(ledger, "r1")
+    import shutil
+
+    shutil.copy(replayed, path)
+    with Ledger(path) as ledger:
+        ledger.cursor().execute("UPDATE runs SET status = 'running' WHERE run_id = 'r1'")
+    out = tmp_path / "live.jsonl"
+    report = follow_run(path, "r1", file=out, poll_s=0.01, max_polls=3)  # still running: 3 polls
+    assert report.spans == requests + calls  # each once, however many polls
+    assert report.traces == requests + calls - _tied_calls(path)
+    with Ledger(path) as ledger:
+        ledger.finish_run("r1", status="finished")
+    again = follow_run(path, "r1", file=tmp_path / "again.jsonl", poll_s=0.01)  # ends at once
+    assert again.spans == requests + calls
+
+
+def _tied_calls(path: Path) -> int:
+    with Ledger(path, read_only=True) as ledger:
+        return int(
+            ledger.cursor()
+            .execute("SELECT count(*) FROM calls WHERE run_id = 'r1' AND request_id IS NOT NULL")
+            .fetchall()[0][0]
+        )
+
+
+def test_the_commands(replayed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli.registry import main
+
+    out = tmp_path / "cli.jsonl"
+    assert main(["export-otel", "--run", "r1", "--ledger", str(replayed), "--file", str(out)]) == 0
+    assert "run r1:" in capsys.readouterr().out and out.read_text().count("\n") >= 1
+    assert (
+        main(["export-otel", "--run", "nope", "--ledger", str(replayed), "--file", str(out)]) == 2
+    )
+    assert "no run 'nope'" in capsys.readouterr().err
+    assert (
+        main(["export-otel", "--run", "r1", "--ledger", str(replayed), "--endpoint", "ftp://x"])
+        == 2
+    )
+    rx_ledger = tmp_path / "new.duckdb"
+    status = tmp_path / "status.json"
+    code = main(
+        ["otel-receive", "--ledger", str(rx_ledger), "--port", "0", "--duration", "0.5",
+         "--status-file", str(status)]
+    )  # fmt: skip
+    assert code == 0 and rx_ledger.exists()
+    printed = capsys.readouterr().out
+    assert "receiving OTLP/HTTP traces on http://127.0.0.1:" in printed and "no token" in printed
+    assert json.loads(status.read_text())["stopped"] is True
