@@ -204,3 +204,26 @@ def test_live_page_offers_the_receiver(
     assert not app.exception
     assert any("OpenTelemetry" in e.label for e in app.expander)
     assert app.button(key="live.otel_start") is not None
+
+
+def test_pages_show_a_received_run(tmp_path: Path) -> None:
+    """A run received from a LiveKit Agents app (no threshold, no media file) on the Runs, Costs
+    and Live room pages."""
+    from support.otel import encode, livekit_llm_spans
+
+    from assistant.telemetry.receiver import Receiver
+
+    ledger = tmp_path / "rx.duckdb"
+    Ledger(ledger).close()
+    rx = Receiver(ledger, port=0)
+    host, port = rx.start()
+    spans, _ = livekit_llm_spans(["What changed?", "Who pays?"])
+    assert post(f"http://{host}:{port}/v1/traces", encode(spans))[0] == 200
+    (run_id,) = rx.stop().run_ids
+    for page, state in (
+        ("pages/runs.py", {}),
+        ("pages/costs.py", {}),
+        ("pages/live.py", {"live.run": run_id}),
+    ):
+        app = _page(ledger, page, state)
+        assert not app.exception, (page, app.exception)

@@ -451,3 +451,22 @@ def test_the_commands(replayed: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     printed = capsys.readouterr().out
     assert "receiving OTLP/HTTP traces on http://127.0.0.1:" in printed and "no token" in printed
     assert json.loads(status.read_text())["stopped"] is True
+
+
+def test_a_fault_in_the_writer_is_counted_and_the_receiver_goes_on(receiver: Any) -> None:
+    rx, url, _ = receiver()
+    real = rx.mapper.map
+    calls = {"n": 0}
+
+    def flaky(spans: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return real(spans)
+
+    rx.mapper.map = flaky
+    assert post(url + "/v1/traces", _one_span_body())[0] == 200
+    assert post(url + "/v1/traces", _one_span_body())[0] == 200
+    counts = rx.stop()
+    assert counts.dropped_spans == 1 and counts.requests == 1 and counts.written_spans == 1
+    assert "boom" in (counts.last_error or "")

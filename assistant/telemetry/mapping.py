@@ -336,7 +336,9 @@ class SpanMapper:
                 request_id=request_id,
                 run_id=state.run_id,
                 tenant=self.tenant,
-                room=str(span.get(c.LK_ROOM) or ""),
+                room=str(
+                    span.get(c.LK_ROOM) or _slug(str(span.resource.get("service.name") or "agent"))
+                ),
                 question_id=span.span_id,
                 media_t_s=media_t_s,
                 asker=str(span.get(c.LK_PARTICIPANT) or state.last_participant or "") or None,
