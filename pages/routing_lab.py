@@ -351,33 +351,17 @@ def _run_diff(run_a: str, run_b: str) -> None:
     """The same questions of A and B side by side, sortable by the change in quality or cost."""
     st.subheader("Per question: B beside A")
     view = _diff(ledger_path, run_a, run_b)
-    if view.data is None:
-        st.info(view.message)
+    if view.data is None or view.data.table.empty:
+        st.info(view.message or view.data.summary())
         return
-    diff = view.data
-    st.caption(diff.summary())
-    if diff.table.empty:
-        return
+    st.caption(view.data.summary())
     sort = st.selectbox("Sort by", diff_sorts(), key="lab.ab.diff_sort")
-    table = sort_run_diff(diff.table, sort)
     money = st.column_config.NumberColumn(format="$%.6f")
     st.dataframe(
-        table,
+        sort_run_diff(view.data.table, sort),
         hide_index=True,
         width="stretch",
-        column_order=[
-            "question_id", "asker", "question", "tier_a", "tier_b", "quality_a", "quality_b",
-            "quality_change", "cost_usd_a", "cost_usd_b", "cost_change_usd", "latency_ms_a",
-            "latency_ms_b", "latency_change_ms", "models_a", "models_b", "status_a", "status_b",
-            "answer_a", "answer_b",
-        ],
-        column_config={
-            "cost_usd_a": money,
-            "cost_usd_b": money,
-            "cost_change_usd": money,
-            "quality_change": st.column_config.NumberColumn(format="%+.3f"),
-            "latency_change_ms": st.column_config.NumberColumn(format="%+.0f"),
-        },
+        column_config={c: money for c in ("cost_usd_a", "cost_usd_b", "cost_change_usd")},
     )
 
 

@@ -28,6 +28,13 @@ SORTS: dict[str, tuple[str, bool]] = {
 """The page's sort choices: label -> (column, ascending)."""
 
 _SIDE = ("tier", "models", "cost_usd", "latency_ms", "quality", "status", "answer")
+COLUMNS: tuple[str, ...] = (
+    "question_id", "asker", "question", "tier_a", "tier_b", "quality_a", "quality_b",
+    "quality_change", "cost_usd_a", "cost_usd_b", "cost_change_usd", "latency_ms_a",
+    "latency_ms_b", "latency_change_ms", "models_a", "models_b", "status_a", "status_b",
+    "answer_a", "answer_b", "tier_changed", "media_t_s",
+)  # fmt: skip
+"""The diff table's columns, in the order the page shows them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,7 @@ def diff_requests(run_a: str, a: pd.DataFrame, run_b: str, b: pd.DataFrame) -> R
     merged["latency_change_ms"] = merged["latency_ms_b"] - merged["latency_ms_a"]
     merged["quality_change"] = merged["quality_b"] - merged["quality_a"]
     merged["tier_changed"] = merged["tier_a"] != merged["tier_b"]
-    merged = merged.drop(columns="key").sort_values("media_t_s", kind="stable", ignore_index=True)
+    merged = merged[list(COLUMNS)].sort_values("media_t_s", kind="stable", ignore_index=True)
     only_a = tuple(sorted(set(left["key"]) - set(right["key"])))
     only_b = tuple(sorted(set(right["key"]) - set(left["key"])))
     return RunDiff(
