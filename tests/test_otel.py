@@ -470,3 +470,27 @@ def test_a_fault_in_the_writer_is_counted_and_the_receiver_goes_on(receiver: Any
     counts = rx.stop()
     assert counts.dropped_spans == 1 and counts.requests == 1 and counts.written_spans == 1
     assert "boom" in (counts.last_error or "")
+
+
+def test_a_large_run_exports_every_span(replayed: Path) -> None:
+    """More spans than one flush window (``FLUSH_SPANS``): none is dropped by the SDK's queue."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from assistant.telemetry.export import FLUSH_SPANS, export_rows
+
+    with Ledger(replayed, read_only=True) as ledger:
+        run, requests, calls = run_rows(ledger, "r1")
+    first = requests[0]
+    mine = [c for c in calls if c["request_id"] == first["request_id"]]
+    many = [
+        {**first, "request_id": f"r1:q{i}"} for i in range(FLUSH_SPANS // max(1, len(mine)) + 500)
+    ]
+    many_calls = [
+        {**c, "call_id": f"{c['call_id']}-{i}", "request_id": f"r1:q{i}"}
+        for i in range(len(many))
+        for c in mine
+    ]
+    memory = InMemorySpanExporter()
+    report = export_rows(run, many, many_calls, memory, target="memory")
+    assert report.spans == len(many) + len(many_calls) > FLUSH_SPANS
+    assert len(memory.get_finished_spans()) == report.spans == report.exported_spans

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from assistant.ledger.store import Ledger
 
 TRACES_PATH = "/v1/traces"
+FLUSH_SPANS = 8192  # well under the batch processor's queue (65,536 spans)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +236,7 @@ class RunExporter:
         self.tracer = self.provider.get_tracer("assistant.telemetry")
         self.traces = 0
         self.spans = 0
+        self._flushed_at = 0
 
     def request(self, request: Mapping[str, Any], calls: Sequence[Mapping[str, Any]]) -> None:
         """One request's trace: its span, and a child span per call."""
@@ -254,11 +256,19 @@ class RunExporter:
         root.end(end_time=max(end, start))
         self.traces += 1
         self.spans += 1
+        self._drain()
+
+    def _drain(self) -> None:
+        """Flush every ``FLUSH_SPANS`` spans, so the processor's bounded queue never drops one."""
+        if self.spans - self._flushed_at >= FLUSH_SPANS:
+            self.provider.force_flush()
+            self._flushed_at = self.spans
 
     def call(self, call: Mapping[str, Any]) -> None:
         """A call not tied to a question (transcription): a trace of its own."""
         self._call(call, None)
         self.traces += 1
+        self._drain()
 
     def _call(self, call: Mapping[str, Any], context: Any) -> None:
         from opentelemetry import trace
