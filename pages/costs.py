@@ -10,6 +10,7 @@ from assistant.views import (
     default_ledger,
     export_calls,
     read_costs,
+    read_participant_spend,
 )
 
 st.title("Costs")
@@ -94,3 +95,38 @@ down_parquet.download_button(
     mime="application/vnd.apache.parquet",
     key="costs.parquet",
 )
+
+# -- spend per participant ------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _participants(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
+    return read_participant_spend(path, tenant)
+
+
+st.subheader("Spend per participant")
+spend = _participants(ledger_path, tenant)
+if spend.data is None:
+    st.info(spend.message)
+else:
+    by_tenant, by_person = st.columns([1, 2])
+    money = st.column_config.NumberColumn("cost", format="$%.6f")
+    by_tenant.dataframe(
+        spend.data["tenants"], hide_index=True, width="stretch", column_config={"cost_usd": money}
+    )
+    by_person.dataframe(
+        spend.data["participants"],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "cost_usd": money,
+            "share": st.column_config.ProgressColumn(
+                "share of tenant", min_value=0.0, max_value=1.0, format="percent"
+            ),
+        },
+    )
+    st.caption(
+        "Who asked: the calls each participant's questions made. Transcription of the room is "
+        "not tied to a question and has a row of its own; the exports carry a participant column."
+    )
+

@@ -20,9 +20,12 @@ from assistant.views import (
     livekit_settings,
     read_live,
     read_runs,
+    receiver_status,
     replay_request,
+    start_receiver,
     start_replays,
     stop_job,
+    stop_receiver,
     thumbnails,
     usd,
 )
@@ -58,6 +61,54 @@ def _start_paced() -> None:
         return
     state["live.start_error"] = None
     state["live.job"] = job.job_id
+
+
+def _start_receiver() -> None:
+    state = st.session_state
+    try:
+        start_receiver(
+            ledger_path,
+            port=int(state["live.otel_port"]),
+            token=state["live.otel_token"] or None,
+            tenant=state["live.otel_tenant"] or "otel",
+        )
+        state["live.otel_error"] = None
+    except (WorkbenchError, ValueError, OSError) as exc:
+        state["live.otel_error"] = str(exc)
+
+
+def _otel_receiver() -> None:
+    """Start or stop the OTLP receiver for a LiveKit Agents app of your own (a background process)."""
+    with st.expander("Your own LiveKit Agents app: receive its OpenTelemetry traces"):
+        current = receiver_status()
+        status = current["status"]
+        if current["running"]:
+            left, right = st.columns([5, 1], vertical_alignment="center")
+            left.markdown(
+                f"Receiving on `{status.get('address', '…')}` (pid {current['pid']}): point "
+                "`OTEL_EXPORTER_OTLP_ENDPOINT` at it (README: LiveKit Agents)."
+            )
+            right.button("Stop", key="live.otel_stop", on_click=stop_receiver)
+        else:
+            cols = st.columns([1, 2, 2, 1], vertical_alignment="bottom")
+            cols[0].number_input("Port", 1024, 65535, 4318, key="live.otel_port")
+            cols[1].text_input("Bearer token (optional)", "", type="password", key="live.otel_token")
+            cols[2].text_input("Tenant of the runs", "otel", key="live.otel_tenant")
+            cols[3].button("Start", key="live.otel_start", on_click=_start_receiver)
+            st.caption("Binds 127.0.0.1 only; `python -m assistant otel-receive --host` for more.")
+        if st.session_state.get("live.otel_error"):
+            st.error(st.session_state["live.otel_error"])
+        if status:
+            unknown = sum(status.get("unknown_spans", {}).values())
+            st.caption(
+                f"{status.get('accepted_spans', 0)} spans accepted, "
+                f"{status.get('written_spans', 0)} written: {len(status.get('runs', []))} runs, "
+                f"{status.get('requests', 0)} requests, {status.get('calls', 0)} calls; "
+                f"{unknown} unknown spans, {status.get('malformed_bodies', 0)} bad bodies, "
+                f"{status.get('unauthorized', 0)} refused (token)"
+            )
+        elif current["log"] and not current["running"]:
+            st.code(current["log"][-600:])
 
 
 mode = st.radio("Session", ["Paced dataset", "LiveKit room"], horizontal=True, key="live.mode")
@@ -105,6 +156,7 @@ if mode == "LiveKit room":
                 st.info(listing.message)
         else:
             st.info("Type a tenant id to list its rooms (the Rooms page creates them).")
+    _otel_receiver()
 else:
     datasets = list_datasets()
     with st.form("live.form", border=False):
@@ -210,7 +262,8 @@ def _panels(run_id: str) -> None:
             with st.container(border=True):
                 st.markdown(
                     f"`{q.media_t_s:.1f} s` **{q.asker}**: {q.question}  \n"
-                    f"→ **{q.tier}** · score {q.score:.2f} vs threshold {q.threshold:.2f} "
+                    f"→ **{q.tier}** · score {q.score:.2f} vs threshold "
+                    f"{'—' if q.threshold is None or q.threshold != q.threshold else f'{q.threshold:.2f}'} "
                     f"(`{q.router}`) · `{q.llm_model_resolved}` · {q.total_latency_ms:.0f} ms · "
                     f"{usd(q.total_cost_usd)} · {q.status}"
                 )

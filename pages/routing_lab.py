@@ -12,14 +12,17 @@ import streamlit as st
 
 from assistant.views import (
     default_ledger,
+    diff_sorts,
     ipw_sentence,
     read_ab_runs,
     read_benchmark,
     read_compare_runs,
     read_compare_thresholds,
     read_ipw_curve,
+    read_run_diff,
     read_sweep,
     read_sweep_runs,
+    sort_run_diff,
 )
 
 st.title("Routing lab")
@@ -310,6 +313,7 @@ def ab_view() -> None:
             "Cost per media hour counts the tier each request took plus the run's transcription "
             "(for a --both-tiers run, not the counterfactual calls)."
         )
+        _run_diff(run_a, run_b)
         return
 
     view = _runs(ledger_path, tenant)
@@ -335,6 +339,29 @@ def ab_view() -> None:
     st.caption(
         "Both thresholds are judged on the same requests from their recorded outcomes: no model "
         "is called, and pairing by request removes the questions' own variance."
+    )
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _diff(path: str, run_a: str, run_b: str):  # type: ignore[no-untyped-def]
+    return read_run_diff(path, run_a, run_b)
+
+
+def _run_diff(run_a: str, run_b: str) -> None:
+    """The same questions of A and B side by side, sortable by the change in quality or cost."""
+    st.subheader("Per question: B beside A")
+    view = _diff(ledger_path, run_a, run_b)
+    if view.data is None or view.data.table.empty:
+        st.info(view.message or view.data.summary())
+        return
+    st.caption(view.data.summary())
+    sort = st.selectbox("Sort by", diff_sorts(), key="lab.ab.diff_sort")
+    money = st.column_config.NumberColumn(format="$%.6f")
+    st.dataframe(
+        sort_run_diff(view.data.table, sort),
+        hide_index=True,
+        width="stretch",
+        column_config={c: money for c in ("cost_usd_a", "cost_usd_b", "cost_change_usd")},
     )
 
 

@@ -24,6 +24,7 @@ from assistant.cli import (
     kb,
     labels,
     media_bench,
+    otel,
     publish,
     replay,
     rooms,
@@ -44,6 +45,7 @@ GROUPS: tuple[ModuleType, ...] = (
     runs,  # sweep, runs
     importer,  # import, questions
     labels,  # labels
+    otel,  # export-otel, otel-receive
 )
 
 

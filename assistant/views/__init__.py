@@ -10,12 +10,15 @@ from assistant.core.paths import default_ledger
 from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
 from assistant.views.lab import (
     AB_HINT,
+    diff_sorts,
     ipw_sentence,
     read_ab_runs,
     read_benchmark,
     read_compare_runs,
     read_compare_thresholds,
     read_ipw_curve,
+    read_run_diff,
+    sort_run_diff,
 )
 from assistant.views.labels import (
     LABELS_HINT,
@@ -54,6 +57,12 @@ from assistant.views.rooms import (
     livekit_settings,
     mint,
     parse_metadata,
+)
+from assistant.views.telemetry import (
+    read_participant_spend,
+    receiver_status,
+    start_receiver,
+    stop_receiver,
 )
 from assistant.views.workbench import (
     ALL_TENANTS,
@@ -136,4 +145,14 @@ __all__ = [
     "timeline",
     "usd",
     "write_dataset",
+]
+
+__all__ += [
+    "diff_sorts",
+    "read_participant_spend",
+    "read_run_diff",
+    "receiver_status",
+    "sort_run_diff",
+    "start_receiver",
+    "stop_receiver",
 ]

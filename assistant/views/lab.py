@@ -100,3 +100,26 @@ def read_benchmark(paths: Sequence[str | Path] | None = None) -> View[Any]:
         return View(external_benchmark(files))
     except (WorkbenchError, ValueError) as exc:
         return View.fail(ErrorKind.INVALID, str(exc))
+
+
+def read_run_diff(ledger_path: str | Path, run_a: str, run_b: str) -> View[Any]:
+    """:func:`~assistant.analysis.diff.diff_runs`: the same questions of two runs side by side."""
+    from assistant.analysis.diff import diff_runs
+
+    return read_ledger(
+        ledger_path, lambda ledger: diff_runs(ledger, run_a, run_b), catch=(ValueError,)
+    )
+
+
+def diff_sorts() -> tuple[str, ...]:
+    """The per-question diff's sort choices (:data:`assistant.analysis.diff.SORTS`)."""
+    from assistant.analysis.diff import SORTS
+
+    return tuple(SORTS)
+
+
+def sort_run_diff(table: Any, sort: str) -> Any:
+    """:func:`~assistant.analysis.diff.sort_diff`."""
+    from assistant.analysis.diff import sort_diff
+
+    return sort_diff(table, sort)

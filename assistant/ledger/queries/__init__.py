@@ -8,7 +8,14 @@ always bound; the few identifiers formatted into SQL are literals of this packag
 May import: assistant.core and assistant.ledger's records and store (types only); nothing above.
 """
 
-from assistant.ledger.queries.costs import COST_STAGES, CostDashboard, cost_dashboard, tenant_calls
+from assistant.ledger.queries.costs import (
+    COST_STAGES,
+    UNTIED,
+    CostDashboard,
+    cost_by_participant,
+    cost_dashboard,
+    tenant_calls,
+)
 from assistant.ledger.queries.runs import (
     RUN_LIST_COLUMNS,
     RunSummary,
@@ -34,8 +41,10 @@ from assistant.ledger.queries.sweep import (
 __all__ = [
     "COST_STAGES",
     "RUN_LIST_COLUMNS",
+    "UNTIED",
     "CostDashboard",
     "RunSummary",
+    "cost_by_participant",
     "cost_dashboard",
     "explored_counts",
     "list_runs",

@@ -90,8 +90,10 @@ def cost_dashboard(ledger: Ledger, tenant: str | None = None) -> CostDashboard:
 
 
 _COST_CALLS_SQL = """
-SELECT c.*, c.provider || ':' || coalesce(c.model_resolved, c.model_requested) AS model
+SELECT c.*, c.provider || ':' || coalesce(c.model_resolved, c.model_requested) AS model,
+    q.asker AS participant
 FROM calls AS c
+LEFT JOIN requests AS q ON q.request_id = c.request_id
 {where}
 ORDER BY c.created_at, c.call_id
 """
@@ -109,4 +111,38 @@ def _tenant_query(ledger: Ledger, sql: str, tenant: str | None, *, column: str) 
 def tenant_calls(ledger: Ledger, tenant: str | None = None) -> pd.DataFrame:
     """Every call of one tenant (or all, for None), with ``model`` = provider:model."""
     frame: pd.DataFrame = _tenant_query(ledger, _COST_CALLS_SQL, tenant, column="c.tenant")
+    return frame
+
+
+UNTIED = "(not tied to a question)"
+"""The participant row of calls no question paid for (transcription of the whole room)."""
+
+_COST_BY_PARTICIPANT_SQL = """
+SELECT c.tenant,
+    CASE WHEN c.request_id IS NULL OR q.request_id IS NULL THEN $untied
+        ELSE coalesce(nullif(q.asker, ''), '(unknown)') END AS participant,
+    count(DISTINCT q.request_id) AS requests,
+    count(*) AS calls,
+    sum(c.cost_usd) AS cost_usd
+FROM calls AS c
+LEFT JOIN requests AS q ON q.request_id = c.request_id
+{where}
+GROUP BY ALL
+ORDER BY cost_usd DESC, c.tenant, participant
+"""
+
+
+def cost_by_participant(ledger: Ledger, tenant: str | None = None) -> pd.DataFrame:
+    """Spend per participant (who asked) within each tenant: the calls of their questions, with
+    the calls no question paid for (transcription) on a row of their own, so the rows add up to
+    the tenant's total. Columns: tenant, participant, requests, calls, cost_usd, share (of the
+    tenant's spend)."""
+    params: dict[str, Any] = {"untied": UNTIED}
+    where = ""
+    if tenant:
+        where, params["tenant"] = "WHERE c.tenant = $tenant", tenant
+    frame = _arrow(ledger, _COST_BY_PARTICIPANT_SQL.format(where=where), params).to_pandas()
+    frame = frame.astype({"requests": "int64", "calls": "int64", "cost_usd": "float64"})
+    totals = frame.groupby("tenant")["cost_usd"].transform("sum")
+    frame["share"] = (frame["cost_usd"] / totals.where(totals > 0)).fillna(0.0)
     return frame
