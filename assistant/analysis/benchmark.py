@@ -292,12 +292,23 @@ def _learned_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray
     )
 
 
+def _text_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
+    from assistant.routing.text import cross_val_text_scores
+
+    return cross_val_text_scores(
+        suite.prompts, suite.weak, suite.strong, folds=folds, seed=seed, groups=suite.groups
+    )
+
+
 BENCH_SCORERS: dict[str, Callable[..., FloatArray]] = {
     "length": _length_scores,
     "heuristic": _heuristic_scores,
     "learned": _learned_scores,
+    "text": _text_scores,
 }
-"""Scorers measured by ``routing-bench``; ``learned`` gives held-out scores from k-fold CV."""
+"""Scorers measured by ``routing-bench``; ``learned`` and ``text`` give held-out scores from k-fold
+CV (grouped by conversation); the text router's hyperparameters come from CV inside each training
+fold."""
 
 BENCH_ROUTERS = (*BENCH_SCORERS, "random")
 
@@ -332,7 +343,7 @@ def benchmark_csvs(directory: str | Path = ROUTELLM_DIR) -> list[Path]:
 def external_benchmark(
     paths: Sequence[str | Path],
     *,
-    routers: Sequence[str] = ("length", "heuristic", "learned"),
+    routers: Sequence[str] = ("length", "heuristic", "learned", "text"),
     draws: int = 200,
     folds: int = 5,
     seed: int = 0,
@@ -342,8 +353,8 @@ def external_benchmark(
 
     Random routing's expected curve is the straight line from the weak to the strong mean; its
     APGR is measured over ``draws`` seeded random routers (mean ± sd). The oracle routes by the
-    true gain (strong − weak), the best any router can do. ``learned`` scores are held out
-    (k-fold, grouped by conversation).
+    true gain (strong − weak), the best any router can do. ``learned`` and ``text`` scores are
+    held out (k-fold, grouped by conversation).
     """
     import pandas as pd
 
