@@ -155,7 +155,7 @@ def test_bad_weights_files_are_refused_with_the_fix(
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     with pytest.raises(ConfigError, match=WEIGHTS_ENV):
         TextScorer()
-    with pytest.raises(ConfigError, match="no such text-router weights file.*--save-weights"):
+    with pytest.raises(ConfigError, match=r"no such text-router weights file.*--save-weights"):
         TextModel.load(tmp_path / "missing.json")
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
@@ -179,7 +179,7 @@ def test_bad_weights_files_are_refused_with_the_fix(
         with pytest.raises(ConfigError, match=message):
             TextModel.load(broken)
     monkeypatch.setenv(WEIGHTS_ENV, str(garbage))
-    with pytest.raises(ConfigError, match="garbage.json"):
+    with pytest.raises(ConfigError, match=r"garbage\.json"):
         TextScorer()
 
 

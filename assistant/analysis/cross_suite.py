@@ -126,7 +126,7 @@ def fitted_scores(
     raise ValueError(f"{name!r} is not a fitted router; fitted: {', '.join(FITTED_ROUTERS)}")
 
 
-def _metrics(m: Any) -> dict[str, float]:
+def _metrics(m: Any) -> dict[str, Any]:
     return {"apgr": round(m.apgr, 4), "cpt50": round(m.cpt50, 4), "cpt80": round(m.cpt80, 4)}
 
 
@@ -201,3 +201,29 @@ def leave_one_suite_out(
         )
         for test in suites
     ]
+
+
+def cross_suite_table(report: Sequence[dict[str, Any]]) -> Any:
+    """One row per held-out suite and router (a pandas DataFrame, for the Routing lab): APGR (and
+    its sd for random), CPT50, CPT80, what the fitted routers were trained on, and whether the
+    figure is in-sample."""
+    import pandas as pd
+
+    rows = []
+    for entry in report:
+        for name, m in entry["routers"].items():
+            metrics = m["mean"] if name == "random" else m
+            rows.append(
+                {
+                    "suite": entry["suite"],
+                    "router": name,
+                    "apgr": metrics["apgr"],
+                    "apgr_sd": m["sd"]["apgr"] if name == "random" else None,
+                    "cpt50": metrics["cpt50"],
+                    "cpt80": metrics["cpt80"],
+                    "trained_on": ", ".join(m.get("trained_on", [])),
+                    "in_sample": bool(m.get("in_sample", False)),
+                    "items": entry["items"],
+                }
+            )
+    return pd.DataFrame(rows)

@@ -154,6 +154,8 @@ def recovered_gain(scores: FloatArray, gain: FloatArray) -> float:
 
 
 def _choose(
+    features: _Features,
+    text: Any,
     prompts: Sequence[str],
     gain: FloatArray,
     groups: Sequence[str],
@@ -161,9 +163,10 @@ def _choose(
     alphas: Sequence[float],
     length_weights: Sequence[float],
     seed: int,
-    cache: _Cache,
 ) -> tuple[float, float, dict[str, float]]:
-    """(alpha, length_weight) with the most gain recovered over inner grouped folds."""
+    """(alpha, length_weight) with the most gain recovered over inner grouped folds of the
+    training rows. The TF-IDF vocabulary and idf are the training split's (no label enters them),
+    so only the ridge fits are repeated."""
     import numpy as np
 
     grid = [(a, w) for a in alphas for w in length_weights]
@@ -171,18 +174,13 @@ def _choose(
         return grid[0][0], grid[0][1], {}
     ids = np.array(fold_ids(len(prompts), folds=INNER_FOLDS, seed=seed, groups=groups))
     total = dict.fromkeys(grid, 0.0)
-    items = np.array(prompts, dtype=object)
-    for k in range(INNER_FOLDS):
-        train, test = ids != k, ids == k
-        train_prompts, test_prompts = list(items[train]), list(items[test])
-        features, text_train = _Features.fit(train_prompts, cache)
-        text_test = features.text(test_prompts)
-        for w in length_weights:
-            x_train = features.with_length(text_train, train_prompts, w)
-            x_test = features.with_length(text_test, test_prompts, w)
+    for w in length_weights:
+        x = features.with_length(text, prompts, w)
+        for k in range(INNER_FOLDS):
+            train, test = ids != k, ids == k
             for a in alphas:
-                coef, intercept = _ridge(x_train, gain[train], a)
-                total[(a, w)] += recovered_gain(x_test @ coef + intercept, gain[test])
+                coef, intercept = _ridge(x[train], gain[train], a)
+                total[(a, w)] += recovered_gain(x[test] @ coef + intercept, gain[test])
     best = max(grid, key=lambda key: (total[key], -grid.index(key)))
     return best[0], best[1], {f"alpha={a:g} length_weight={w:g}": v for (a, w), v in total.items()}
 
@@ -349,10 +347,10 @@ def train_text(
     keys = list(groups) if groups is not None else [str(i) for i in range(len(prompts))]
     gain = s - w
     memo: _Cache = {} if cache is None else cache
-    alpha, length_weight, inner = _choose(
-        prompts, gain, keys, alphas=alphas, length_weights=length_weights, seed=seed, cache=memo
-    )
     features, text = _Features.fit(prompts, memo)
+    alpha, length_weight, inner = _choose(
+        features, text, prompts, gain, keys, alphas=alphas, length_weights=length_weights, seed=seed
+    )
     coef, intercept = _ridge(features.with_length(text, prompts, length_weight), gain, alpha)
     word_vocab = features.word.get_feature_names_out()
     char_vocab = features.char.get_feature_names_out()

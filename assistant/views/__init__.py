@@ -15,6 +15,7 @@ from assistant.views.lab import (
     read_benchmark,
     read_compare_runs,
     read_compare_thresholds,
+    read_cross_suite,
     read_ipw_curve,
 )
 from assistant.views.labels import (
@@ -117,6 +118,7 @@ __all__ = [
     "read_compare_runs",
     "read_compare_thresholds",
     "read_costs",
+    "read_cross_suite",
     "read_ipw_curve",
     "read_label_run",
     "read_ledger",
