@@ -312,7 +312,7 @@ def test_bench_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
             "--json",
             "--draws",
             "20",
-            "--save-weights",
+            "--save-learned-weights",
             str(weights),
         ]
     )

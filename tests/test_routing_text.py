@@ -147,6 +147,11 @@ def test_weights_roundtrip_and_the_scorer(
     hard, easy = (scorer.score(q, ScoreContext()) for q in probe[:2])
     assert 0.0 <= easy.value < hard.value <= 1.0
     assert any("theorem" in name for name in hard.contributions)
+    # given a grid, the design is chosen by inner CV on the training rows and recorded
+    grid = train_text(alpha.prompts, alpha.weak, alpha.strong, alphas=(1, 3), length_weights=(0, 1))
+    assert len(grid.inner_cv) == 4 and (grid.alpha, grid.length_weight) in {
+        (a, w) for a in (1, 3) for w in (0, 1)
+    }
 
 
 def test_bad_weights_files_are_refused_with_the_fix(

@@ -292,11 +292,17 @@ def _learned_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray
     )
 
 
-def _text_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
+def _text_scores(suite: RoutingSuite, *, folds: int, seed: int, **design: Any) -> FloatArray:
     from assistant.routing.text import cross_val_text_scores
 
     return cross_val_text_scores(
-        suite.prompts, suite.weak, suite.strong, folds=folds, seed=seed, groups=suite.groups
+        suite.prompts,
+        suite.weak,
+        suite.strong,
+        folds=folds,
+        seed=seed,
+        groups=suite.groups,
+        **design,
     )
 
 
@@ -313,11 +319,16 @@ fold."""
 BENCH_ROUTERS = (*BENCH_SCORERS, "random")
 
 
-def bench_scores(name: str, suite: RoutingSuite, *, folds: int = 5, seed: int = 0) -> FloatArray:
-    """The scores ``name`` gives the suite's prompts (held-out scores for ``learned``)."""
+def bench_scores(
+    name: str, suite: RoutingSuite, *, folds: int = 5, seed: int = 0, **design: Any
+) -> FloatArray:
+    """The scores ``name`` gives the suite's prompts (held-out scores for ``learned`` and
+    ``text``; ``design``: the text router's ``alphas`` and ``length_weights``)."""
     if name not in BENCH_SCORERS:
         raise ValueError(f"unknown scorer {name!r}; available: {', '.join(BENCH_SCORERS)}")
-    return BENCH_SCORERS[name](suite, folds=folds, seed=seed)
+    if name != "text":
+        design = {}
+    return BENCH_SCORERS[name](suite, folds=folds, seed=seed, **design)
 
 
 # --- every router on every suite, for the Routing lab ------------------------------------------

@@ -100,9 +100,10 @@ def training_rows(train: Sequence[RoutingSuite], test: RoutingSuite) -> Training
 
 
 def fitted_scores(
-    name: str, rows: TrainingRows, test: RoutingSuite, *, seed: int = 0
+    name: str, rows: TrainingRows, test: RoutingSuite, *, seed: int = 0, **design: Any
 ) -> FloatArray:
-    """Scores of ``test``'s prompts by router ``name`` fitted on ``rows`` alone."""
+    """Scores of ``test``'s prompts by router ``name`` fitted on ``rows`` alone (``design``: the
+    text router's ``alphas`` and ``length_weights``)."""
     if name == "learned":
         from assistant.routing.learned import suite_features, train_logistic
 
@@ -121,6 +122,7 @@ def fitted_scores(
             groups=rows.groups,
             seed=seed,
             trained_on=rows.suites,
+            **design,
         )
         return text.predict(test.prompts)
     raise ValueError(f"{name!r} is not a fitted router; fitted: {', '.join(FITTED_ROUTERS)}")
@@ -137,6 +139,7 @@ def cross_suite(
     routers: Sequence[str] = CROSS_ROUTERS,
     draws: int = 200,
     seed: int = 0,
+    **design: Any,
 ) -> dict[str, Any]:
     """Every router on ``test`` with the fitted ones trained on ``train`` only (a report entry)."""
     from assistant.routing.scorer import HEURISTIC_TUNED_ON
@@ -145,7 +148,7 @@ def cross_suite(
     out: dict[str, Any] = {}
     for name in routers:
         if name in FITTED_ROUTERS:
-            scores = fitted_scores(name, rows, test, seed=seed)
+            scores = fitted_scores(name, rows, test, seed=seed, **design)
             entry = _metrics(evaluate(scores, test.weak, test.strong))
             entry["trained_on"] = list(rows.suites)
         else:
@@ -191,13 +194,19 @@ def leave_one_suite_out(
     routers: Sequence[str] = CROSS_ROUTERS,
     draws: int = 200,
     seed: int = 0,
+    **design: Any,
 ) -> list[dict[str, Any]]:
     """:func:`cross_suite` with each suite held out in turn, fitted on all the others."""
     if len(suites) < 2:
         raise ValueError("leave-one-suite-out needs at least two suites")
     return [
         cross_suite(
-            [s for s in suites if s is not test], test, routers=routers, draws=draws, seed=seed
+            [s for s in suites if s is not test],
+            test,
+            routers=routers,
+            draws=draws,
+            seed=seed,
+            **design,
         )
         for test in suites
     ]

@@ -87,6 +87,17 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for draws and folds (default 0)")
     parser.add_argument(
+        "--text-alpha",
+        metavar="A[,B...]",
+        help="text router: ridge penalties to choose from by inner CV on the training rows "
+        "(default 3; with several, chosen by inner CV)",
+    )
+    parser.add_argument(
+        "--text-length-weight",
+        metavar="W[,V...]",
+        help="text router: weights of the log-length column to choose from (0: no length; default 1)",
+    )
+    parser.add_argument(
         "--save-weights",
         metavar="FILE",
         help="also train the text router on all rows of the CSVs (the --train suites, if given) "
@@ -132,6 +143,32 @@ def resolve_suites(tokens: Sequence[str], loaded: Sequence[Any]) -> list[Any]:
     return out
 
 
+def _floats(option: str, value: str | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        out = tuple(float(v) for v in _split(value))
+    except ValueError:
+        raise ConfigError(f"{option} takes numbers separated by commas, got {value!r}") from None
+    if not out or any(v < 0 for v in out):
+        raise ConfigError(f"{option} needs one or more numbers >= 0, got {value!r}")
+    return out
+
+
+def text_design(args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
+    """The text router's hyperparameter grid from --text-alpha / --text-length-weight."""
+    design = {}
+    alphas = _floats("--text-alpha", getattr(args, "text_alpha", None))
+    weights = _floats("--text-length-weight", getattr(args, "text_length_weight", None))
+    if alphas:
+        if any(a <= 0 for a in alphas):
+            raise ConfigError("--text-alpha values must be > 0")
+        design["alphas"] = alphas
+    if weights:
+        design["length_weights"] = weights
+    return design
+
+
 def run(args: argparse.Namespace) -> int:
     from assistant.analysis.benchmark import load_suite
 
@@ -147,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
     if args.loso and args.train:
         raise ConfigError("--loso holds out each given CSV in turn; drop --train/--test")
     names = [n for n in ROUTER_CHOICES if n in (args.router or ROUTER_CHOICES) and n != "random"]
+    design = text_design(args)
     loaded = [load_suite(path) for path in args.csv]
     train = resolve_suites(_split(args.train), loaded)
     test = resolve_suites(_split(args.test), [*loaded, *train])
@@ -158,11 +196,13 @@ def run(args: argparse.Namespace) -> int:
     )
     out: dict[str, Any] = {}
     if protocol in ("in-suite", "both"):
-        out["suites"] = [_in_suite(s, names, args) for s in involved]
+        out["suites"] = [_in_suite(s, names, args, design) for s in involved]
     if protocol in ("cross-suite", "both"):
-        out["cross_suite"] = _cross(loaded, train, test, names, args)
+        out["cross_suite"] = _cross(loaded, train, test, names, args, design)
     if args.save_weights:
-        out["saved_weights"] = _save_text(args.save_weights, train or loaded, seed=args.seed)
+        out["saved_weights"] = _save_text(
+            args.save_weights, train or loaded, seed=args.seed, design=design
+        )
     if args.save_learned_weights:
         out["saved_learned_weights"] = _save_learned(args.save_learned_weights, train or loaded)
     if args.json:
@@ -190,22 +230,28 @@ def _cross(
     test: Sequence[Any],
     names: Sequence[str],
     args: argparse.Namespace,
+    design: dict[str, Any],
 ) -> list[dict[str, Any]]:
     from assistant.analysis.cross_suite import cross_suite, leave_one_suite_out
 
     try:
         if train:
             return [
-                cross_suite(train, t, routers=names, draws=args.draws, seed=args.seed) for t in test
+                cross_suite(train, t, routers=names, draws=args.draws, seed=args.seed, **design)
+                for t in test
             ]
         if len(loaded) < 2:
             raise ConfigError("the cross-suite protocol needs two or more CSVs (or --train/--test)")
-        return leave_one_suite_out(loaded, routers=names, draws=args.draws, seed=args.seed)
+        return leave_one_suite_out(
+            loaded, routers=names, draws=args.draws, seed=args.seed, **design
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
 
 
-def _in_suite(suite: Any, names: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:
+def _in_suite(
+    suite: Any, names: Sequence[str], args: argparse.Namespace, design: dict[str, Any]
+) -> dict[str, Any]:
     from assistant.analysis.benchmark import bench_scores, evaluate, random_baseline
 
     routers: dict[str, Any] = {}
@@ -213,7 +259,12 @@ def _in_suite(suite: Any, names: Sequence[str], args: argparse.Namespace) -> dic
         for name in names:
             if name in CV_ROUTERS:
                 routers[name] = _held_out(
-                    name, suite, folds=args.folds, seed=args.seed, repeats=args.cv_repeats
+                    name,
+                    suite,
+                    folds=args.folds,
+                    seed=args.seed,
+                    repeats=args.cv_repeats,
+                    design=design,
                 )
                 continue
             scores = bench_scores(name, suite, folds=args.folds, seed=args.seed)
@@ -236,12 +287,18 @@ def _in_suite(suite: Any, names: Sequence[str], args: argparse.Namespace) -> dic
     }
 
 
-def _held_out(name: str, suite: Any, *, folds: int, seed: int, repeats: int) -> dict[str, Any]:
+def _held_out(
+    name: str, suite: Any, *, folds: int, seed: int, repeats: int, design: dict[str, Any]
+) -> dict[str, Any]:
     """Held-out metrics of a fitted router: mean (and sd) over ``repeats`` k-fold splits."""
     from assistant.analysis.benchmark import bench_scores, evaluate
 
     rows = [
-        evaluate(bench_scores(name, suite, folds=folds, seed=seed + r), suite.weak, suite.strong)
+        evaluate(
+            bench_scores(name, suite, folds=folds, seed=seed + r, **design),
+            suite.weak,
+            suite.strong,
+        )
         for r in range(max(repeats, 1))
     ]
     out: dict[str, Any] = {
@@ -283,12 +340,20 @@ def _write(model: Any, path: str) -> None:
         raise WorkbenchError(f"{path}: cannot write the weights ({exc.strerror})") from exc
 
 
-def _save_text(path: str, suites: Sequence[Any], *, seed: int) -> dict[str, Any]:
+def _save_text(
+    path: str, suites: Sequence[Any], *, seed: int, design: dict[str, Any]
+) -> dict[str, Any]:
     from assistant.routing.text import train_text
 
     prompts, weak, strong, groups = _pool(suites)
     model = train_text(
-        prompts, weak, strong, groups=groups, seed=seed, trained_on=[s.name for s in suites]
+        prompts,
+        weak,
+        strong,
+        groups=groups,
+        seed=seed,
+        trained_on=[s.name for s in suites],
+        **design,
     )
     _write(model, path)
     return {

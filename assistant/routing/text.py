@@ -3,11 +3,14 @@
 Training rows are prompts with both tiers' quality (RouteLLM's CSVs, or a ``--both-tiers`` run's
 labels). The target is the gain ``strong − weak``; the features are scikit-learn's TF-IDF of word
 1–2-grams and character 2–5-grams (within words), plus the prompt's log length as one more column
-scaled by ``length_weight`` (0 leaves length out). The ridge penalty ``alpha`` and ``length_weight``
-are chosen by an *inner* grouped cross-validation on the training rows only (the rows of one group,
-e.g. both turns of an MT-Bench conversation, share a fold), scored by the gain recovered when the
-top-scored prompts go to the strong model. Nothing outside the rows handed to :func:`train_text`
-is ever seen, which is what lets ``routing-bench`` report it on a held-out suite.
+scaled by ``length_weight`` (0 leaves length out). The default design is ``alpha = 3`` and
+``length_weight = 1`` (:data:`ALPHAS`, :data:`LENGTH_WEIGHTS`): chosen on in-suite cross-validation
+of RouteLLM's gsm8k and mtbench (see the README), which makes that choice in-sample for them. Given
+several values, ``alpha`` and ``length_weight`` are chosen by an *inner* grouped cross-validation
+on the training rows only (the rows of one group, e.g. both turns of an MT-Bench conversation,
+share a fold), scored by the gain recovered when the top-scored prompts go to the strong model.
+Nothing outside the rows handed to :func:`train_text` is ever seen, which is what lets
+``routing-bench`` report it on a held-out suite.
 
 * ``train_text(prompts, weak, strong, groups=...)`` → ``TextModel``; ``model.save(path)`` /
   ``TextModel.load(path)`` keep it as JSON (vocabularies, idf, coefficients: no pickle), and the
@@ -46,8 +49,10 @@ FORMAT = 1
 KIND = "text-ridge"
 WORD_NGRAMS = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 2, "max_features": 20000}
 CHAR_NGRAMS = {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2, "max_features": 20000}
-ALPHAS: tuple[float, ...] = (1.0, 3.0, 10.0)
-LENGTH_WEIGHTS: tuple[float, ...] = (0.0, 1.0)
+ALPHAS: tuple[float, ...] = (3.0,)
+LENGTH_WEIGHTS: tuple[float, ...] = (1.0,)
+"""The default design (one value each: no inner CV). Pass several to choose by inner CV, e.g.
+``routing-bench --text-alpha 1,3,10 --text-length-weight 0,1``."""
 INNER_FOLDS = 3
 FIX = "train one with `python -m assistant routing-bench CSV... --save-weights FILE`"
 
@@ -335,7 +340,8 @@ def train_text(
     trained_on: Sequence[str] = (),
     cache: _Cache | None = None,
 ) -> TextModel:
-    """Fit the text router on these rows only; ``alpha`` and ``length_weight`` by inner CV."""
+    """Fit the text router on these rows only; ``alpha`` and ``length_weight`` by inner CV when
+    more than one value of either is given."""
     import numpy as np
 
     w = np.asarray(weak, dtype=np.float64)
@@ -379,6 +385,8 @@ def cross_val_text_scores(
     folds: int = 5,
     seed: int = 0,
     groups: Sequence[str] | None = None,
+    alphas: Sequence[float] = ALPHAS,
+    length_weights: Sequence[float] = LENGTH_WEIGHTS,
 ) -> FloatArray:
     """Held-out predicted gain for every row: each fold scored by a model fitted on the others
     (whose own hyperparameters come from CV inside those others)."""
@@ -399,6 +407,8 @@ def cross_val_text_scores(
             w[train],
             s[train],
             groups=list(group_arr[train]),
+            alphas=alphas,
+            length_weights=length_weights,
             seed=seed,
             cache=memo,
         )
