@@ -24,7 +24,7 @@ from assistant.routing.text import WEIGHTS_ENV, cross_val_text_scores, train_tex
 
 # Lift: APGR as a share of the way from random (0.5) to the oracle (routing by the true gain).
 HONEST_CEILING = 0.45  # a fit that never saw the test items stays near random (lift 0 ± ~0.1)
-LEAK_FLOOR = 0.8  # a fit that saw them is near the oracle (lift 1)
+LEAK_FLOOR = 0.65  # a fit that saw them gets most of the way to the oracle (lift 1)
 
 
 def lift(value: float, suite: RoutingSuite) -> float:
@@ -139,7 +139,11 @@ def test_weights_roundtrip_and_the_scorer(
     loaded = TextModel.load(path)
     assert loaded.trained_on == ("alpha",) and loaded.trained_rows == 60
     assert loaded.alpha == model.alpha and loaded.length_weight == model.length_weight
-    probe = ["please prove this theorem now", "please say hello", "unseen words entirely"]
+    probe = [
+        "please prove this theorem qwrtp zxcvb",
+        "please say hello qwrtp zxcvb",
+        "unseen words",
+    ]
     assert np.allclose(loaded.predict(probe), model.predict(probe), atol=1e-5)
     assert SCORERS["text"] is TextScorer
     monkeypatch.setenv(WEIGHTS_ENV, str(path))

@@ -17,7 +17,7 @@ Nothing outside the rows handed to :func:`train_text` is ever seen, which is wha
   loader rejects a foreign or damaged file with the fix.
 * ``cross_val_text_scores(...)`` gives held-out scores by grouped k-fold CV.
 * ``TextScorer(model)`` is the scorer; without a model it loads the file named by
-  ``$WORKBENCH_TEXT_WEIGHTS``. The score is the predicted gain mapped from [−1, 1] to [0, 1]; its
+  ``$WORKBENCH_TEXT_WEIGHTS``. The score is a logistic of the predicted gain, in (0, 1); its
   contributions are the n-grams (and length) that moved it most.
 
 scikit-learn and numpy are imported inside functions, so importing this module stays cheap.
@@ -54,6 +54,7 @@ LENGTH_WEIGHTS: tuple[float, ...] = (1.0,)
 """The default design (one value each: no inner CV). Pass several to choose by inner CV, e.g.
 ``routing-bench --text-alpha 1,3,10 --text-length-weight 0,1``."""
 INNER_FOLDS = 3
+GAIN_SCALE = 0.25  # the scorer's value is sigmoid(predicted gain / GAIN_SCALE)
 FIX = "train one with `python -m assistant routing-bench CSV... --save-weights FILE`"
 
 
@@ -417,7 +418,8 @@ def cross_val_text_scores(
 
 
 class TextScorer(Scorer):
-    """The text model's predicted gain, mapped from [−1, 1] to [0, 1], with its top n-grams."""
+    """The text model's predicted gain through a logistic (0.5 at no gain, 0.73 at +0.25), with
+    its top n-grams; monotone, so thresholds keep the model's ranking."""
 
     name = "text"
 
@@ -434,5 +436,5 @@ class TextScorer(Scorer):
 
     def score(self, question: str, context: ScoreContext) -> Score:
         gain = float(self.model.predict([question])[0])
-        value = min(max((gain + 1.0) / 2.0, 0.0), 1.0)
+        value = 1.0 / (1.0 + math.exp(-min(max(gain / GAIN_SCALE, -50.0), 50.0)))
         return Score(round(value, 6), self.model.contributions(question))
