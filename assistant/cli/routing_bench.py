@@ -133,7 +133,8 @@ def resolve_suites(tokens: Sequence[str], loaded: Sequence[Any]) -> list[Any]:
             ]
             match = [load_suite(p) for p in shipped[:1]]
         if not match:
-            known = sorted({s.name for s in loaded} | {p.stem for p in benchmark_csvs()})
+            shipped_names = {p.stem.removeprefix("routellm_") for p in benchmark_csvs()}
+            known = sorted({s.name for s in loaded} | shipped_names)
             raise DatasetError(
                 token,
                 "is neither a CSV file nor the name of a given suite",
