@@ -18,6 +18,7 @@ from assistant.views import (
     read_benchmark,
     read_compare_runs,
     read_compare_thresholds,
+    read_cross_suite,
     read_ipw_curve,
     read_run_diff,
     read_sweep,
@@ -65,6 +66,11 @@ def _ipw(path: str, run_id: str, reference: str | None):  # type: ignore[no-unty
 @st.cache_data(show_spinner="Running every router on RouteLLM's per-prompt results…")
 def _benchmark():  # type: ignore[no-untyped-def]
     return read_benchmark()
+
+
+@st.cache_data(show_spinner="Fitting the routers on one suite, scoring them on the other…")
+def _cross_suite():  # type: ignore[no-untyped-def]
+    return read_cross_suite()
 
 
 def _run_label(row: Any) -> str:
@@ -510,8 +516,8 @@ def benchmark_view() -> None:
         return
     bench = view.data
     colors = alt.Scale(
-        domain=["length", "heuristic", "learned", "random", "oracle"],
-        range=["#ff7f0e", "#1f77b4", "#9467bd", "#7f7f7f", "#2ca02c"],
+        domain=["length", "heuristic", "learned", "text", "random", "oracle"],
+        range=["#ff7f0e", "#1f77b4", "#9467bd", "#d62728", "#7f7f7f", "#2ca02c"],
     )
     columns = st.columns(len(bench.suites))
     for column, suite in zip(columns, bench.suites, strict=True):
@@ -546,26 +552,50 @@ def benchmark_view() -> None:
             st.subheader(f"{suite} · {rows['items'].iloc[0]} prompts")
             st.altair_chart(chart, width="stretch")
             st.caption(" · ".join(f"{name} APGR {value:.3f}" for name, value in apgr.items()))
-    st.dataframe(
-        bench.table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "apgr": st.column_config.NumberColumn("APGR", format="%.3f"),
-            "apgr_sd": st.column_config.NumberColumn(
-                "APGR sd", format="%.3f", help="random: sd over the seeded draws"
-            ),
-            "cpt50": st.column_config.NumberColumn("CPT(50%)", format="%.3f"),
-            "cpt80": st.column_config.NumberColumn("CPT(80%)", format="%.3f"),
-            "weak_mean": st.column_config.NumberColumn("weak mean", format="%.3f"),
-            "strong_mean": st.column_config.NumberColumn("strong mean", format="%.3f"),
-        },
-    )
+    metric_columns = {
+        "apgr": st.column_config.NumberColumn("APGR", format="%.3f"),
+        "apgr_sd": st.column_config.NumberColumn(
+            "APGR sd", format="%.3f", help="random: sd over the seeded draws"
+        ),
+        "cpt50": st.column_config.NumberColumn("CPT(50%)", format="%.3f"),
+        "cpt80": st.column_config.NumberColumn("CPT(80%)", format="%.3f"),
+        "weak_mean": st.column_config.NumberColumn("weak mean", format="%.3f"),
+        "strong_mean": st.column_config.NumberColumn("strong mean", format="%.3f"),
+        "trained_on": st.column_config.TextColumn(
+            "fitted on", help="learned and text: the suites they were trained on"
+        ),
+        "in_sample": st.column_config.CheckboxColumn(
+            "in-sample", help="heuristic: its hand weights were chosen with this suite in view"
+        ),
+    }
+    in_suite, cross = st.columns(2)
+    with in_suite:
+        st.subheader("In-suite")
+        st.caption("Each suite on its own; learned and text held out by 5-fold CV inside it.")
+        st.dataframe(
+            bench.table.drop(columns=["weak_mean", "strong_mean"]),
+            hide_index=True,
+            width="stretch",
+            column_config=metric_columns,
+        )
+    with cross:
+        st.subheader("Cross-suite")
+        st.caption(
+            "Each suite held out in turn: learned and text fitted on the other suites only, as "
+            "a new user's data would meet them."
+        )
+        held_out = _cross_suite()
+        if held_out.data is None:
+            st.info(held_out.message)
+        else:
+            st.dataframe(
+                held_out.data, hide_index=True, width="stretch", column_config=metric_columns
+            )
     st.caption(
         "APGR: area under the quality curve as a share of the weak→strong gap. CPT(x): the "
-        "smallest strong share recovering x of the gap. learned: held-out scores (5-fold CV, "
-        "grouped by conversation). Also on the command line: `python -m assistant routing-bench "
-        "datasets/routellm/*.csv`."
+        "smallest strong share recovering x of the gap. The heuristic's hand weights were chosen "
+        "with gsm8k and mtbench in view, so its figures there are in-sample in both tables. Also "
+        "on the command line: `python -m assistant routing-bench datasets/routellm/*.csv`."
     )
 
 

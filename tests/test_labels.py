@@ -264,3 +264,22 @@ def test_the_learned_router_trains_from_labels(
     assert main(["labels", "--run", RUN, "--ledger", path, "--train-router", str(weights)]) == 0
     assert "trained the learned router on 2 labelled requests" in capsys.readouterr().out
     assert LogisticModel.load(weights).trained_rows == 2
+
+
+def test_the_text_router_trains_from_labels(
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assistant.routing.text import TextModel
+
+    _grade(ledger, "q1", 0.0, tier="cheap")
+    _grade(ledger, "q1", 1.0, tier="premium")
+    add_labels(ledger, [Label(RUN, _request(ledger, "q2"), "preference", author="ann",
+                              preferred_tier="cheap")])  # fmt: skip
+    weights = tmp_path / "text.json"
+    path = ledger.path
+    ledger.close()
+    argv = ["labels", "--run", RUN, "--ledger", path, "--train-router", str(weights)]
+    assert main([*argv, "--kind", "text"]) == 0
+    assert "trained the text router on 2 labelled requests" in capsys.readouterr().out
+    model = TextModel.load(weights)
+    assert model.trained_rows == 2 and model.trained_on == (f"run {RUN}",)

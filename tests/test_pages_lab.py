@@ -83,13 +83,22 @@ def test_external_benchmark_needs_no_ledger(tmp_path: Path) -> None:
     assert not app.exception
     assert len(_charts(app)) == 2  # gsm8k and mtbench
     table = app.dataframe[0].value
-    assert set(table["router"]) == {"length", "heuristic", "learned", "random", "oracle"}
+    assert set(table["router"]) == {"length", "heuristic", "learned", "text", "random", "oracle"}
     for _, suite in table.groupby("suite"):
         apgr = suite.set_index("router")["apgr"]
         assert apgr["oracle"] > apgr.drop("oracle").max()
         assert apgr["random"] == pytest.approx(0.5, abs=0.05)
     captions = " ".join(_texts(app, "caption"))
     assert "heuristic APGR" in captions and "oracle APGR" in captions
+    # beside it, the cross-suite table: each suite held out, the fitted routers trained on the other
+    assert [s.value for s in app.subheader][-2:] == ["In-suite", "Cross-suite"]
+    cross = app.dataframe[1].value
+    assert set(cross["router"]) == {"length", "heuristic", "learned", "text", "random"}
+    fitted = cross[cross["router"].isin(["learned", "text"])]
+    assert (fitted["trained_on"] != fitted["suite"]).all()
+    assert set(fitted["trained_on"]) == {"gsm8k", "mtbench"}
+    assert cross[cross["router"] == "heuristic"]["in_sample"].all()  # tuned on both suites
+    assert "held out in turn" in captions
 
 
 # --- two demo runs -----------------------------------------------------------------------------

@@ -237,8 +237,8 @@ def test_folds_keep_groups_together() -> None:
 # -- registries and scorers ------------------------------------------------------------------
 def test_registries() -> None:
     assert set(ROUTERS) == {"threshold", "random", "always-cheap", "always-premium"}
-    assert {"heuristic", "length", "learned"} <= set(SCORERS)
-    assert set(BENCH_ROUTERS) == {"length", "heuristic", "learned", "random"}
+    assert {"heuristic", "length", "learned", "text"} <= set(SCORERS)
+    assert set(BENCH_ROUTERS) == {"length", "heuristic", "learned", "text", "random"}
     for name, cls in ROUTERS.items():
         router = cls(threshold=0.3, seed=1)
         route = router.route(0.5)
@@ -312,7 +312,7 @@ def test_bench_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
             "--json",
             "--draws",
             "20",
-            "--save-weights",
+            "--save-learned-weights",
             str(weights),
         ]
     )

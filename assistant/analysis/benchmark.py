@@ -292,21 +292,43 @@ def _learned_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray
     )
 
 
+def _text_scores(suite: RoutingSuite, *, folds: int, seed: int, **design: Any) -> FloatArray:
+    from assistant.routing.text import cross_val_text_scores
+
+    return cross_val_text_scores(
+        suite.prompts,
+        suite.weak,
+        suite.strong,
+        folds=folds,
+        seed=seed,
+        groups=suite.groups,
+        **design,
+    )
+
+
 BENCH_SCORERS: dict[str, Callable[..., FloatArray]] = {
     "length": _length_scores,
     "heuristic": _heuristic_scores,
     "learned": _learned_scores,
+    "text": _text_scores,
 }
-"""Scorers measured by ``routing-bench``; ``learned`` gives held-out scores from k-fold CV."""
+"""Scorers measured by ``routing-bench``; ``learned`` and ``text`` give held-out scores from k-fold
+CV (grouped by conversation); the text router's hyperparameters come from CV inside each training
+fold."""
 
 BENCH_ROUTERS = (*BENCH_SCORERS, "random")
 
 
-def bench_scores(name: str, suite: RoutingSuite, *, folds: int = 5, seed: int = 0) -> FloatArray:
-    """The scores ``name`` gives the suite's prompts (held-out scores for ``learned``)."""
+def bench_scores(
+    name: str, suite: RoutingSuite, *, folds: int = 5, seed: int = 0, **design: Any
+) -> FloatArray:
+    """The scores ``name`` gives the suite's prompts (held-out scores for ``learned`` and
+    ``text``; ``design``: the text router's ``alphas`` and ``length_weights``)."""
     if name not in BENCH_SCORERS:
         raise ValueError(f"unknown scorer {name!r}; available: {', '.join(BENCH_SCORERS)}")
-    return BENCH_SCORERS[name](suite, folds=folds, seed=seed)
+    if name != "text":
+        design = {}
+    return BENCH_SCORERS[name](suite, folds=folds, seed=seed, **design)
 
 
 # --- every router on every suite, for the Routing lab ------------------------------------------
@@ -332,7 +354,7 @@ def benchmark_csvs(directory: str | Path = ROUTELLM_DIR) -> list[Path]:
 def external_benchmark(
     paths: Sequence[str | Path],
     *,
-    routers: Sequence[str] = ("length", "heuristic", "learned"),
+    routers: Sequence[str] = ("length", "heuristic", "learned", "text"),
     draws: int = 200,
     folds: int = 5,
     seed: int = 0,
@@ -342,8 +364,8 @@ def external_benchmark(
 
     Random routing's expected curve is the straight line from the weak to the strong mean; its
     APGR is measured over ``draws`` seeded random routers (mean ± sd). The oracle routes by the
-    true gain (strong − weak), the best any router can do. ``learned`` scores are held out
-    (k-fold, grouped by conversation).
+    true gain (strong − weak), the best any router can do. ``learned`` and ``text`` scores are
+    held out (k-fold, grouped by conversation).
     """
     import pandas as pd
 

@@ -203,30 +203,37 @@ def labels_jsonl(labels: Iterable[Mapping[str, Any]]) -> str:
 class LabelTraining:
     """A learned-router model fitted on a ``--both-tiers`` run's labelled requests."""
 
-    model: Any  # assistant.routing.learned.LogisticModel
+    model: Any  # assistant.routing.learned.LogisticModel or assistant.routing.text.TextModel
     run_id: str
     rows: int  # requests it was trained on
     from_people: int  # of which a person's grade, reference or preference decided
     from_preferences: int
     skipped: int  # requests without a known quality for both tiers (or deleted)
+    kind: str = "learned"
 
     @property
     def sentence(self) -> str:
         return (
-            f"trained the learned router on {self.rows} labelled requests of run {self.run_id} "
+            f"trained the {self.kind} router on {self.rows} labelled requests of run {self.run_id} "
             f"({self.from_people} decided by people's labels, {self.from_preferences} of them "
             f"preferences; {self.skipped} requests without both tiers' quality skipped)"
         )
 
 
+ROUTER_KINDS = ("learned", "text")
+
+
 def train_router_from_labels(
-    ledger: Any, run_id: str, *, margin: float = 0.0, l2: float = 1.0
+    ledger: Any, run_id: str, *, margin: float = 0.0, l2: float = 1.0, kind: str = "learned"
 ) -> LabelTraining:
-    """Fit the learned scorer on a ``--both-tiers`` run: a request is a positive ("premium
+    """Fit a router (``kind``: the ``learned`` logistic scorer, or the ``text`` TF-IDF ridge
+    router on the question's text) on a ``--both-tiers`` run: a request is a positive ("premium
     helps") when its premium answer's effective quality beats the cheap one's by more than
     ``margin``, or a person preferred the premium answer; a preference of cheap or a tie is a
     negative. Requests without both qualities (and no preference) are skipped and counted.
-    ValueError when no request is labelled."""
+    ValueError when no request is labelled (the text router needs two)."""
+    if kind not in ROUTER_KINDS:
+        raise ValueError(f"unknown router kind {kind!r}; choose one of {', '.join(ROUTER_KINDS)}")
     from assistant.ledger.queries import run_requests
     from assistant.ledger.queries.labels import answers_by_tier, latest_labels
     from assistant.routing.learned import question_features, train_logistic
@@ -244,7 +251,7 @@ def train_router_from_labels(
         value = row["quality"]
         known = None if value is None or value != value else float(value)
         quality.setdefault(row["request_id"], {})[row["tier"]] = (known, row["quality_source"])
-    features, outcomes = [], []
+    features, outcomes, questions = [], [], []
     people = prefs = skipped = 0
     for r in run_requests(ledger, run_id).itertuples():
         tiers = quality.get(r.request_id, {})
@@ -264,10 +271,23 @@ def train_router_from_labels(
             continue
         features.append(question_features(r.question))
         outcomes.append(outcome)
+        questions.append(r.question)
     if not features:
         raise ValueError(
             f"run {run_id} has no request with both tiers' quality or a preference: label it "
             "first (Label page), from a --both-tiers run"
         )
-    model = train_logistic(features, outcomes, l2=l2, margin=margin)
-    return LabelTraining(model, run_id, len(features), people, prefs, skipped)
+    if kind == "text":
+        from assistant.routing.text import train_text
+
+        if len(questions) < 2:
+            raise ValueError(f"run {run_id} has one labelled request; the text router needs two")
+        model: Any = train_text(
+            questions,
+            [w for w, _ in outcomes],
+            [s for _, s in outcomes],
+            trained_on=[f"run {run_id}"],
+        )
+    else:
+        model = train_logistic(features, outcomes, l2=l2, margin=margin)
+    return LabelTraining(model, run_id, len(features), people, prefs, skipped, kind)

@@ -25,8 +25,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     action.add_argument(
         "--train-router",
         metavar="WEIGHTS",
-        help="fit the learned router on the labelled requests of a --both-tiers run and save its "
-        'weights (for WORKBENCH_LEARNED_WEIGHTS with [routing] scorer = "learned")',
+        help="fit a router on the labelled requests of a --both-tiers run and save its weights "
+        '(--kind learned: WORKBENCH_LEARNED_WEIGHTS with [routing] scorer = "learned"; '
+        '--kind text: WORKBENCH_TEXT_WEIGHTS with scorer = "text")',
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("learned", "text"),
+        default="learned",
+        help="with --train-router: the logistic learned router (default) or the text router",
     )
     parser.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
 
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             if not run_source(ledger, args.run):
                 raise LedgerError(f"run {args.run} does not exist in {ledger.label}")
             try:
-                trained = train_router_from_labels(ledger, args.run)
+                trained = train_router_from_labels(ledger, args.run, kind=args.kind)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from exc
             trained.model.save(args.train_router)

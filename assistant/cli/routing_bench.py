@@ -1,11 +1,19 @@
 """Command line for the routing benchmark: ``python -m assistant routing-bench CSV [CSV ...]``.
 
-``add_commands(subparsers)`` adds the parser; ``run(args)`` runs it and returns the exit code. For
-every CSV (RouteLLM's per-prompt columns) it prints one row per router — APGR, CPT(50%), CPT(80%) —
-and the random router as mean ± sd over ``--draws`` seeded draws, measured in the same run. The
-``learned`` row is held-out: k-fold cross-validation, grouped by conversation. Errors propagate as
-``WorkbenchError`` (``DatasetError`` names the file, line and missing column), which the main CLI
-prints as one line. Without the main CLI: ``python -m assistant.cli.routing_bench CSV``.
+``add_commands(subparsers)`` adds the parser; ``run(args)`` runs it and returns the exit code. Two
+protocols, each router beside random routing (mean ± sd over ``--draws`` seeded draws) measured in
+the same run:
+
+* **in-suite**: every CSV on its own; ``learned`` and ``text`` are held out by k-fold CV inside the
+  suite, grouped by conversation (mean ± sd over ``--cv-repeats`` splits).
+* **cross-suite**: fit on some suites, report on a suite left out: ``--train A,B --test C`` (suite
+  names or CSV paths), or leave-one-suite-out over all given CSVs (``--loso``). ``heuristic`` is
+  marked in-sample on the suites its hand weights were chosen on.
+
+With two or more CSVs and no option both protocols are printed. ``--save-weights FILE`` trains the
+text router on all rows (of the ``--train`` suites, if given) for ``$WORKBENCH_TEXT_WEIGHTS``.
+Errors propagate as ``WorkbenchError``, which the main CLI prints as one line. Without the main
+CLI: ``python -m assistant.cli.routing_bench CSV``.
 """
 
 from __future__ import annotations
@@ -15,27 +23,32 @@ import json
 import statistics
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import ConfigError, DatasetError, WorkbenchError
 
 COMMAND = "routing-bench"
-ROUTER_CHOICES = ("length", "heuristic", "learned", "random")
+ROUTER_CHOICES = ("length", "heuristic", "learned", "text", "random")
+CV_ROUTERS = ("learned", "text")
+PROTOCOLS = ("in-suite", "cross-suite", "both")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = subparsers.add_parser(
         COMMAND,
-        help="measure routers on per-prompt weak/strong results (RouteLLM's APGR and CPT)",
+        help="measure routers on per-prompt weak/strong results (RouteLLM's APGR and CPT), "
+        "in-suite and on held-out suites",
         description="Rank each CSV's prompts by every router's score and report APGR, CPT(50%%) "
-        "and CPT(80%%); the random router is the mean ± sd of --draws seeded draws.",
+        "and CPT(80%%), in-suite (k-fold CV for fitted routers) and cross-suite (fitted on "
+        "other suites only); the random router is the mean ± sd of --draws seeded draws.",
     )
     _arguments(bench)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "csv", nargs="+", help="per-prompt CSV, e.g. datasets/routellm/routellm_gsm8k.csv"
+        "csv", nargs="*", help="per-prompt CSV, e.g. datasets/routellm/routellm_gsm8k.csv"
     )
     parser.add_argument(
         "--router",
@@ -43,28 +56,122 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="router to measure (repeatable; default: all). The random baseline is always shown.",
     )
+    parser.add_argument(
+        "--train", metavar="A,B", help="cross-suite: fit on these suites (names or CSV paths)"
+    )
+    parser.add_argument(
+        "--test", metavar="C", help="cross-suite: report on these suites (names or CSV paths)"
+    )
+    parser.add_argument(
+        "--loso",
+        action="store_true",
+        help="cross-suite only: leave each given CSV out in turn, fitting on the others",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="what to print (default: both with two or more suites, in-suite with one; "
+        "cross-suite with --train/--test or --loso)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--draws", type=int, default=200, help="random-router draws (default %(default)s)"
     )
-    parser.add_argument("--folds", type=int, default=5, help="CV folds for learned (default 5)")
+    parser.add_argument("--folds", type=int, default=5, help="in-suite CV folds (default 5)")
     parser.add_argument(
         "--cv-repeats",
         type=int,
-        default=5,
-        help="learned: repeat the k-fold split with this many seeds and report the mean ± sd "
-        "(default %(default)s)",
+        default=3,
+        help="in-suite learned/text: repeat the k-fold split with this many seeds and report the "
+        "mean ± sd (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for draws and folds (default 0)")
     parser.add_argument(
+        "--text-alpha",
+        metavar="A[,B...]",
+        help="text router: ridge penalties to choose from by inner CV on the training rows "
+        "(default 3; with several, chosen by inner CV)",
+    )
+    parser.add_argument(
+        "--text-length-weight",
+        metavar="W[,V...]",
+        help="text router: weights of the log-length column to choose from (0: no length; default 1)",
+    )
+    parser.add_argument(
         "--save-weights",
         metavar="FILE",
-        help="also train the learned router on all rows of the CSVs and save its weights as JSON",
+        help="also train the text router on all rows of the CSVs (the --train suites, if given) "
+        'and save it as JSON, for WORKBENCH_TEXT_WEIGHTS with [routing] scorer = "text"',
+    )
+    parser.add_argument(
+        "--save-learned-weights",
+        metavar="FILE",
+        help="the same for the logistic learned router (WORKBENCH_LEARNED_WEIGHTS)",
     )
 
 
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def resolve_suites(tokens: Sequence[str], loaded: Sequence[Any]) -> list[Any]:
+    """Suites named by ``tokens``: a CSV path, or the name (or file stem) of a given CSV, or of a
+    CSV in datasets/routellm (``gsm8k`` → ``routellm_gsm8k.csv``)."""
+    from assistant.analysis.benchmark import benchmark_csvs, load_suite
+
+    out = []
+    for token in tokens:
+        if Path(token).is_file():
+            path = Path(token).resolve()
+            out.append(next((s for s in loaded if Path(s.path).resolve() == path), None))
+            out[-1] = out[-1] or load_suite(token)
+            continue
+        match = [s for s in loaded if token in (s.name, Path(s.path).stem)]
+        if not match:
+            shipped = [
+                p for p in benchmark_csvs() if token in (p.stem, p.stem.removeprefix("routellm_"))
+            ]
+            match = [load_suite(p) for p in shipped[:1]]
+        if not match:
+            shipped_names = {p.stem.removeprefix("routellm_") for p in benchmark_csvs()}
+            known = sorted({s.name for s in loaded} | shipped_names)
+            raise DatasetError(
+                token,
+                "is neither a CSV file nor the name of a given suite",
+                f"Pass a path or one of: {', '.join(known) or 'none'}",
+            )
+        out.append(match[0])
+    return out
+
+
+def _floats(option: str, value: str | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        out = tuple(float(v) for v in _split(value))
+    except ValueError:
+        raise ConfigError(f"{option} takes numbers separated by commas, got {value!r}") from None
+    if not out or any(v < 0 for v in out):
+        raise ConfigError(f"{option} needs one or more numbers >= 0, got {value!r}")
+    return out
+
+
+def text_design(args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
+    """The text router's hyperparameter grid from --text-alpha / --text-length-weight."""
+    design = {}
+    alphas = _floats("--text-alpha", getattr(args, "text_alpha", None))
+    weights = _floats("--text-length-weight", getattr(args, "text_length_weight", None))
+    if alphas:
+        if any(a <= 0 for a in alphas):
+            raise ConfigError("--text-alpha values must be > 0")
+        design["alphas"] = alphas
+    if weights:
+        design["length_weights"] = weights
+    return design
+
+
 def run(args: argparse.Namespace) -> int:
-    from assistant.analysis.benchmark import bench_scores, evaluate, load_suite, random_baseline
+    from assistant.analysis.benchmark import load_suite
 
     for option, value, least in (
         ("--draws", args.draws, 2),
@@ -73,60 +180,125 @@ def run(args: argparse.Namespace) -> int:
     ):
         if value < least:
             raise ConfigError(f"{option} must be at least {least}, got {value}")
+    if bool(args.train) != bool(args.test):
+        raise ConfigError("--train and --test go together: e.g. --train gsm8k --test mtbench")
+    if args.loso and args.train:
+        raise ConfigError("--loso holds out each given CSV in turn; drop --train/--test")
     names = [n for n in ROUTER_CHOICES if n in (args.router or ROUTER_CHOICES) and n != "random"]
-    suites = [load_suite(path) for path in args.csv]
-    report: list[dict[str, Any]] = []
-    for suite in suites:
-        routers: dict[str, Any] = {}
-        try:
-            for name in names:
-                if name == "learned":
-                    routers[name] = _learned(
-                        suite, folds=args.folds, seed=args.seed, repeats=args.cv_repeats
-                    )
-                    continue
-                scores = bench_scores(name, suite, folds=args.folds, seed=args.seed)
-                routers[name] = _metrics(evaluate(scores, suite.weak, suite.strong))
-            base = random_baseline(suite.weak, suite.strong, draws=args.draws, seed=args.seed)
-        except ValueError as exc:  # e.g. the strong model is not better: no gap to recover
-            raise DatasetError(suite.path, str(exc), "Check the CSV and the options") from exc
-        routers["random"] = {
-            "mean": _metrics(base.mean),
-            "sd": _metrics(base.sd),
-            "draws": base.draws,
-        }
-        report.append(
-            {
-                "suite": suite.name,
-                "path": suite.path,
-                "items": len(suite),
-                "weak_mean": round(float(suite.weak.mean()), 4),
-                "strong_mean": round(float(suite.strong.mean()), 4),
-                "routers": routers,
-            }
+    design = text_design(args)
+    loaded = [load_suite(path) for path in args.csv]
+    train = resolve_suites(_split(args.train), loaded)
+    test = resolve_suites(_split(args.test), [*loaded, *train])
+    involved = loaded or [*train, *test]
+    if not involved:
+        raise ConfigError("give at least one CSV, e.g. datasets/routellm/routellm_gsm8k.csv")
+    protocol = args.protocol or (
+        "cross-suite" if (args.train or args.loso) else "both" if len(loaded) >= 2 else "in-suite"
+    )
+    out: dict[str, Any] = {}
+    if protocol in ("in-suite", "both"):
+        out["suites"] = [_in_suite(s, names, args, design) for s in involved]
+    if protocol in ("cross-suite", "both"):
+        out["cross_suite"] = _cross(loaded, train, test, names, args, design)
+    if args.save_weights:
+        out["saved_weights"] = _save_text(
+            args.save_weights, train or loaded, seed=args.seed, design=design
         )
-    saved = _save_weights(args.save_weights, suites) if args.save_weights else None
+    if args.save_learned_weights:
+        out["saved_learned_weights"] = _save_learned(args.save_learned_weights, train or loaded)
     if args.json:
-        out: dict[str, Any] = {"suites": report}
-        if saved:
-            out["saved_weights"] = saved
         print(json.dumps(out, indent=2))
-    else:
-        print(format_report(report))
-        if saved:
+        return 0
+    if "suites" in out:
+        print("In-suite: every suite on its own (fitted routers held out by k-fold CV)\n")
+        print(format_report(out["suites"]))
+    if "cross_suite" in out:
+        print(("\n" if "suites" in out else "") + "Cross-suite: fitted on other suites only\n")
+        print(format_cross(out["cross_suite"]))
+    for key, what in (("saved_weights", "text"), ("saved_learned_weights", "learned")):
+        if key in out:
+            saved = out[key]
             print(
-                f"learned-router weights (trained on all {saved['rows']} rows) saved to {saved['path']}"
+                f"{what}-router weights (trained on all {saved['rows']} rows of "
+                f"{', '.join(saved['suites'])}) saved to {saved['path']}"
             )
     return 0
 
 
-def _learned(suite: Any, *, folds: int, seed: int, repeats: int) -> dict[str, Any]:
-    """Held-out metrics of the learned router: mean (and sd) over ``repeats`` k-fold splits."""
+def _cross(
+    loaded: Sequence[Any],
+    train: Sequence[Any],
+    test: Sequence[Any],
+    names: Sequence[str],
+    args: argparse.Namespace,
+    design: dict[str, Any],
+) -> list[dict[str, Any]]:
+    from assistant.analysis.cross_suite import cross_suite, leave_one_suite_out
+
+    try:
+        if train:
+            return [
+                cross_suite(train, t, routers=names, draws=args.draws, seed=args.seed, **design)
+                for t in test
+            ]
+        if len(loaded) < 2:
+            raise ConfigError("the cross-suite protocol needs two or more CSVs (or --train/--test)")
+        return leave_one_suite_out(
+            loaded, routers=names, draws=args.draws, seed=args.seed, **design
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _in_suite(
+    suite: Any, names: Sequence[str], args: argparse.Namespace, design: dict[str, Any]
+) -> dict[str, Any]:
+    from assistant.analysis.benchmark import bench_scores, evaluate, random_baseline
+
+    routers: dict[str, Any] = {}
+    try:
+        for name in names:
+            if name in CV_ROUTERS:
+                routers[name] = _held_out(
+                    name,
+                    suite,
+                    folds=args.folds,
+                    seed=args.seed,
+                    repeats=args.cv_repeats,
+                    design=design,
+                )
+                continue
+            scores = bench_scores(name, suite, folds=args.folds, seed=args.seed)
+            routers[name] = _metrics(evaluate(scores, suite.weak, suite.strong))
+            if name == "heuristic":
+                from assistant.routing.scorer import HEURISTIC_TUNED_ON
+
+                routers[name]["in_sample"] = suite.name in HEURISTIC_TUNED_ON
+        base = random_baseline(suite.weak, suite.strong, draws=args.draws, seed=args.seed)
+    except ValueError as exc:  # e.g. the strong model is not better: no gap to recover
+        raise DatasetError(suite.path, str(exc), "Check the CSV and the options") from exc
+    routers["random"] = {"mean": _metrics(base.mean), "sd": _metrics(base.sd), "draws": base.draws}
+    return {
+        "suite": suite.name,
+        "path": suite.path,
+        "items": len(suite),
+        "weak_mean": round(float(suite.weak.mean()), 4),
+        "strong_mean": round(float(suite.strong.mean()), 4),
+        "routers": routers,
+    }
+
+
+def _held_out(
+    name: str, suite: Any, *, folds: int, seed: int, repeats: int, design: dict[str, Any]
+) -> dict[str, Any]:
+    """Held-out metrics of a fitted router: mean (and sd) over ``repeats`` k-fold splits."""
     from assistant.analysis.benchmark import bench_scores, evaluate
 
     rows = [
         evaluate(
-            bench_scores("learned", suite, folds=folds, seed=seed + r), suite.weak, suite.strong
+            bench_scores(name, suite, folds=folds, seed=seed + r, **design),
+            suite.weak,
+            suite.strong,
         )
         for r in range(max(repeats, 1))
     ]
@@ -145,24 +317,98 @@ def _learned(suite: Any, *, folds: int, seed: int, repeats: int) -> dict[str, An
     return out
 
 
-def _metrics(m: Any) -> dict[str, float]:
+def _metrics(m: Any) -> dict[str, Any]:
     return {"apgr": round(m.apgr, 4), "cpt50": round(m.cpt50, 4), "cpt80": round(m.cpt80, 4)}
 
 
-def _save_weights(path: str, suites: Sequence[Any]) -> dict[str, Any]:
-    from assistant.routing.learned import suite_features, train_logistic
-
-    features: list[dict[str, float]] = []
-    outcomes: list[tuple[float, float]] = []
+def _pool(suites: Sequence[Any]) -> tuple[list[str], list[float], list[float], list[str]]:
+    prompts: list[str] = []
+    weak: list[float] = []
+    strong: list[float] = []
+    groups: list[str] = []
     for suite in suites:
-        features += suite_features(suite.prompts)
-        outcomes += list(zip(suite.weak.tolist(), suite.strong.tolist(), strict=True))
-    model = train_logistic(features, outcomes)
+        prompts += suite.prompts
+        weak += suite.weak.tolist()
+        strong += suite.strong.tolist()
+        groups += [f"{suite.name}/{g}" for g in suite.groups]
+    return prompts, weak, strong, groups
+
+
+def _write(model: Any, path: str) -> None:
     try:
         model.save(path)
     except OSError as exc:
         raise WorkbenchError(f"{path}: cannot write the weights ({exc.strerror})") from exc
-    return {"path": path, "rows": len(features)}
+
+
+def _save_text(
+    path: str, suites: Sequence[Any], *, seed: int, design: dict[str, Any]
+) -> dict[str, Any]:
+    from assistant.routing.text import train_text
+
+    prompts, weak, strong, groups = _pool(suites)
+    model = train_text(
+        prompts,
+        weak,
+        strong,
+        groups=groups,
+        seed=seed,
+        trained_on=[s.name for s in suites],
+        **design,
+    )
+    _write(model, path)
+    return {
+        "path": path,
+        "rows": len(prompts),
+        "suites": [s.name for s in suites],
+        "alpha": model.alpha,
+        "length_weight": model.length_weight,
+    }
+
+
+def _save_learned(path: str, suites: Sequence[Any]) -> dict[str, Any]:
+    from assistant.routing.learned import suite_features, train_logistic
+
+    prompts, weak, strong, _ = _pool(suites)
+    model = train_logistic(suite_features(prompts), list(zip(weak, strong, strict=True)))
+    _write(model, path)
+    return {"path": path, "rows": len(prompts), "suites": [s.name for s in suites]}
+
+
+def _cells(m: dict[str, Any]) -> list[str]:
+    if "sd" in m and "mean" not in m:
+        sd = m["sd"]
+        return [
+            f"{m['apgr']:.3f} ± {sd['apgr']:.3f}",
+            f"{m['cpt50']:.1%} ± {sd['cpt50']:.1%}",
+            f"{m['cpt80']:.1%} ± {sd['cpt80']:.1%}",
+        ]
+    return [f"{m['apgr']:.3f}", f"{m['cpt50']:.1%}", f"{m['cpt80']:.1%}"]
+
+
+def _rows(routers: dict[str, Any]) -> list[str]:
+    lines = [f"  {'router':<12}{'APGR':>16}{'CPT50':>18}{'CPT80':>18}"]
+    for name, m in routers.items():
+        if name == "random":
+            mean, sd = m["mean"], m["sd"]
+            cells = [
+                f"{mean['apgr']:.3f} ± {sd['apgr']:.3f}",
+                f"{mean['cpt50']:.1%} ± {sd['cpt50']:.1%}",
+                f"{mean['cpt80']:.1%} ± {sd['cpt80']:.1%}",
+            ]
+            label = f"random ×{m['draws']}"
+        else:
+            cells = _cells(m)
+            label = name + ("*" if "held_out" in m else "") + ("†" if m.get("in_sample") else "")
+        lines.append(f"  {label:<12}{cells[0]:>16}{cells[1]:>18}{cells[2]:>18}")
+    return lines
+
+
+_TUNED = "  † in-sample: the heuristic's hand weights were chosen with gsm8k and mtbench in view"
+_LEGEND = (
+    "APGR: area under the quality curve, as the share of the weak→strong gap (random 0.5). "
+    "CPTx: smallest share of strong calls recovering x of the gap."
+)
 
 
 def format_report(report: Sequence[dict[str, Any]]) -> str:
@@ -172,36 +418,44 @@ def format_report(report: Sequence[dict[str, Any]]) -> str:
             f"{entry['suite']}: {entry['items']} prompts, weak mean {entry['weak_mean']:.3f}, "
             f"strong mean {entry['strong_mean']:.3f} ({entry['path']})"
         )
-        lines.append(f"  {'router':<12}{'APGR':>16}{'CPT50':>18}{'CPT80':>18}")
-        for name, m in entry["routers"].items():
-            if name == "random":
-                mean, sd = m["mean"], m["sd"]
-                cells = [
-                    f"{mean['apgr']:.3f} ± {sd['apgr']:.3f}",
-                    f"{mean['cpt50']:.1%} ± {sd['cpt50']:.1%}",
-                    f"{mean['cpt80']:.1%} ± {sd['cpt80']:.1%}",
-                ]
-                label = f"random ×{m['draws']}"
-            elif "sd" in m:
-                sd = m["sd"]
-                cells = [
-                    f"{m['apgr']:.3f} ± {sd['apgr']:.3f}",
-                    f"{m['cpt50']:.1%} ± {sd['cpt50']:.1%}",
-                    f"{m['cpt80']:.1%} ± {sd['cpt80']:.1%}",
-                ]
-                label = f"{name}*"
-            else:
-                cells = [f"{m['apgr']:.3f}", f"{m['cpt50']:.1%}", f"{m['cpt80']:.1%}"]
-                label = f"{name}*" if "held_out" in m else name
-            lines.append(f"  {label:<12}{cells[0]:>16}{cells[1]:>18}{cells[2]:>18}")
+        lines += _rows(entry["routers"])
         if any("held_out" in m for m in entry["routers"].values()):
             held = next(m["held_out"] for m in entry["routers"].values() if "held_out" in m)
             lines.append(f"  * held-out scores ({held}, grouped by conversation)")
+        if any(m.get("in_sample") for m in entry["routers"].values()):
+            lines.append(_TUNED)
         lines.append("")
-    lines.append(
-        "APGR: area under the quality curve, as the share of the weak→strong gap (random 0.5). "
-        "CPTx: smallest share of strong calls recovering x of the gap."
-    )
+    lines.append(_LEGEND)
+    return "\n".join(lines)
+
+
+def format_cross(report: Sequence[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for entry in report:
+        dropped = entry["dropped_duplicates"]
+        lines.append(
+            f"{entry['suite']} held out: {entry['items']} prompts, weak mean "
+            f"{entry['weak_mean']:.3f}, strong mean {entry['strong_mean']:.3f}; learned and text "
+            f"fitted on {', '.join(entry['trained_on'])} ({entry['training_rows']} rows"
+            + (f", {dropped} duplicates of test prompts dropped" if dropped else "")
+            + ")"
+        )
+        lines += _rows(entry["routers"])
+        if any(m.get("in_sample") for m in entry["routers"].values()):
+            lines.append(_TUNED)
+        t = entry.get("targets") or {}
+        if t:
+            verdict = [
+                f"text − length {t['minus_length']:+.3f} (target ≥ +0.02: "
+                f"{'met' if t['beats_length_by_0.02'] else 'not met'})"
+                if "minus_length" in t
+                else "",
+                f"random mean + 2 sd {t['random_mean_plus_2sd']:.3f} "
+                f"({'beaten' if t['beats_random_2sd'] else 'not beaten'})",
+            ]
+            lines.append("  " + "; ".join(v for v in verdict if v))
+        lines.append("")
+    lines.append(_LEGEND)
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Complexity scoring and routing.
 
-Scorers (``SCORERS``: ``heuristic``, ``length``, ``learned``) turn a question into a score in [0, 1]
+Scorers (``SCORERS``: ``heuristic``, ``length``, ``learned``, ``text``) turn a question into a score in [0, 1]
 with per-feature contributions; routers (``ROUTERS``: ``threshold``, ``random``, ``always-cheap``,
 ``always-premium``) turn a score into a tier with its propensity; ``Exploring`` routes a share of
 requests at random. ``calibration`` picks thresholds from a target premium share and judges
@@ -32,8 +32,10 @@ from assistant.routing.scorer import (
     ScoreContext,
     Scorer,
 )
+from assistant.routing.text import TextModel, TextScorer, train_text
 
 SCORERS.setdefault("learned", LearnedScorer)  # defined in learned.py, which builds on scorer.py
+SCORERS.setdefault("text", TextScorer)  # text.py: TF-IDF n-grams, ridge on the gain (scikit-learn)
 
 __all__ = [
     "CHEAP",
@@ -52,9 +54,12 @@ __all__ = [
     "Score",
     "ScoreContext",
     "Scorer",
+    "TextModel",
+    "TextScorer",
     "calibrate_threshold",
     "ipw_estimate",
     "make_router",
     "premium_share",
     "train_logistic",
+    "train_text",
 ]

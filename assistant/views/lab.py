@@ -123,3 +123,24 @@ def sort_run_diff(table: Any, sort: str) -> Any:
     from assistant.analysis.diff import sort_diff
 
     return sort_diff(table, sort)
+
+
+def read_cross_suite(paths: Sequence[str | Path] | None = None) -> View[Any]:
+    """Leave-one-suite-out (:func:`~assistant.analysis.cross_suite.leave_one_suite_out`) over
+    ``paths`` (default: every CSV in datasets/routellm) as a table: each suite held out in turn,
+    the fitted routers trained on the others only."""
+    from assistant.analysis.benchmark import benchmark_csvs, load_suite
+    from assistant.analysis.cross_suite import cross_suite_table, leave_one_suite_out
+
+    files = list(paths) if paths is not None else benchmark_csvs()
+    if len(files) < 2:
+        return View.fail(
+            ErrorKind.EMPTY,
+            f"The cross-suite protocol needs two or more per-prompt CSVs in {ROUTELLM_DIR} "
+            "(one is held out while the routers are fitted on the others).",
+        )
+    try:
+        report = leave_one_suite_out([load_suite(f) for f in files])
+    except (WorkbenchError, ValueError) as exc:
+        return View.fail(ErrorKind.INVALID, str(exc))
+    return View(cross_suite_table(report))
