@@ -120,3 +120,21 @@ def runs_with_tier_outcomes(ledger: Ledger) -> set[str]:
     """The runs that recorded both tiers' outcomes."""
     rows = ledger.cursor().execute("SELECT DISTINCT run_id FROM tier_outcomes").fetchall()
     return {row[0] for row in rows}
+
+
+def run_routing_split(ledger: Ledger, run_id: str) -> bool:
+    """Whether the run's config drew its vision decision apart from the answer's
+    (``routing.vision_threshold`` or ``routing.vision_scorer`` set); False for older runs."""
+    rows = (
+        ledger.cursor()
+        .execute(
+            "SELECT json_extract(config_json, '$.routing.vision_threshold'), "
+            "json_extract(config_json, '$.routing.vision_scorer') FROM runs "
+            "WHERE run_id = ? AND json_valid(config_json)",
+            [run_id],
+        )
+        .fetchall()
+    )
+    if not rows:
+        return False
+    return any(value is not None and str(value) != "null" for value in rows[0])
