@@ -92,7 +92,7 @@ def test_the_live_budget_routes_cheap_once_the_running_cost_is_over_it(
         premium_config(tenant_budget_usd_per_hour={dataset.tenant: 1e-9}, budget_warmup_s=0.0),
         "held",
     )
-    other = live_run(  # another tenant's budget does not apply to this one
+    live_run(  # another tenant's budget does not apply to this one
         dataset,
         path,
         premium_config(tenant_budget_usd_per_hour={"someone-else": 1e-9}, budget_warmup_s=0.0),
@@ -127,7 +127,7 @@ def test_a_generous_budget_and_the_warm_up_change_nothing(tiny: Path, tmp_path: 
 def test_budget_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="budget_usd_per_hour must be >= 0"):
         config_from_dict({"routing": {"budget_usd_per_hour": -1.0}})
-    with pytest.raises(ConfigError, match="tenant_budget_usd_per_hour.acme must be a number"):
+    with pytest.raises(ConfigError, match=r"tenant_budget_usd_per_hour\.acme must be a number"):
         config_from_dict({"routing": {"tenant_budget_usd_per_hour": {"acme": "lots"}}})
     config = config_from_dict(
         {"routing": {"budget_usd_per_hour": 0.5, "tenant_budget_usd_per_hour": {"acme": 0.2}}}

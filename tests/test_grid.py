@@ -70,7 +70,8 @@ def test_every_grid_pair_equals_a_brute_force_replay(synthetic: tuple[Path, dict
 
     def dominated(c: float, q: float) -> bool:
         return any(
-            b["total_cost_usd"] <= c and b["mean_quality"] >= q
+            b["total_cost_usd"] <= c
+            and b["mean_quality"] >= q
             and (b["total_cost_usd"] < c or b["mean_quality"] > q)
             for _, _, b in brute
         )
@@ -136,7 +137,7 @@ def test_budget_calibration_is_the_best_pair_within_it_by_brute_force(
 
 
 def test_budget_between_the_extremes_picks_a_mixed_pair(synthetic: tuple[Path, dict]) -> None:
-    path, runs = synthetic
+    path, _ = synthetic
     with Ledger(path, read_only=True) as ledger:
         grid = grid_sweep(ledger, "grid")
     costs = sorted(p.cost_per_media_hour_usd or 0 for p in grid.points)
@@ -166,7 +167,9 @@ def test_ipw_grid_equals_a_brute_force_weighting() -> None:
         }
     )
     grid = (0.0, 0.3, 0.5, 0.9)
-    points = ipw_grid(frame, split=True, shared_cost_usd=1e-3, media_duration_s=900, thresholds=grid)
+    points = ipw_grid(
+        frame, split=True, shared_cost_usd=1e-3, media_duration_s=900, thresholds=grid
+    )
     assert len(points) == 16
     rows = [r for r in frame.to_dict("records") if r["quality"] == r["quality"]]
     for p in points:
@@ -215,7 +218,9 @@ def replays(tmp_path_factory: pytest.TempPathFactory, tiny_master: Path) -> Path
         replay(dataset, ledger=ledger, config=split, run_id="split")
         replay(dataset, ledger=ledger, config=split, run_id="split-bt", both_tiers=True)
         replay(dataset, ledger=ledger, config=explored, run_id="explored")
-        replay(dataset, ledger=ledger, config=recorded_config(0.5), run_id="one-bt", both_tiers=True)
+        replay(
+            dataset, ledger=ledger, config=recorded_config(0.5), run_id="one-bt", both_tiers=True
+        )
     return path
 
 
@@ -309,3 +314,18 @@ def test_sweep_grid_and_calibrate_commands(
     assert "vision_threshold" in capsys.readouterr().out
     assert main([*args[:5]]) == 2
     assert "--budget-usd-per-hour" in capsys.readouterr().err
+
+
+def test_ab_of_two_pairs_matches_brute_force_figures(synthetic: tuple[Path, dict]) -> None:
+    from assistant.analysis.grid import compare_pairs
+
+    path, runs = synthetic
+    with Ledger(path, read_only=True) as ledger:
+        result = compare_pairs(ledger, "grid", (0.4, 0.5), (1.01, 0.2), resamples=200)
+    a = brute_force(runs["grid"], 0.4, 0.5, stt_cost_usd=STT, duration_s=DURATION)
+    b = brute_force(runs["grid"], 1.01, 0.2, stt_cost_usd=STT, duration_s=DURATION)
+    figures = {m.metric: m for m in result.metrics}
+    for metric in ("cost_per_media_hour_usd", "mean_quality", "p95_latency_ms"):
+        assert figures[metric].a == pytest.approx(a[metric])
+        assert figures[metric].b == pytest.approx(b[metric])
+    assert result.paired and result.n_a == 60

@@ -63,7 +63,10 @@ class BudgetChoice:
         if self.vision_threshold is not None and self.vision_threshold != self.llm_threshold:
             lines.append(f"vision_threshold = {self.vision_threshold:g}")
         if self.tenant:
-            lines += ["[routing.tenant_budget_usd_per_hour]", f"{self.tenant} = {self.budget_usd_per_hour:g}"]
+            lines += [
+                "[routing.tenant_budget_usd_per_hour]",
+                f"{self.tenant} = {self.budget_usd_per_hour:g}",
+            ]
         else:
             lines.append(f"budget_usd_per_hour = {self.budget_usd_per_hour:g}")
         return "\n".join(lines)

@@ -43,7 +43,9 @@ FOUR_HINT = (
 class GridPoint:
     vision_threshold: float
     llm_threshold: float
-    vision_premium_share: float | None  # of the requests that need the screen (None: there are none)
+    vision_premium_share: (
+        float | None
+    )  # of the requests that need the screen (None: there are none)
     llm_premium_share: float
     mean_quality: float | None  # over ``labelled`` requests
     labelled: int
@@ -73,7 +75,9 @@ class GridResult:
             strictly = (cost < cost[i]) | (quality > quality[i])
             if not (better & strictly).any():
                 front.append(p)
-        return sorted(front, key=lambda p: (p.total_cost_usd, -p.llm_threshold, -p.vision_threshold))
+        return sorted(
+            front, key=lambda p: (p.total_cost_usd, -p.llm_threshold, -p.vision_threshold)
+        )
 
     def recommend(self, target_share_of_premium_quality: float = 0.95) -> GridPoint | None:
         """The cheapest pair whose mean quality reaches ``target`` x all-premium quality (ties:
@@ -152,8 +156,7 @@ def grid_arrays(ledger: Ledger, run_id: str) -> dict[str, np.ndarray]:
 
     table = tier_outcomes_wide(ledger, run_id)
     data = {
-        name: table.column(name).to_numpy().astype(float, copy=False)
-        for name in table.column_names
+        name: table.column(name).to_numpy().astype(float, copy=False) for name in table.column_names
     }
     if data["score"].size == 0:
         raise LedgerError(f"run {run_id} has no tier outcomes; {FOUR_HINT}")
@@ -285,7 +288,9 @@ def format_grid(result: GridResult, *, target: float = 0.95, budget: float | Non
         return "n/a" if value is None else f"{value:.3f}"
 
     def row(p: GridPoint) -> str:
-        per_hour = "n/a" if p.cost_per_media_hour_usd is None else f"{p.cost_per_media_hour_usd:.4f}"
+        per_hour = (
+            "n/a" if p.cost_per_media_hour_usd is None else f"{p.cost_per_media_hour_usd:.4f}"
+        )
         v_share = "n/a" if p.vision_premium_share is None else f"{p.vision_premium_share:.0%}"
         return (
             f"{p.vision_threshold:>6.2f}  {p.llm_threshold:>6.2f}  {v_share:>8}  "
@@ -317,3 +322,66 @@ def format_grid(result: GridResult, *, target: float = 0.95, budget: float | Non
             + ("no pair is that cheap" if within is None else "\n" + header + "\n" + row(within))
         )
     return "\n".join(lines)
+
+
+# --- A/B of two threshold pairs --------------------------------------------------------------
+
+
+def pair_choice(
+    data: dict[str, np.ndarray], vision_threshold: float, llm_threshold: float
+) -> dict[str, np.ndarray]:
+    """Each request's cost, quality and latency under one pair (the outcome it would take)."""
+    screen = data["needs_screen"] > 0
+    v_score = np.where(screen, np.nan_to_num(data["vision_score"], nan=-np.inf), -np.inf)
+    vision = v_score >= vision_threshold
+    llm = data["score"] >= llm_threshold
+    out = {}
+    for metric in ("cost", "quality", "latency"):
+        cheap, premium = data[f"{metric}_cheap"], data[f"{metric}_premium"]
+        cp = np.where(screen, data[f"{metric}_vcheap_lpremium"], premium)
+        pc = np.where(screen, data[f"{metric}_vpremium_lcheap"], cheap)
+        out[metric] = np.where(vision, np.where(llm, premium, pc), np.where(llm, cp, cheap))
+    return out
+
+
+def compare_pairs(
+    ledger: Ledger,
+    run_id: str,
+    pair_a: tuple[float, float],
+    pair_b: tuple[float, float],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Any:  # ab.ABResult
+    """Two (vision threshold, LLM threshold) pairs counterfactually on one ``--both-tiers`` run,
+    paired by request (B − A with bootstrap intervals, as :func:`ab.compare_thresholds`)."""
+    from assistant.analysis.ab import Sample, _processed_s, bootstrap_ab
+    from assistant.ledger.queries import run_shared_cost_usd, run_summary
+
+    summary = run_summary(ledger, run_id)
+    data = grid_arrays(ledger, run_id)
+    duration = _processed_s(ledger, run_id) or summary.media_duration_s
+    shared = run_shared_cost_usd(ledger, run_id)
+    keys = tuple(str(i) for i in range(data["score"].size))
+
+    def arm(pair: tuple[float, float]) -> Sample:
+        chosen = pair_choice(data, *pair)
+        return Sample(
+            label=f"vision {pair[0]:.2f} · LLM {pair[1]:.2f}",
+            keys=keys,
+            cost_usd=chosen["cost"],
+            quality=chosen["quality"],
+            latency_ms=chosen["latency"],
+            shared_cost_usd=shared,
+            media_hours=duration / 3600 if duration else None,
+        )
+
+    return bootstrap_ab(
+        arm(pair_a),
+        arm(pair_b),
+        paired=True,
+        resamples=resamples,
+        seed=seed,
+        pairing=f"paired by request ({len(keys)} requests of run {run_id}, every combination "
+        "of tiers recorded)",
+    )

@@ -25,7 +25,6 @@ from assistant.rag.bm25 import KnowledgeBase
 from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS, Router, Scorer
 from assistant.routing.routers import make_router
 
-
 VISION_SEED_OFFSET = 1000  # the vision router's seed: its draws are not the LLM router's
 
 

@@ -79,8 +79,13 @@ def write_both_tier_run(
                 for t in TIERS:
                     cost = rng.uniform(1e-5, 3e-5) * (4 if t == "premium" else 1)
                     cost += rng.uniform(2e-5, 4e-5) * (5 if v == "premium" else 1) if v else 0
-                    q = None if rng.random() < 0.1 else min(
-                        1.0, rng.random() * 0.6 + 0.3 * (t == "premium") + 0.2 * (v == "premium")
+                    q = (
+                        None
+                        if rng.random() < 0.1
+                        else min(
+                            1.0,
+                            rng.random() * 0.6 + 0.3 * (t == "premium") + 0.2 * (v == "premium"),
+                        )
                     )
                     outcomes[(v, t)] = Outcome(cost, q, rng.uniform(50, 3000))
             reqs.append(Req(rid, s, vs, outcomes))

@@ -56,7 +56,11 @@ def _combination_columns(name: str, vision: str, llm: str) -> str:
     where = f"FILTER (WHERE vision = '{vision}' AND llm = '{llm}')"
     return f"count(*) {where} AS n_{name}, " + ", ".join(
         f"any_value({column}) {where} AS {short}_{name}"
-        for column, short in (("cost_usd", "cost"), ("quality", "quality"), ("latency_ms", "latency"))
+        for column, short in (
+            ("cost_usd", "cost"),
+            ("quality", "quality"),
+            ("latency_ms", "latency"),
+        )
     )
 
 
