@@ -134,3 +134,18 @@ def test_budget_settings_are_checked() -> None:
     )
     assert config.routing.budget_for("acme") == 0.2 and config.routing.budget_for("b") == 0.5
     assert Config().routing.budget_for("acme") is None
+
+
+def test_a_resumed_run_keeps_what_it_had_spent(tiny: Path, tmp_path: Path) -> None:
+    from assistant.ledger.queries.resume import load_resume_state
+
+    path = tmp_path / "l.duckdb"
+    with Ledger(path) as ledger:
+        replay(load_dataset(tiny), ledger=ledger, config=premium_config(), run_id="r")
+        ledger.cursor().execute("UPDATE runs SET status = 'interrupted'").fetchall()
+        state = load_resume_state(ledger, "r")
+        routed = ledger.cursor().execute("SELECT sum(total_cost_usd) FROM requests").fetchall()
+        stt = ledger.cursor().execute(
+            "SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE stage = 'stt'"
+        ).fetchall()
+    assert state.spent_usd == pytest.approx(routed[0][0] + stt[0][0]) and state.spent_usd > 0

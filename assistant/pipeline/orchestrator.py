@@ -92,10 +92,14 @@ class Pipeline:
             self._transcribe(segment)
 
     # -- resuming ---------------------------------------------------------------------------
-    def restore(self, transcript: tuple[Utterance, ...], *, next_call_index: int) -> None:
-        """Pick up a stopped run: its transcript so far, and call ids after those it used."""
+    def restore(
+        self, transcript: tuple[Utterance, ...], *, next_call_index: int, spent_usd: float = 0.0
+    ) -> None:
+        """Pick up a stopped run: its transcript so far, call ids after those it used, and what
+        it had spent (so a budget holds across the stop)."""
         self.transcript = list(transcript)
         self.recorder.restart_ids(next_call_index)
+        self.recorder.spent_usd = spent_usd
 
     def catch_up(self, event: Event) -> None:
         """Take in an event whose rows are already stored: the sampler and the voice gate
