@@ -265,6 +265,10 @@ def _grid_view(run_id: str, target: float) -> None:
         .mark_point(shape="circle", color="#d62728", filled=False)
         .encode(x="llm_threshold:O", y=alt.Y("vision_threshold:O", sort="descending"))
     )
+    st.caption(
+        "Pareto pairs below: one per distinct cost and quality (many pairs route alike), with "
+        "the highest thresholds."
+    )
     with heat_col:
         st.caption(
             f"Mean quality per pair; red rings: the Pareto set · {data['screen_requests']} "
@@ -292,7 +296,9 @@ def _grid_view(run_id: str, target: float) -> None:
         st.caption("Every pair's cost against quality" + (" · green: the budget" if budget else ""))
         st.altair_chart(alt.layer(*layers).properties(height=360), width="stretch")
     st.dataframe(
-        points[points["front"] == "Pareto"].drop(columns=["front", "cost_usd", "best_in_budget"]),
+        points[points["distinct"]].drop(
+            columns=["front", "cost_usd", "best_in_budget", "distinct"]
+        ),
         hide_index=True,
         width="stretch",
     )

@@ -149,3 +149,10 @@ def test_a_resumed_run_keeps_what_it_had_spent(tiny: Path, tmp_path: Path) -> No
             "SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE stage = 'stt'"
         ).fetchall()
     assert state.spent_usd == pytest.approx(routed[0][0] + stt[0][0]) and state.spent_usd > 0
+
+
+def test_a_stored_config_reads_back_with_its_unset_vision_decision() -> None:
+    import json
+
+    for config in (Config(), Config().with_routing(vision_threshold=0.4)):
+        assert config_from_dict(json.loads(config.to_json())) == config

@@ -329,3 +329,23 @@ def test_ab_of_two_pairs_matches_brute_force_figures(synthetic: tuple[Path, dict
         assert figures[metric].a == pytest.approx(a[metric])
         assert figures[metric].b == pytest.approx(b[metric])
     assert result.paired and result.n_a == 60
+
+
+def test_distinct_pareto_keeps_one_pair_per_cost_and_quality(synthetic: tuple[Path, dict]) -> None:
+    path, _ = synthetic
+    with Ledger(path, read_only=True) as ledger:
+        grid = grid_sweep(ledger, "linked")
+    full, distinct = grid.pareto(), grid.pareto(distinct=True)
+    assert {(p.total_cost_usd, p.mean_quality) for p in full} == {
+        (p.total_cost_usd, p.mean_quality) for p in distinct
+    }
+    assert len(distinct) == len({(p.total_cost_usd, p.mean_quality) for p in distinct})
+    for p in distinct:  # the highest thresholds among the pairs with its figures
+        ties = [
+            o
+            for o in full
+            if (o.total_cost_usd, o.mean_quality) == (p.total_cost_usd, p.mean_quality)
+        ]
+        assert (p.llm_threshold, p.vision_threshold) == max(
+            (o.llm_threshold, o.vision_threshold) for o in ties
+        )

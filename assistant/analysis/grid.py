@@ -64,8 +64,10 @@ class GridResult:
     premium_quality: float | None  # both decisions premium everywhere
     cheap_quality: float | None
 
-    def pareto(self) -> list[GridPoint]:
-        """Pairs no other pair beats on both cost (lower) and quality (higher), cheapest first."""
+    def pareto(self, *, distinct: bool = False) -> list[GridPoint]:
+        """Pairs no other pair beats on both cost (lower) and quality (higher), cheapest first.
+        Many pairs route every request alike; ``distinct`` keeps one pair (the highest
+        thresholds) per cost and quality."""
         scored = [p for p in self.points if p.mean_quality is not None]
         cost = np.array([p.total_cost_usd for p in scored])
         quality = np.array([p.mean_quality or 0.0 for p in scored])
@@ -75,9 +77,16 @@ class GridResult:
             strictly = (cost < cost[i]) | (quality > quality[i])
             if not (better & strictly).any():
                 front.append(p)
-        return sorted(
-            front, key=lambda p: (p.total_cost_usd, -p.llm_threshold, -p.vision_threshold)
-        )
+        front.sort(key=lambda p: (p.total_cost_usd, -p.llm_threshold, -p.vision_threshold))
+        if not distinct:
+            return front
+        seen: set[tuple[float, float | None]] = set()
+        kept = []
+        for p in front:
+            if (p.total_cost_usd, p.mean_quality) not in seen:
+                seen.add((p.total_cost_usd, p.mean_quality))
+                kept.append(p)
+        return kept
 
     def recommend(self, target_share_of_premium_quality: float = 0.95) -> GridPoint | None:
         """The cheapest pair whose mean quality reaches ``target`` x all-premium quality (ties:
@@ -109,6 +118,9 @@ class GridResult:
             "target_share_of_premium_quality": target_share_of_premium_quality,
             "recommended": None if best is None else asdict(best),
             "pareto": [[p.vision_threshold, p.llm_threshold] for p in self.pareto()],
+            "pareto_distinct": [
+                [p.vision_threshold, p.llm_threshold] for p in self.pareto(distinct=True)
+            ],
             "points": [asdict(p) for p in self.points],
         }
 
@@ -306,20 +318,20 @@ def format_grid(result: GridResult, *, target: float = 0.95, budget: float | Non
         f"run {result.run_id}: {result.requests} requests, {result.screen_requests} need the "
         f"screen; {len(result.points)} threshold pairs; all-premium quality "
         f"{q(result.premium_quality)}, all-cheap {q(result.cheap_quality)}",
-        "pareto pairs (vision threshold, llm threshold):",
+        "pareto pairs (one per distinct cost and quality, the highest thresholds):",
         header,
-        *(row(p) for p in result.pareto()),
+        *(row(p) for p in result.pareto(distinct=True)),
     ]
     best = result.recommend(target)
     lines.append(
-        f"recommended for {target:.0%} of all-premium quality: "
-        + ("none reaches it" if best is None else "\n" + header + "\n" + row(best))
+        f"recommended for {target:.0%} of all-premium quality:"
+        + (" none reaches it" if best is None else "\n" + header + "\n" + row(best))
     )
     if budget is not None:
         within = result.within_budget(budget)
         lines.append(
-            f"best within ${budget:g} per media hour: "
-            + ("no pair is that cheap" if within is None else "\n" + header + "\n" + row(within))
+            f"best within ${budget:g} per media hour:"
+            + (" no pair is that cheap" if within is None else "\n" + header + "\n" + row(within))
         )
     return "\n".join(lines)
 

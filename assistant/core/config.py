@@ -171,6 +171,9 @@ def _build(cls: type, data: Any, where: str, origin: str) -> Any:
             raise ConfigError(f"{origin}: unknown key '{where}.{key}'; known keys here: {known}")
         default = getattr(cls(), key)
         if default is None:  # an optional setting: its type from the annotation ("float | None")
+            if value is None:  # unset, as a run's stored config (JSON) says it
+                kwargs[key] = None
+                continue
             default = _OPTIONAL_DEFAULTS[str(fields[key].type).split(" | ")[0]]
         if isinstance(default, bool):
             ok = isinstance(value, bool)

@@ -21,7 +21,7 @@ def read_grid(
     ``data`` holds ``points`` (one row per pair: ``vision_threshold``, ``llm_threshold``, the
     premium shares, ``mean_quality``, ``labelled``, ``cost_usd`` (per media hour when known, else
     the run's total), ``p95_latency_ms``, ``front`` ('Pareto' / 'dominated'), ``recommended``,
-    ``within_budget``), ``cost_title``, ``recommended`` and ``best_in_budget`` (dicts or None),
+    ``within_budget``, ``distinct``: one Pareto pair per cost and quality), ``cost_title``, ``recommended`` and ``best_in_budget`` (dicts or None),
     ``sentence``, ``budget_sentence`` and ``screen_requests``."""
     import pandas as pd
 
@@ -42,6 +42,7 @@ def read_grid(
         return ledger_error(exc)
     best = grid.recommend(target)
     front = {(p.vision_threshold, p.llm_threshold) for p in grid.pareto()}
+    distinct = {(p.vision_threshold, p.llm_threshold) for p in grid.pareto(distinct=True)}
     in_budget = None if budget is None else grid.within_budget(budget)
     points = pd.DataFrame(
         [
@@ -58,6 +59,7 @@ def read_grid(
                 "front": "Pareto"
                 if (p.vision_threshold, p.llm_threshold) in front
                 else "dominated",
+                "distinct": (p.vision_threshold, p.llm_threshold) in distinct,
                 "recommended": p is best,
                 "within_budget": None
                 if budget is None or p.cost_per_media_hour_usd is None
