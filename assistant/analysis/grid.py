@@ -33,6 +33,12 @@ COMBINATIONS: dict[tuple[bool, bool], str] = {
     (False, True): "vcheap_lpremium",
     (True, False): "vpremium_lcheap",
 }
+_LABELS = {
+    "cheap": "cheap",
+    "premium": "premium",
+    "vcheap_lpremium": "cheap-vision/premium-llm",
+    "vpremium_lcheap": "premium-vision/cheap-llm",
+}
 FOUR_HINT = (
     "replay with --both-tiers (since ledger migration 9 it records the four combinations of "
     "vision and answer tiers of every question that needs the screen)"
@@ -177,7 +183,7 @@ def grid_arrays(ledger: Ledger, run_id: str) -> dict[str, np.ndarray]:
         needed = np.ones_like(screen) if name in ("cheap", "premium") else screen
         if (data[f"n_{name}"][needed] != 1).any() or data["n_other"].any():
             raise LedgerError(
-                f"run {run_id} lacks the {name.replace('_', ' ')} outcome of some requests "
+                f"run {run_id} lacks the {_LABELS[name]} outcome of some requests "
                 f"(or has it twice): {FOUR_HINT}"
             )
     return data
