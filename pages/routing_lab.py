@@ -16,9 +16,11 @@ from assistant.views import (
     ipw_sentence,
     read_ab_runs,
     read_benchmark,
+    read_compare_pairs,
     read_compare_runs,
     read_compare_thresholds,
     read_cross_suite,
+    read_grid,
     read_ipw_curve,
     read_run_diff,
     read_sweep,
@@ -41,6 +43,16 @@ def _runs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
 @st.cache_data(ttl=5, show_spinner=False)
 def _sweep(path: str, run_id: str, target: float):  # type: ignore[no-untyped-def]
     return read_sweep(path, run_id, target)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _grid(path: str, run_id: str, target: float, budget: float | None):  # type: ignore[no-untyped-def]
+    return read_grid(path, run_id, target, budget)
+
+
+@st.cache_data(ttl=30, show_spinner="Bootstrapping the differences…")
+def _compare_pairs(path: str, run_id: str, a: tuple[float, float], b: tuple[float, float]):  # type: ignore[no-untyped-def]
+    return read_compare_pairs(path, run_id, a, b)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -208,6 +220,97 @@ def sweep_view() -> None:
             "p95_latency_ms": st.column_config.NumberColumn("p95 latency", format="%.0f ms"),
         },
     )
+    _grid_view(run_id, target)
+
+
+def _grid_view(run_id: str, target: float) -> None:
+    """The (vision threshold, LLM threshold) grid of a run with the four combinations of tiers."""
+    st.subheader("Vision and LLM thresholds")
+    budget = st.number_input(
+        "Budget (USD per media hour, 0: none)",
+        min_value=0.0,
+        value=0.0,
+        step=0.001,
+        format="%.4f",
+        key="lab.grid.budget",
+    )
+    view = _grid(ledger_path, run_id, target, float(budget) or None)
+    if view.data is None:
+        st.caption(view.message)
+        return
+    data = view.data
+    (st.success if data["recommended"] is not None else st.warning)(data["sentence"])
+    if data["budget_sentence"]:
+        (st.success if data["best_in_budget"] is not None else st.warning)(data["budget_sentence"])
+    points = data["points"]
+    tooltip = [
+        alt.Tooltip("vision_threshold:Q", format=".2f", title="vision threshold"),
+        alt.Tooltip("llm_threshold:Q", format=".2f", title="LLM threshold"),
+        alt.Tooltip("mean_quality:Q", format=".3f", title="mean quality"),
+        alt.Tooltip("cost_usd:Q", format="$.4f", title=data["cost_title"]),
+        alt.Tooltip("vision_premium_share:Q", format=".0%", title="premium readings"),
+        alt.Tooltip("llm_premium_share:Q", format=".0%", title="premium answers"),
+        alt.Tooltip("p95_latency_ms:Q", format=".0f", title="p95 latency (ms)"),
+    ]
+    heat_col, front_col = st.columns(2)
+    heat = (
+        alt.Chart(points)
+        .mark_rect()
+        .encode(
+            x=alt.X("llm_threshold:O", title="LLM threshold", axis=alt.Axis(format=".2f")),
+            y=alt.Y(
+                "vision_threshold:O",
+                title="vision threshold",
+                sort="descending",
+                axis=alt.Axis(format=".2f"),
+            ),
+            color=alt.Color("mean_quality:Q", title="mean quality"),
+            tooltip=tooltip,
+        )
+    )
+    marks = (
+        alt.Chart(points)
+        .transform_filter(alt.datum.front == "Pareto")
+        .mark_point(shape="circle", color="#d62728", filled=False)
+        .encode(x="llm_threshold:O", y=alt.Y("vision_threshold:O", sort="descending"))
+    )
+    st.caption(
+        "Pareto pairs below: one per distinct cost and quality (many pairs route alike), with "
+        "the highest thresholds."
+    )
+    with heat_col:
+        st.caption(
+            f"Mean quality per pair; red rings: the Pareto set · {data['screen_requests']} "
+            f"of {data['requests']} requests need the screen"
+        )
+        st.altair_chart(alt.layer(heat, marks).properties(height=360), width="stretch")
+    scatter = (
+        alt.Chart(points)
+        .mark_circle(size=40)
+        .encode(
+            x=alt.X("cost_usd:Q", title=data["cost_title"], scale=alt.Scale(zero=False)),
+            y=alt.Y("mean_quality:Q", title="mean quality", scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "front:N",
+                title=None,
+                scale=alt.Scale(domain=["Pareto", "dominated"], range=["#d62728", "#c7c7c7"]),
+            ),
+            tooltip=tooltip,
+        )
+    )
+    layers = [scatter]
+    if budget:
+        layers.append(alt.Chart().mark_rule(color="#2ca02c").encode(x=alt.datum(float(budget))))
+    with front_col:
+        st.caption("Every pair's cost against quality" + (" · green: the budget" if budget else ""))
+        st.altair_chart(alt.layer(*layers).properties(height=360), width="stretch")
+    st.dataframe(
+        points[points["distinct"]].drop(
+            columns=["front", "cost_usd", "best_in_budget", "distinct"]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
 
 # --- A/B ---------------------------------------------------------------------------------------
@@ -282,10 +385,17 @@ def _ab_result(result: Any) -> None:
 def ab_view() -> None:
     mode = st.radio(
         "Compare",
-        ["Two runs", "Two thresholds on one --both-tiers run"],
+        [
+            "Two runs",
+            "Two thresholds on one --both-tiers run",
+            "Two threshold pairs (vision, LLM) on one --both-tiers run",
+        ],
         horizontal=True,
         key="lab.ab.mode",
     )
+    if mode.startswith("Two threshold pairs"):
+        _ab_pairs_view()
+        return
     if mode == "Two runs":
         view = _ab_runs(ledger_path, tenant)
         if view.data is None:
@@ -368,6 +478,46 @@ def _run_diff(run_a: str, run_b: str) -> None:
         hide_index=True,
         width="stretch",
         column_config={c: money for c in ("cost_usd_a", "cost_usd_b", "cost_change_usd")},
+    )
+
+
+def _ab_pairs_view() -> None:
+    view = _runs(ledger_path, tenant)
+    if view.data is None:
+        st.info(view.message)
+        return
+    labels = {r.run_id: _run_label(r) for r in view.data.itertuples()}
+    run_id = st.selectbox(
+        "Run with tier outcomes", list(labels), format_func=labels.__getitem__, key="lab.ab.prun"
+    )
+    cols = st.columns(4)
+    pairs = []
+    for arm, column, (v, t) in zip(
+        ("A", "B"), (cols[:2], cols[2:]), ((0.3, 0.3), (1.0, 0.3)), strict=True
+    ):
+        pairs.append(
+            (
+                float(
+                    column[0].number_input(
+                        f"{arm}: vision threshold", 0.0, 1.0, v, 0.05, key=f"lab.ab.{arm}v"
+                    )
+                ),
+                float(
+                    column[1].number_input(
+                        f"{arm}: LLM threshold", 0.0, 1.0, t, 0.05, key=f"lab.ab.{arm}l"
+                    )
+                ),
+            )
+        )
+    result = _compare_pairs(ledger_path, run_id, pairs[0], pairs[1])
+    if result.data is None:
+        st.warning(result.message)
+        return
+    _ab_result(result.data)
+    st.caption(
+        "Each request takes the outcome its pair picks: premium answer when its score reaches "
+        "the LLM threshold, premium screen reading when it needs the screen and its vision "
+        "score reaches the vision threshold. No model is called."
     )
 
 

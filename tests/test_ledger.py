@@ -303,6 +303,14 @@ EXPECTED_SCHEMA = [
     ("requests", "quality_key_facts", D, "YES"),
     ("requests", "quality", D, "YES"),
     ("requests", "created_at", TZ, "NO"),
+    ("requests", "vision_scorer", V, "YES"),
+    ("requests", "vision_score", D, "YES"),
+    ("requests", "vision_threshold", D, "YES"),
+    ("requests", "vision_tier", V, "YES"),
+    ("requests", "vision_explored", B, "YES"),
+    ("requests", "vision_propensity", D, "YES"),
+    ("requests", "route_reason", V, "YES"),
+    ("requests", "vision_route_reason", V, "YES"),
     ("runs", "run_id", V, "NO"),
     ("runs", "source_kind", V, "NO"),
     ("runs", "source_ref", V, "NO"),
@@ -338,6 +346,8 @@ EXPECTED_SCHEMA = [
     ("tier_outcomes", "quality_key_facts", D, "YES"),
     ("tier_outcomes", "status", V, "NO"),
     ("tier_outcomes", "cached", B, "NO"),
+    ("tier_outcomes", "vision_tier", V, "YES"),
+    ("tier_outcomes", "llm_tier", V, "YES"),
     ("utterances", "run_id", V, "NO"),
     ("utterances", "participant", V, "NO"),
     ("utterances", "start_s", D, "NO"),
@@ -414,6 +424,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "knowledge_base",
             "judgements",
             "labels",
+            "vision_decision",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -427,8 +438,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (6, "knowledge_base"),
             (7, "judgements"),
             (8, "labels"),
+            (9, "vision_decision"),
         ]
-    assert SCHEMA_VERSION == 8
+    assert SCHEMA_VERSION == 9
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -445,6 +457,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "knowledge_base",
             "judgements",
             "labels",
+            "vision_decision",
         ]
         assert migrate(con) == []
     finally:
@@ -484,6 +497,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "knowledge_base",
             "judgements",
             "labels",
+            "vision_decision",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]

@@ -75,10 +75,11 @@ def test_routing_lab_shows_the_sweep(ledger: Path) -> None:
     assert not app.exception
     assert app.selectbox(key="lab.run").value == "bt"  # the plain run has no tier outcomes
     assert app.slider(key="lab.target").value == pytest.approx(0.95)
-    assert len(app.success) == 1 and app.success[0].value.startswith("Use threshold ")
-    assert len(app.dataframe) == 1
+    assert app.success[0].value.startswith("Use threshold ")
     assert len(app.dataframe[0].value) == 21  # 0.00, 0.05, ..., 1.00 (+ the recommendation)
-    assert len(_charts(app)) == 2
+    # then the (vision, LLM) grid: the run holds every combination of tiers (2 charts, a table)
+    assert app.success[1].value.startswith("Cheapest pair reaching")
+    assert len(app.dataframe) == 2 and len(_charts(app)) == 4
     app.slider(key="lab.target").set_value(0.5).run()
     assert not app.exception and "50%" in app.success[0].value
 

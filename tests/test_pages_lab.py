@@ -108,8 +108,10 @@ def test_sweep_is_the_first_tab(demo_ledger: Path) -> None:
     app = _page(demo_ledger)
     assert not app.exception
     assert app.selectbox(key="lab.run").value == "explore"  # the only --both-tiers run
-    assert len(app.success) == 1 and app.success[0].value.startswith("Use threshold ")
-    assert len(_charts(app)) == 2 and len(app.dataframe) == 1
+    assert app.success[0].value.startswith("Use threshold ")
+    # the one-threshold sweep (2 charts, its table), then the (vision, LLM) grid: its run has
+    # every combination of tiers (2 charts, the Pareto pairs)
+    assert len(_charts(app)) == 4 and len(app.dataframe) == 2
 
 
 def test_ab_of_two_runs_is_paired_by_question(demo_ledger: Path) -> None:

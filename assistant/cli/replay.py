@@ -23,6 +23,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     replay.add_argument("--threshold", type=float, help="routing threshold in [0, 1]")
     replay.add_argument("--config", help="TOML configuration file (see README)")
+    replay.add_argument(
+        "--vision-threshold",
+        type=float,
+        help="a threshold of its own for the screen reading (default: the answer's decision)",
+    )
+    replay.add_argument(
+        "--budget-usd-per-hour",
+        type=float,
+        metavar="USD",
+        help="route cheap once the session's running cost per media hour is over this",
+    )
     replay.add_argument("--run-id", help="id for the new run (default: dataset, time, threshold)")
     replay.add_argument(
         "--resume",
@@ -71,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
     from assistant.sessions.datasets import load_dataset
     from assistant.sessions.replay import replay, resume
 
-    config = config_from_options(args.config, threshold=args.threshold, stt=args.stt)
+    config = config_from_options(
+        args.config,
+        threshold=args.threshold,
+        stt=args.stt,
+        vision_threshold=args.vision_threshold,
+        budget_usd_per_hour=args.budget_usd_per_hour,
+    )
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     say(f"loading {args.dataset}")
     dataset = load_dataset(args.dataset, progress=lambda msg: say(f"  {msg}"))

@@ -53,6 +53,26 @@ class RoutingConfig:
     threshold: float = 0.3
     seed: int = 0
     explore_share: float = 0.0  # share of requests routed to a random tier (propensity logged)
+    # the vision decision (questions that need the screen): unset, it is the LLM decision itself
+    # (same score, threshold, tier and draw), so a one-decision config routes as it always did
+    vision_scorer: str | None = None  # a scorer of its own (default: the LLM's scorer)
+    vision_threshold: float | None = None  # premium vision when the vision score >= this
+    # a budget in USD per media hour: once a session's running cost per media hour is over it,
+    # both decisions route cheap (route_reason "budget"); 0 = none. Per tenant: the table
+    # [routing.tenant_budget_usd_per_hour] (tenant = USD) overrides it for those tenants.
+    budget_usd_per_hour: float = 0.0
+    tenant_budget_usd_per_hour: dict[str, float] = field(default_factory=dict)
+    budget_warmup_s: float = 60.0  # the running rate is judged over at least this much media
+
+    @property
+    def split(self) -> bool:
+        """The vision decision is its own (a threshold or a scorer of its own)."""
+        return self.vision_threshold is not None or self.vision_scorer is not None
+
+    def budget_for(self, tenant: str) -> float | None:
+        """The tenant's budget in USD per media hour, None when it has none."""
+        budget = self.tenant_budget_usd_per_hour.get(tenant, self.budget_usd_per_hour)
+        return float(budget) if budget > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +143,13 @@ class Config:
             self, routing=dataclasses.replace(self.routing, threshold=threshold)
         )
 
+    def with_routing(self, **changes: Any) -> Config:
+        """A copy with routing settings changed (``vision_threshold``, ``budget_usd_per_hour``,
+        ...), validated as a config file's would be."""
+        config = dataclasses.replace(self, routing=dataclasses.replace(self.routing, **changes))
+        _validate(config, "the chosen options")
+        return config
+
 
 def check_threshold(threshold: float) -> None:
     if not 0.0 <= threshold <= 1.0:
@@ -143,6 +170,11 @@ def _build(cls: type, data: Any, where: str, origin: str) -> Any:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{origin}: unknown key '{where}.{key}'; known keys here: {known}")
         default = getattr(cls(), key)
+        if default is None:  # an optional setting: its type from the annotation ("float | None")
+            if value is None:  # unset, as a run's stored config (JSON) says it
+                kwargs[key] = None
+                continue
+            default = _OPTIONAL_DEFAULTS[str(fields[key].type).split(" | ")[0]]
         if isinstance(default, bool):
             ok = isinstance(value, bool)
         elif isinstance(default, int | float):
@@ -164,6 +196,7 @@ def _build(cls: type, data: Any, where: str, origin: str) -> Any:
 
 
 _INT64 = range(-(2**63), 2**63)  # what TOML integers can hold
+_OPTIONAL_DEFAULTS: dict[str, Any] = {"float": 0.0, "int": 0, "str": "", "bool": False}
 
 
 def _number(value: int | float, what: str) -> float:
@@ -214,9 +247,27 @@ def config_from_dict(data: dict[str, Any], *, where: str = "config") -> Config:
 
 
 def _validate(config: Config, where: str) -> None:
-    check_threshold(config.routing.threshold)
-    if not 0.0 <= config.routing.explore_share <= 1.0:
+    routing = config.routing
+    check_threshold(routing.threshold)
+    if routing.vision_threshold is not None:
+        check_threshold(routing.vision_threshold)
+    if not 0.0 <= routing.explore_share <= 1.0:
         raise ConfigError(f"{where}: routing.explore_share must be in [0, 1]")
+    if routing.vision_scorer == "":
+        raise ConfigError(f"{where}: routing.vision_scorer is empty; name a scorer or leave it out")
+    budgets = {"budget_usd_per_hour": routing.budget_usd_per_hour}
+    for tenant, usd in routing.tenant_budget_usd_per_hour.items():
+        if isinstance(usd, bool) or not isinstance(usd, int | float):
+            raise ConfigError(
+                f"{where}: routing.tenant_budget_usd_per_hour.{tenant} must be a number of USD "
+                f"per media hour, e.g. {tenant} = 0.5; got {usd!r}"
+            )
+        budgets[f"tenant_budget_usd_per_hour.{tenant}"] = float(usd)
+    for key, usd in budgets.items():
+        if not math.isfinite(usd) or usd < 0:
+            raise ConfigError(f"{where}: routing.{key} must be >= 0 USD per hour (0: no budget)")
+    if routing.budget_warmup_s < 0:
+        raise ConfigError(f"{where}: routing.budget_warmup_s must be >= 0")
     sampling = config.sampling
     for key in ("fps", "speaking_fps", "silent_fps", "keepalive_s", "max_wait_s"):
         if getattr(sampling, key) <= 0:
@@ -272,10 +323,12 @@ def config_from_options(
     threshold: float | None = None,
     stt: str | None = None,
     where: str = "the chosen options",
+    vision_threshold: float | None = None,
+    budget_usd_per_hour: float | None = None,
 ) -> Config:
     """The configuration a command runs with, validated: the defaults, overlaid with a TOML file
     (``--config``) or with ``tables`` (a page's choices, named ``where`` in errors), then the
-    ``--threshold`` and ``--stt`` flags. ``stt`` without a model (``"recorded"``) gets an empty one.
+    ``--threshold``, ``--vision-threshold``, ``--budget-usd-per-hour`` and ``--stt`` flags. ``stt`` without a model (``"recorded"``) gets an empty one.
 
     The one place where options become a :class:`Config`: the replay command, the agent's
     ``connect`` and the background jobs all call it."""
@@ -287,6 +340,10 @@ def config_from_options(
         config = load_config(config_file)
     if threshold is not None:
         config = config.with_threshold(threshold)
+    if vision_threshold is not None:
+        config = config.with_routing(vision_threshold=vision_threshold)
+    if budget_usd_per_hour is not None:
+        config = config.with_routing(budget_usd_per_hour=budget_usd_per_hour)
     if stt:
         spec = stt if ":" in stt else f"{stt}:"
         config = dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider=spec))
@@ -303,7 +360,8 @@ def toml_text(tables: Mapping[str, Any]) -> str:
 
 def _toml_table(lines: list[str], path: tuple[str, ...], values: Mapping[str, Any]) -> None:
     where = ".".join(path)
-    scalars = [(k, v) for k, v in values.items() if not isinstance(v, Mapping)]
+    # None is an unset optional setting: left out, it loads back as None
+    scalars = [(k, v) for k, v in values.items() if not isinstance(v, Mapping) and v is not None]
     tables = [(k, v) for k, v in values.items() if isinstance(v, Mapping)]
     if path and scalars:
         lines.append(f"[{'.'.join(_toml_key(p) for p in path)}]")

@@ -79,6 +79,18 @@ class RequestRecord:
     quality_key_facts: float | None  # share of the reference's key facts found in the answer
     quality: float | None  # the headline quality score in [0, 1]
     created_at: datetime = field(default_factory=utc_now)
+    # the vision decision (migration 9), for questions that need the screen (NULL otherwise, and
+    # on rows written before it, where the one decision above decided the screen too)
+    vision_scorer: str | None = None
+    vision_score: float | None = None
+    vision_threshold: float | None = None
+    vision_tier: str | None = None
+    vision_explored: bool | None = None
+    vision_propensity: float | None = None
+    # why each decision went as it did: the router's rule ("threshold", "random", ...),
+    # "explored" (a random tier) or "budget" (the tenant's budget per media hour was spent)
+    route_reason: str | None = None
+    vision_route_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +145,13 @@ class UtteranceRecord:
 
 @dataclass(frozen=True, slots=True)
 class TierOutcomeRecord:
-    """What one tier did (or would have done) for one request, from a ``--both-tiers`` replay.
+    """What one combination of tiers did (or would have done) for one request, from a
+    ``--both-tiers`` replay: two per request (cheap, premium), four when it needs the screen
+    (vision cheap/premium x answer cheap/premium, migration 9). ``tier`` is the tier for the two
+    where vision and answer agree, a label like ``premium-vision/cheap-llm`` for the others;
+    ``vision_tier`` (NULL without a screen, and before migration 9) and ``llm_tier`` say which.
 
-    Latency and cost cover retrieval, routing, vision and the answer for that tier.
+    Latency and cost cover retrieval, routing, vision and the answer for that combination.
     """
 
     run_id: str
@@ -151,6 +167,8 @@ class TierOutcomeRecord:
     quality_key_facts: float | None
     status: str  # ok / fallback / degraded / error, as for requests
     cached: bool  # the answer came from the answer cache: no call, no cost
+    vision_tier: str | None = None
+    llm_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,6 +255,25 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "judgements", (_JUDGEMENTS,)),
     # people's labels: references, key facts, grades, preferences, edits of proposed questions
     Migration(8, "labels", (_LABELS,)),
+    # two routing decisions per request (vision and answer, each with its score, threshold,
+    # tier, propensity and reason, "budget" among them), and which combination of tiers each
+    # --both-tiers outcome is (four per request that needs the screen)
+    Migration(
+        9,
+        "vision_decision",
+        (
+            "ALTER TABLE requests ADD COLUMN vision_scorer VARCHAR",
+            "ALTER TABLE requests ADD COLUMN vision_score DOUBLE",
+            "ALTER TABLE requests ADD COLUMN vision_threshold DOUBLE",
+            "ALTER TABLE requests ADD COLUMN vision_tier VARCHAR",
+            "ALTER TABLE requests ADD COLUMN vision_explored BOOLEAN",
+            "ALTER TABLE requests ADD COLUMN vision_propensity DOUBLE",
+            "ALTER TABLE requests ADD COLUMN route_reason VARCHAR",
+            "ALTER TABLE requests ADD COLUMN vision_route_reason VARCHAR",
+            "ALTER TABLE tier_outcomes ADD COLUMN vision_tier VARCHAR",
+            "ALTER TABLE tier_outcomes ADD COLUMN llm_tier VARCHAR",
+        ),
+    ),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

@@ -36,6 +36,17 @@ def _parser() -> argparse.ArgumentParser:
     connect_p.add_argument("--config", help="TOML configuration file (see README)")
     connect_p.add_argument("--threshold", type=float, help="routing threshold in [0, 1]")
     connect_p.add_argument("--stt", help='transcription provider, e.g. "whisper:tiny.en"')
+    connect_p.add_argument(
+        "--vision-threshold",
+        type=float,
+        help="a threshold of its own for the screen reading (default: the answer's decision)",
+    )
+    connect_p.add_argument(
+        "--budget-usd-per-hour",
+        type=float,
+        metavar="USD",
+        help="route cheap once the session's running cost per media hour is over this",
+    )
     connect_p.add_argument("--knowledge", help="the tenant's documents (folder of .md/.txt)")
     connect_p.add_argument("--identity", default=DEFAULT_IDENTITY, help="participant identity")
     connect_p.add_argument("--name", default=DEFAULT_NAME, help="display name (also a wake word)")
@@ -71,7 +82,13 @@ def _parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> AgentOptions:
     from assistant.core.config import config_from_options
 
-    config = config_from_options(args.config, threshold=args.threshold, stt=args.stt)
+    config = config_from_options(
+        args.config,
+        threshold=args.threshold,
+        stt=args.stt,
+        vision_threshold=args.vision_threshold,
+        budget_usd_per_hour=args.budget_usd_per_hour,
+    )
     return AgentOptions(
         ledger=args.ledger,
         config=config,

@@ -30,6 +30,7 @@ from assistant.pipeline.answers import AnswerCache, answer_key
 from assistant.pipeline.recorder import Record, Recorder
 from assistant.pipeline.results import (
     Answered,
+    Decision,
     FrameKept,
     Retrieved,
     Routed,
@@ -42,7 +43,7 @@ from assistant.pipeline.tiers import StageRun, other_tier
 from assistant.providers.base import CallResult, ProviderCallError
 from assistant.providers.llm.base import AnswerRequest
 from assistant.providers.stt.base import Segment
-from assistant.routing import ScoreContext
+from assistant.routing import CHEAP, Route, Router, Score, ScoreContext
 
 __all__ = ["AnswerCache", "Pipeline", "Record", "answer_key", "other_tier"]
 
@@ -91,10 +92,14 @@ class Pipeline:
             self._transcribe(segment)
 
     # -- resuming ---------------------------------------------------------------------------
-    def restore(self, transcript: tuple[Utterance, ...], *, next_call_index: int) -> None:
-        """Pick up a stopped run: its transcript so far, and call ids after those it used."""
+    def restore(
+        self, transcript: tuple[Utterance, ...], *, next_call_index: int, spent_usd: float = 0.0
+    ) -> None:
+        """Pick up a stopped run: its transcript so far, call ids after those it used, and what
+        it had spent (so a budget holds across the stop)."""
         self.transcript = list(transcript)
         self.recorder.restart_ids(next_call_index)
+        self.recorder.spent_usd = spent_usd
 
     def catch_up(self, event: Event) -> None:
         """Take in an event whose rows are already stored: the sampler and the voice gate
@@ -135,11 +140,23 @@ class Pipeline:
         started = time.perf_counter()
         retrieved = self._retrieve(question)
         routed = self._route(question, retrieved)
-        run = self._run_tier(question, routed.route.tier, retrieved)
+        llm_tier = routed.route.tier
+        vision_tier = routed.vision_tier or llm_tier
+        screen = self._screen(question, vision_tier)
+        answered: dict[str, TierRun] = {}  # answer key -> the run that answered it (both_tiers)
+        run = self._run(question, screen, llm_tier, retrieved, answered)
         total_latency_ms = (time.perf_counter() - started) * 1000
-        other = None
-        if self.both_tiers:
-            other = self._run_tier(question, other_tier(routed.route.tier), retrieved)
+        others: list[TierRun] = []
+        if self.both_tiers:  # every other combination; each screen is read once per tier
+            other_v, other_l = other_tier(vision_tier), other_tier(llm_tier)
+            screens = {vision_tier: screen}
+            if question.needs_screen:
+                screens[other_v] = self._screen(question, other_v)
+                combinations = [(other_v, other_l), (vision_tier, other_l), (other_v, llm_tier)]
+            else:
+                combinations = [(vision_tier, other_l)]
+            for v, tier in combinations:
+                others.append(self._run(question, screens[v], tier, retrieved, answered))
         return Answered(
             request_id=f"{self.run_id}:{question.id}",
             question=question,
@@ -147,7 +164,7 @@ class Pipeline:
             routed=routed,
             run=run,
             total_latency_ms=total_latency_ms,
-            other=other,
+            others=tuple(others),
         )
 
     def _retrieve(self, question: Question) -> Retrieved:
@@ -157,40 +174,91 @@ class Pipeline:
         )
         return Retrieved(passages, (time.perf_counter() - t) * 1000)
 
+    # -- routing -----------------------------------------------------------------------------
+    def running_usd_per_hour(self, t_s: float) -> float:
+        """What the session has spent so far (routed requests and transcription, not the
+        counterfactual tiers of ``both_tiers``) per media hour, over at least the budget's
+        warm-up (``[routing] budget_warmup_s``)."""
+        window_s = max(t_s, self.config.routing.budget_warmup_s)
+        return self.recorder.spent_usd / window_s * 3600 if window_s > 0 else 0.0
+
+    def _over_budget(self, t_s: float) -> bool:
+        budget = self.config.routing.budget_for(self.tenant)
+        return budget is not None and self.running_usd_per_hour(t_s) > budget
+
     def _route(self, question: Question, retrieved: Retrieved) -> Routed:
-        scorer, router = self.stages.scorer, self.stages.router
+        stages = self.stages
+        scorer, router = stages.scorer, stages.router
         t = time.perf_counter()
-        score = scorer.score(
-            question.text,
-            ScoreContext(
-                needs_screen=question.needs_screen,
-                retrieval_top_score=retrieved.passages[0].score if retrieved.passages else None,
-            ),
+        context = ScoreContext(
+            needs_screen=question.needs_screen,
+            retrieval_top_score=retrieved.passages[0].score if retrieved.passages else None,
         )
-        route = router.route(score.value)
+        score = scorer.score(question.text, context)
+        over = self._over_budget(question.t_s)
+        llm = _decide(scorer.name, score, router, over_budget=over)
+        vision = None
+        if question.needs_screen:
+            if stages.vision_router is None:  # one decision: the LLM's decides the screen too
+                vision = llm
+            else:
+                v_scorer = stages.vision_scorer
+                v_score = score if v_scorer is None else v_scorer.score(question.text, context)
+                v_name = scorer.name if v_scorer is None else v_scorer.name
+                vision = _decide(v_name, v_score, stages.vision_router, over_budget=over)
         return Routed(
-            scorer=scorer.name,
-            score=score,
-            router=router.name,
-            threshold=router.threshold,
-            route=route,
+            scorer=llm.scorer,
+            score=llm.score,
+            router=llm.router,
+            threshold=llm.threshold,
+            route=llm.route,
             latency_ms=(time.perf_counter() - t) * 1000,
+            reason=llm.reason,
+            vision=vision,
         )
 
-    def _run_tier(self, question: Question, tier: str, retrieved: Retrieved) -> TierRun:
-        """Read the screen (when the question needs it) and answer, with ``tier``'s providers."""
-        vision = StageRun("vision")
-        screen = self._look(question, tier, vision) if question.needs_screen else ()
+    # -- tiers -------------------------------------------------------------------------------
+    def _screen(self, question: Question, tier: str) -> _Screen:
+        """Read the screen with ``tier``'s vision model (nothing when the question does not
+        need the screen)."""
+        stage = StageRun("vision")
+        if not question.needs_screen:
+            return _Screen(None, stage, ())
+        return _Screen(tier, stage, self._look(question, tier, stage))
+
+    def _run(
+        self,
+        question: Question,
+        screen: _Screen,
+        tier: str,
+        retrieved: Retrieved,
+        answered: dict[str, TierRun],
+    ) -> TierRun:
+        """Answer with ``tier``'s model from what ``screen`` read. A combination whose answer
+        request another combination of this request already made (two vision tiers that read
+        the same text) shares that run's answer stage: one call, counted in both outcomes."""
+        vision = screen.stage
         llm = StageRun("llm")
         provider = self.stages.llm[tier]
         request = AnswerRequest(
             question=question.text,
             transcript=self._recent(question.t_s),
-            screen=screen,
+            screen=screen.passages,
             knowledge=tuple(retrieved.passages),
         )
         cache = self.answer_cache if self.both_tiers else None
         key = answer_key(provider.spec, request) if cache is not None else ""
+        same = answered.get(key) if cache is not None else None
+        if same is not None:
+            return TierRun(
+                tier,
+                provider.spec,
+                vision,
+                same.llm,
+                same.result,
+                same.cached,
+                vision_tier=screen.tier,
+            )
         hit = cache.get(key) if cache is not None else None
         if hit is not None:  # same question, same context, same model: no call, no cost
             llm.model_requested = llm.model_resolved = provider.spec
@@ -205,11 +273,18 @@ class Pipeline:
                 attempts=0,
                 local=provider.local,
             )
-            return TierRun(tier, provider.spec, vision, llm, cached, cached=True)
+            hit_run = TierRun(
+                tier, provider.spec, vision, llm, cached, cached=True, vision_tier=screen.tier
+            )
+            answered[key] = hit_run
+            return hit_run
         result = self.stages.llm.call(tier, llm, lambda p: p.answer(request))
-        run = TierRun(tier, provider.spec, vision, llm, result, cached=False)
+        run = TierRun(
+            tier, provider.spec, vision, llm, result, cached=False, vision_tier=screen.tier
+        )
         if cache is not None and result is not None and llm.fallback_model is None:
             run.cache_record = cache.put(key, provider.spec, result.value, result.usage)
+            answered[key] = run
         return run
 
     def _look(self, question: Question, tier: str, stage: StageRun) -> tuple[Passage, ...]:
@@ -238,6 +313,26 @@ class Pipeline:
             for u in self.transcript
             if start <= u.end_s <= t_s
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Screen:
+    """What one vision tier read for one request (shared by every answer that uses it)."""
+
+    tier: str | None  # None: the question does not need the screen
+    stage: StageRun
+    passages: tuple[Passage, ...]
+
+
+def _decide(scorer: str, score: Score, router: Router, *, over_budget: bool) -> Decision:
+    """``router``'s decision on ``score``; cheap (with certainty) when the budget is spent. The
+    router draws either way, so a budget does not shift the draws of later requests."""
+    route = router.route(score.value)
+    base = getattr(router, "router", router).name  # an Exploring router's inner rule
+    if over_budget:
+        return Decision(scorer, score, router.name, router.threshold, Route(CHEAP, 1.0), "budget")
+    reason = "explored" if route.explored else base
+    return Decision(scorer, score, router.name, router.threshold, route, reason)
 
 
 def _clock(t_s: float) -> str:

@@ -30,7 +30,7 @@ from assistant.pipeline.results import (
     Transcribed,
     TranscriptionFailed,
 )
-from assistant.pipeline.tiers import StageRun
+from assistant.pipeline.tiers import StageRun, outcome_tier
 from assistant.pricing.prices import Pricer
 from assistant.providers.base import CallFailure, CallResult
 
@@ -58,6 +58,7 @@ class Recorder:
         self.pricer = pricer
         self.emit = emit
         self._ids = count()
+        self.spent_usd = 0.0  # transcription and routed requests so far (what a budget limits)
 
     def restart_ids(self, next_call_index: int) -> None:
         """Number calls from ``next_call_index`` on (a resumed run: after those it used)."""
@@ -94,7 +95,7 @@ class Recorder:
 
     def _transcribed(self, done: Transcribed) -> None:
         result = done.result
-        self._call(result, stage="stt", request_id=None, media_t_s=done.media_t_s)
+        self.spent_usd += self._call(result, stage="stt", request_id=None, media_t_s=done.media_t_s)
         for utterance in result.value:
             self.emit(
                 UtteranceRecord(
@@ -132,9 +133,11 @@ class Recorder:
                 attempts=1,
             )
         )
-        vision_cost, llm_cost = self._tier_calls(run, request_id, question.t_s)
+        paid: dict[int, float] = {}  # id(stage) -> its cost: a shared screen reading pays once
+        vision_cost, llm_cost = self._tier_calls(run, request_id, question.t_s, paid)
         vision, llm, result, answer = run.vision, run.llm, run.result, run.answer
         quality = _quality(question, answer)
+        seen = routed.vision
         record = RequestRecord(
             request_id=request_id,
             run_id=self.run_id,
@@ -184,26 +187,41 @@ class Recorder:
             quality_f1=quality.f1 if quality else None,
             quality_key_facts=quality.key_facts if quality else None,
             quality=quality.score if quality else None,
+            vision_scorer=None if seen is None else seen.scorer,
+            vision_score=None if seen is None else seen.score.value,
+            vision_threshold=None if seen is None else seen.threshold,
+            vision_tier=None if seen is None else seen.route.tier,
+            vision_explored=None if seen is None else seen.route.explored,
+            vision_propensity=None if seen is None else seen.route.propensity,
+            route_reason=routed.reason,
+            vision_route_reason=None if seen is None else seen.reason,
         )
         self.emit(record)
-        if done.other is not None:
+        self.spent_usd += record.total_cost_usd
+        if done.others:
             shared_ms = retrieved.latency_ms + routed.latency_ms
             self._outcome(
                 question, request_id, run, shared_ms, retrieval_cost, vision_cost, llm_cost
             )
-            other_vision, other_llm = self._tier_calls(done.other, request_id, question.t_s)
-            self._outcome(
-                question, request_id, done.other, shared_ms, retrieval_cost, other_vision, other_llm
-            )
+            for other in done.others:
+                costs = self._tier_calls(other, request_id, question.t_s, paid)
+                self._outcome(question, request_id, other, shared_ms, retrieval_cost, *costs)
         return record
 
-    def _tier_calls(self, run: TierRun, request_id: str, media_t_s: float) -> tuple[float, float]:
-        """Record a tier's vision and answer calls (and its new cached answer); their costs."""
-        vision = self._stage_calls(run.vision, request_id, media_t_s)
-        llm = self._stage_calls(run.llm, request_id, media_t_s)
+    def _tier_calls(
+        self, run: TierRun, request_id: str, media_t_s: float, paid: dict[int, float]
+    ) -> tuple[float, float]:
+        """Record a run's vision and answer calls (and its new cached answer); their costs. A
+        stage already recorded for another run of the request (in ``paid``) is not recorded
+        again, and its cost counts for this run too: what this combination would have cost."""
+        costs = []
+        for stage in (run.vision, run.llm):
+            if id(stage) not in paid:
+                paid[id(stage)] = self._stage_calls(stage, request_id, media_t_s)
+            costs.append(paid[id(stage)])
         if run.cache_record is not None:
             self.emit(run.cache_record)
-        return vision, llm
+        return costs[0], costs[1]
 
     def _stage_calls(self, stage: StageRun, request_id: str, media_t_s: float) -> float:
         cost = 0.0
@@ -232,7 +250,7 @@ class Recorder:
             TierOutcomeRecord(
                 run_id=self.run_id,
                 request_id=request_id,
-                tier=run.tier,
+                tier=outcome_tier(run.vision_tier, run.tier),
                 vision_model=run.vision.model_resolved or run.vision.model_requested,
                 llm_model=run.llm.model_resolved or run.llm.model_requested or run.llm_spec,
                 latency_ms=shared_ms + run.vision.latency_ms + run.llm.latency_ms,
@@ -243,6 +261,8 @@ class Recorder:
                 quality_key_facts=quality.key_facts if quality else None,
                 status=run.status,
                 cached=run.cached,
+                vision_tier=run.vision_tier,
+                llm_tier=run.tier,
             )
         )
 

@@ -25,8 +25,24 @@ class Retrieved:
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """One routing decision: the score it rests on, the threshold it was held to, the tier chosen
+    (with its propensity) and why: ``reason`` is the router's rule (``threshold``, ``random``,
+    ...), ``explored`` (a random tier) or ``budget`` (the tenant's budget was spent: cheap)."""
+
+    scorer: str
+    score: Score
+    router: str
+    threshold: float | None
+    route: Route
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Routed:
-    """The question's score and the tier the router chose for it."""
+    """The question's decisions: the answer's (``score``, ``route``, ...: the LLM tier) and, for a
+    question that needs the screen, the vision decision (``vision``; None otherwise). Unless the
+    config splits them, the vision decision is the LLM decision itself."""
 
     scorer: str
     score: Score
@@ -34,11 +50,20 @@ class Routed:
     threshold: float | None
     route: Route
     latency_ms: float
+    reason: str = "threshold"
+    vision: Decision | None = None
+
+    @property
+    def vision_tier(self) -> str | None:
+        return None if self.vision is None else self.vision.route.tier
 
 
 @dataclass(slots=True)
 class TierRun:
-    """One tier's vision and answer stages for one request."""
+    """One combination of tiers for one request: the screen read with ``vision_tier`` (None when
+    the question does not need the screen) and the answer with ``tier`` (the LLM tier). Two runs
+    of one request share the same ``vision`` stage when they read the screen with the same tier:
+    the recorder records (and pays) its calls once."""
 
     tier: str
     llm_spec: str  # the tier's answer model, named when no call was made
@@ -47,6 +72,7 @@ class TierRun:
     result: CallResult[Any] | None
     cached: bool
     cache_record: AnswerCacheRecord | None = None  # a new answer for the answer cache
+    vision_tier: str | None = None
 
     @property
     def answer(self) -> Answer | None:
@@ -73,7 +99,7 @@ class Answered:
     routed: Routed
     run: TierRun
     total_latency_ms: float
-    other: TierRun | None = None  # the tier not routed to (``both_tiers``)
+    others: tuple[TierRun, ...] = ()  # the combinations not routed to (``both_tiers``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ from assistant.rag.bm25 import KnowledgeBase
 from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS, Router, Scorer
 from assistant.routing.routers import make_router
 
+VISION_SEED_OFFSET = 1000  # the vision router's seed: its draws are not the LLM router's
+
 
 class Document(Protocol):
     """A knowledge document: ``assistant.sessions.datasets.Document`` is one."""
@@ -53,7 +55,9 @@ class Knowledge(Protocol):
 @dataclass(frozen=True, slots=True)
 class Stages:
     """Every stage of a pipeline: sampler, transcriber, vision and answer tiers, scorer, router,
-    knowledge base and the pricer its calls are priced by."""
+    knowledge base and the pricer its calls are priced by. ``vision_scorer`` / ``vision_router``
+    make the vision decision when the config splits it (``[routing] vision_threshold`` or
+    ``vision_scorer``); when both are None the LLM decision decides the vision tier too."""
 
     sampler: Sampler
     transcriber: Transcriber
@@ -63,6 +67,8 @@ class Stages:
     router: Router
     knowledge: KnowledgeBase
     pricer: Pricer
+    vision_scorer: Scorer | None = None  # None: the LLM's score
+    vision_router: Router | None = None  # None: the LLM decision is the vision decision
 
     @property
     def providers(self) -> list[Provider]:
@@ -99,6 +105,11 @@ def build_stages(
         raise ConfigError(f"unknown scorer {routing.scorer!r}; available: {', '.join(SCORERS)}")
     if routing.router not in ROUTERS:
         raise ConfigError(f"unknown router {routing.router!r}; available: {', '.join(ROUTERS)}")
+    if routing.vision_scorer is not None and routing.vision_scorer not in SCORERS:
+        raise ConfigError(
+            f"unknown routing.vision_scorer {routing.vision_scorer!r}; available: "
+            f"{', '.join(SCORERS)}"
+        )
     stages = Stages(
         sampler=make_sampler(config.sampling),
         transcriber=make_transcriber(config, transcript, notices=notices),
@@ -124,6 +135,19 @@ def build_stages(
         ),
         pricer=Pricer(config.pricing),
     )
+    if routing.split:
+        vision_threshold = routing.vision_threshold
+        stages = stages.with_(
+            vision_scorer=None
+            if routing.vision_scorer is None
+            else SCORERS[routing.vision_scorer](),
+            vision_router=make_router(
+                routing.router,
+                threshold=routing.threshold if vision_threshold is None else vision_threshold,
+                seed=routing.seed + VISION_SEED_OFFSET,  # draws of its own
+                explore_share=routing.explore_share,
+            ),
+        )
     calls = config.calls
     policy = RetryPolicy(
         max_attempts=calls.max_attempts,

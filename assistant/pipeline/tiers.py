@@ -17,6 +17,15 @@ def other_tier(tier: str) -> str:
     return CHEAP if tier == PREMIUM else PREMIUM
 
 
+def outcome_tier(vision_tier: str | None, llm_tier: str) -> str:
+    """The ``tier_outcomes.tier`` of a combination: the tier itself when vision and answer share
+    it (or there is no vision stage), as one-decision runs always wrote; otherwise a label such as
+    ``premium-vision/cheap-llm`` that no reader of the two plain tiers mistakes for one."""
+    if vision_tier is None or vision_tier == llm_tier:
+        return llm_tier
+    return f"{vision_tier}-vision/{llm_tier}-llm"
+
+
 @dataclass(slots=True)
 class StageRun:
     """One stage (vision or answer) of one request: the models asked, every call made in order

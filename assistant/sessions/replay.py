@@ -210,7 +210,11 @@ def _run(
             answer_cache=answer_cache,
         )
         if resume_from is not None:
-            pipeline.restore(resume_from.transcript, next_call_index=resume_from.next_call_index)
+            pipeline.restore(
+                resume_from.transcript,
+                next_call_index=resume_from.next_call_index,
+                spent_usd=resume_from.spent_usd,
+            )
         with closing(source.events()) as events:  # closes the decoders on any exit
             for index, event in enumerate(events):
                 reached_s = max(reached_s, available_at(event))

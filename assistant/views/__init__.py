@@ -8,6 +8,7 @@ from assistant.core.config import Config
 from assistant.core.errors import WorkbenchError
 from assistant.core.paths import default_ledger
 from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
+from assistant.views.grid import read_compare_pairs, read_grid
 from assistant.views.lab import (
     AB_HINT,
     diff_sorts,
@@ -124,10 +125,12 @@ __all__ = [
     "read_ab_runs",
     "read_benchmark",
     "read_calls",
+    "read_compare_pairs",
     "read_compare_runs",
     "read_compare_thresholds",
     "read_costs",
     "read_cross_suite",
+    "read_grid",
     "read_ipw_curve",
     "read_label_run",
     "read_ledger",

@@ -33,6 +33,7 @@ from assistant.ledger.queries.runs import (
 )
 from assistant.ledger.queries.sweep import (
     run_media_duration_s,
+    run_routing_split,
     run_tier_outcomes,
     runs_with_tier_outcomes,
     tier_outcomes_wide,
@@ -54,6 +55,7 @@ __all__ = [
     "run_media_duration_s",
     "run_media_processed_s",
     "run_requests",
+    "run_routing_split",
     "run_shared_cost_usd",
     "run_source",
     "run_summary",

@@ -184,6 +184,7 @@ SELECT q.run_id, q.request_id, q.tier AS routed_tier, q.answer AS routed_answer,
     o.tier AS outcome_tier, o.answer AS outcome_answer
 FROM requests AS q
 LEFT JOIN tier_outcomes AS o ON o.run_id = q.run_id AND o.request_id = q.request_id
+    AND (o.vision_tier IS NULL OR o.vision_tier = o.llm_tier)
 WHERE q.request_id IN (SELECT DISTINCT request_id FROM labels {where})
     {and_run}
 """
@@ -318,6 +319,7 @@ _ANSWERS_BY_TIER_SQL = """
 WITH answers AS (
     SELECT o.run_id, o.request_id, o.tier, o.answer, o.quality, o.llm_model AS model
     FROM tier_outcomes AS o WHERE o.run_id = $run_id
+        AND (o.vision_tier IS NULL OR o.vision_tier = o.llm_tier)  -- the two plain tiers
     UNION ALL
     SELECT q.run_id, q.request_id, q.tier, q.answer, q.quality, q.llm_model_resolved AS model
     FROM requests AS q

@@ -21,6 +21,7 @@ class ResumeState:
     transcript: tuple[Utterance, ...]
     next_call_index: int
     both_tiers: bool
+    spent_usd: float = 0.0  # routed requests and transcription so far (what a budget limits)
 
 
 _RUN_COLUMNS = (
@@ -69,6 +70,11 @@ def load_resume_state(ledger: Ledger, run_id: str) -> ResumeState:
     outcomes = cur.execute(
         "SELECT count(*) FROM tier_outcomes WHERE run_id = ?", [run_id]
     ).fetchall()
+    spent = cur.execute(
+        "SELECT (SELECT coalesce(sum(total_cost_usd), 0) FROM requests WHERE run_id = $r) + "
+        "(SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE run_id = $r AND stage = 'stt')",
+        {"r": run_id},
+    ).fetchall()
     return ResumeState(
         run=run,
         events_done=int(events_done),
@@ -78,6 +84,7 @@ def load_resume_state(ledger: Ledger, run_id: str) -> ResumeState:
         ),
         next_call_index=0 if last_call[0][0] is None else int(last_call[0][0]) + 1,
         both_tiers=bool(outcomes[0][0]),
+        spent_usd=float(spent[0][0]),
     )
 
 

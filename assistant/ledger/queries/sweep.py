@@ -1,4 +1,9 @@
-"""Tier outcomes of ``--both-tiers`` runs: per request and tier, and pivoted for the sweep."""
+"""Tier outcomes of ``--both-tiers`` runs: per request and tier, and pivoted for the sweeps.
+
+A request has two outcomes (cheap, premium) and, when it needs the screen and was recorded since
+migration 9, two more where vision and answer take different tiers (``vision_tier``,
+``llm_tier``). Rows from before migration 9 have neither column: their vision tier is their tier.
+"""
 
 from __future__ import annotations
 
@@ -19,53 +24,84 @@ FROM tier_outcomes AS o
 JOIN requests AS q ON q.request_id = o.request_id AND q.run_id = o.run_id
 LEFT JOIN label_quality AS lq
     ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
-WHERE o.run_id = $run_id
+WHERE o.run_id = $run_id AND (o.vision_tier IS NULL OR o.vision_tier = o.llm_tier)
 ORDER BY q.media_t_s, o.request_id, o.tier
 """
 
 
 def run_tier_outcomes(ledger: Ledger, run_id: str) -> pd.DataFrame:
     """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score
-    (quality as labels make it: :mod:`.labels`)."""
+    (quality as labels make it: :mod:`.labels`): the two outcomes where vision and answer share
+    the tier (one threshold), not the mixed combinations (:func:`tier_outcomes_wide` has all)."""
     sql = _TIER_OUTCOMES_SQL.format(quality=effective("quality", stored="o"))
     with with_label_quality(ledger, run_id) as cur:
         frame: pd.DataFrame = cur.sql(sql, params={"run_id": run_id}).to_arrow_table().to_pandas()
     return frame
 
 
-# Both tiers' outcomes per request, pivoted by DuckDB (one row per request). Counts per tier let
-# the caller refuse a run where a request lacks a tier or has one twice.
-_WIDE_SQL = """
+# Every combination's outcome per request, pivoted by DuckDB (one row per request). ``cheap`` and
+# ``premium`` are the outcomes where vision and answer share the tier (the one-threshold sweep);
+# ``vcheap_lpremium`` and ``vpremium_lcheap`` the mixed ones of a question that needs the screen
+# (the two-threshold grid). Counts per combination let the caller refuse a run where a request
+# lacks one or has one twice. The vision score is the answer's score for one-decision rows.
+_COMBINATIONS = {
+    "cheap": ("cheap", "cheap"),
+    "premium": ("premium", "premium"),
+    "vcheap_lpremium": ("cheap", "premium"),
+    "vpremium_lcheap": ("premium", "cheap"),
+}
+
+
+def _combination_columns(name: str, vision: str, llm: str) -> str:
+    where = f"FILTER (WHERE vision = '{vision}' AND llm = '{llm}')"
+    return f"count(*) {where} AS n_{name}, " + ", ".join(
+        f"any_value({column}) {where} AS {short}_{name}"
+        for column, short in (
+            ("cost_usd", "cost"),
+            ("quality", "quality"),
+            ("latency_ms", "latency"),
+        )
+    )
+
+
+_WIDE_COLUMNS = ",\n        ".join(
+    _combination_columns(name, vision, llm) for name, (vision, llm) in _COMBINATIONS.items()
+)
+_WIDE_SQL = (
+    """
 WITH eff AS (
-    SELECT o.request_id, o.tier, o.cost_usd, o.latency_ms, {quality} AS quality
+    SELECT o.request_id, coalesce(o.llm_tier, o.tier) AS llm,
+        coalesce(o.vision_tier, o.llm_tier, o.tier) AS vision,
+        o.cost_usd, o.latency_ms, {quality} AS quality
     FROM tier_outcomes AS o
     LEFT JOIN label_quality AS lq
         ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
     WHERE o.run_id = $run_id
 ), wide AS (
     SELECT request_id,
-        count(*) FILTER (WHERE tier = 'cheap') AS n_cheap,
-        count(*) FILTER (WHERE tier = 'premium') AS n_premium,
-        count(*) FILTER (WHERE tier NOT IN ('cheap', 'premium')) AS n_other,
-        any_value(cost_usd) FILTER (WHERE tier = 'cheap') AS cost_cheap,
-        any_value(cost_usd) FILTER (WHERE tier = 'premium') AS cost_premium,
-        any_value(quality) FILTER (WHERE tier = 'cheap') AS quality_cheap,
-        any_value(quality) FILTER (WHERE tier = 'premium') AS quality_premium,
-        any_value(latency_ms) FILTER (WHERE tier = 'cheap') AS latency_cheap,
-        any_value(latency_ms) FILTER (WHERE tier = 'premium') AS latency_premium
+        count(*) FILTER (WHERE llm NOT IN ('cheap', 'premium')
+            OR vision NOT IN ('cheap', 'premium')) AS n_other,
+        """
+    + _WIDE_COLUMNS.replace("{", "{{").replace("}", "}}")
+    + """
     FROM eff
     GROUP BY request_id
 )
-SELECT q.score, wide.* EXCLUDE (request_id)
+SELECT q.score, CASE WHEN q.needs_screen THEN coalesce(q.vision_score, q.score) END
+        AS vision_score,
+    q.needs_screen::DOUBLE AS needs_screen, wide.* EXCLUDE (request_id)
 FROM wide
 JOIN requests AS q ON q.request_id = wide.request_id AND q.run_id = $run_id
 """
+)
 
 
 def tier_outcomes_wide(ledger: Ledger, run_id: str) -> Any:  # pyarrow.Table
-    """One row per request of ``run_id``: its score, and each tier's count, cost, quality and
-    latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``), as an Arrow table; quality
-    as labels make it (:mod:`.labels`)."""
+    """One row per request of ``run_id``: its ``score`` (the answer's), ``vision_score`` (NULL
+    when it does not need the screen), ``needs_screen`` (1.0 / 0.0), and each combination's
+    count, cost, quality and latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``,
+    and ``..._vcheap_lpremium``, ``..._vpremium_lcheap`` for the mixed ones), as an Arrow table;
+    quality as labels make it (:mod:`.labels`). The one query both sweeps read."""
     sql = _WIDE_SQL.format(quality=effective("quality", stored="o"))
     with with_label_quality(ledger, run_id) as cur:
         return cur.sql(sql, params={"run_id": run_id}).to_arrow_table()
@@ -88,3 +124,21 @@ def runs_with_tier_outcomes(ledger: Ledger) -> set[str]:
     """The runs that recorded both tiers' outcomes."""
     rows = ledger.cursor().execute("SELECT DISTINCT run_id FROM tier_outcomes").fetchall()
     return {row[0] for row in rows}
+
+
+def run_routing_split(ledger: Ledger, run_id: str) -> bool:
+    """Whether the run's config drew its vision decision apart from the answer's
+    (``routing.vision_threshold`` or ``routing.vision_scorer`` set); False for older runs."""
+    rows = (
+        ledger.cursor()
+        .execute(
+            "SELECT json_extract(config_json, '$.routing.vision_threshold'), "
+            "json_extract(config_json, '$.routing.vision_scorer') FROM runs "
+            "WHERE run_id = ? AND json_valid(config_json)",
+            [run_id],
+        )
+        .fetchall()
+    )
+    if not rows:
+        return False
+    return any(value is not None and str(value) != "null" for value in rows[0])
