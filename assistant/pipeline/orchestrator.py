@@ -27,6 +27,7 @@ from assistant.core.events import (
 )
 from assistant.ledger.records import RequestRecord
 from assistant.pipeline.answers import AnswerCache, answer_key
+from assistant.pipeline.projecting import Projector
 from assistant.pipeline.recorder import Record, Recorder
 from assistant.pipeline.results import (
     Answered,
@@ -59,6 +60,7 @@ class Pipeline:
     both_tiers: bool = False  # also answer with the other tier, into tier_outcomes
     answer_cache: AnswerCache | None = None  # used with both_tiers (one is made when None)
     transcript: list[Utterance] = field(default_factory=list)
+    project_costs: bool = True  # also record each request's projected cost (DEFAULT_SCENARIOS)
     recorder: Recorder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +72,7 @@ class Pipeline:
             room=self.room,
             pricer=self.stages.pricer,
             emit=lambda record: self.emit(record),
+            projector=Projector.default(self.stages.pricer) if self.project_costs else None,
         )
 
     # -- events ------------------------------------------------------------------------------
@@ -181,6 +184,7 @@ class Pipeline:
         """Read the screen (when the question needs it) and answer, with ``tier``'s providers."""
         vision = StageRun("vision")
         screen = self._look(question, tier, vision) if question.needs_screen else ()
+        frame_size = self._read_size(vision)
         llm = StageRun("llm")
         provider = self.stages.llm[tier]
         request = AnswerRequest(
@@ -205,9 +209,15 @@ class Pipeline:
                 attempts=0,
                 local=provider.local,
             )
-            return TierRun(tier, provider.spec, vision, llm, cached, cached=True)
+            return TierRun(
+                tier, provider.spec, vision, llm, cached, cached=True, request=request,
+                frame_size=frame_size,
+            )
         result = self.stages.llm.call(tier, llm, lambda p: p.answer(request))
-        run = TierRun(tier, provider.spec, vision, llm, result, cached=False)
+        run = TierRun(
+            tier, provider.spec, vision, llm, result, cached=False, request=request,
+            frame_size=frame_size,
+        )
         if cache is not None and result is not None and llm.fallback_model is None:
             run.cache_record = cache.put(key, provider.spec, result.value, result.usage)
         return run
@@ -227,6 +237,14 @@ class Pipeline:
         if result is None or not result.value:
             return ()
         return (Passage("screen", str(result.value)),)
+
+    def _read_size(self, vision: StageRun) -> tuple[int, int] | None:
+        """The latest kept frame's size when ``vision`` read it with a call (not from cache)."""
+        frame = self.stages.sampler.latest()
+        if frame is None or not any(isinstance(c, CallResult) for c in vision.calls):
+            return None
+        height, width = frame.rgb.shape[:2]
+        return int(width), int(height)
 
     def _recent(self, t_s: float) -> tuple[Passage, ...]:
         start = t_s - self.config.transcript_window_s

@@ -18,6 +18,8 @@ from assistant.ledger.records import (
     AnswerCacheRecord,
     CallRecord,
     FrameRecord,
+    ProjectionRecord,
+    RequestInputRecord,
     RequestRecord,
     TierOutcomeRecord,
     UtteranceRecord,
@@ -30,6 +32,7 @@ from assistant.pipeline.results import (
     Transcribed,
     TranscriptionFailed,
 )
+from assistant.pipeline.projecting import Projector, input_record
 from assistant.pipeline.tiers import StageRun
 from assistant.pricing.prices import Pricer
 from assistant.providers.base import CallFailure, CallResult
@@ -37,6 +40,8 @@ from assistant.providers.base import CallFailure, CallResult
 Record = (
     CallRecord
     | FrameRecord
+    | ProjectionRecord
+    | RequestInputRecord
     | RequestRecord
     | UtteranceRecord
     | TierOutcomeRecord
@@ -50,13 +55,21 @@ class Recorder:
     """Turns ``Result``s into priced records, passed to ``emit`` (the ledger writer's append)."""
 
     def __init__(
-        self, *, run_id: str, tenant: str, room: str, pricer: Pricer, emit: Callable[[Record], None]
+        self,
+        *,
+        run_id: str,
+        tenant: str,
+        room: str,
+        pricer: Pricer,
+        emit: Callable[[Record], None],
+        projector: Projector | None = None,
     ) -> None:
         self.run_id = run_id
         self.tenant = tenant
         self.room = room
         self.pricer = pricer
         self.emit = emit
+        self.projector = projector  # projected cloud costs, kept apart from measured ones
         self._ids = count()
 
     def restart_ids(self, next_call_index: int) -> None:
@@ -95,6 +108,11 @@ class Recorder:
     def _transcribed(self, done: Transcribed) -> None:
         result = done.result
         self._call(result, stage="stt", request_id=None, media_t_s=done.media_t_s)
+        if self.projector is not None:
+            for row in self.projector.transcription(
+                self.run_id, result.usage.audio_s, media_t_s=done.media_t_s
+            ):
+                self.emit(row)
         for utterance in result.value:
             self.emit(
                 UtteranceRecord(
@@ -186,7 +204,9 @@ class Recorder:
             quality=quality.score if quality else None,
         )
         self.emit(record)
+        self._inputs(request_id, run, question.t_s, routed=True)
         if done.other is not None:
+            self._inputs(request_id, done.other, question.t_s, routed=False)
             shared_ms = retrieved.latency_ms + routed.latency_ms
             self._outcome(
                 question, request_id, run, shared_ms, retrieval_cost, vision_cost, llm_cost
@@ -196,6 +216,14 @@ class Recorder:
                 question, request_id, done.other, shared_ms, retrieval_cost, other_vision, other_llm
             )
         return record
+
+    def _inputs(self, request_id: str, run: TierRun, media_t_s: float, *, routed: bool) -> None:
+        """What the tier would have sent to cloud adapters, and its projected cost."""
+        record = input_record(self.run_id, request_id, run, routed=routed)
+        self.emit(record)
+        if self.projector is not None:
+            for row in self.projector.request(record, media_t_s=media_t_s):
+                self.emit(row)
 
     def _tier_calls(self, run: TierRun, request_id: str, media_t_s: float) -> tuple[float, float]:
         """Record a tier's vision and answer calls (and its new cached answer); their costs."""
