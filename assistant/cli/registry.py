@@ -24,6 +24,7 @@ from assistant.cli import (
     kb,
     labels,
     media_bench,
+    projection,
     publish,
     replay,
     rooms,
@@ -44,6 +45,7 @@ GROUPS: tuple[ModuleType, ...] = (
     runs,  # sweep, runs
     importer,  # import, questions
     labels,  # labels
+    projection,  # project, compare-seed
 )
 
 

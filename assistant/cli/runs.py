@@ -23,6 +23,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="share of all-premium quality the recommendation must reach (default 0.95)",
     )
 
+    sweep.add_argument(
+        "--scenario",
+        help="sweep the run's projected costs under this price scenario (e.g. seed, budget) "
+        "instead of the measured ones; quality stays as measured",
+    )
+
     runs = sub.add_parser("runs", help="list the runs in the ledger")
     runs.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
 
@@ -39,7 +45,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if not 0.0 < args.target <= 1.0:
         raise ConfigError(f"--target must be in (0, 1], not {args.target}")
     with Ledger(Path(args.ledger), read_only=True, wait_s=5.0) as ledger:
-        result = sweep(ledger, args.run)
+        result = sweep(ledger, args.run, scenario=getattr(args, "scenario", None))
     if args.json:
         print(json.dumps(result.to_dict(args.target), indent=2))
     else:

@@ -33,7 +33,10 @@ from assistant.routing.scorer import (
     Scorer,
 )
 
+from assistant.routing.seed import SeedKeywordScorer
+
 SCORERS.setdefault("learned", LearnedScorer)  # defined in learned.py, which builds on scorer.py
+SCORERS.setdefault("seed-keywords", SeedKeywordScorer)  # the seed design's estimator (seed.py)
 
 __all__ = [
     "CHEAP",
@@ -52,6 +55,7 @@ __all__ = [
     "Score",
     "ScoreContext",
     "Scorer",
+    "SeedKeywordScorer",
     "calibrate_threshold",
     "ipw_estimate",
     "make_router",

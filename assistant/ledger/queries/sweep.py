@@ -13,34 +13,56 @@ if TYPE_CHECKING:
     from assistant.ledger.store import Ledger
 
 _TIER_OUTCOMES_SQL = """
-SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, o.cost_usd,
+WITH projected AS ({projected})
+SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, {cost} AS cost_usd,
     {quality} AS quality, o.status, o.cached
 FROM tier_outcomes AS o
 JOIN requests AS q ON q.request_id = o.request_id AND q.run_id = o.run_id
 LEFT JOIN label_quality AS lq
     ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
+LEFT JOIN projected AS pj ON pj.request_id = o.request_id AND pj.tier = o.tier
 WHERE o.run_id = $run_id
 ORDER BY q.media_t_s, o.request_id, o.tier
 """
+# Without a scenario the CTE is empty and the measured cost is read; with one, each tier's
+# cost is its projected vision and answer calls (quality and latency stay as measured).
+_NO_PROJECTION = "SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS tier, NULL::DOUBLE AS cost_usd WHERE false"
 
 
-def run_tier_outcomes(ledger: Ledger, run_id: str) -> pd.DataFrame:
+def _cost_source(ledger: Ledger, run_id: str, scenario: str | None) -> tuple[str, str, dict[str, str]]:
+    """(projected CTE, cost expression, extra parameters) for measured or projected costs."""
+    if scenario is None:
+        return _NO_PROJECTION, "o.cost_usd", {}
+    from assistant.ledger.queries.projection import check_projected, projected_tier_costs_sql
+
+    check_projected(ledger, run_id, scenario)
+    return projected_tier_costs_sql(), "coalesce(pj.cost_usd, 0.0)", {"scenario": scenario}
+
+
+def run_tier_outcomes(ledger: Ledger, run_id: str, *, scenario: str | None = None) -> pd.DataFrame:
     """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score
-    (quality as labels make it: :mod:`.labels`)."""
-    sql = _TIER_OUTCOMES_SQL.format(quality=effective("quality", stored="o"))
+    (quality as labels make it: :mod:`.labels`); with ``scenario``, each tier's cost is its
+    projected cost under that price scenario instead of the measured one."""
+    projected, cost, extra = _cost_source(ledger, run_id, scenario)
+    sql = _TIER_OUTCOMES_SQL.format(
+        quality=effective("quality", stored="o"), projected=projected, cost=cost
+    )
     with with_label_quality(ledger, run_id) as cur:
-        frame: pd.DataFrame = cur.sql(sql, params={"run_id": run_id}).to_arrow_table().to_pandas()
+        frame: pd.DataFrame = (
+            cur.sql(sql, params={"run_id": run_id, **extra}).to_arrow_table().to_pandas()
+        )
     return frame
 
 
 # Both tiers' outcomes per request, pivoted by DuckDB (one row per request). Counts per tier let
 # the caller refuse a run where a request lacks a tier or has one twice.
 _WIDE_SQL = """
-WITH eff AS (
-    SELECT o.request_id, o.tier, o.cost_usd, o.latency_ms, {quality} AS quality
+WITH projected AS ({projected}), eff AS (
+    SELECT o.request_id, o.tier, {cost} AS cost_usd, o.latency_ms, {quality} AS quality
     FROM tier_outcomes AS o
     LEFT JOIN label_quality AS lq
         ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
+    LEFT JOIN projected AS pj ON pj.request_id = o.request_id AND pj.tier = o.tier
     WHERE o.run_id = $run_id
 ), wide AS (
     SELECT request_id,
@@ -62,13 +84,16 @@ JOIN requests AS q ON q.request_id = wide.request_id AND q.run_id = $run_id
 """
 
 
-def tier_outcomes_wide(ledger: Ledger, run_id: str) -> Any:  # pyarrow.Table
+def tier_outcomes_wide(
+    ledger: Ledger, run_id: str, *, scenario: str | None = None
+) -> Any:  # pyarrow.Table
     """One row per request of ``run_id``: its score, and each tier's count, cost, quality and
     latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``), as an Arrow table; quality
-    as labels make it (:mod:`.labels`)."""
-    sql = _WIDE_SQL.format(quality=effective("quality", stored="o"))
+    as labels make it (:mod:`.labels`); with ``scenario``, costs are projected ones."""
+    projected, cost, extra = _cost_source(ledger, run_id, scenario)
+    sql = _WIDE_SQL.format(quality=effective("quality", stored="o"), projected=projected, cost=cost)
     with with_label_quality(ledger, run_id) as cur:
-        return cur.sql(sql, params={"run_id": run_id}).to_arrow_table()
+        return cur.sql(sql, params={"run_id": run_id, **extra}).to_arrow_table()
 
 
 def run_media_duration_s(ledger: Ledger, run_id: str) -> float | None:
