@@ -36,7 +36,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     compare.add_argument("dataset", nargs="?", default="datasets/demo", help="dataset folder")
     compare.add_argument(
-        "--ledger", default="seed-compare.duckdb", help="ledger for the four runs (default: %(default)s)"
+        "--ledger",
+        default="seed-compare.duckdb",
+        help="ledger for the four runs (default: %(default)s)",
     )
     compare.add_argument(
         "--scenario",
@@ -68,9 +70,7 @@ def _project(args: argparse.Namespace) -> int:
         written = project_run(ledger, args.run, scenarios)
         for scenario in scenarios:
             p = projected_run(ledger, args.run, scenario.name)
-            stages = ", ".join(
-                f"{s} ${p.stage_cost_usd[s]:.4f}" for s in ("stt", "vision", "llm")
-            )
+            stages = ", ".join(f"{s} ${p.stage_cost_usd[s]:.4f}" for s in ("stt", "vision", "llm"))
             per_hour = p.per_hour()
             hour = "n/a" if per_hour is None else f"${per_hour:.3f}"
             print(

@@ -81,9 +81,7 @@ class Projector:
         except ConfigError:
             return None
 
-    def request(
-        self, record: RequestInputRecord, *, media_t_s: float
-    ) -> list[ProjectionRecord]:
+    def request(self, record: RequestInputRecord, *, media_t_s: float) -> list[ProjectionRecord]:
         inputs = tier_inputs(record)
         out = []
         for scenario in self.scenarios:
@@ -93,7 +91,9 @@ class Projector:
                 )
         return out
 
-    def transcription(self, run_id: str, audio_s: float, *, media_t_s: float) -> list[ProjectionRecord]:
+    def transcription(
+        self, run_id: str, audio_s: float, *, media_t_s: float
+    ) -> list[ProjectionRecord]:
         return [
             _row(run_id, None, s, project_stt(audio_s, s, self.pricer), True, media_t_s)
             for s in self.scenarios

@@ -24,6 +24,7 @@ from assistant.ledger.records import (
     TierOutcomeRecord,
     UtteranceRecord,
 )
+from assistant.pipeline.projecting import Projector, input_record
 from assistant.pipeline.results import (
     Answered,
     FrameKept,
@@ -32,7 +33,6 @@ from assistant.pipeline.results import (
     Transcribed,
     TranscriptionFailed,
 )
-from assistant.pipeline.projecting import Projector, input_record
 from assistant.pipeline.tiers import StageRun
 from assistant.pricing.prices import Pricer
 from assistant.providers.base import CallFailure, CallResult

@@ -48,7 +48,7 @@ class Scenario:
 def _split(spec: str, where: str) -> tuple[str, str]:
     provider, sep, model = spec.partition(":")
     if not sep or not provider or not model:
-        raise ConfigError(f"{where}: {spec!r} must be a \"provider:model\" string")
+        raise ConfigError(f'{where}: {spec!r} must be a "provider:model" string')
     return provider, model
 
 
@@ -99,7 +99,9 @@ def load_scenarios(path: str | Path | None = None) -> dict[str, Scenario]:
     return out
 
 
-def pick_scenarios(names: list[str] | tuple[str, ...], path: str | Path | None = None) -> list[Scenario]:
+def pick_scenarios(
+    names: list[str] | tuple[str, ...], path: str | Path | None = None
+) -> list[Scenario]:
     known = load_scenarios(path)
     missing = [n for n in names if n not in known]
     if missing:
@@ -178,8 +180,16 @@ def project_tier(inputs: TierInputs, scenario: Scenario, pricer: Pricer) -> list
         )
         out.append(
             _priced(
-                "vision", inputs.tier, provider, model, text.method, typical, text.tokens + image,
-                image, output, pricer,
+                "vision",
+                inputs.tier,
+                provider,
+                model,
+                text.method,
+                typical,
+                text.tokens + image,
+                image,
+                output,
+                pricer,
             )
         )
     if inputs.answer_messages is not None:
@@ -193,8 +203,16 @@ def project_tier(inputs: TierInputs, scenario: Scenario, pricer: Pricer) -> list
         )
         out.append(
             _priced(
-                "llm", inputs.tier, provider, model, text.method, typical, text.tokens, 0,
-                output, pricer,
+                "llm",
+                inputs.tier,
+                provider,
+                model,
+                text.method,
+                typical,
+                text.tokens,
+                0,
+                output,
+                pricer,
             )
         )
     return out

@@ -61,8 +61,10 @@ def encoding_name(provider: str, model: str) -> str | None:
     """The tiktoken encoding of an OpenAI model, None for other vendors."""
     if provider != "openai":
         return None
-    return "cl100k_base" if model.startswith(("gpt-4-", "gpt-3.5")) or model == "gpt-4" else (
-        "o200k_base"
+    return (
+        "cl100k_base"
+        if model.startswith(("gpt-4-", "gpt-3.5")) or model == "gpt-4"
+        else ("o200k_base")
     )
 
 
@@ -78,7 +80,7 @@ def _encoding(name: str) -> Any | None:
     except ImportError:
         return None
     try:
-        packed = (importlib.resources.files("bpe_openai") / "data" / f"{name}.tiktoken.gz")
+        packed = importlib.resources.files("bpe_openai") / "data" / f"{name}.tiktoken.gz"
         raw = gzip.decompress(packed.read_bytes())
     except (ImportError, FileNotFoundError, OSError):
         return None

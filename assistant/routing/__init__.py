@@ -32,7 +32,6 @@ from assistant.routing.scorer import (
     ScoreContext,
     Scorer,
 )
-
 from assistant.routing.seed import SeedKeywordScorer
 
 SCORERS.setdefault("learned", LearnedScorer)  # defined in learned.py, which builds on scorer.py

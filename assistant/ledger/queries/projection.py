@@ -156,11 +156,15 @@ def projected_tier_costs_sql(scenario_param: str = "$scenario") -> str:
 
 def run_projected_shared_cost_usd(ledger: Ledger, run_id: str, scenario: str) -> float:
     """The projected cost of the run's calls outside any request (transcription)."""
-    rows = ledger.cursor().execute(
-        "SELECT count(*), coalesce(sum(cost_usd) FILTER (WHERE request_id IS NULL), 0.0) "
-        "FROM projections WHERE run_id = ? AND scenario = ?",
-        [run_id, scenario],
-    ).fetchall()
+    rows = (
+        ledger.cursor()
+        .execute(
+            "SELECT count(*), coalesce(sum(cost_usd) FILTER (WHERE request_id IS NULL), 0.0) "
+            "FROM projections WHERE run_id = ? AND scenario = ?",
+            [run_id, scenario],
+        )
+        .fetchall()
+    )
     if not rows[0][0]:
         raise LedgerError(project_hint(run_id, scenario))
     return float(rows[0][1])
