@@ -103,7 +103,7 @@ def test_costs_shows_where_the_money_goes(ledger: Path) -> None:
         "Mean cost / media hour",
     ]
     assert app.metric[0].value == "2"
-    assert len(app.dataframe) == 1
+    assert len(app.dataframe) == 4  # where the money goes, then the projections (three tables)
     assert list(app.dataframe[0].value.columns) == ["stage", "model", "calls", "cost_usd", "share"]
     assert len(_charts(app)) >= 3
     assert len(app.get("download_button")) == 2

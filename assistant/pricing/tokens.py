@@ -34,6 +34,7 @@ import math
 import threading
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import ConfigError
@@ -72,17 +73,20 @@ def encoding_name(provider: str, model: str) -> str | None:
 def _encoding(name: str) -> Any | None:
     """tiktoken's ``Encoding`` built by tiktoken's own constructor, its ranks read from the
     bundled file after checking the hash tiktoken pins; None when either package is missing."""
-    try:
-        import importlib.resources
+    import importlib.util
 
+    try:
         import tiktoken
         import tiktoken_ext.openai_public as public
     except ImportError:
         return None
+    spec = importlib.util.find_spec("bpe_openai")  # located, not imported (its data only)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    packed = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{name}.tiktoken.gz"
     try:
-        packed = importlib.resources.files("bpe_openai") / "data" / f"{name}.tiktoken.gz"
         raw = gzip.decompress(packed.read_bytes())
-    except (ImportError, FileNotFoundError, OSError):
+    except OSError:
         return None
 
     def ranks(_url: str, expected_hash: str) -> dict[bytes, int]:
@@ -98,10 +102,10 @@ def _encoding(name: str) -> Any | None:
         original = public.load_tiktoken_bpe
         public.load_tiktoken_bpe = ranks
         try:
-            spec = getattr(public, name)()
+            made = getattr(public, name)()
         finally:
             public.load_tiktoken_bpe = original
-    return tiktoken.Encoding(**spec)
+    return tiktoken.Encoding(**made)
 
 
 def count_text(text: str, *, provider: str, model: str) -> Count:
@@ -181,6 +185,8 @@ def openai_image_tokens(width: int, height: int, model: str) -> int:
 
 
 def _openai_patches(width: int, height: int, multiplier: float, cap: int = 1536) -> int:
+    """32 px patches (scaled down to at most ``cap``, the width then fitted to whole patches, as
+    the guide describes), times the model's multiplier."""
     patches = math.ceil(width / 32) * math.ceil(height / 32)
     if patches > cap:
         shrink = math.sqrt(32 * 32 * cap / (width * height))
@@ -188,7 +194,8 @@ def _openai_patches(width: int, height: int, multiplier: float, cap: int = 1536)
             math.floor(width * shrink / 32) / (width * shrink / 32),
             math.floor(height * shrink / 32) / (height * shrink / 32),
         )
-        patches = min(cap, math.ceil(width * shrink / 32) * math.ceil(height * shrink / 32))
+        w, h = int(width * shrink), int(height * shrink)
+        patches = min(cap, math.ceil(w / 32) * math.ceil(h / 32))
     return math.ceil(patches * multiplier)
 
 
