@@ -153,7 +153,7 @@ def test_bad_scenarios_are_refused_with_the_fix(tmp_path: Path) -> None:
     ):
         check_scenario(mine, Pricer())
     extra.write_text('[mine]\nstt = "deepgram:nova-3"\nvison = 1\n')
-    with pytest.raises(ConfigError, match="unknown key 'mine.vison'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'mine\.vison'"):
         load_scenarios(extra)
 
 
