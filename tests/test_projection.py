@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.configs import recorded_config
 
-from assistant.analysis.projection import project_run, projected_run
+from assistant.analysis.projection import projected_run
 from assistant.core.errors import ConfigError, LedgerError
 from assistant.ledger import Ledger
 from assistant.ledger.queries.projection import run_projection, run_request_inputs
@@ -29,6 +29,7 @@ from assistant.pricing.projection import (
 )
 from assistant.providers.llm.prompts import SYSTEM_PROMPT
 from assistant.sessions.datasets import load_dataset
+from assistant.sessions.projection import project_run
 from assistant.sessions.replay import replay
 from assistant.sessions.sources.recorded import RecordedSource
 

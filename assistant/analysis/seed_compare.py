@@ -111,12 +111,12 @@ def compare_seed(
     """Replay ``dataset_path`` under the four configurations into ``ledger_path``, project each
     run under ``scenarios`` (the replay records the default ones; others are projected after),
     and gather the figures. ``progress(config, media_s, duration_s)`` follows each replay."""
-    from assistant.analysis.projection import project_run
     from assistant.ledger import Ledger
     from assistant.ledger.queries import run_summary
     from assistant.ledger.queries.projection import run_scenarios
     from assistant.pricing.projection import pick_scenarios
     from assistant.sessions.datasets import load_dataset
+    from assistant.sessions.projection import project_run
     from assistant.sessions.replay import replay
 
     chosen = pick_scenarios(list(scenarios))

@@ -60,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _project(args: argparse.Namespace) -> int:
-    from assistant.analysis.projection import project_run, projected_run
+    from assistant.analysis.projection import projected_run
     from assistant.ledger import Ledger
     from assistant.pricing.projection import load_scenarios, pick_scenarios
+    from assistant.sessions.projection import project_run
 
     names = args.scenario or sorted(load_scenarios(args.scenarios))
     scenarios = pick_scenarios(names, args.scenarios)
