@@ -290,3 +290,15 @@ def test_the_recorder_emits_the_same_measured_records_with_or_without_projection
     assert strip(with_projection) == strip(without)
     assert any(isinstance(r, ProjectionRecord) for r in with_projection)
     assert not any(isinstance(r, ProjectionRecord) for r in without)
+
+
+def test_sweep_command_on_projected_costs(demo_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.cli.registry import main
+
+    assert main(["sweep", "--run", "bt", "--ledger", str(demo_run), "--scenario", "seed"]) == 0
+    projected = capsys.readouterr().out
+    assert main(["sweep", "--run", "bt", "--ledger", str(demo_run)]) == 0
+    measured = capsys.readouterr().out
+    assert projected != measured
+    assert projected.splitlines()[0] == measured.splitlines()[0]  # the same quality
+    assert main(["sweep", "--run", "bt", "--ledger", str(demo_run), "--scenario", "x"]) == 2

@@ -13,6 +13,7 @@ from typing import Any
 
 from assistant.core.errors import LedgerError
 from assistant.views.result import ErrorKind, View, ledger_error, reading
+from assistant.views.workbench import ALL_TENANTS
 
 PROJECT_HINT = (
     "No projected costs yet: replays record them for the shipped scenarios (seed, budget); "
@@ -32,7 +33,7 @@ def read_projected_costs(ledger_path: str | Path, tenant: str | None = None) -> 
 
     if not Path(ledger_path).exists():
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet.")
-    scope = tenant if tenant and tenant != "All tenants" else None
+    scope = tenant if tenant and tenant != ALL_TENANTS else None
     try:
         with reading(ledger_path) as ledger:
             projected = projected_by_stage(ledger, scope)

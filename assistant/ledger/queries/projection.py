@@ -74,12 +74,16 @@ def replace_projection(
         raise
 
 
+_SCENARIOS_SQL = "SELECT DISTINCT scenario FROM projections ORDER BY scenario"
+_RUN_SCENARIOS_SQL = (
+    "SELECT DISTINCT scenario FROM projections WHERE run_id = ? ORDER BY scenario"
+)
+
+
 def run_scenarios(ledger: Ledger, run_id: str | None = None) -> list[str]:
     """Scenarios with projection rows (for one run, or any), sorted."""
-    where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
-    rows = ledger.cursor().execute(
-        f"SELECT DISTINCT scenario FROM projections {where} ORDER BY scenario", params
-    )
+    cur = ledger.cursor()
+    rows = cur.execute(_RUN_SCENARIOS_SQL, [run_id]) if run_id else cur.execute(_SCENARIOS_SQL)
     return [str(r[0]) for r in rows.fetchall()]
 
 
@@ -145,13 +149,17 @@ def run_projection(ledger: Ledger, run_id: str, scenario: str) -> pd.DataFrame:
     return frame
 
 
-def projected_tier_costs_sql(scenario_param: str = "$scenario") -> str:
-    """A CTE body: projected cost per (request, tier) of a run under a scenario."""
-    return (
-        "SELECT request_id, tier, sum(cost_usd) AS cost_usd FROM projections "
-        f"WHERE run_id = $run_id AND scenario = {scenario_param} AND stage IN ('vision', 'llm') "
-        "GROUP BY request_id, tier"
-    )
+PROJECTED_TIER_COSTS_SQL = (
+    "SELECT request_id, tier, sum(cost_usd) AS cost_usd FROM projections "
+    "WHERE run_id = $run_id AND scenario = $scenario AND stage IN ('vision', 'llm') "
+    "GROUP BY request_id, tier"
+)
+
+
+def projected_tier_costs_sql() -> str:
+    """A CTE body: projected cost per (request, tier) of a run (``$run_id``) under a scenario
+    (``$scenario``)."""
+    return PROJECTED_TIER_COSTS_SQL
 
 
 def run_projected_shared_cost_usd(ledger: Ledger, run_id: str, scenario: str) -> float:
