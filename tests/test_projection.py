@@ -302,3 +302,18 @@ def test_sweep_command_on_projected_costs(demo_run: Path, capsys: pytest.Capture
     assert projected != measured
     assert projected.splitlines()[0] == measured.splitlines()[0]  # the same quality
     assert main(["sweep", "--run", "bt", "--ledger", str(demo_run), "--scenario", "x"]) == 2
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # bpe-openai reads its data the old way
+def test_tiktoken_counts_agree_with_an_independent_bpe(demo_run: Path) -> None:
+    """The demo's answer prompts counted by tiktoken (what the projection uses) and by GitHub's
+    Rust BPE (bpe-openai's own encoder, a separate implementation of o200k_base): the same."""
+    import bpe_openai
+
+    rust = bpe_openai.get_encoding("o200k_base")
+    with Ledger(demo_run, read_only=True) as ledger:
+        prompts = [r.user_message for r in run_request_inputs(ledger, "bt") if r.user_message]
+    assert len(prompts) == 40
+    for prompt in prompts:
+        ours = tok.count_text(prompt, provider="openai", model="gpt-4o")
+        assert ours.tokens == len(rust.encode(prompt))
