@@ -11,6 +11,7 @@ from assistant.views import (
     export_calls,
     read_costs,
     read_participant_spend,
+    read_projected_costs,
 )
 
 st.title("Costs")
@@ -21,6 +22,11 @@ tenant = st.session_state.get("wb.tenant") or ALL_TENANTS
 @st.cache_data(ttl=5, show_spinner=False)
 def _costs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
     return read_costs(path, tenant)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _projected(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
+    return read_projected_costs(path, tenant)
 
 
 view = _costs(ledger_path, tenant)
@@ -77,6 +83,61 @@ st.dataframe(
         ),
     },
 )
+
+st.subheader("On cloud models: projected beside measured")
+projected = _projected(ledger_path, tenant)
+if projected.data is None:
+    st.info(projected.message)
+else:
+    found = projected.data
+    scenario = st.selectbox("Price scenario", found["scenarios"], key="costs.scenario")
+    st.caption(
+        "Projected: what each run's traffic (transcription, and the tier each request was routed "
+        "to) would cost on the scenario's cloud models, from the prompts the cloud adapters would "
+        "send; never added to what was measured. Token method says which counts are exact."
+    )
+    per_run = found["per_run"][found["per_run"]["scenario"] == scenario]
+    st.dataframe(
+        per_run.drop(columns=["scenario"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "measured_usd_per_hour": st.column_config.NumberColumn(
+                "measured / media hour", format="$%.4f"
+            ),
+            "projected_usd_per_hour": st.column_config.NumberColumn(
+                "projected / media hour", format="$%.4f"
+            ),
+        },
+        key="costs.projected.runs",
+    )
+    stages = found["by_stage"][found["by_stage"]["scenario"] == scenario]
+    st.dataframe(
+        stages.drop(columns=["scenario"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "measured_usd_per_hour": st.column_config.NumberColumn(
+                "measured / media hour", format="$%.4f"
+            ),
+            "projected_usd_per_hour": st.column_config.NumberColumn(
+                "projected / media hour", format="$%.4f"
+            ),
+        },
+        key="costs.projected.stages",
+    )
+    models = found["by_model"][found["by_model"]["scenario"] == scenario]
+    st.dataframe(
+        models.drop(columns=["scenario"]),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "projected_usd_per_hour": st.column_config.NumberColumn(
+                "projected / media hour (mean over runs)", format="$%.4f"
+            ),
+        },
+        key="costs.projected.models",
+    )
 
 scope = "all-tenants" if tenant == ALL_TENANTS else tenant
 stem = "calls-" + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in scope)

@@ -25,6 +25,7 @@ from assistant.views import (
     read_run_diff,
     read_sweep,
     read_sweep_runs,
+    read_sweep_scenarios,
     sort_run_diff,
 )
 
@@ -41,8 +42,26 @@ def _runs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def _sweep(path: str, run_id: str, target: float):  # type: ignore[no-untyped-def]
-    return read_sweep(path, run_id, target)
+def _sweep(path: str, run_id: str, target: float, scenario: str = "measured"):  # type: ignore[no-untyped-def]
+    return read_sweep(path, run_id, target, scenario=scenario)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _scenarios(path: str, run_id: str):  # type: ignore[no-untyped-def]
+    return read_sweep_scenarios(path, run_id)
+
+
+def _cost_choice(run_id: str, key: str) -> str:
+    """Measured costs, or one of the price scenarios the run was projected under."""
+    return str(
+        st.selectbox(
+            "Costs",
+            _scenarios(ledger_path, run_id),
+            key=key,
+            help="measured: what the run's calls cost; a scenario: what the same traffic would "
+            "cost on its cloud models (projected; quality stays as measured)",
+        )
+    )
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -66,8 +85,8 @@ def _compare_runs(path: str, run_a: str, run_b: str):  # type: ignore[no-untyped
 
 
 @st.cache_data(ttl=30, show_spinner="Bootstrapping the differences…")
-def _compare_thresholds(path: str, run_id: str, a: float, b: float):  # type: ignore[no-untyped-def]
-    return read_compare_thresholds(path, run_id, a, b)
+def _compare_thresholds(path: str, run_id: str, a: float, b: float, scenario: str = "measured"):  # type: ignore[no-untyped-def]
+    return read_compare_thresholds(path, run_id, a, b, scenario)
 
 
 @st.cache_data(ttl=30, show_spinner="Weighting the explored requests…")
@@ -118,7 +137,8 @@ def sweep_view() -> None:
         format="percent",
         key="lab.target",
     )
-    sweep = _sweep(ledger_path, run_id, target)
+    scenario = _cost_choice(run_id, "lab.scenario")
+    sweep = _sweep(ledger_path, run_id, target, scenario)
     if sweep.data is None:
         st.warning(sweep.message)
         return
@@ -447,7 +467,10 @@ def ab_view() -> None:
     threshold_b = right.number_input(
         "Threshold B", min_value=0.0, max_value=1.0, value=0.6, step=0.05, key="lab.ab.tb"
     )
-    result = _compare_thresholds(ledger_path, run_id, float(threshold_a), float(threshold_b))
+    scenario = _cost_choice(run_id, "lab.ab.scenario")
+    result = _compare_thresholds(
+        ledger_path, run_id, float(threshold_a), float(threshold_b), scenario
+    )
     if result.data is None:
         st.warning(result.message)
         return

@@ -260,6 +260,33 @@ EXPECTED_SCHEMA = [
     ("labels", "preferred_tier", V, "YES"),
     ("labels", "author", V, "NO"),
     ("labels", "created_at", TZ, "NO"),
+    ("projections", "run_id", V, "NO"),
+    ("projections", "request_id", V, "YES"),
+    ("projections", "scenario", V, "NO"),
+    ("projections", "stage", V, "NO"),
+    ("projections", "tier", V, "YES"),
+    ("projections", "routed", B, "NO"),
+    ("projections", "media_t_s", D, "NO"),
+    ("projections", "model", V, "NO"),
+    ("projections", "token_method", V, "NO"),
+    ("projections", "output_method", V, "NO"),
+    ("projections", "input_tokens", BI, "NO"),
+    ("projections", "image_tokens", BI, "NO"),
+    ("projections", "output_tokens", BI, "NO"),
+    ("projections", "audio_s", D, "NO"),
+    ("projections", "cost_usd", D, "NO"),
+    ("projections", "created_at", TZ, "NO"),
+    ("request_inputs", "run_id", V, "NO"),
+    ("request_inputs", "request_id", V, "NO"),
+    ("request_inputs", "tier", V, "NO"),
+    ("request_inputs", "routed", B, "NO"),
+    ("request_inputs", "system_prompt", V, "YES"),
+    ("request_inputs", "user_message", V, "YES"),
+    ("request_inputs", "answer", V, "YES"),
+    ("request_inputs", "vision_prompt", V, "YES"),
+    ("request_inputs", "frame_width", BI, "YES"),
+    ("request_inputs", "frame_height", BI, "YES"),
+    ("request_inputs", "screen_text", V, "YES"),
     ("requests", "request_id", V, "NO"),
     ("requests", "run_id", V, "NO"),
     ("requests", "tenant", V, "NO"),
@@ -425,6 +452,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "judgements",
             "labels",
             "vision_decision",
+            "projections",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -439,8 +467,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (7, "judgements"),
             (8, "labels"),
             (9, "vision_decision"),
+            (10, "projections"),
         ]
-    assert SCHEMA_VERSION == 9
+    assert SCHEMA_VERSION == 10
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -458,6 +487,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "judgements",
             "labels",
             "vision_decision",
+            "projections",
         ]
         assert migrate(con) == []
     finally:
@@ -477,7 +507,7 @@ def test_a_failing_migration_rolls_back(ledger_path: Path, monkeypatch: pytest.M
         tables = {r[0] for r in ledger.cursor().execute("SHOW TABLES").fetchall()}
         versions = ledger.cursor().execute("SELECT version FROM schema_migrations").fetchall()
     assert "half_done" not in tables
-    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+    assert versions == [(m.version,) for m in ledger_schema.MIGRATIONS]
 
 
 def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None:
@@ -498,6 +528,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "judgements",
             "labels",
             "vision_decision",
+            "projections",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]

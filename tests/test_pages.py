@@ -104,8 +104,9 @@ def test_costs_shows_where_the_money_goes(ledger: Path) -> None:
         "Mean cost / media hour",
     ]
     assert app.metric[0].value == "2"
-    # where the money goes, then spend per tenant and per participant (tests/test_diff_spend.py)
-    assert len(app.dataframe) == 3
+    # where the money goes, spend per tenant and per participant (tests/test_diff_spend.py),
+    # then the projections (three tables)
+    assert len(app.dataframe) == 6
     assert list(app.dataframe[0].value.columns) == ["stage", "model", "calls", "cost_usd", "share"]
     assert len(_charts(app)) >= 3
     assert len(app.get("download_button")) == 2

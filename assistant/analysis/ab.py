@@ -469,13 +469,16 @@ def compare_thresholds(
     *,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    scenario: str | None = None,
 ) -> ABResult:
     """Two router configurations (thresholds) counterfactually on one ``--both-tiers`` run,
-    paired by request."""
+    paired by request; with ``scenario``, costs are the run's projected costs under that price
+    scenario (quality and latency as measured)."""
     from assistant.ledger.queries import run_shared_cost_usd, run_summary, run_tier_outcomes
+    from assistant.ledger.queries.projection import run_projected_shared_cost_usd
 
     summary = run_summary(ledger, run_id)
-    outcomes = run_tier_outcomes(ledger, run_id)
+    outcomes = run_tier_outcomes(ledger, run_id, scenario=scenario)
     if outcomes.empty:
         raise LedgerError(
             f"run {run_id} has no tier outcomes; replay with --both-tiers first "
@@ -485,7 +488,9 @@ def compare_thresholds(
         outcomes,
         threshold_a,
         threshold_b,
-        shared_cost_usd=run_shared_cost_usd(ledger, run_id),
+        shared_cost_usd=run_projected_shared_cost_usd(ledger, run_id, scenario)
+        if scenario
+        else run_shared_cost_usd(ledger, run_id),
         media_duration_s=_processed_s(ledger, run_id) or summary.media_duration_s,
     )
     return bootstrap_ab(

@@ -103,11 +103,14 @@ def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
-def _outcomes(ledger: Ledger, run_id: str) -> dict[str, np.ndarray]:
-    """Score and each tier's cost, quality and latency per request (NULL quality as NaN)."""
+def _outcomes(
+    ledger: Ledger, run_id: str, scenario: str | None = None
+) -> dict[str, np.ndarray]:
+    """Score and each tier's cost, quality and latency per request (NULL quality as NaN); with
+    ``scenario``, each tier's projected cost under that price scenario."""
     from assistant.ledger.queries import tier_outcomes_wide
 
-    table = tier_outcomes_wide(ledger, run_id)
+    table = tier_outcomes_wide(ledger, run_id, scenario=scenario)
     return {
         name: table.column(name).to_numpy().astype(float, copy=False)
         for name in table.column_names
@@ -172,7 +175,11 @@ class _SplitPercentile:
 
 
 def sweep(
-    ledger: Ledger, run_id: str, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
+    ledger: Ledger,
+    run_id: str,
+    *,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    scenario: str | None = None,
 ) -> SweepResult:
     """Every threshold's figures for ``run_id``; LedgerError if it has no tier outcomes.
 
@@ -180,11 +187,14 @@ def sweep(
     once, so a threshold splits them at one index: its cost and quality are prefix sums, and its
     p95 latency an update of a histogram by the requests that changed tier (``_SplitPercentile``).
     A 101-threshold sweep over a million requests is one query and a few passes over the arrays.
+
+    ``scenario`` (a price scenario the run was projected under) sweeps projected costs instead
+    of measured ones (transcription included); quality and latency stay as measured.
     """
     from assistant.ledger.queries import run_media_duration_s, run_shared_cost_usd
 
     duration = run_media_duration_s(ledger, run_id)
-    data = _outcomes(ledger, run_id)
+    data = _outcomes(ledger, run_id, scenario)
     n = data["score"].size
     if n == 0:
         raise LedgerError(
@@ -216,7 +226,9 @@ def sweep(
     cheap_q = prefix(np.where(known[CHEAP], quality[CHEAP], 0.0))
     premium_q = prefix(np.where(known[PREMIUM], quality[PREMIUM], 0.0))
     cheap_qn, premium_qn = prefix(known[CHEAP]), prefix(known[PREMIUM])
-    shared = run_shared_cost_usd(ledger, run_id)
+    shared = _shared_cost_usd(ledger, run_id, scenario) if scenario else run_shared_cost_usd(
+        ledger, run_id
+    )
 
     # at threshold t the requests before index k (score < t) are cheap, the rest premium
     ks = np.searchsorted(score, np.asarray(thresholds, dtype=float), side="left")
@@ -247,6 +259,12 @@ def sweep(
         premium_labelled=int(known[PREMIUM].sum()),
         cheap_labelled=int(known[CHEAP].sum()),
     )
+
+
+def _shared_cost_usd(ledger: Ledger, run_id: str, scenario: str) -> float:
+    from assistant.ledger.queries.projection import run_projected_shared_cost_usd
+
+    return run_projected_shared_cost_usd(ledger, run_id, scenario)
 
 
 def format_sweep(result: SweepResult, *, target: float = 0.95, step: float = 0.05) -> str:

@@ -25,6 +25,7 @@ from assistant.cli import (
     labels,
     media_bench,
     otel,
+    projection,
     publish,
     replay,
     rooms,
@@ -46,6 +47,7 @@ GROUPS: tuple[ModuleType, ...] = (
     importer,  # import, questions
     labels,  # labels
     otel,  # export-otel, otel-receive
+    projection,  # project, compare-seed
 )
 
 

@@ -67,6 +67,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     calibrate.add_argument("--tenant", help="the tenant the budget is for (default: the run's)")
     calibrate.add_argument("--json", action="store_true", help="print JSON")
 
+    sweep.add_argument(
+        "--scenario",
+        help="sweep the run's projected costs under this price scenario (e.g. seed, budget) "
+        "instead of the measured ones; quality stays as measured",
+    )
+
     runs = sub.add_parser("runs", help="list the runs in the ledger")
     runs.add_argument("--ledger", default=default_ledger(), help="DuckDB ledger file")
 
@@ -98,7 +104,7 @@ def _sweep(args: argparse.Namespace) -> int:
             print(format_grid(grid, target=args.target, budget=args.budget_usd_per_hour))
         return 0
     with Ledger(Path(args.ledger), read_only=True, wait_s=5.0) as ledger:
-        result = sweep(ledger, args.run)
+        result = sweep(ledger, args.run, scenario=getattr(args, "scenario", None))
     if args.json:
         print(json.dumps(result.to_dict(args.target), indent=2))
     else:

@@ -300,13 +300,26 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: transcript_window_s must be >= 0")
 
 
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
+"""Shipped configurations, named by file stem: ``--config seed`` reads ``presets/seed.toml``."""
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
 def load_config(path: str | Path | None) -> Config:
-    """The defaults, overlaid with a TOML file when one is given."""
+    """The defaults, overlaid with a TOML file (or a shipped preset's name) when one is given."""
     if path is None:
         return Config()
     file = Path(path)
+    if not file.is_file() and str(path) in presets():
+        file = PRESETS_DIR / f"{path}.toml"
     if not file.is_file():
-        raise ConfigError(f"config file {file} does not exist; pass an existing TOML file")
+        raise ConfigError(
+            f"config file {file} does not exist; pass an existing TOML file or a preset "
+            f"({', '.join(presets())})"
+        )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:

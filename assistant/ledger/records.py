@@ -207,6 +207,51 @@ class JudgementRecord:
     created_at: datetime = field(default_factory=utc_now)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestInputRecord:
+    """What one tier's cloud adapters would have been sent for one request: the answerer's
+    system prompt and user message (the shared prompt builder's), the vision prompt and the
+    frame's size as sent (when a vision call was made), the screen text and the answer the
+    offline tier produced (output-length proxies). The projection is computed from these."""
+
+    run_id: str
+    request_id: str
+    tier: str
+    routed: bool  # the tier the router chose (False: the other tier of a --both-tiers run)
+    system_prompt: str | None  # None: no answer call was made
+    user_message: str | None
+    answer: str | None
+    vision_prompt: str | None  # None: no vision call (no screen needed, or the frame read before)
+    frame_width: int | None
+    frame_height: int | None
+    screen_text: str | None
+    vision_tier: str | None = None  # the tier that read the screen (two decisions: may differ)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionRecord:
+    """One call's projected cost under a named price scenario: never a measured cost.
+
+    Keyed by run, request (None: a transcription call), scenario, stage and tier."""
+
+    run_id: str
+    request_id: str | None
+    scenario: str
+    stage: str  # stt / vision / llm
+    tier: str | None  # None for transcription
+    routed: bool  # counted in the run's projected cost (transcription, and the routed tier)
+    media_t_s: float
+    model: str  # provider:model of the scenario
+    token_method: str  # "tiktoken:o200k_base" (exact), "estimate:chars/4", "audio:per-minute"
+    output_method: str  # "measured" (the offline tier's text length) or "typical"
+    input_tokens: int  # text and image tokens
+    image_tokens: int
+    output_tokens: int
+    audio_s: float
+    cost_usd: float
+    created_at: datetime = field(default_factory=utc_now)
+
+
 TABLES: dict[str, type] = {
     "runs": RunRecord,
     "requests": RequestRecord,
@@ -216,4 +261,6 @@ TABLES: dict[str, type] = {
     "tier_outcomes": TierOutcomeRecord,
     "answer_cache": AnswerCacheRecord,
     "judgements": JudgementRecord,
+    "request_inputs": RequestInputRecord,
+    "projections": ProjectionRecord,
 }

@@ -234,6 +234,44 @@ CREATE TABLE labels (
     created_at TIMESTAMPTZ NOT NULL
 )"""
 
+# What each tier's cloud adapters would have been sent, and the cost that traffic projects to
+# under named price scenarios; apart from every measured cost (calls, requests, tier_outcomes)
+_REQUEST_INPUTS = """
+CREATE TABLE request_inputs (
+    run_id VARCHAR NOT NULL,
+    request_id VARCHAR NOT NULL,
+    tier VARCHAR NOT NULL,
+    routed BOOLEAN NOT NULL,
+    system_prompt VARCHAR,
+    user_message VARCHAR,
+    answer VARCHAR,
+    vision_prompt VARCHAR,
+    frame_width BIGINT,
+    frame_height BIGINT,
+    screen_text VARCHAR,
+    vision_tier VARCHAR
+)"""
+
+_PROJECTIONS = """
+CREATE TABLE projections (
+    run_id VARCHAR NOT NULL,
+    request_id VARCHAR,
+    scenario VARCHAR NOT NULL,
+    stage VARCHAR NOT NULL,
+    tier VARCHAR,
+    routed BOOLEAN NOT NULL,
+    media_t_s DOUBLE NOT NULL,
+    model VARCHAR NOT NULL,
+    token_method VARCHAR NOT NULL,
+    output_method VARCHAR NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    image_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    audio_s DOUBLE NOT NULL,
+    cost_usd DOUBLE NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
     # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
@@ -274,6 +312,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE tier_outcomes ADD COLUMN llm_tier VARCHAR",
         ),
     ),
+    # the inputs each cloud adapter would have been sent, and their projected cost per scenario
+    Migration(10, "projections", (_REQUEST_INPUTS, _PROJECTIONS)),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

@@ -27,6 +27,7 @@ from assistant.core.events import (
 )
 from assistant.ledger.records import RequestRecord
 from assistant.pipeline.answers import AnswerCache, answer_key
+from assistant.pipeline.projecting import Projector
 from assistant.pipeline.recorder import Record, Recorder
 from assistant.pipeline.results import (
     Answered,
@@ -60,6 +61,7 @@ class Pipeline:
     both_tiers: bool = False  # also answer with the other tier, into tier_outcomes
     answer_cache: AnswerCache | None = None  # used with both_tiers (one is made when None)
     transcript: list[Utterance] = field(default_factory=list)
+    project_costs: bool = True  # also record each request's projected cost (DEFAULT_SCENARIOS)
     recorder: Recorder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +73,7 @@ class Pipeline:
             room=self.room,
             pricer=self.stages.pricer,
             emit=lambda record: self.emit(record),
+            projector=Projector.default(self.stages.pricer) if self.project_costs else None,
         )
 
     # -- events ------------------------------------------------------------------------------
@@ -238,6 +241,7 @@ class Pipeline:
         request another combination of this request already made (two vision tiers that read
         the same text) shares that run's answer stage: one call, counted in both outcomes."""
         vision = screen.stage
+        frame_size = self._read_size(vision)
         llm = StageRun("llm")
         provider = self.stages.llm[tier]
         request = AnswerRequest(
@@ -258,6 +262,8 @@ class Pipeline:
                 same.result,
                 same.cached,
                 vision_tier=screen.tier,
+                request=request,
+                frame_size=frame_size,
             )
         hit = cache.get(key) if cache is not None else None
         if hit is not None:  # same question, same context, same model: no call, no cost
@@ -274,13 +280,15 @@ class Pipeline:
                 local=provider.local,
             )
             hit_run = TierRun(
-                tier, provider.spec, vision, llm, cached, cached=True, vision_tier=screen.tier
+                tier, provider.spec, vision, llm, cached, cached=True,
+                vision_tier=screen.tier, request=request, frame_size=frame_size,
             )
             answered[key] = hit_run
             return hit_run
         result = self.stages.llm.call(tier, llm, lambda p: p.answer(request))
         run = TierRun(
-            tier, provider.spec, vision, llm, result, cached=False, vision_tier=screen.tier
+            tier, provider.spec, vision, llm, result, cached=False,
+            vision_tier=screen.tier, request=request, frame_size=frame_size,
         )
         if cache is not None and result is not None and llm.fallback_model is None:
             run.cache_record = cache.put(key, provider.spec, result.value, result.usage)
@@ -302,6 +310,14 @@ class Pipeline:
         if result is None or not result.value:
             return ()
         return (Passage("screen", str(result.value)),)
+
+    def _read_size(self, vision: StageRun) -> tuple[int, int] | None:
+        """The latest kept frame's size when ``vision`` read it with a call (not from cache)."""
+        frame = self.stages.sampler.latest()
+        if frame is None or not any(isinstance(c, CallResult) for c in vision.calls):
+            return None
+        height, width = frame.rgb.shape[:2]
+        return int(width), int(height)
 
     def _recent(self, t_s: float) -> tuple[Passage, ...]:
         start = t_s - self.config.transcript_window_s

@@ -18,10 +18,13 @@ from assistant.ledger.records import (
     AnswerCacheRecord,
     CallRecord,
     FrameRecord,
+    ProjectionRecord,
+    RequestInputRecord,
     RequestRecord,
     TierOutcomeRecord,
     UtteranceRecord,
 )
+from assistant.pipeline.projecting import Projector, input_record
 from assistant.pipeline.results import (
     Answered,
     FrameKept,
@@ -37,6 +40,8 @@ from assistant.providers.base import CallFailure, CallResult
 Record = (
     CallRecord
     | FrameRecord
+    | ProjectionRecord
+    | RequestInputRecord
     | RequestRecord
     | UtteranceRecord
     | TierOutcomeRecord
@@ -50,13 +55,21 @@ class Recorder:
     """Turns ``Result``s into priced records, passed to ``emit`` (the ledger writer's append)."""
 
     def __init__(
-        self, *, run_id: str, tenant: str, room: str, pricer: Pricer, emit: Callable[[Record], None]
+        self,
+        *,
+        run_id: str,
+        tenant: str,
+        room: str,
+        pricer: Pricer,
+        emit: Callable[[Record], None],
+        projector: Projector | None = None,
     ) -> None:
         self.run_id = run_id
         self.tenant = tenant
         self.room = room
         self.pricer = pricer
         self.emit = emit
+        self.projector = projector  # projected cloud costs, kept apart from measured ones
         self._ids = count()
         self.spent_usd = 0.0  # transcription and routed requests so far (what a budget limits)
 
@@ -96,6 +109,11 @@ class Recorder:
     def _transcribed(self, done: Transcribed) -> None:
         result = done.result
         self.spent_usd += self._call(result, stage="stt", request_id=None, media_t_s=done.media_t_s)
+        if self.projector is not None:
+            for row in self.projector.transcription(
+                self.run_id, result.usage.audio_s, media_t_s=done.media_t_s
+            ):
+                self.emit(row)
         for utterance in result.value:
             self.emit(
                 UtteranceRecord(
@@ -198,6 +216,9 @@ class Recorder:
         )
         self.emit(record)
         self.spent_usd += record.total_cost_usd
+        self._inputs(request_id, run, question.t_s, routed=True)
+        for other in done.others:
+            self._inputs(request_id, other, question.t_s, routed=False)
         if done.others:
             shared_ms = retrieved.latency_ms + routed.latency_ms
             self._outcome(
@@ -207,6 +228,14 @@ class Recorder:
                 costs = self._tier_calls(other, request_id, question.t_s, paid)
                 self._outcome(question, request_id, other, shared_ms, retrieval_cost, *costs)
         return record
+
+    def _inputs(self, request_id: str, run: TierRun, media_t_s: float, *, routed: bool) -> None:
+        """What the tier would have sent to cloud adapters, and its projected cost."""
+        record = input_record(self.run_id, request_id, run, routed=routed)
+        self.emit(record)
+        if self.projector is not None:
+            for row in self.projector.request(record, media_t_s=media_t_s):
+                self.emit(row)
 
     def _tier_calls(
         self, run: TierRun, request_id: str, media_t_s: float, paid: dict[int, float]

@@ -13,6 +13,7 @@ from assistant.core.events import Answer, KeptFrame, Passage, Question
 from assistant.ledger.records import AnswerCacheRecord
 from assistant.pipeline.tiers import StageRun
 from assistant.providers.base import CallFailure, CallResult
+from assistant.providers.llm.base import AnswerRequest
 from assistant.routing import Route, Score
 
 
@@ -73,6 +74,10 @@ class TierRun:
     cached: bool
     cache_record: AnswerCacheRecord | None = None  # a new answer for the answer cache
     vision_tier: str | None = None
+    # what a cloud adapter would have been sent (for the cost projection): the answer request,
+    # and the size of the frame read when this tier made a vision call
+    request: AnswerRequest | None = None
+    frame_size: tuple[int, int] | None = None
 
     @property
     def answer(self) -> Answer | None:

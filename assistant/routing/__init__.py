@@ -32,10 +32,12 @@ from assistant.routing.scorer import (
     ScoreContext,
     Scorer,
 )
+from assistant.routing.seed import SeedKeywordScorer
 from assistant.routing.text import TextModel, TextScorer, train_text
 
 SCORERS.setdefault("learned", LearnedScorer)  # defined in learned.py, which builds on scorer.py
 SCORERS.setdefault("text", TextScorer)  # text.py: TF-IDF n-grams, ridge on the gain (scikit-learn)
+SCORERS.setdefault("seed-keywords", SeedKeywordScorer)  # the seed design's estimator (seed.py)
 
 __all__ = [
     "CHEAP",
@@ -54,6 +56,7 @@ __all__ = [
     "Score",
     "ScoreContext",
     "Scorer",
+    "SeedKeywordScorer",
     "TextModel",
     "TextScorer",
     "calibrate_threshold",

@@ -47,6 +47,11 @@ from assistant.views.live import (
     timeline,
     usd,
 )
+from assistant.views.projection import (
+    PROJECT_HINT,
+    read_projected_costs,
+    read_sweep_scenarios,
+)
 from assistant.views.result import ErrorKind, LedgerView, View, read_ledger, reading
 from assistant.views.rooms import (
     TENANT_RULE,
@@ -88,6 +93,7 @@ __all__ = [
     "COST_STAGES",
     "EMPTY_HINT",
     "LABELS_HINT",
+    "PROJECT_HINT",
     "SAMPLER_POLICIES",
     "STT_CHOICES",
     "STT_LABELS",
@@ -135,11 +141,13 @@ __all__ = [
     "read_label_run",
     "read_ledger",
     "read_live",
+    "read_projected_costs",
     "read_run",
     "read_run_detail",
     "read_runs",
     "read_sweep",
     "read_sweep_runs",
+    "read_sweep_scenarios",
     "read_tenants",
     "reading",
     "replay_request",

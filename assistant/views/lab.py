@@ -51,14 +51,22 @@ def read_compare_runs(ledger_path: str | Path, run_a: str, run_b: str) -> View[A
 
 
 def read_compare_thresholds(
-    ledger_path: str | Path, run_id: str, threshold_a: float, threshold_b: float
+    ledger_path: str | Path,
+    run_id: str,
+    threshold_a: float,
+    threshold_b: float,
+    scenario: str | None = None,
 ) -> View[Any]:
-    """:func:`~assistant.analysis.ab.compare_thresholds` on one ``--both-tiers`` run."""
+    """:func:`~assistant.analysis.ab.compare_thresholds` on one ``--both-tiers`` run; with a
+    price ``scenario`` (not "measured"), on its projected costs."""
     from assistant.analysis.ab import compare_thresholds
 
+    priced = None if scenario in (None, "measured") else scenario
     return read_ledger(
         ledger_path,
-        lambda ledger: compare_thresholds(ledger, run_id, threshold_a, threshold_b),
+        lambda ledger: compare_thresholds(
+            ledger, run_id, threshold_a, threshold_b, scenario=priced
+        ),
         catch=(ValueError,),
     )
 

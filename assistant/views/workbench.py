@@ -156,13 +156,16 @@ def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> View[
     return View(runs.reset_index(drop=True))
 
 
-def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> View[Any]:
+def read_sweep(
+    ledger_path: str | Path, run_id: str, target: float = 0.95, scenario: str | None = None
+) -> View[Any]:
     """One run's threshold sweep, ready to draw.
 
     ``data`` holds ``points`` (one row per threshold, with ``pareto`` and ``recommended`` flags and
     a ``cost_usd`` column: cost per media hour when the media duration is known, else the run's
     total), ``table`` (every 0.05 plus the recommendation), ``cost_title``, ``recommended`` (a dict
     or None), ``sentence`` (the recommendation in words), ``premium_quality`` and ``cheap_quality``.
+    ``scenario`` (a price scenario, not "measured") sweeps the run's projected costs instead.
     """
     import pandas as pd
 
@@ -170,7 +173,9 @@ def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> Vi
 
     try:
         with reading(ledger_path) as ledger:
-            result = sweep(ledger, run_id)
+            result = sweep(
+                ledger, run_id, scenario=None if scenario in (None, "measured") else scenario
+            )
     except LedgerError as exc:
         return ledger_error(exc)
     best = result.recommend(target)
@@ -194,6 +199,8 @@ def read_sweep(ledger_path: str | Path, run_id: str, target: float = 0.95) -> Vi
     per_hour = points["cost_per_media_hour_usd"].notna().all()
     points["cost_usd"] = points["cost_per_media_hour_usd" if per_hour else "total_cost_usd"]
     cost_title = "cost per media hour (USD)" if per_hour else "run cost (USD)"
+    if scenario not in (None, "measured"):
+        cost_title = f"projected {cost_title} ({scenario})"
     points["front"] = points["pareto"].map({True: "Pareto", False: "dominated"})
     points["label"] = [
         f"recommended {t:.2f}" if r else ""

@@ -3,6 +3,11 @@
 A request has two outcomes (cheap, premium) and, when it needs the screen and was recorded since
 migration 9, two more where vision and answer take different tiers (``vision_tier``,
 ``llm_tier``). Rows from before migration 9 have neither column: their vision tier is their tier.
+
+With a price ``scenario`` (``assistant.pricing``), each combination's cost is the projected cost of
+its vision call on its vision tier plus its answer call on its answer tier (``projections``);
+quality and latency stay as measured. A mixed combination's answer is projected from the inputs
+recorded for that answer tier (its screen text may be the other vision tier's: an approximation).
 """
 
 from __future__ import annotations
@@ -17,25 +22,62 @@ if TYPE_CHECKING:
 
     from assistant.ledger.store import Ledger
 
+# Projected cost per (request, stage, tier); one value even where several recorded inputs of the
+# request (its --both-tiers combinations) projected the same stage on the same tier.
+_PROJECTED = (
+    "SELECT request_id, stage, tier, max(cost_usd) AS cost_usd FROM projections "
+    "WHERE run_id = $run_id AND scenario = $scenario AND stage IN ('vision', 'llm') "
+    "GROUP BY request_id, stage, tier"
+)
+# Without a scenario the CTE is empty and the measured cost is read.
+_NO_PROJECTION = (
+    "SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS stage, NULL::VARCHAR AS tier, "
+    "NULL::DOUBLE AS cost_usd WHERE false"
+)
+_PROJECTED_COST = "coalesce(pv.cost_usd, 0.0) + coalesce(pl.cost_usd, 0.0)"
+_PROJECTED_JOINS = """
+LEFT JOIN projected AS pv ON pv.request_id = o.request_id AND pv.stage = 'vision'
+    AND pv.tier = coalesce(o.vision_tier, o.llm_tier, o.tier)
+LEFT JOIN projected AS pl ON pl.request_id = o.request_id AND pl.stage = 'llm'
+    AND pl.tier = coalesce(o.llm_tier, o.tier)"""
+
 _TIER_OUTCOMES_SQL = """
-SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, o.cost_usd,
+WITH projected AS ({projected})
+SELECT o.request_id, q.score, q.media_t_s, o.tier, o.latency_ms, {cost} AS cost_usd,
     {quality} AS quality, o.status, o.cached
 FROM tier_outcomes AS o
 JOIN requests AS q ON q.request_id = o.request_id AND q.run_id = o.run_id
 LEFT JOIN label_quality AS lq
-    ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
+    ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier{joins}
 WHERE o.run_id = $run_id AND (o.vision_tier IS NULL OR o.vision_tier = o.llm_tier)
 ORDER BY q.media_t_s, o.request_id, o.tier
 """
 
 
-def run_tier_outcomes(ledger: Ledger, run_id: str) -> pd.DataFrame:
+def _cost_source(
+    ledger: Ledger, run_id: str, scenario: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(SQL pieces, extra parameters) for measured costs, or a scenario's projected ones."""
+    if scenario is None:
+        return {"projected": _NO_PROJECTION, "cost": "o.cost_usd", "joins": ""}, {}
+    from assistant.ledger.queries.projection import check_projected
+
+    check_projected(ledger, run_id, scenario)
+    pieces = {"projected": _PROJECTED, "cost": _PROJECTED_COST, "joins": _PROJECTED_JOINS}
+    return pieces, {"scenario": scenario}
+
+
+def run_tier_outcomes(ledger: Ledger, run_id: str, *, scenario: str | None = None) -> pd.DataFrame:
     """Each tier's outcome per request of a ``--both-tiers`` run, with the request's score
     (quality as labels make it: :mod:`.labels`): the two outcomes where vision and answer share
-    the tier (one threshold), not the mixed combinations (:func:`tier_outcomes_wide` has all)."""
-    sql = _TIER_OUTCOMES_SQL.format(quality=effective("quality", stored="o"))
+    the tier (one threshold), not the mixed combinations (:func:`tier_outcomes_wide` has all).
+    With ``scenario``, each outcome's cost is its projected cost under that price scenario."""
+    pieces, extra = _cost_source(ledger, run_id, scenario)
+    sql = _TIER_OUTCOMES_SQL.format(quality=effective("quality", stored="o"), **pieces)
     with with_label_quality(ledger, run_id) as cur:
-        frame: pd.DataFrame = cur.sql(sql, params={"run_id": run_id}).to_arrow_table().to_pandas()
+        frame: pd.DataFrame = (
+            cur.sql(sql, params={"run_id": run_id, **extra}).to_arrow_table().to_pandas()
+        )
     return frame
 
 
@@ -69,13 +111,13 @@ _WIDE_COLUMNS = ",\n        ".join(
 )
 _WIDE_SQL = (
     """
-WITH eff AS (
+WITH projected AS ({projected}), eff AS (
     SELECT o.request_id, coalesce(o.llm_tier, o.tier) AS llm,
         coalesce(o.vision_tier, o.llm_tier, o.tier) AS vision,
-        o.cost_usd, o.latency_ms, {quality} AS quality
+        {cost} AS cost_usd, o.latency_ms, {quality} AS quality
     FROM tier_outcomes AS o
     LEFT JOIN label_quality AS lq
-        ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier
+        ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier{joins}
     WHERE o.run_id = $run_id
 ), wide AS (
     SELECT request_id,
@@ -96,15 +138,19 @@ JOIN requests AS q ON q.request_id = wide.request_id AND q.run_id = $run_id
 )
 
 
-def tier_outcomes_wide(ledger: Ledger, run_id: str) -> Any:  # pyarrow.Table
+def tier_outcomes_wide(
+    ledger: Ledger, run_id: str, *, scenario: str | None = None
+) -> Any:  # pyarrow.Table
     """One row per request of ``run_id``: its ``score`` (the answer's), ``vision_score`` (NULL
     when it does not need the screen), ``needs_screen`` (1.0 / 0.0), and each combination's
     count, cost, quality and latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``,
     and ``..._vcheap_lpremium``, ``..._vpremium_lcheap`` for the mixed ones), as an Arrow table;
-    quality as labels make it (:mod:`.labels`). The one query both sweeps read."""
-    sql = _WIDE_SQL.format(quality=effective("quality", stored="o"))
+    quality as labels make it (:mod:`.labels`); with ``scenario``, costs are projected ones. The
+    one query both sweeps read."""
+    pieces, extra = _cost_source(ledger, run_id, scenario)
+    sql = _WIDE_SQL.format(quality=effective("quality", stored="o"), **pieces)
     with with_label_quality(ledger, run_id) as cur:
-        return cur.sql(sql, params={"run_id": run_id}).to_arrow_table()
+        return cur.sql(sql, params={"run_id": run_id, **extra}).to_arrow_table()
 
 
 def run_media_duration_s(ledger: Ledger, run_id: str) -> float | None:

@@ -45,6 +45,13 @@ VISION_PROMPT = (
 )
 
 
+def sent_size(width: int, height: int) -> tuple[int, int]:
+    """The size a ``width`` x ``height`` frame is sent at (at most ``MAX_WIDTH_PX`` wide)."""
+    if width > MAX_WIDTH_PX:
+        return MAX_WIDTH_PX, max(round(height * MAX_WIDTH_PX / width), 1)
+    return width, height
+
+
 def encode_frame(rgb: np.ndarray, image_format: str = "png") -> tuple[bytes, str]:
     """An H x W x 3 uint8 frame as (image bytes, MIME type), at most ``MAX_WIDTH_PX`` wide."""
     from PIL import Image
@@ -54,8 +61,7 @@ def encode_frame(rgb: np.ndarray, image_format: str = "png") -> tuple[bytes, str
     pil_format, mime = FORMATS[image_format]
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     if image.width > MAX_WIDTH_PX:
-        height = max(round(image.height * MAX_WIDTH_PX / image.width), 1)
-        image = image.resize((MAX_WIDTH_PX, height), Image.Resampling.LANCZOS)
+        image = image.resize(sent_size(image.width, image.height), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     options: dict[str, Any] = {"quality": JPEG_QUALITY} if pil_format == "JPEG" else {}
     image.save(buffer, pil_format, **options)
