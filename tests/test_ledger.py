@@ -287,6 +287,7 @@ EXPECTED_SCHEMA = [
     ("request_inputs", "frame_width", BI, "YES"),
     ("request_inputs", "frame_height", BI, "YES"),
     ("request_inputs", "screen_text", V, "YES"),
+    ("request_inputs", "vision_tier", V, "YES"),
     ("requests", "request_id", V, "NO"),
     ("requests", "run_id", V, "NO"),
     ("requests", "tenant", V, "NO"),

@@ -386,7 +386,7 @@ def _cells(m: dict[str, Any]) -> list[str]:
     return [f"{m['apgr']:.3f}", f"{m['cpt50']:.1%}", f"{m['cpt80']:.1%}"]
 
 
-def _rows(routers: dict[str, Any]) -> list[str]:
+def _router_lines(routers: dict[str, Any]) -> list[str]:
     lines = [f"  {'router':<12}{'APGR':>16}{'CPT50':>18}{'CPT80':>18}"]
     for name, m in routers.items():
         if name == "random":
@@ -418,7 +418,7 @@ def format_report(report: Sequence[dict[str, Any]]) -> str:
             f"{entry['suite']}: {entry['items']} prompts, weak mean {entry['weak_mean']:.3f}, "
             f"strong mean {entry['strong_mean']:.3f} ({entry['path']})"
         )
-        lines += _rows(entry["routers"])
+        lines += _router_lines(entry["routers"])
         if any("held_out" in m for m in entry["routers"].values()):
             held = next(m["held_out"] for m in entry["routers"].values() if "held_out" in m)
             lines.append(f"  * held-out scores ({held}, grouped by conversation)")
@@ -440,7 +440,7 @@ def format_cross(report: Sequence[dict[str, Any]]) -> str:
             + (f", {dropped} duplicates of test prompts dropped" if dropped else "")
             + ")"
         )
-        lines += _rows(entry["routers"])
+        lines += _router_lines(entry["routers"])
         if any(m.get("in_sample") for m in entry["routers"].values()):
             lines.append(_TUNED)
         t = entry.get("targets") or {}

@@ -217,8 +217,9 @@ class Recorder:
         self.emit(record)
         self.spent_usd += record.total_cost_usd
         self._inputs(request_id, run, question.t_s, routed=True)
-        for other in done.others:
-            self._inputs(request_id, other, question.t_s, routed=False)
+        for other in done.others:  # the plain tiers; a mixed combination is priced from them
+            if other.vision_tier in (None, other.tier):
+                self._inputs(request_id, other, question.t_s, routed=False)
         if done.others:
             shared_ms = retrieved.latency_ms + routed.latency_ms
             self._outcome(

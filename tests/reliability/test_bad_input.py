@@ -747,6 +747,9 @@ ALLOWED_SQL_INTERPOLATIONS = {
         "view",  # "_ledger_batch_{table}_{thread id}"
     },
     "assistant/ledger/queries/costs.py": {"column"},  # _tenant_query(column=...): literals only (below)
+    # _table_rows(): a key of the fixed _ORDER table, called with literals only
+    "assistant/ledger/queries/telemetry.py": {"table", "_ORDER[table]"},
+    "assistant/ledger/queries/sweep.py": {"vision", "llm"},  # the fixed _COMBINATIONS tiers
 }
 
 

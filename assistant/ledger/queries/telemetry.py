@@ -17,7 +17,7 @@ _ORDER = {
 }
 
 
-def _rows(ledger: Ledger, table: str, run_id: str) -> list[dict[str, Any]]:
+def _table_rows(ledger: Ledger, table: str, run_id: str) -> list[dict[str, Any]]:
     sql = f"SELECT * FROM {table} WHERE run_id = $run ORDER BY {_ORDER[table]}"  # literals only
     rows: list[dict[str, Any]] = (
         ledger.cursor().sql(sql, params={"run": run_id}).to_arrow_table().to_pylist()
@@ -29,12 +29,12 @@ def run_rows(
     ledger: Ledger, run_id: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """The run row, its requests and its calls, every column; ``LedgerError`` for an unknown run."""
-    runs = _rows(ledger, "runs", run_id)
+    runs = _table_rows(ledger, "runs", run_id)
     if not runs:
         raise LedgerError(
             f"no run {run_id!r} in ledger {ledger.label}; `python -m assistant runs` lists them"
         )
-    return runs[0], _rows(ledger, "requests", run_id), _rows(ledger, "calls", run_id)
+    return runs[0], _table_rows(ledger, "requests", run_id), _table_rows(ledger, "calls", run_id)
 
 
 def run_totals(ledger: Ledger, run_id: str) -> tuple[int, int, float]:
