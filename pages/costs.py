@@ -96,36 +96,23 @@ else:
         "to) would cost on the scenario's cloud models, from the prompts the cloud adapters would "
         "send; never added to what was measured. Token method says which counts are exact."
     )
-    per_run = found["per_run"][found["per_run"]["scenario"] == scenario]
-    st.dataframe(
-        per_run.drop(columns=["scenario"]),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "measured_usd_per_hour": st.column_config.NumberColumn(
-                "measured / media hour", format="$%.4f"
-            ),
-            "projected_usd_per_hour": st.column_config.NumberColumn(
-                "projected / media hour", format="$%.4f"
-            ),
-        },
-        key="costs.projected.runs",
-    )
-    stages = found["by_stage"][found["by_stage"]["scenario"] == scenario]
-    st.dataframe(
-        stages.drop(columns=["scenario"]),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "measured_usd_per_hour": st.column_config.NumberColumn(
-                "measured / media hour", format="$%.4f"
-            ),
-            "projected_usd_per_hour": st.column_config.NumberColumn(
-                "projected / media hour", format="$%.4f"
-            ),
-        },
-        key="costs.projected.stages",
-    )
+    side_by_side = {
+        "measured_usd_per_hour": st.column_config.NumberColumn(
+            "measured / media hour", format="$%.4f"
+        ),
+        "projected_usd_per_hour": st.column_config.NumberColumn(
+            "projected / media hour", format="$%.4f"
+        ),
+    }
+    for table, key in (("per_run", "costs.projected.runs"), ("by_stage", "costs.projected.stages")):
+        rows = found[table][found[table]["scenario"] == scenario]
+        st.dataframe(
+            rows.drop(columns=["scenario"]),
+            hide_index=True,
+            width="stretch",
+            column_config=side_by_side,
+            key=key,
+        )
     models = found["by_model"][found["by_model"]["scenario"] == scenario]
     st.dataframe(
         models.drop(columns=["scenario"]),
