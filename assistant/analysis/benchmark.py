@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,67 +268,32 @@ def random_baseline(
     return RandomBaseline(Metrics(*map(float, mean)), Metrics(*map(float, sd)), draws)
 
 
-# -- the scorers measured ---------------------------------------------------------------------
-def _length_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
-    from assistant.routing.scorer import LengthScorer, ScoreContext
-
-    scorer = LengthScorer()
-    return np.array([scorer.score(p, ScoreContext()).value for p in suite.prompts])
-
-
-def _heuristic_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
-    from assistant.routing.scorer import HeuristicScorer, ScoreContext
-
-    scorer = HeuristicScorer()
-    return np.array([scorer.score(p, ScoreContext()).value for p in suite.prompts])
-
-
-def _learned_scores(suite: RoutingSuite, *, folds: int, seed: int) -> FloatArray:
-    from assistant.routing.learned import cross_val_scores, suite_features
-
-    outcomes = list(zip(suite.weak.tolist(), suite.strong.tolist(), strict=True))
-    return cross_val_scores(
-        suite_features(suite.prompts), outcomes, folds=folds, seed=seed, groups=suite.groups
-    )
-
-
-def _text_scores(suite: RoutingSuite, *, folds: int, seed: int, **design: Any) -> FloatArray:
-    from assistant.routing.text import cross_val_text_scores
-
-    return cross_val_text_scores(
-        suite.prompts,
-        suite.weak,
-        suite.strong,
-        folds=folds,
-        seed=seed,
-        groups=suite.groups,
-        **design,
-    )
-
-
-BENCH_SCORERS: dict[str, Callable[..., FloatArray]] = {
-    "length": _length_scores,
-    "heuristic": _heuristic_scores,
-    "learned": _learned_scores,
-    "text": _text_scores,
-}
-"""Scorers measured by ``routing-bench``; ``learned`` and ``text`` give held-out scores from k-fold
-CV (grouped by conversation); the text router's hyperparameters come from CV inside each training
-fold."""
-
-BENCH_ROUTERS = (*BENCH_SCORERS, "random")
-
-
+# -- the scorers measured (named in routing.registry) ------------------------------------------
 def bench_scores(
     name: str, suite: RoutingSuite, *, folds: int = 5, seed: int = 0, **design: Any
 ) -> FloatArray:
-    """The scores ``name`` gives the suite's prompts (held-out scores for ``learned`` and
-    ``text``; ``design``: the text router's ``alphas`` and ``length_weights``)."""
-    if name not in BENCH_SCORERS:
-        raise ValueError(f"unknown scorer {name!r}; available: {', '.join(BENCH_SCORERS)}")
-    if name != "text":
-        design = {}
-    return BENCH_SCORERS[name](suite, folds=folds, seed=seed, **design)
+    """The scores scorer ``name`` gives the suite's prompts: as they are for a fixed scorer,
+    held out by k-fold CV (grouped by conversation) for a fitted one; ``design`` is the
+    benchmark's hyperparameter grid (e.g. the text router's ``alphas`` and ``length_weights``),
+    of which each scorer reads its own."""
+    from assistant.routing.registry import benchmark_scorers, design_for, make_scorer, scorer_spec
+    from assistant.routing.scorer import ScoreContext
+
+    if name not in benchmark_scorers():
+        raise ValueError(f"unknown scorer {name!r}; available: {', '.join(benchmark_scorers())}")
+    spec = scorer_spec(name)
+    if spec.cross_val is not None:
+        return spec.cross_val(
+            suite.prompts,
+            suite.weak,
+            suite.strong,
+            groups=suite.groups,
+            folds=folds,
+            seed=seed,
+            **design_for(name, design),
+        )
+    scorer = make_scorer(name)
+    return np.array([scorer.score(p, ScoreContext()).value for p in suite.prompts])
 
 
 # --- every router on every suite, for the Routing lab ------------------------------------------
@@ -354,7 +319,7 @@ def benchmark_csvs(directory: str | Path = ROUTELLM_DIR) -> list[Path]:
 def external_benchmark(
     paths: Sequence[str | Path],
     *,
-    routers: Sequence[str] = ("length", "heuristic", "learned", "text"),
+    routers: Sequence[str] | None = None,
     draws: int = 200,
     folds: int = 5,
     seed: int = 0,
@@ -364,10 +329,16 @@ def external_benchmark(
 
     Random routing's expected curve is the straight line from the weak to the strong mean; its
     APGR is measured over ``draws`` seeded random routers (mean ± sd). The oracle routes by the
-    true gain (strong − weak), the best any router can do. ``learned`` and ``text`` scores are
-    held out (k-fold, grouped by conversation).
+    true gain (strong − weak), the best any router can do. ``routers`` defaults to the
+    registry's benchmark scorers; fitted scorers' scores are held out (k-fold, grouped by
+    conversation).
     """
     import pandas as pd
+
+    from assistant.routing.registry import ORACLE, RANDOM, benchmark_scorers
+
+    if routers is None:
+        routers = benchmark_scorers()
 
     if not paths:
         raise ValueError("no benchmark CSV to run")
@@ -383,7 +354,7 @@ def external_benchmark(
         scored: dict[str, FloatArray] = {
             name: bench_scores(name, suite, folds=folds, seed=seed) for name in routers
         }
-        scored["oracle"] = suite.strong - suite.weak
+        scored[ORACLE] = suite.strong - suite.weak
         base = random_baseline(suite.weak, suite.strong, draws=draws, seed=seed)
         weak_mean, strong_mean = float(suite.weak.mean()), float(suite.strong.mean())
         for name, scores in scored.items():
@@ -416,7 +387,7 @@ def external_benchmark(
             pd.DataFrame(
                 {
                     "suite": suite.name,
-                    "router": "random",
+                    "router": RANDOM,
                     "premium_share": ks / n,
                     "quality": weak_mean + (ks / n) * (strong_mean - weak_mean),
                 }
@@ -425,7 +396,7 @@ def external_benchmark(
         table.append(
             {
                 "suite": suite.name,
-                "router": "random",
+                "router": RANDOM,
                 "apgr": base.mean.apgr,
                 "apgr_sd": base.sd.apgr,
                 "cpt50": base.mean.cpt50,
@@ -436,7 +407,7 @@ def external_benchmark(
             }
         )
     frame = pd.DataFrame(table)
-    order = {name: i for i, name in enumerate([*routers, "random", "oracle"])}
+    order = {name: i for i, name in enumerate([*routers, RANDOM, ORACLE])}
     frame = frame.sort_values(
         ["suite", "router"], key=lambda c: c.map(order) if c.name == "router" else c
     ).reset_index(drop=True)

@@ -4,11 +4,13 @@ In-suite figures (k-fold CV inside one suite) flatter a router: the test folds s
 style, topics and quirks with the training folds. Here a router is fitted on the *training suites
 only* and scored on a *test suite* it never saw, as a new user's data would be:
 
-* ``length`` and ``heuristic`` are fixed (nothing fitted). The heuristic's hand weights were
-  chosen with :data:`~assistant.routing.scorer.HEURISTIC_TUNED_ON` in view, so on those suites its
-  figure is in-sample and the report marks it.
-* ``learned`` (logistic over the heuristic's features) and ``text`` (TF-IDF ridge, with its own
-  inner CV for its hyperparameters) are fitted on the training rows only.
+* fixed scorers (``length``, ``heuristic``) fit nothing. A scorer whose weights were chosen with
+  some suites in view (its registry entry's ``tuned_on``: the heuristic's hand weights) is
+  in-sample on those suites, and the report marks it.
+* fitted scorers (``learned``: logistic over the heuristic's features; ``text``: TF-IDF ridge, with
+  its own inner CV for its hyperparameters) are fitted on the training rows only.
+
+The scorers and which are fitted come from ``routing.registry``.
 * random routing: mean ± sd of seeded draws on the test suite.
 
 Leaks are guarded, not assumed away: a suite cannot be on both sides (same name or same file), and
@@ -32,9 +34,6 @@ from assistant.analysis.benchmark import (
     evaluate,
     random_baseline,
 )
-
-FITTED_ROUTERS = ("learned", "text")
-CROSS_ROUTERS = ("length", "heuristic", "learned", "text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,30 +101,23 @@ def training_rows(train: Sequence[RoutingSuite], test: RoutingSuite) -> Training
 def fitted_scores(
     name: str, rows: TrainingRows, test: RoutingSuite, *, seed: int = 0, **design: Any
 ) -> FloatArray:
-    """Scores of ``test``'s prompts by router ``name`` fitted on ``rows`` alone (``design``: the
-    text router's ``alphas`` and ``length_weights``)."""
-    if name == "learned":
-        from assistant.routing.learned import suite_features, train_logistic
+    """Scores of ``test``'s prompts by the fitted scorer ``name`` trained on ``rows`` alone
+    (``design``: the benchmark's hyperparameter grid, of which each scorer reads its own)."""
+    from assistant.routing.registry import design_for, fitted_scorers, scorer_spec
 
-        model = train_logistic(
-            suite_features(rows.prompts),
-            list(zip(rows.weak.tolist(), rows.strong.tolist(), strict=True)),
-        )
-        return np.array([model.predict(f) for f in suite_features(test.prompts)])
-    if name == "text":
-        from assistant.routing.text import train_text
-
-        text = train_text(
-            rows.prompts,
-            rows.weak,
-            rows.strong,
-            groups=rows.groups,
-            seed=seed,
-            trained_on=rows.suites,
-            **design,
-        )
-        return text.predict(test.prompts)
-    raise ValueError(f"{name!r} is not a fitted router; fitted: {', '.join(FITTED_ROUTERS)}")
+    fit = scorer_spec(name).fit if name in fitted_scorers() else None
+    if fit is None:
+        raise ValueError(f"{name!r} is not a fitted router; fitted: {', '.join(fitted_scorers())}")
+    predict = fit(
+        rows.prompts,
+        rows.weak,
+        rows.strong,
+        groups=rows.groups,
+        seed=seed,
+        trained_on=rows.suites,
+        **design_for(name, design),
+    )
+    return np.asarray(predict(test.prompts), dtype=np.float64)
 
 
 def _metrics(m: Any) -> dict[str, Any]:
@@ -136,29 +128,31 @@ def cross_suite(
     train: Sequence[RoutingSuite],
     test: RoutingSuite,
     *,
-    routers: Sequence[str] = CROSS_ROUTERS,
+    routers: Sequence[str] | None = None,
     draws: int = 200,
     seed: int = 0,
     **design: Any,
 ) -> dict[str, Any]:
-    """Every router on ``test`` with the fitted ones trained on ``train`` only (a report entry)."""
-    from assistant.routing.scorer import HEURISTIC_TUNED_ON
+    """Every router on ``test`` with the fitted ones trained on ``train`` only (a report entry);
+    ``routers`` defaults to the registry's benchmark scorers."""
+    from assistant.routing.registry import RANDOM, benchmark_scorers, scorer_spec
 
     rows = training_rows(train, test)
     out: dict[str, Any] = {}
-    for name in routers:
-        if name in FITTED_ROUTERS:
+    for name in benchmark_scorers() if routers is None else routers:
+        spec = scorer_spec(name)
+        if spec.fitted:
             scores = fitted_scores(name, rows, test, seed=seed, **design)
             entry = _metrics(evaluate(scores, test.weak, test.strong))
             entry["trained_on"] = list(rows.suites)
         else:
             entry = _metrics(evaluate(bench_scores(name, test), test.weak, test.strong))
-            if name == "heuristic":
-                entry["tuned_on"] = list(HEURISTIC_TUNED_ON)
-                entry["in_sample"] = test.name in HEURISTIC_TUNED_ON
+            if spec.tuned_on:
+                entry["tuned_on"] = list(spec.tuned_on)
+                entry["in_sample"] = test.name in spec.tuned_on
         out[name] = entry
     base = random_baseline(test.weak, test.strong, draws=draws, seed=seed)
-    out["random"] = {"mean": _metrics(base.mean), "sd": _metrics(base.sd), "draws": base.draws}
+    out[RANDOM] = {"mean": _metrics(base.mean), "sd": _metrics(base.sd), "draws": base.draws}
     return {
         "suite": test.name,
         "path": test.path,
@@ -174,24 +168,26 @@ def cross_suite(
 
 
 def targets(routers: dict[str, Any]) -> dict[str, Any]:
-    """The issue's bar for the text router on a held-out suite: beat length by 0.02 APGR and
-    random's mean by 2 sd."""
-    if "text" not in routers:
+    """The issue's bar for the target scorer (the text router) on a held-out suite: beat the
+    baseline (length) by 0.02 APGR and random's mean by 2 sd."""
+    from assistant.routing.registry import BASELINE_SCORER, RANDOM, TARGET_SCORER
+
+    if TARGET_SCORER not in routers:
         return {}
-    text = routers["text"]["apgr"]
-    random_bar = routers["random"]["mean"]["apgr"] + 2 * routers["random"]["sd"]["apgr"]
+    text = routers[TARGET_SCORER]["apgr"]
+    random_bar = routers[RANDOM]["mean"]["apgr"] + 2 * routers[RANDOM]["sd"]["apgr"]
     out: dict[str, Any] = {"random_mean_plus_2sd": round(random_bar, 4)}
     out["beats_random_2sd"] = text >= random_bar
-    if "length" in routers:
-        out["minus_length"] = round(text - routers["length"]["apgr"], 4)
-        out["beats_length_by_0.02"] = text - routers["length"]["apgr"] >= 0.02
+    if BASELINE_SCORER in routers:
+        out["minus_length"] = round(text - routers[BASELINE_SCORER]["apgr"], 4)
+        out["beats_length_by_0.02"] = text - routers[BASELINE_SCORER]["apgr"] >= 0.02
     return out
 
 
 def leave_one_suite_out(
     suites: Sequence[RoutingSuite],
     *,
-    routers: Sequence[str] = CROSS_ROUTERS,
+    routers: Sequence[str] | None = None,
     draws: int = 200,
     seed: int = 0,
     **design: Any,
@@ -221,13 +217,14 @@ def cross_suite_table(report: Sequence[dict[str, Any]]) -> Any:
     rows = []
     for entry in report:
         for name, m in entry["routers"].items():
-            metrics = m["mean"] if name == "random" else m
+            random = "sd" in m and "mean" in m  # the random baseline: mean ± sd of draws
+            metrics = m["mean"] if random else m
             rows.append(
                 {
                     "suite": entry["suite"],
                     "router": name,
                     "apgr": metrics["apgr"],
-                    "apgr_sd": m["sd"]["apgr"] if name == "random" else None,
+                    "apgr_sd": m["sd"]["apgr"] if random else None,
                     "cpt50": metrics["cpt50"],
                     "cpt80": metrics["cpt80"],
                     "trained_on": ", ".join(m.get("trained_on", [])),

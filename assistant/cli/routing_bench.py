@@ -29,8 +29,6 @@ from typing import Any
 from assistant.core.errors import ConfigError, DatasetError, WorkbenchError
 
 COMMAND = "routing-bench"
-ROUTER_CHOICES = ("length", "heuristic", "learned", "text", "random")
-CV_ROUTERS = ("learned", "text")
 PROTOCOLS = ("in-suite", "cross-suite", "both")
 
 
@@ -47,12 +45,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
+    from assistant.routing.registry import benchmark_routers
+
     parser.add_argument(
         "csv", nargs="*", help="per-prompt CSV, e.g. datasets/routellm/routellm_gsm8k.csv"
     )
     parser.add_argument(
         "--router",
-        choices=ROUTER_CHOICES,
+        choices=benchmark_routers(),
         action="append",
         help="router to measure (repeatable; default: all). The random baseline is always shown.",
     )
@@ -184,7 +184,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--train and --test go together: e.g. --train gsm8k --test mtbench")
     if args.loso and args.train:
         raise ConfigError("--loso holds out each given CSV in turn; drop --train/--test")
-    names = [n for n in ROUTER_CHOICES if n in (args.router or ROUTER_CHOICES) and n != "random"]
+    from assistant.routing.registry import RANDOM, benchmark_routers
+
+    choices = benchmark_routers()
+    names = [n for n in choices if n in (args.router or choices) and n != RANDOM]
     design = text_design(args)
     loaded = [load_suite(path) for path in args.csv]
     train = resolve_suites(_split(args.train), loaded)
@@ -254,11 +257,13 @@ def _in_suite(
     suite: Any, names: Sequence[str], args: argparse.Namespace, design: dict[str, Any]
 ) -> dict[str, Any]:
     from assistant.analysis.benchmark import bench_scores, evaluate, random_baseline
+    from assistant.routing.registry import RANDOM, scorer_spec
 
     routers: dict[str, Any] = {}
     try:
         for name in names:
-            if name in CV_ROUTERS:
+            spec = scorer_spec(name)
+            if spec.fitted:
                 routers[name] = _held_out(
                     name,
                     suite,
@@ -270,14 +275,12 @@ def _in_suite(
                 continue
             scores = bench_scores(name, suite, folds=args.folds, seed=args.seed)
             routers[name] = _metrics(evaluate(scores, suite.weak, suite.strong))
-            if name == "heuristic":
-                from assistant.routing.scorer import HEURISTIC_TUNED_ON
-
-                routers[name]["in_sample"] = suite.name in HEURISTIC_TUNED_ON
+            if spec.tuned_on:
+                routers[name]["in_sample"] = suite.name in spec.tuned_on
         base = random_baseline(suite.weak, suite.strong, draws=args.draws, seed=args.seed)
     except ValueError as exc:  # e.g. the strong model is not better: no gap to recover
         raise DatasetError(suite.path, str(exc), "Check the CSV and the options") from exc
-    routers["random"] = {"mean": _metrics(base.mean), "sd": _metrics(base.sd), "draws": base.draws}
+    routers[RANDOM] = {"mean": _metrics(base.mean), "sd": _metrics(base.sd), "draws": base.draws}
     return {
         "suite": suite.name,
         "path": suite.path,
@@ -389,14 +392,14 @@ def _cells(m: dict[str, Any]) -> list[str]:
 def _router_lines(routers: dict[str, Any]) -> list[str]:
     lines = [f"  {'router':<12}{'APGR':>16}{'CPT50':>18}{'CPT80':>18}"]
     for name, m in routers.items():
-        if name == "random":
+        if "mean" in m:  # the random baseline: mean ± sd of seeded draws
             mean, sd = m["mean"], m["sd"]
             cells = [
                 f"{mean['apgr']:.3f} ± {sd['apgr']:.3f}",
                 f"{mean['cpt50']:.1%} ± {sd['cpt50']:.1%}",
                 f"{mean['cpt80']:.1%} ± {sd['cpt80']:.1%}",
             ]
-            label = f"random ×{m['draws']}"
+            label = f"{name} ×{m['draws']}"
         else:
             cells = _cells(m)
             label = name + ("*" if "held_out" in m else "") + ("†" if m.get("in_sample") else "")
@@ -430,12 +433,15 @@ def format_report(report: Sequence[dict[str, Any]]) -> str:
 
 
 def format_cross(report: Sequence[dict[str, Any]]) -> str:
+    from assistant.routing.registry import BASELINE_SCORER, TARGET_SCORER, fitted_scorers
+
     lines: list[str] = []
+    fitted = " and ".join(fitted_scorers())
     for entry in report:
         dropped = entry["dropped_duplicates"]
         lines.append(
             f"{entry['suite']} held out: {entry['items']} prompts, weak mean "
-            f"{entry['weak_mean']:.3f}, strong mean {entry['strong_mean']:.3f}; learned and text "
+            f"{entry['weak_mean']:.3f}, strong mean {entry['strong_mean']:.3f}; {fitted} "
             f"fitted on {', '.join(entry['trained_on'])} ({entry['training_rows']} rows"
             + (f", {dropped} duplicates of test prompts dropped" if dropped else "")
             + ")"
@@ -446,7 +452,7 @@ def format_cross(report: Sequence[dict[str, Any]]) -> str:
         t = entry.get("targets") or {}
         if t:
             verdict = [
-                f"text − length {t['minus_length']:+.3f} (target ≥ +0.02: "
+                f"{TARGET_SCORER} − {BASELINE_SCORER} {t['minus_length']:+.3f} (target ≥ +0.02: "
                 f"{'met' if t['beats_length_by_0.02'] else 'not met'})"
                 if "minus_length" in t
                 else "",

@@ -22,8 +22,14 @@ from assistant.providers.registry import make_transcriber, tier_provider
 from assistant.providers.stt.base import Transcriber
 from assistant.providers.vision.base import VisionProvider
 from assistant.rag.bm25 import KnowledgeBase
-from assistant.routing import CHEAP, PREMIUM, ROUTERS, SCORERS, Router, Scorer
-from assistant.routing.routers import make_router
+from assistant.routing import CHEAP, PREMIUM, Router, Scorer
+from assistant.routing.registry import (
+    check_router,
+    make_router,
+    make_scorer,
+    scorer_names,
+    scorer_spec,
+)
 
 VISION_SEED_OFFSET = 1000  # the vision router's seed: its draws are not the LLM router's
 
@@ -101,14 +107,12 @@ def build_stages(
     """Every stage under ``config``, searching ``tenant``'s ``documents``; ``transcript`` is for
     the ``recorded`` transcriber. Problems that degrade a stage are added to ``notices``."""
     routing = config.routing
-    if routing.scorer not in SCORERS:
-        raise ConfigError(f"unknown scorer {routing.scorer!r}; available: {', '.join(SCORERS)}")
-    if routing.router not in ROUTERS:
-        raise ConfigError(f"unknown router {routing.router!r}; available: {', '.join(ROUTERS)}")
-    if routing.vision_scorer is not None and routing.vision_scorer not in SCORERS:
+    scorer_spec(routing.scorer)  # ConfigError naming the registered scorers
+    check_router(routing.router)
+    if routing.vision_scorer is not None and routing.vision_scorer not in scorer_names():
         raise ConfigError(
             f"unknown routing.vision_scorer {routing.vision_scorer!r}; available: "
-            f"{', '.join(SCORERS)}"
+            f"{', '.join(scorer_names())}"
         )
     stages = Stages(
         sampler=make_sampler(config.sampling),
@@ -121,7 +125,7 @@ def build_stages(
             cheap=tier_provider("llm", CHEAP, config.llm.cheap, notices),  # type: ignore[arg-type]
             premium=tier_provider("llm", PREMIUM, config.llm.premium, notices),  # type: ignore[arg-type]
         ),
-        scorer=SCORERS[routing.scorer](),
+        scorer=make_scorer(routing.scorer),
         router=make_router(
             routing.router,
             threshold=routing.threshold,
@@ -140,7 +144,7 @@ def build_stages(
         stages = stages.with_(
             vision_scorer=None
             if routing.vision_scorer is None
-            else SCORERS[routing.vision_scorer](),
+            else make_scorer(routing.vision_scorer),
             vision_router=make_router(
                 routing.router,
                 threshold=routing.threshold if vision_threshold is None else vision_threshold,

@@ -1,10 +1,10 @@
 """Complexity scoring and routing.
 
-Scorers (``SCORERS``: ``heuristic``, ``length``, ``learned``, ``text``) turn a question into a score in [0, 1]
-with per-feature contributions; routers (``ROUTERS``: ``threshold``, ``random``, ``always-cheap``,
-``always-premium``) turn a score into a tier with its propensity; ``Exploring`` routes a share of
-requests at random. ``calibration`` picks thresholds from a target premium share and judges
-thresholds from logged traffic; ``bench`` measures scorers on RouteLLM's per-prompt data.
+Scorers turn a question into a score in [0, 1] with per-feature contributions; routers turn a
+score into a tier with its propensity; ``Exploring`` routes a share of requests at random. Both are
+named in one place, ``registry`` (``scorer_names``, ``make_scorer``, ``router_names``,
+``make_router``): a new scorer is one ``register_scorer`` call there. ``calibration`` picks
+thresholds from a target premium share and judges thresholds from logged traffic.
 """
 
 from assistant.routing.calibration import (
@@ -18,14 +18,19 @@ from assistant.routing.learned import LearnedScorer, LogisticModel, train_logist
 from assistant.routing.routers import (
     CHEAP,
     PREMIUM,
-    ROUTERS,
     Exploring,
     Route,
     Router,
+)
+from assistant.routing.registry import (
     make_router,
+    make_scorer,
+    register_router,
+    register_scorer,
+    router_names,
+    scorer_names,
 )
 from assistant.routing.scorer import (
-    SCORERS,
     HeuristicScorer,
     LengthScorer,
     Score,
@@ -35,15 +40,9 @@ from assistant.routing.scorer import (
 from assistant.routing.seed import SeedKeywordScorer
 from assistant.routing.text import TextModel, TextScorer, train_text
 
-SCORERS.setdefault("learned", LearnedScorer)  # defined in learned.py, which builds on scorer.py
-SCORERS.setdefault("text", TextScorer)  # text.py: TF-IDF n-grams, ridge on the gain (scikit-learn)
-SCORERS.setdefault("seed-keywords", SeedKeywordScorer)  # the seed design's estimator (seed.py)
-
 __all__ = [
     "CHEAP",
     "PREMIUM",
-    "ROUTERS",
-    "SCORERS",
     "Exploring",
     "HeuristicScorer",
     "IPWEstimate",
@@ -62,7 +61,12 @@ __all__ = [
     "calibrate_threshold",
     "ipw_estimate",
     "make_router",
+    "make_scorer",
     "premium_share",
+    "register_router",
+    "register_scorer",
+    "router_names",
+    "scorer_names",
     "train_logistic",
     "train_text",
 ]

@@ -8,7 +8,7 @@ baseline any router must beat.
 drawn uniformly at random (``explored=True``), and every route logs the probability of its tier
 under that mixture, which is what ``calibration.ipw_estimate`` needs to judge other thresholds.
 The learned router is a scorer (``learned.LearnedScorer``) routed by ``threshold``, as in RouteLLM a
-router is a score plus a fixed rule.
+router is a score plus a fixed rule. Names map to routers in ``routing.registry``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from assistant.core.errors import ConfigError
 from assistant.core.events import CHEAP, PREMIUM
 
 
@@ -87,11 +86,6 @@ class AlwaysPremium(Router):
         return Route(PREMIUM, 1.0)
 
 
-ROUTERS: dict[str, type[Router]] = {
-    r.name: r for r in (ThresholdRouter, RandomRouter, AlwaysCheap, AlwaysPremium)
-}
-
-
 class Exploring(Router):
     """Routes a ``share`` of requests at random (either tier with probability 1/2), the rest by
     ``router``. The propensity is the probability of the chosen tier under this mixture:
@@ -115,16 +109,3 @@ class Exploring(Router):
             tier = PREMIUM if self._rng.random() < 0.5 else CHEAP
         p_premium = (1.0 - self.share) * p_premium + self.share * 0.5
         return Route(tier, p_premium if tier == PREMIUM else 1.0 - p_premium, explored)
-
-
-def make_router(
-    name: str, *, threshold: float = 0.5, seed: int = 0, explore_share: float = 0.0
-) -> Router:
-    """``ROUTERS[name]``, wrapped in ``Exploring`` when ``explore_share`` > 0."""
-    if name not in ROUTERS:
-        raise ConfigError(f"unknown router {name!r}; available: {', '.join(ROUTERS)}")
-    router = ROUTERS[name](threshold=threshold, seed=seed)
-    if explore_share > 0:
-        # a seed of its own, so exploration does not replay the inner router's draws
-        return Exploring(router, share=explore_share, seed=seed + 1)
-    return router

@@ -17,7 +17,8 @@ principles, not fitted:
   BM25 score), so the answer is not a lookup; no retrieval score contributes nothing.
 
 ``LengthScorer`` ranks by the number of characters alone: the baseline the heuristic must beat. They
-are measured on RouteLLM's public per-prompt data with ``python -m assistant routing-bench``.
+are measured on RouteLLM's public per-prompt data with ``python -m assistant routing-bench``. Names
+map to scorers in ``routing.registry``.
 """
 
 from __future__ import annotations
@@ -155,5 +156,3 @@ class LengthScorer(Scorer):
         n = len(question)
         return Score(round(n / (n + 200.0), 6), {"length": round(n / (n + 200.0), 6)})
 
-
-SCORERS: dict[str, type[Scorer]] = {"heuristic": HeuristicScorer, "length": LengthScorer}

@@ -152,3 +152,18 @@ def read_cross_suite(paths: Sequence[str | Path] | None = None) -> View[Any]:
     except (WorkbenchError, ValueError) as exc:
         return View.fail(ErrorKind.INVALID, str(exc))
     return View(cross_suite_table(report))
+
+
+def scorer_names() -> tuple[str, ...]:
+    """Every registered scorer (:func:`assistant.routing.registry.scorer_names`)."""
+    from assistant.routing.registry import scorer_names as names
+
+    return names()
+
+
+def benchmark_chart_routers() -> tuple[str, ...]:
+    """The routers the external-benchmark charts draw, in legend order: the registry's benchmark
+    scorers, then the random baseline and the oracle ceiling (``read_benchmark``'s names)."""
+    from assistant.routing.registry import ORACLE, RANDOM, benchmark_scorers
+
+    return (*benchmark_scorers(), RANDOM, ORACLE)
