@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from assistant.analysis.benchmark import (
-    BENCH_ROUTERS,
     apgr,
     bench_scores,
     cpt,
@@ -26,8 +25,6 @@ from assistant.core.errors import ConfigError, DatasetError
 from assistant.routing import (
     CHEAP,
     PREMIUM,
-    ROUTERS,
-    SCORERS,
     Exploring,
     HeuristicScorer,
     LearnedScorer,
@@ -38,10 +35,14 @@ from assistant.routing import (
     calibrate_threshold,
     ipw_estimate,
     make_router,
+    make_scorer,
     premium_share,
+    router_names,
+    scorer_names,
     train_logistic,
 )
 from assistant.routing.learned import WEIGHTS_ENV, cross_val_scores, fold_ids
+from assistant.routing.registry import benchmark_routers, fitted_scorers
 from assistant.routing.scorer import WEIGHTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +110,7 @@ def test_calibration_hits_its_share() -> None:
     for target in (0.0, 0.1, 0.25, 0.5, 0.9, 1.0):
         t = calibrate_threshold(scores, target)
         assert premium_share(scores, t) == pytest.approx(target, abs=1e-3)
-        router = ROUTERS["threshold"](threshold=t)
+        router = make_router("threshold", threshold=t)
         routed = sum(router.route(s).tier == PREMIUM for s in scores) / len(scores)
         assert routed == pytest.approx(target, abs=1e-3)
 
@@ -125,7 +126,7 @@ def test_calibration_with_ties_takes_the_nearest_share() -> None:
 
 # -- exploration and off-policy evaluation ----------------------------------------------------
 def test_exploration_propensities_and_share() -> None:
-    router = Exploring(ROUTERS["threshold"](threshold=0.5), share=0.2, seed=1)
+    router = Exploring(make_router("threshold", threshold=0.5), share=0.2, seed=1)
     routes = [router.route(0.9) for _ in range(5000)]
     explored = sum(r.explored for r in routes) / len(routes)
     assert explored == pytest.approx(0.2, abs=0.02)
@@ -137,15 +138,15 @@ def test_exploration_propensities_and_share() -> None:
     assert all(r.explored for r in routes if r.tier == CHEAP)
     assert router.threshold == 0.5 and router.name == "threshold+explore"
 
-    mixed = Exploring(ROUTERS["random"](threshold=0.75, seed=2), share=0.4, seed=3)
+    mixed = Exploring(make_router("random", threshold=0.75, seed=2), share=0.4, seed=3)
     props = {r.tier: r.propensity for r in (mixed.route(0.1) for _ in range(500))}
     assert props[PREMIUM] == pytest.approx(0.6 * 0.25 + 0.2)
     assert sum(props.values()) == pytest.approx(1.0)
     assert not any(
-        Exploring(ROUTERS["always-cheap"](), share=0.0).route(1.0).explored for _ in "ab"
+        Exploring(make_router("always-cheap"), share=0.0).route(1.0).explored for _ in "ab"
     )
     with pytest.raises(ValueError):
-        Exploring(ROUTERS["threshold"](), share=1.5)
+        Exploring(make_router("threshold"), share=1.5)
 
 
 def test_ipw_estimates_another_threshold_from_logged_traffic() -> None:
@@ -221,8 +222,19 @@ def test_learned_scorer_weights_errors(tmp_path: Path, monkeypatch: pytest.Monke
     good = tmp_path / "good.json"
     train_logistic(features, outcomes).save(good)
     monkeypatch.setenv(WEIGHTS_ENV, str(good))
-    score = SCORERS["learned"]().score("What about last quarter?", ScoreContext())
+    score = make_scorer("learned").score("What about last quarter?", ScoreContext())
     assert set(score.contributions) == set(WEIGHTS)
+    # the weights file as an option: no environment variable needed (and it wins over one)
+    monkeypatch.setenv(WEIGHTS_ENV, str(bad))
+    by_option = make_scorer("learned", weights=good).score(
+        "What about last quarter?", ScoreContext()
+    )
+    assert by_option == score
+    monkeypatch.delenv(WEIGHTS_ENV)
+    with pytest.raises(ConfigError, match="pass weights=FILE or set"):
+        make_scorer("learned")
+    with pytest.raises(ConfigError, match="takes no options"):
+        make_scorer("heuristic", weights=good)
 
 
 def test_folds_keep_groups_together() -> None:
@@ -236,11 +248,13 @@ def test_folds_keep_groups_together() -> None:
 
 # -- registries and scorers ------------------------------------------------------------------
 def test_registries() -> None:
-    assert set(ROUTERS) == {"threshold", "random", "always-cheap", "always-premium"}
-    assert {"heuristic", "length", "learned", "text"} <= set(SCORERS)
-    assert set(BENCH_ROUTERS) == {"length", "heuristic", "learned", "text", "random"}
-    for name, cls in ROUTERS.items():
-        router = cls(threshold=0.3, seed=1)
+    assert set(router_names()) == {"threshold", "random", "always-cheap", "always-premium"}
+    assert {"heuristic", "length", "learned", "text", "seed-keywords"} <= set(scorer_names())
+    assert benchmark_routers() == ("length", "heuristic", "learned", "text", "random")
+    assert fitted_scorers() == ("learned", "text")
+    assert isinstance(make_scorer("length"), LengthScorer)
+    for name in router_names():
+        router = make_router(name, threshold=0.3, seed=1)
         route = router.route(0.5)
         assert route.tier in (CHEAP, PREMIUM) and 0 < route.propensity <= 1, name
     assert isinstance(make_router("threshold", threshold=0.3, explore_share=0.1), Exploring)

@@ -19,7 +19,7 @@ from assistant.analysis.benchmark import RoutingSuite, apgr, bench_scores, load_
 from assistant.analysis.cross_suite import cross_suite, leave_one_suite_out, training_rows
 from assistant.cli import routing_bench as bench_cli
 from assistant.core.errors import ConfigError
-from assistant.routing import SCORERS, LogisticModel, ScoreContext, TextModel, TextScorer
+from assistant.routing import LogisticModel, ScoreContext, TextModel, TextScorer, make_scorer
 from assistant.routing.text import WEIGHTS_ENV, cross_val_text_scores, train_text
 
 # Lift: APGR as a share of the way from random (0.5) to the oracle (routing by the true gain).
@@ -145,7 +145,7 @@ def test_weights_roundtrip_and_the_scorer(
         "unseen words",
     ]
     assert np.allclose(loaded.predict(probe), model.predict(probe), atol=1e-5)
-    assert SCORERS["text"] is TextScorer
+    assert isinstance(make_scorer("text", weights=path), TextScorer)
     monkeypatch.setenv(WEIGHTS_ENV, str(path))
     scorer = TextScorer()
     hard, easy = (scorer.score(q, ScoreContext()) for q in probe[:2])

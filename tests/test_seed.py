@@ -19,7 +19,7 @@ from assistant.cli.registry import main
 from assistant.core.config import load_config, presets
 from assistant.core.errors import ConfigError
 from assistant.pipeline.stages import make_stages
-from assistant.routing import SCORERS, ScoreContext
+from assistant.routing import ScoreContext, make_scorer
 from assistant.routing.seed import SEED_THRESHOLD, SeedKeywordScorer
 from assistant.sessions.datasets import load_dataset
 
@@ -44,7 +44,7 @@ def test_the_seed_preset_builds_its_stages(tiny: Path) -> None:
     config = configurations("recorded")["seed"]
     stages = make_stages(config, load_dataset(tiny))
     assert isinstance(stages.scorer, SeedKeywordScorer)
-    assert SCORERS["seed-keywords"] is SeedKeywordScorer
+    assert isinstance(make_scorer("seed-keywords"), SeedKeywordScorer)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from assistant.providers.llm.local import NOT_FOUND, LocalExtractiveLLM
 from assistant.providers.stt.recorded import RecordedTranscriber
 from assistant.providers.vision.ocr import lines_in_reading_order
 from assistant.rag import KnowledgeBase, chunk_document
-from assistant.routing import ROUTERS, ScoreContext
+from assistant.routing import ScoreContext, make_router
 from assistant.routing.scorer import HeuristicScorer
 
 
@@ -87,11 +87,11 @@ def test_heuristic_scorer_orders_and_explains() -> None:
 
 
 def test_routers() -> None:
-    threshold = ROUTERS["threshold"](threshold=0.4)
+    threshold = make_router("threshold", threshold=0.4)
     assert threshold.route(0.39).tier == "cheap" and threshold.route(0.4).tier == "premium"
-    assert ROUTERS["always-cheap"]().route(1.0).tier == "cheap"
-    assert ROUTERS["always-premium"]().route(0.0).tier == "premium"
-    rnd = ROUTERS["random"](threshold=0.75, seed=1)
+    assert make_router("always-cheap").route(1.0).tier == "cheap"
+    assert make_router("always-premium").route(0.0).tier == "premium"
+    rnd = make_router("random", threshold=0.75, seed=1)
     routes = [rnd.route(0.5) for _ in range(2000)]
     share = sum(r.tier == "premium" for r in routes) / len(routes)
     assert 0.2 < share < 0.3

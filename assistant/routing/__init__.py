@@ -15,13 +15,6 @@ from assistant.routing.calibration import (
     premium_share,
 )
 from assistant.routing.learned import LearnedScorer, LogisticModel, train_logistic
-from assistant.routing.routers import (
-    CHEAP,
-    PREMIUM,
-    Exploring,
-    Route,
-    Router,
-)
 from assistant.routing.registry import (
     make_router,
     make_scorer,
@@ -29,6 +22,13 @@ from assistant.routing.registry import (
     register_scorer,
     router_names,
     scorer_names,
+)
+from assistant.routing.routers import (
+    CHEAP,
+    PREMIUM,
+    Exploring,
+    Route,
+    Router,
 )
 from assistant.routing.scorer import (
     HeuristicScorer,

@@ -155,4 +155,3 @@ class LengthScorer(Scorer):
     def score(self, question: str, context: ScoreContext) -> Score:
         n = len(question)
         return Score(round(n / (n + 200.0), 6), {"length": round(n / (n + 200.0), 6)})
-
