@@ -25,17 +25,16 @@ from assistant.core.errors import (
 from assistant.core.events import KeptFrame, Passage
 from assistant.providers import registry
 from assistant.providers.base import CallFailure, Provider, ProviderCallError, RetryPolicy
+from assistant.providers.cloud import CloudOptions
 from assistant.providers.keys import get_key, parse_dotenv, redact, resolve_cloud
-from assistant.providers.llm.anthropic_llm import AnthropicLLM
 from assistant.providers.llm.base import LLM, AnswerRequest
-from assistant.providers.llm.google_llm import GoogleLLM
-from assistant.providers.llm.openai_llm import OpenAILLM
 from assistant.providers.llm.prompts import parse_answer, user_message
-from assistant.providers.vision.cloud import (
-    AnthropicVision,
-    GoogleVision,
-    OpenAIVision,
-)
+from assistant.providers.vendors.anthropic.llm import AnthropicLLM
+from assistant.providers.vendors.anthropic.vision import AnthropicVision
+from assistant.providers.vendors.google.llm import GoogleLLM
+from assistant.providers.vendors.google.vision import GoogleVision
+from assistant.providers.vendors.openai.llm import OpenAILLM
+from assistant.providers.vendors.openai.vision import OpenAIVision
 
 KEY = "sk-test-SECRET-4f9a0c1d2e3b"
 VENDORS: tuple[Vendor, ...] = ("openai", "anthropic", "google")
@@ -96,20 +95,16 @@ def make_llm(
     timeout_s: float = 5.0,
     attempts: int = 3,
 ) -> LLM:
-    common: dict[str, Any] = {
-        "model": REQUESTED[vendor],
-        "api_key": KEY,
-        "timeout_s": timeout_s,
-        "policy": RetryPolicy(max_attempts=attempts),
-        "sleep": sleeps.append,
-    }
-    llm: LLM
-    if vendor == "openai":
-        llm = OpenAILLM(base_url=fake.openai_url, **common)
-    elif vendor == "anthropic":
-        llm = AnthropicLLM(base_url=fake.url, **common)
-    else:
-        llm = GoogleLLM(base_url=fake.url, **common)
+    classes = {"openai": OpenAILLM, "anthropic": AnthropicLLM, "google": GoogleLLM}
+    options = CloudOptions(
+        model=REQUESTED[vendor],
+        api_key=KEY,
+        base_url=fake.openai_url if vendor == "openai" else fake.url,
+        timeout_s=timeout_s,
+    )
+    llm: LLM = classes[vendor](
+        options, policy=RetryPolicy(max_attempts=attempts), sleep=sleeps.append
+    )
     _OPEN.append(llm)
     return llm
 
@@ -271,11 +266,13 @@ def test_error_event_inside_the_stream_is_retried(
 
 def test_openai_compatible_server(fake: FakeVendors, sleeps: list[float]) -> None:
     llm = OpenAILLM(
-        model="llama3.2",
-        api_key="not-needed",
-        base_url=fake.openai_url,
-        provider="ollama",
-        local=True,
+        CloudOptions(
+            model="llama3.2",
+            api_key="not-needed",
+            base_url=fake.openai_url,
+            provider="ollama",
+            local=True,
+        )
     )
     _OPEN.append(llm)
     result = llm.answer(REQUEST)
@@ -284,7 +281,7 @@ def test_openai_compatible_server(fake: FakeVendors, sleeps: list[float]) -> Non
     (sent,) = fake.of("openai")
     assert sent.body["max_tokens"] == 300 and "max_completion_tokens" not in sent.body
     with pytest.raises(ProviderError, match="OLLAMA_BASE_URL"):
-        OpenAILLM(model="llama3.2", api_key="x", provider="ollama")
+        OpenAILLM(CloudOptions(model="llama3.2", api_key="x", provider="ollama"))
 
 
 # -- vision ----------------------------------------------------------------------------------------
@@ -322,10 +319,10 @@ def test_vision_sends_the_frame_and_maps_usage(
 ) -> None:
     classes = {"openai": OpenAIVision, "anthropic": AnthropicVision, "google": GoogleVision}
     base_url = fake.openai_url if vendor == "openai" else fake.url
-    vision = classes[vendor](
-        model=REQUESTED[vendor], api_key=KEY, base_url=base_url, image_format=image_format,
-        policy=RetryPolicy(max_attempts=2), sleep=sleeps.append,
-    )  # fmt: skip
+    options = CloudOptions(
+        model=REQUESTED[vendor], api_key=KEY, base_url=base_url, image_format=image_format
+    )
+    vision = classes[vendor](options, policy=RetryPolicy(max_attempts=2), sleep=sleeps.append)
     _OPEN.append(vision)
     fake.push(vendor, Reply.rate_limited(1), Reply.answer("Roadmap\n", "Launch: 14 March"))
     result = vision.analyze(frame(), "when is the launch?")
@@ -428,22 +425,25 @@ def test_a_stage_adapter_without_its_hook_cannot_be_made() -> None:
             raise AssertionError
 
     with pytest.raises(TypeError, match="_make_client"):
-        NoClient(model="m", api_key=KEY)  # type: ignore[abstract]
+        NoClient(CloudOptions(model="m", api_key=KEY))  # type: ignore[abstract]
 
 
 def test_every_registry_row_builds_its_provider(no_keys: Path) -> None:
     from assistant.core.config import SttConfig
+    from assistant.providers.catalog import vendors
     from assistant.providers.llm.local import LocalExtractiveLLM
+    from assistant.providers.stt.base import Transcriber
     from assistant.providers.stt.recorded import RecordedTranscriber
     from assistant.providers.stt.whisper import WhisperTranscriber
     from assistant.providers.vision.base import VisionProvider
     from assistant.providers.vision.ocr import OcrVision
 
-    for stage, classes in registry.CLOUD_CLASSES.items():
-        for vendor, path in classes.items():
+    bases = {"llm": LLM, "vision": VisionProvider, "stt": Transcriber}
+    for vendor in vendors():
+        for stage, path in vendor.adapters.items():
             cls = registry._load(path)
-            assert issubclass(cls, LLM if stage == "llm" else VisionProvider), path
-            assert cls.provider == vendor, path
+            assert issubclass(cls, bases[stage]), path
+            assert cls.provider == vendor.name, path
     assert isinstance(registry.make_llm("local:extractive-1"), LocalExtractiveLLM)
     assert isinstance(registry.make_vision("ocr:low"), OcrVision)
     assert isinstance(registry.make_stt("whisper:tiny.en", SttConfig()), WhisperTranscriber)

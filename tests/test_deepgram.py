@@ -25,9 +25,10 @@ from assistant.core.errors import (
 )
 from assistant.core.events import Utterance, Word
 from assistant.providers.base import ProviderCallError, RetryPolicy
+from assistant.providers.cloud import CloudOptions
 from assistant.providers.registry import make_stt
 from assistant.providers.stt.base import Segment
-from assistant.providers.stt.deepgram import DeepgramStream, DeepgramTranscriber
+from assistant.providers.vendors.deepgram.stt import DeepgramStream, DeepgramTranscriber
 
 pytestmark = [
     # deepgram-sdk 7.17 still imports the legacy websockets client
@@ -66,11 +67,8 @@ def transcriber(
     base_url: str, sleeps: list[float], *, timeout_s: float = 2.0, attempts: int = 3
 ) -> DeepgramTranscriber:
     stt = DeepgramTranscriber(
-        model="nova-3",
+        CloudOptions(model="nova-3", api_key=KEY, base_url=base_url, timeout_s=timeout_s),
         config=SttConfig(language="en"),
-        api_key=KEY,
-        base_url=base_url,
-        timeout_s=timeout_s,
         policy=RetryPolicy(max_attempts=attempts),
         sleep=sleeps.append,
     )
@@ -259,7 +257,9 @@ def test_deepgram_key_from_dotenv_and_secrets_like_every_vendor(
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
     monkeypatch.delenv("DEEPGRAM_BASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text(f"DEEPGRAM_API_KEY={KEY}\nDEEPGRAM_BASE_URL=http://127.0.0.1:9\n")
+    (tmp_path / ".env").write_text(
+        f"DEEPGRAM_API_KEY={KEY}\nDEEPGRAM_BASE_URL=http://127.0.0.1:9\n"
+    )
     stt = make_stt("deepgram:nova-3", SttConfig())
     assert stt.base_url == "http://127.0.0.1:9" and KEY not in repr(stt)
     (tmp_path / ".env").unlink()
@@ -347,7 +347,7 @@ def test_stream_rejected_key_is_a_status_error(
 
 
 def test_importing_the_adapter_does_not_import_the_sdk() -> None:
-    code = "import sys, assistant.providers.stt.deepgram; print(sorted({'deepgram', 'httpx'} & set(sys.modules)))"
+    code = "import sys, assistant.providers.vendors.deepgram.stt; print(sorted({'deepgram', 'httpx'} & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )

@@ -204,6 +204,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "views": BELOW_VIEWS,
     "cli": BELOW_VIEWS | {"views"},
 }
+# Single modules a layer may import from a layer it may not: pricing reads each vendor's token
+# rules from the vendor catalog (data only: it imports core alone).
+MAY_ALSO_IMPORT: dict[str, set[str]] = {"pricing": {"assistant.providers.catalog"}}
 
 
 def _layer(module: str) -> str | None:
@@ -220,6 +223,17 @@ def test_every_layer_imports_only_the_layers_below_it() -> None:
         for module, targets in graph.items()
         if (layer := _layer(module)) is not None
         for target in targets
-        if (other := _layer(target)) not in (None, layer) and other not in MAY_IMPORT[layer]
+        if (other := _layer(target)) not in (None, layer)
+        and other not in MAY_IMPORT[layer]
+        and target not in MAY_ALSO_IMPORT.get(layer, set())
     )
     assert not upward, "imports against the layers (assistant/README.md):\n" + "\n".join(upward)
+
+
+def test_the_vendor_catalog_is_data_only() -> None:
+    """What pricing may import from providers must stay below it: the catalog imports core only."""
+    graph = import_graph()
+    for layer, modules in MAY_ALSO_IMPORT.items():
+        for module in modules:
+            below = {m for m in graph[module] if _layer(m) not in (None, _layer(module))}
+            assert {_layer(m) for m in below} <= MAY_IMPORT[layer] | {"core"}, (module, below)

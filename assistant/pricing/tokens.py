@@ -32,6 +32,7 @@ import gzip
 import hashlib
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -59,8 +60,12 @@ class Count:
 
 
 def encoding_name(provider: str, model: str) -> str | None:
-    """The tiktoken encoding of an OpenAI model, None for other vendors."""
-    if provider != "openai":
+    """The tiktoken encoding of a model whose vendor counts with tiktoken (the catalog's
+    ``text_tokenizer``: OpenAI's), None for other vendors."""
+    from assistant.providers.catalog import find_vendor
+
+    vendor = find_vendor(provider)
+    if vendor is None or vendor.text_tokenizer != "tiktoken":
         return None
     return (
         "cl100k_base"
@@ -216,17 +221,28 @@ def gemini_image_tokens(width: int, height: int) -> int:
     return tiles * GEMINI_TILE_TOKENS
 
 
+#: Each vendor's published rule (the catalog's ``Vendor.image_rule`` names one): input tokens of a
+#: ``width`` x ``height`` image on a model.
+IMAGE_RULES: dict[str, Callable[[int, int, str], int]] = {
+    "openai": openai_image_tokens,
+    "anthropic": lambda width, height, model: anthropic_image_tokens(width, height),
+    "gemini": lambda width, height, model: gemini_image_tokens(width, height),
+}
+
+
 def image_tokens(width: int, height: int, *, provider: str, model: str) -> int:
-    """Input tokens one ``width`` x ``height`` image costs on ``provider:model``."""
+    """Input tokens one ``width`` x ``height`` image costs on ``provider:model``, by the rule
+    its vendor's catalog entry names."""
+    from assistant.providers.catalog import find_vendor, vendors
+
     if width < 1 or height < 1:
         raise ValueError(f"an image is at least 1x1 px, not {width}x{height}")
-    if provider == "openai":
-        return openai_image_tokens(width, height, model)
-    if provider == "anthropic":
-        return anthropic_image_tokens(width, height)
-    if provider == "google":
-        return gemini_image_tokens(width, height)
-    raise ConfigError(
-        f"no image-token rule for {provider}:{model}; vision scenarios take openai, anthropic "
-        "or google models"
-    )
+    vendor = find_vendor(provider)
+    rule = IMAGE_RULES.get(vendor.image_rule or "") if vendor is not None else None
+    if rule is None:
+        ruled = [v.name for v in vendors() if v.image_rule in IMAGE_RULES]
+        raise ConfigError(
+            f"no image-token rule for {provider}:{model}; vision scenarios take "
+            f"{', '.join(ruled[:-1])} or {ruled[-1]} models"
+        )
+    return rule(width, height, model)

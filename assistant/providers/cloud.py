@@ -1,62 +1,81 @@
-"""What every cloud adapter shares: vendor options, a lazily made SDK client, the error mapping
-around each request, and the checks at the end of a streamed answer.
+"""What every cloud adapter shares: one frozen options value, a lazily made SDK client, the error
+mapping around each request, and the checks at the end of a streamed answer.
 
-``CloudClient`` is mixed into a stage base (``LLM`` or ``VisionProvider``, which own retries, timing
-and usage). Each vendor module (``providers.vendors``) subclasses it once with how to make its SDK
-client (``_make_client``) and how its exceptions map to the workbench's (``_map_error``); an
-adapter then only maps one request.
+``CloudClient`` is a ``Provider`` (retries, timing, usage) combined with a stage base (``LLM`` or
+``VisionProvider``, which declare the hook) in each adapter. Each vendor's ``client`` module
+(``providers/vendors/<vendor>/client.py``) subclasses it once with how to make its SDK client
+(``_make_client``) and how its exceptions map to the workbench's (``_map_error``); an adapter then
+only maps one request.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.core.errors import ProviderError
-from assistant.providers.base import RetryPolicy
+from assistant.providers.base import Provider, RetryPolicy
 from assistant.providers.errors import empty_answer_error, malformed
 
 
-class CloudClient(ABC):
-    provider: str
+@dataclass(frozen=True, slots=True)
+class CloudOptions:
+    """How a cloud adapter reaches its model: one value for every vendor and stage, so adapters
+    share one constructor (``Adapter(options, policy=..., sleep=...)``) and ``configure`` swaps
+    the timeout with ``dataclasses.replace``."""
+
     model: str
-    base_url: str | None
-    timeout_s: float
-    max_output_tokens: int
-    _api_key: str
-    _client: Any
+    api_key: str = field(repr=False)
+    base_url: str | None = None  # None: the vendor's own endpoint
+    timeout_s: float = 30.0  # per attempt
+    max_output_tokens: int | None = None  # None: the stage's default (answers 300, screens 800)
+    provider: str | None = None  # the ledger's name when not the vendor's (a compatible server)
+    local: bool = False  # a loopback server: priced by compute seconds
+    image_format: str = "png"  # vision: how frames are sent ("png" or "jpeg")
+
+
+class CloudClient(Provider):
+    """A provider that calls a vendor's SDK: ``options`` hold the model, key and endpoint; the
+    client is made on first use and made again after ``configure`` changes the timeout."""
+
+    local = False
+    default_max_output_tokens = 300
 
     def __init__(
         self,
+        options: CloudOptions,
         *,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 30.0,
-        max_output_tokens: int = 300,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(model=model, policy=policy, sleep=sleep)  # type: ignore[call-arg]
-        self._cloud_options(
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_output_tokens=max_output_tokens,
-        )
+        super().__init__(model=options.model, policy=policy, sleep=sleep)
+        self.options = options
+        if options.provider is not None:
+            self.provider = options.provider
+        self.local = options.local
+        self._client: Any = None
 
-    def _cloud_options(
-        self, *, api_key: str, base_url: str | None, timeout_s: float, max_output_tokens: int
-    ) -> None:
-        self.base_url = base_url
-        self.timeout_s = timeout_s
-        self.max_output_tokens = max_output_tokens
-        self._api_key = api_key
-        self._client = None
+    @property
+    def base_url(self) -> str | None:
+        return self.options.base_url
+
+    @property
+    def timeout_s(self) -> float:
+        return self.options.timeout_s
+
+    @property
+    def max_output_tokens(self) -> int:
+        limit = self.options.max_output_tokens
+        return self.default_max_output_tokens if limit is None else limit
+
+    @property
+    def _api_key(self) -> str:
+        return self.options.api_key
 
     @abstractmethod
     def _make_client(self) -> Any:
@@ -81,8 +100,8 @@ class CloudClient(ABC):
         return self._client
 
     def configure(self, *, policy: RetryPolicy, timeout_s: float) -> None:
-        super().configure(policy=policy, timeout_s=timeout_s)  # type: ignore[misc]
-        self.timeout_s = timeout_s
+        super().configure(policy=policy, timeout_s=timeout_s)
+        self.options = dataclasses.replace(self.options, timeout_s=timeout_s)
         self.close()  # a client made with the old timeout is made again on the next call
 
     def warm_up(self) -> None:
@@ -94,8 +113,7 @@ class CloudClient(ABC):
         self._client = None
 
     def __repr__(self) -> str:  # never the key
-        model = getattr(self, "model", "?")
-        return f"{type(self).__name__}(model={model!r}, base_url={self.base_url!r})"
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
 
 
 @dataclass(slots=True)

@@ -8,7 +8,8 @@ carry it (vendor error bodies sometimes echo the key they were sent).
 ``resolve_cloud`` turns a spec ("openai:gpt-4o-mini", "ollama:llama3.2") into a ``CloudTarget``
 (which SDK speaks to it, the ledger's provider name, key, base URL), raising ``ProviderError`` that
 names the variable to set when a key is missing; ``providers.registry`` builds the adapter from it.
-This module builds no provider and imports no adapter.
+Which variables hold which vendor's key is ``providers.catalog``'s. This module builds no provider
+and imports no adapter.
 """
 
 from __future__ import annotations
@@ -23,24 +24,14 @@ from urllib.parse import urlsplit
 
 from assistant.core.errors import ConfigError, ProviderError
 from assistant.providers.base import split_spec
+from assistant.providers.catalog import (
+    COMPATIBLE_SERVERS,
+    COMPATIBLE_VENDOR,
+    canonical,
+    cloud_providers,
+    find_vendor,
+)
 
-#: Vendor → the variables its key may be in, first found wins.
-KEY_ENVS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "google": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
-}
-ALIASES = {"gemini": "google"}
-#: OpenAI-compatible servers → default base URL; ``<NAME>_BASE_URL`` (e.g. ``OLLAMA_BASE_URL``,
-#: ``OPENAI_COMPATIBLE_BASE_URL``) overrides it, ``<NAME>_API_KEY`` is sent if set (most ignore it).
-COMPATIBLE_SERVERS: dict[str, str | None] = {
-    "ollama": "http://localhost:11434/v1",
-    "vllm": "http://localhost:8000/v1",
-    "llamacpp": "http://localhost:8080/v1",
-    "lmstudio": "http://localhost:1234/v1",
-    "openai-compatible": None,  # no default: OPENAI_COMPATIBLE_BASE_URL is required
-}
-CLOUD_PROVIDERS = (*KEY_ENVS, *ALIASES, *COMPATIBLE_SERVERS)
 _NO_KEY = "not-needed"  # the OpenAI SDK insists on a key; local servers ignore it
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -119,16 +110,18 @@ def env_name(provider: str, suffix: str) -> str:
     return f"{provider.upper().replace('-', '_')}_{suffix}"
 
 
-def resolve_cloud(spec: str) -> CloudTarget:
-    """A cloud or OpenAI-compatible spec resolved to its key and endpoint."""
+def resolve_cloud(spec: str, *, stage: str | None = None) -> CloudTarget:
+    """A cloud or OpenAI-compatible spec resolved to its key and endpoint (``stage``: only the
+    vendors with an adapter for it)."""
     provider, model = split_spec(spec)
-    provider = ALIASES.get(provider, provider)
-    if provider not in KEY_ENVS and provider not in COMPATIBLE_SERVERS:
+    known = cloud_providers(stage)
+    if provider not in known:
         raise ProviderError(
-            f"unknown cloud provider {provider!r} in {spec!r}; known: {', '.join(CLOUD_PROVIDERS)}",
+            f"unknown cloud provider {provider!r} in {spec!r}; known: {', '.join(known)}",
             provider=provider,
             model=model,
         )
+    provider = canonical(provider)
     if not model:
         raise ProviderError(
             f"{spec!r} names no model; write it as provider:model, e.g. openai:gpt-4o-mini",
@@ -144,8 +137,9 @@ def resolve_cloud(spec: str) -> CloudTarget:
                 model=model,
             )
         key = get_key(key_env) or _NO_KEY
-        return CloudTarget("openai", provider, model, key, key_env, base_url)
-    names = KEY_ENVS[provider]
+        return CloudTarget(COMPATIBLE_VENDOR, provider, model, key, key_env, base_url)
+    vendor = find_vendor(provider)
+    names = vendor.key_envs if vendor is not None else ()
     for name in names:
         found = get_key(name)
         if found:

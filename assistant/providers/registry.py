@@ -2,12 +2,12 @@
 LLM): everything that turns a spec into a provider (the pipeline's stages, the judge, stt-bench)
 asks here.
 
-A new provider is one class and one row here; the pipeline does not change. Each table maps a
-provider name to the ``module:Class`` that implements it (imported only when the spec is used, so
-an SDK is loaded only for the providers a run uses) and how it is built: offline from the model
-name, from the cloud target a key resolves to (``keys.resolve_cloud``), or for speech from the stt
-options. A cloud provider whose key is missing degrades to the offline provider of its tier, with
-a notice.
+Cloud vendors are ``providers.catalog``'s: each stage serves every catalogued vendor with an
+adapter for it (the ``module:Class`` it names, imported only when a spec uses it, so an SDK is
+loaded only for the vendors a run uses), built from the cloud target its key resolves to
+(``keys.resolve_cloud``) as one ``CloudOptions``. The local providers are the rows here, built
+offline from the model name or, for speech, from the stt options. A cloud provider whose key is
+missing degrades to the offline provider of its tier, with a notice.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from assistant.core.config import Config, SttConfig
 from assistant.core.errors import ConfigError, ProviderError
 from assistant.core.events import CHEAP, PREMIUM, Utterance
 from assistant.providers.base import Provider, split_spec
-from assistant.providers.keys import CLOUD_PROVIDERS, CloudTarget, resolve_cloud
+from assistant.providers.catalog import adapter, cloud_providers
+from assistant.providers.cloud import CloudOptions
+from assistant.providers.keys import CloudTarget, resolve_cloud
 from assistant.providers.llm.base import LLM
 from assistant.providers.stt.base import Transcriber
 from assistant.providers.vision.base import VisionProvider
@@ -44,26 +46,27 @@ def _offline(path: str) -> Callable[[str], Any]:
     return lambda spec: _load(path)(model=split_spec(spec)[1])
 
 
-def _cloud(paths: Mapping[str, str]) -> Callable[[str], Any]:
-    """A cloud provider: the spec's key and endpoint, then the class of the SDK that speaks to it
-    (``paths``: vendor → class; "openai" also serves the OpenAI-compatible servers)."""
+def _cloud(stage: str) -> Callable[[str], Any]:
+    """A cloud provider for ``stage``: the spec's key and endpoint, then the catalog's adapter
+    class of the vendor whose SDK speaks to it (the OpenAI vendor's for compatible servers)."""
 
     def build(spec: str) -> Any:
-        target = resolve_cloud(spec)
-        return _load(paths[target.vendor])(**_cloud_options(target))
+        target = resolve_cloud(spec, stage=stage)
+        return _load(adapter(target.vendor, stage))(cloud_options(target))
 
     return build
 
 
-def _cloud_options(target: CloudTarget) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "model": target.model,
-        "api_key": target.api_key,
-        "base_url": target.base_url,
-    }
-    if target.vendor == "openai":  # also a compatible server: its name, and whether it is local
-        options |= {"provider": target.provider, "local": target.on_this_machine}
-    return options
+def cloud_options(target: CloudTarget) -> CloudOptions:
+    """The adapter options for a resolved target (a compatible server keeps its own name, and is
+    local when it listens on this machine)."""
+    return CloudOptions(
+        model=target.model,
+        api_key=target.api_key,
+        base_url=target.base_url,
+        provider=target.provider,
+        local=target.on_this_machine,
+    )
 
 
 def _whisper(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
@@ -84,67 +87,54 @@ def _recorded(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
 
 
 def _deepgram(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
-    from assistant.providers.vendors.deepgram import credentials
+    from assistant.providers.vendors.deepgram.client import credentials
 
     model = split_spec(spec)[1] or "nova-3"
     api_key, base_url = credentials(model)
-    cls: Any = _load("assistant.providers.stt.deepgram:DeepgramTranscriber")
-    transcriber: Transcriber = cls(model=model, config=stt, api_key=api_key, base_url=base_url)
+    cls: Any = _load(adapter("deepgram", "stt"))
+    options = CloudOptions(model=model, api_key=api_key, base_url=base_url)
+    transcriber: Transcriber = cls(options, config=stt)
     return transcriber
 
 
 # -- the tables -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Registry(Generic[P]):
-    """One stage's providers: name → builder (given the whole spec, and the stage's context)."""
+    """One stage's providers: name → builder (given the whole spec, and the stage's context);
+    with ``cloud`` set, also every catalogued cloud vendor with an adapter for ``cloud`` (read
+    when asked, so a vendor added to the catalog is served at once)."""
 
     stage: str
     builders: Mapping[str, Callable[..., P]]
+    cloud: str | None = None  # the catalog's stage name
+
+    def names(self) -> tuple[str, ...]:
+        return (*self.builders, *(cloud_providers(self.cloud) if self.cloud else ()))
 
     def make(self, spec: str, *context: Any) -> P:
         provider, _ = split_spec(spec)
-        if provider not in self.builders:
-            raise ConfigError(
-                f"unknown {self.stage} provider {provider!r} in {spec!r}; available here: "
-                f"{', '.join(sorted(self.builders))}"
-            )
-        return self.builders[provider](spec, *context)
+        if provider in self.builders:
+            return self.builders[provider](spec, *context)
+        if self.cloud is not None and provider in cloud_providers(self.cloud):
+            built: P = _cloud(self.cloud)(spec)
+            return built
+        raise ConfigError(
+            f"unknown {self.stage} provider {provider!r} in {spec!r}; available here: "
+            f"{', '.join(sorted(self.names()))}"
+        )
 
     def __contains__(self, provider: object) -> bool:
-        return provider in self.builders
+        return provider in self.names()
 
 
-#: Stage → vendor → the adapter class that speaks that vendor's SDK.
-CLOUD_CLASSES: dict[str, dict[str, str]] = {
-    "vision": {
-        "openai": "assistant.providers.vision.cloud:OpenAIVision",
-        "anthropic": "assistant.providers.vision.cloud:AnthropicVision",
-        "google": "assistant.providers.vision.cloud:GoogleVision",
-    },
-    "llm": {
-        "openai": "assistant.providers.llm.openai_llm:OpenAILLM",
-        "anthropic": "assistant.providers.llm.anthropic_llm:AnthropicLLM",
-        "google": "assistant.providers.llm.google_llm:GoogleLLM",
-    },
-}
-_CLOUD_VISION = _cloud(CLOUD_CLASSES["vision"])
-_CLOUD_LLM = _cloud(CLOUD_CLASSES["llm"])
 STT: Registry[Transcriber] = Registry(
     "stt", {"whisper": _whisper, "recorded": _recorded, "deepgram": _deepgram}
 )
 VISION: Registry[VisionProvider] = Registry(
-    "vision",
-    {
-        "ocr": _offline("assistant.providers.vision.ocr:OcrVision"),
-        **dict.fromkeys(CLOUD_PROVIDERS, _CLOUD_VISION),
-    },
+    "vision", {"ocr": _offline("assistant.providers.vision.ocr:OcrVision")}, cloud="vision"
 )
 LLMS: Registry[LLM] = Registry(
-    "LLM",
-    {
-        "local": _offline("assistant.providers.llm.local:LocalExtractiveLLM"),
-        **dict.fromkeys(CLOUD_PROVIDERS, _CLOUD_LLM),
-    },
+    "LLM", {"local": _offline("assistant.providers.llm.local:LocalExtractiveLLM")}, cloud="llm"
 )
 #: What a tier (or transcription) falls back to, offline, when its cloud provider has no key.
 OFFLINE = {
@@ -154,8 +144,6 @@ OFFLINE = {
     ("llm", PREMIUM): "local:extractive-3",
 }
 STT_OFFLINE = "whisper:tiny.en"
-#: The transcribers that need a key (and so may fall back to ``STT_OFFLINE``).
-CLOUD_STT = ("deepgram",)
 STT_PROVIDERS = tuple(STT.builders)
 
 
@@ -171,7 +159,7 @@ def make_llm(spec: str) -> LLM:
 def make_cloud_llm(spec: str) -> LLM:
     """A cloud LLM only (the judge's): ``ProviderError`` for any other spec, or naming the
     variable to set when its key is missing."""
-    llm: LLM = _CLOUD_LLM(spec)  # resolve_cloud first: it rejects a spec that is not a cloud one
+    llm: LLM = _cloud("llm")(spec)  # resolve_cloud first: it rejects a spec that is not a cloud one
     return llm
 
 
@@ -210,7 +198,7 @@ def make_transcriber(
     try:
         return make_stt(spec, config.stt, transcript)
     except ProviderError as exc:
-        if provider not in CLOUD_STT or not allow_fallback:
+        if provider not in cloud_providers("stt") or not allow_fallback:  # no key to miss
             raise
         if notices is not None:
             notices.append(f"{exc} - transcribing offline with {STT_OFFLINE} instead")

@@ -14,32 +14,25 @@ from assistant.core.errors import LedgerError
 from assistant.ledger.queries.costs import COST_STAGES as COST_STAGES  # the Costs page's stages
 from assistant.views.result import ErrorKind, View, ledger_error, reading
 
-KEY_VARIABLES = {
-    "OpenAI": ("OPENAI_API_KEY",),
-    "Anthropic": ("ANTHROPIC_API_KEY",),
-    "Google GenAI": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
-    "Deepgram": ("DEEPGRAM_API_KEY",),
-    "LiveKit": ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"),
-}
 ALL_TENANTS = "All tenants"
 EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay datasets/demo`."
 
 
 def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:
-    """Which providers have their keys set (names only; values are never read out). Keys are found
+    """Which providers have their keys set, by display name: every vendor in the catalog
+    (``providers.catalog``), then LiveKit (names only; values are never read out). Keys are found
     where the adapters look (the environment, ``.env``, ``.streamlit/secrets.toml``) unless
     ``environ`` is given, which is then the only place looked."""
+    from assistant.livekit.admin import ENV_VARS as LIVEKIT_VARIABLES
+    from assistant.providers.catalog import vendors
     from assistant.providers.keys import get_key
 
     def present(variable: str) -> bool:
         return bool(environ.get(variable)) if environ is not None else get_key(variable) is not None
 
-    status = {}
-    for name, variables in KEY_VARIABLES.items():
-        if name == "LiveKit":
-            status[name] = all(present(v) for v in variables)
-        else:
-            status[name] = any(present(v) for v in variables)
+    # a vendor's key is any one of its variables; LiveKit needs all three
+    status = {v.display_name: any(present(k) for k in v.key_envs) for v in vendors()}
+    status["LiveKit"] = all(present(v) for v in LIVEKIT_VARIABLES)
     return status
 
 

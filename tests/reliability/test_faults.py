@@ -339,26 +339,22 @@ def test_retry_after_longer_than_the_policy_waits_is_not_retried_early(
     """Retrying before the server's Retry-After would ignore it: the call fails at once instead
     (the pipeline's other tier answers), saying why; a shorter Retry-After is waited in full."""
     from assistant.providers.base import ProviderCallError, RetryPolicy
-    from assistant.providers.llm.anthropic_llm import AnthropicLLM
+    from assistant.providers.cloud import CloudOptions
     from assistant.providers.llm.base import LLM, AnswerRequest
-    from assistant.providers.llm.google_llm import GoogleLLM
-    from assistant.providers.llm.openai_llm import OpenAILLM
+    from assistant.providers.vendors.anthropic.llm import AnthropicLLM
+    from assistant.providers.vendors.google.llm import GoogleLLM
+    from assistant.providers.vendors.openai.llm import OpenAILLM
 
     sleeps: list[float] = []
-    common: dict[str, Any] = {
-        "model": "m",
-        "api_key": "test-fake-key",
-        "timeout_s": 5.0,
-        "policy": RetryPolicy(max_attempts=3, base_delay_s=0.5, max_delay_s=8.0),
-        "sleep": sleeps.append,
-    }
-    llm: LLM
-    if vendor == "openai":
-        llm = OpenAILLM(base_url=fake.openai_url, **common)
-    elif vendor == "anthropic":
-        llm = AnthropicLLM(base_url=fake.url, **common)
-    else:
-        llm = GoogleLLM(base_url=fake.url, **common)
+    classes = {"openai": OpenAILLM, "anthropic": AnthropicLLM, "google": GoogleLLM}
+    options = CloudOptions(
+        model="m",
+        api_key="test-fake-key",
+        base_url=fake.openai_url if vendor == "openai" else fake.url,
+        timeout_s=5.0,
+    )
+    policy = RetryPolicy(max_attempts=3, base_delay_s=0.5, max_delay_s=8.0)
+    llm: LLM = classes[vendor](options, policy=policy, sleep=sleeps.append)
     request = AnswerRequest(question="When is the launch?")
     try:
         fake.push(vendor, Reply.rate_limited(retry_after_s=30))

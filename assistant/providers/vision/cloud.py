@@ -1,4 +1,5 @@
-"""Screen reading by cloud vision models: OpenAI, Anthropic and Gemini, one request per kept frame.
+"""Screen reading by cloud vision models (OpenAI, Anthropic, Gemini), one request per kept frame:
+what their adapters (``providers/vendors/<vendor>/vision.py``) share.
 
 The frame goes as PNG (lossless: small print stays legible; ``image_format="jpeg"`` sends JPEG at
 quality 85, several times smaller for photos and video) downscaled to at most ``MAX_WIDTH_PX`` wide,
@@ -19,7 +20,6 @@ input) with ``image_count=1``. What an image costs in input tokens, per vendor's
 
 from __future__ import annotations
 
-import base64
 import io
 import time
 from collections.abc import Callable
@@ -28,11 +28,9 @@ from typing import Any
 import numpy as np
 
 from assistant.core.errors import ProviderError
-from assistant.core.events import KeptFrame, Usage
-from assistant.providers.base import HookOutput, RetryPolicy
-from assistant.providers.cloud import CloudClient
+from assistant.providers.base import RetryPolicy
+from assistant.providers.cloud import CloudClient, CloudOptions
 from assistant.providers.errors import empty_answer_error
-from assistant.providers.vendors import anthropic, google, openai
 from assistant.providers.vision.base import VisionProvider
 
 MAX_WIDTH_PX = 1280
@@ -68,36 +66,29 @@ def encode_frame(rgb: np.ndarray, image_format: str = "png") -> tuple[bytes, str
     return buffer.getvalue(), mime
 
 
-class _CloudVision(CloudClient, VisionProvider):
-    """Options, client lifecycle and the retry policy; each subclass sends one request per frame
-    in ``_analyze_impl``."""
+class CloudVision(CloudClient, VisionProvider):
+    """What every cloud vision adapter shares: the options check, the frame format, and the
+    empty-answer check; each vendor's adapter (``providers/vendors/<vendor>/vision.py``) sends
+    one request per frame in ``_analyze_impl``."""
 
-    local = False
+    default_max_output_tokens = 800
 
     def __init__(
         self,
+        options: CloudOptions,
         *,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 30.0,
-        max_output_tokens: int = 800,
-        image_format: str = "png",
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if image_format not in FORMATS:
-            raise ProviderError(f"vision image_format must be png or jpeg, not {image_format!r}")
-        super().__init__(
-            model=model,
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_output_tokens=max_output_tokens,
-            policy=policy,
-            sleep=sleep,
-        )
-        self.image_format = image_format
+        if options.image_format not in FORMATS:
+            raise ProviderError(
+                f"vision image_format must be png or jpeg, not {options.image_format!r}"
+            )
+        super().__init__(options, policy=policy, sleep=sleep)
+
+    @property
+    def image_format(self) -> str:
+        return self.options.image_format
 
     def _text(self, text: Any, finish: str | None) -> str:
         if not isinstance(text, str) or not text.strip():
@@ -105,118 +96,3 @@ class _CloudVision(CloudClient, VisionProvider):
                 self.provider, finish, provider=self.provider, model=self.model
             )
         return text.strip()
-
-
-class OpenAIVision(openai.OpenAIClient, _CloudVision):
-    """Chat completions with the frame as an ``image_url`` data URL (also OpenAI-compatible
-    servers with a vision model: pass ``provider`` and ``base_url``)."""
-
-    provider = openai.VENDOR
-
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 30.0,
-        max_output_tokens: int = 800,
-        image_format: str = "png",
-        provider: str = openai.VENDOR,
-        local: bool = False,
-        policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(
-            model=model,
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_output_tokens=max_output_tokens,
-            image_format=image_format,
-            policy=policy,
-            sleep=sleep,
-        )
-        self.provider, self.local = provider, local
-
-    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
-        data, mime = encode_frame(frame.rgb, self.image_format)
-        url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-        with self._vendor_errors():
-            response = self._sdk_client().chat.completions.create(
-                model=self.model,
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "text", "text": VISION_PROMPT},
-                            {"type": "image_url", "image_url": {"url": url, "detail": "high"}},
-                        ],
-                    }
-                ],
-                **self._token_limit(),
-            )
-            choice = response.choices[0]
-            usage = Usage(
-                input_tokens=int(response.usage.prompt_tokens),
-                output_tokens=int(response.usage.completion_tokens),
-                image_count=1,
-            )
-        text = self._text(choice.message.content, choice.finish_reason)
-        return HookOutput(text, usage, response.model if isinstance(response.model, str) else None)
-
-
-class AnthropicVision(anthropic.AnthropicClient, _CloudVision):
-    """Messages API with the frame as a base64 ``image`` content block before the prompt."""
-
-    provider = anthropic.VENDOR
-
-    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
-        data, mime = encode_frame(frame.rgb, self.image_format)
-        image = {
-            "type": "base64",
-            "media_type": mime,
-            "data": base64.b64encode(data).decode("ascii"),
-        }
-        with self._vendor_errors():
-            message = self._sdk_client().messages.create(
-                model=self.model,
-                max_tokens=self.max_output_tokens,
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "image", "source": image},
-                            {"type": "text", "text": VISION_PROMPT},
-                        ],
-                    }
-                ],
-            )
-            input_tokens, output_tokens = anthropic.read_usage(message.usage, model=self.model)
-            text = "".join(b.text for b in message.content if getattr(b, "type", None) == "text")
-        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens, image_count=1)
-        resolved = message.model if isinstance(message.model, str) else None
-        return HookOutput(self._text(text, message.stop_reason), usage, resolved)
-
-
-class GoogleVision(google.GoogleClient, _CloudVision):
-    """``generate_content`` with the frame as inline bytes (``Part.from_bytes``)."""
-
-    provider = google.VENDOR
-
-    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
-        _, types = google.sdk()
-        data, mime = encode_frame(frame.rgb, self.image_format)
-        with self._vendor_errors():
-            response = self._sdk_client().models.generate_content(
-                model=self.model,
-                contents=[types.Part.from_bytes(data=data, mime_type=mime), VISION_PROMPT],
-                config=google.generation_config(self.model, self.max_output_tokens),
-            )
-            tokens = google.read_usage(response.usage_metadata, model=self.model)
-            texts, finish = google.answer_parts(response)
-        usage = Usage(
-            input_tokens=tokens.input_tokens, output_tokens=tokens.output_tokens, image_count=1
-        )
-        resolved = response.model_version if isinstance(response.model_version, str) else None
-        return HookOutput(self._text("".join(texts), finish), usage, resolved)

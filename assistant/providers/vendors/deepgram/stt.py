@@ -1,7 +1,7 @@
 """Deepgram speech-to-text: pre-recorded REST for replayed segments, a live WebSocket for rooms.
 
-Both go through deepgram-sdk 7.x (``providers.vendors.deepgram``: the SDK, its environment, the key
-and the error mapping). ``DeepgramTranscriber`` posts each speech segment as
+Both go through deepgram-sdk 7.x (``client.py``: the SDK, its environment, the key and the error
+mapping). ``DeepgramTranscriber`` posts each speech segment as
 WAV with ``DeepgramClient.listen.v1.media.transcribe_file``; the SDK's own retries are off
 (``max_retries=0``: it would retry 429/5xx twice with its own sleeps) since the base owns retries,
 and the response shape is checked here because the SDK's models validate nothing. ``DeepgramStream``
@@ -25,15 +25,16 @@ from assistant.core.config import SttConfig
 from assistant.core.errors import ProviderError
 from assistant.core.events import Usage, Utterance, Word
 from assistant.providers.base import HookOutput, RetryPolicy
+from assistant.providers.cloud import CloudOptions
 from assistant.providers.stt.base import Segment, Transcriber
-from assistant.providers.vendors.deepgram import (
+from assistant.providers.vendors.deepgram.client import (
     DEFAULT_BASE_URL,
     PROVIDER,
     environment,
     map_error,
     sdk,
 )
-from assistant.providers.vendors.deepgram import malformed as _malformed
+from assistant.providers.vendors.deepgram.client import malformed as _malformed
 
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -123,19 +124,16 @@ class DeepgramTranscriber(Transcriber):
 
     def __init__(
         self,
+        options: CloudOptions,
         *,
-        model: str,
-        api_key: str,
         config: SttConfig | None = None,
-        base_url: str | None = None,
-        timeout_s: float = 30.0,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(model=model, config=config, policy=policy, sleep=sleep)
-        self._api_key = api_key
-        self.base_url = base_url or DEFAULT_BASE_URL
-        self.timeout_s = timeout_s
+        super().__init__(model=options.model, config=config, policy=policy, sleep=sleep)
+        self._api_key = options.api_key
+        self.base_url = options.base_url or DEFAULT_BASE_URL
+        self.timeout_s = options.timeout_s
         self._client: Any = None
         self._http: Any = None
 

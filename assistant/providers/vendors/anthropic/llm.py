@@ -4,7 +4,7 @@ The stream's documented events carry everything recorded: ``message_start`` the 
 and the input tokens, ``content_block_delta`` (``text_delta``) the text, ``message_delta`` the stop
 reason and the output tokens so far, ``message_stop`` the end; a stream without ``message_stop`` was
 cut. ``ttft_ms`` is the wait for the first text delta. The client and the error mapping (an
-``error`` event inside the stream retried like its HTTP status) are ``providers.vendors.anthropic``'s.
+``error`` event inside the stream retried like its HTTP status) are ``client.py``'s.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from assistant.providers.base import HookOutput
 from assistant.providers.cloud import StreamedText
 from assistant.providers.llm.base import LLM, AnswerRequest
 from assistant.providers.llm.prompts import SYSTEM_PROMPT, parse_answer, user_message
-from assistant.providers.vendors.anthropic import VENDOR, AnthropicClient, read_usage
+from assistant.providers.vendors.anthropic.client import VENDOR, AnthropicClient, read_usage
 
 
 class AnthropicLLM(AnthropicClient, LLM):
     system_prompt = SYSTEM_PROMPT  # what the model is told it is (the judge swaps it)
-
-    provider = VENDOR
-    local = False
 
     def _answer_impl(self, request: AnswerRequest) -> HookOutput[Answer]:
         answer = StreamedText()

@@ -17,13 +17,12 @@ from assistant.core.errors import (
     ProviderStatusError,
     ProviderTimeoutError,
 )
+from assistant.providers.catalog import vendor
 from assistant.providers.errors import malformed as _malformed
 from assistant.providers.keys import get_key
 
 PROVIDER = "deepgram"
 DEFAULT_BASE_URL = "https://api.deepgram.com"
-KEY_ENV = "DEEPGRAM_API_KEY"
-BASE_URL_ENV = "DEEPGRAM_BASE_URL"
 INSTALL_HINT = "the Deepgram provider needs deepgram-sdk: pip install -r requirements.txt"
 
 
@@ -36,17 +35,18 @@ def sdk() -> Any:
 
 
 def credentials(model: str) -> tuple[str, str | None]:
-    """(API key, base URL or None) from ``DEEPGRAM_API_KEY`` and ``DEEPGRAM_BASE_URL`` (environment,
+    """(API key, base URL or None) from the catalog's key and base-URL variables (environment,
     ``.env`` or secrets); ``ProviderError`` naming the variable if the key is missing."""
-    api_key = get_key(KEY_ENV) or ""
+    entry = vendor(PROVIDER)
+    api_key = next((k for k in map(get_key, entry.key_envs) if k), "")
     if not api_key:
         raise ProviderError(
-            f"deepgram needs an API key: set {KEY_ENV} (console.deepgram.com → API keys), "
+            f"deepgram needs an API key: set {entry.key_hint} (console.deepgram.com → API keys), "
             'or use offline transcription (stt.provider = "whisper:tiny.en")',
             provider=PROVIDER,
             model=model,
         )
-    return api_key, get_key(BASE_URL_ENV)
+    return api_key, get_key(entry.base_url_env) if entry.base_url_env else None
 
 
 def environment(base_url: str) -> Any:
@@ -78,7 +78,7 @@ def _status_error(status: int, headers: Any, body: Any, model: str) -> ProviderE
         f"HTTP {status}" + (f" {code}" if code else "") + (f": {str(msg)[:200]}" if msg else "")
     )
     if status in (401, 403):
-        fix = f"check {KEY_ENV} (a valid key for a project with speech-to-text access)"
+        fix = f"check {vendor(PROVIDER).key_hint} (a valid key for a project with speech-to-text access)"
         text = f"deepgram rejected the API key ({detail}); {fix}"
     elif status == 402:
         text = f"deepgram: out of credit ({detail}); top up the project or use another key"

@@ -15,12 +15,11 @@ from typing import Any
 
 from assistant.core.errors import ProviderError
 from assistant.core.events import Usage
+from assistant.providers.catalog import vendor
 from assistant.providers.cloud import CloudClient
 from assistant.providers.errors import malformed, retry_after_s, status_error, vendor_error
-from assistant.providers.keys import KEY_ENVS
 
 VENDOR = "google"
-KEY_ENV = " or ".join(KEY_ENVS[VENDOR])
 INSTALL_HINT = "the Google provider needs google-genai: pip install -r requirements.txt"
 _NO_THINKING = re.compile(r"gemini-2\.5-flash")  # models whose thinking can be switched off
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
@@ -96,7 +95,7 @@ def map_error(
                 vendor=VENDOR,
                 status=exc.code,
                 detail=f"{exc.status}: {message}" if exc.status else message,
-                key_env=KEY_ENV,
+                key_env=vendor(VENDOR).key_hint,
                 retry_after=header_delay
                 if header_delay is not None
                 else _retry_delay_s(exc.details),

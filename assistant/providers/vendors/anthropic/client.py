@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.core.errors import ProviderError, ProviderTimeoutError
+from assistant.providers.catalog import vendor
 from assistant.providers.cloud import CloudClient
 from assistant.providers.errors import (
     malformed,
@@ -18,10 +19,8 @@ from assistant.providers.errors import (
     transport_error,
     vendor_error,
 )
-from assistant.providers.keys import KEY_ENVS
 
 VENDOR = "anthropic"
-KEY_ENV = KEY_ENVS[VENDOR][0]
 INSTALL_HINT = "the Anthropic provider needs the anthropic SDK: pip install -r requirements.txt"
 #: Anthropic's documented ``error.type`` values → the HTTP status each is sent with.
 ERROR_STATUS = {
@@ -91,7 +90,7 @@ def map_error(
                 vendor=VENDOR,
                 status=status,
                 detail=f"{kind}: {message}" if kind else message or str(exc),
-                key_env=KEY_ENV,
+                key_env=vendor(VENDOR).key_hint,
                 retry_after=retry_after_s(dict(exc.response.headers.items())),
                 provider=VENDOR,
                 model=model,

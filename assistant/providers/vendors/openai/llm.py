@@ -3,70 +3,30 @@
 One streamed ``chat.completions.create`` per question with ``stream_options={"include_usage":
 True}``: the last chunk before ``[DONE]`` carries the usage (``choices`` empty), every chunk the
 ``model`` that answered. ``ttft_ms`` is the wait for the first chunk with content. The client and
-the error mapping are ``providers.vendors.openai``'s. A stream that ends without a finish reason was
+the error mapping are ``client.py``'s. A stream that ends without a finish reason was
 cut, and is an error.
 
-For an OpenAI-compatible server pass ``provider`` (the name the ledger and pricing see, e.g.
-"ollama") and its ``base_url``; it is sent ``max_tokens`` (what those servers read) instead of
+For an OpenAI-compatible server set ``CloudOptions.provider`` (the name the ledger and pricing
+see, e.g. "ollama") and its ``base_url``; it is sent ``max_tokens`` (what those servers read) instead of
 ``max_completion_tokens``, and may omit the usage chunk. ``local=True`` (a loopback server) has the
 call priced by compute seconds like the other local providers.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-from assistant.core.errors import ProviderError
 from assistant.core.events import Answer, Usage
-from assistant.providers.base import HookOutput, RetryPolicy
+from assistant.providers.base import HookOutput
 from assistant.providers.cloud import StreamedText
 from assistant.providers.errors import malformed
-from assistant.providers.keys import env_name
 from assistant.providers.llm.base import LLM, AnswerRequest
 from assistant.providers.llm.prompts import SYSTEM_PROMPT, parse_answer, user_message
-from assistant.providers.vendors.openai import VENDOR, OpenAIClient
+from assistant.providers.vendors.openai.client import OpenAIClient
 
 
 class OpenAILLM(OpenAIClient, LLM):
     system_prompt = SYSTEM_PROMPT  # what the model is told it is (the judge swaps it)
-
-    provider = VENDOR
-    local = False
-
-    def __init__(
-        self,
-        *,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 30.0,
-        max_output_tokens: int = 300,
-        provider: str = VENDOR,
-        local: bool = False,
-        policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if provider != VENDOR and not base_url:
-            raise ProviderError(
-                f"{provider} is an OpenAI-compatible server: it needs a base_url "
-                f"(set {env_name(provider, 'BASE_URL')})",
-                provider=provider,
-                model=model,
-            )
-        self.provider = provider
-        self.local = local
-        self.compatible = provider != VENDOR
-        super().__init__(
-            model=model,
-            api_key=api_key,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_output_tokens=max_output_tokens,
-            policy=policy,
-            sleep=sleep,
-        )
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAILLM(provider={self.provider!r}, model={self.model!r}, base_url={self.base_url!r})"

@@ -5,7 +5,7 @@ The SDK posts to ``models/{model}:streamGenerateContent?alt=sse``; each chunk is
 ``usageMetadata`` (``promptTokenCount``, ``candidatesTokenCount``, ``thoughtsTokenCount``: thinking
 is billed as output, so it is counted in ``output_tokens``) and ``modelVersion``. A stream that
 ends without a finish reason was cut. The client, the generation options (thinking off where
-Gemini allows it) and the error mapping are ``providers.vendors.google``'s.
+Gemini allows it) and the error mapping are ``client.py``'s.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from assistant.providers.base import HookOutput
 from assistant.providers.cloud import StreamedText
 from assistant.providers.llm.base import LLM, AnswerRequest
 from assistant.providers.llm.prompts import SYSTEM_PROMPT, parse_answer, user_message
-from assistant.providers.vendors.google import (
+from assistant.providers.vendors.google.client import (
     VENDOR,
     GoogleClient,
     answer_parts,
@@ -28,9 +28,6 @@ from assistant.providers.vendors.google import (
 
 class GoogleLLM(GoogleClient, LLM):
     system_prompt = SYSTEM_PROMPT  # what the model is told it is (the judge swaps it)
-
-    provider = VENDOR
-    local = False
 
     def _answer_impl(self, request: AnswerRequest) -> HookOutput[Answer]:
         answer = StreamedText()

@@ -7,10 +7,14 @@ whose code says which status it stands for.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from assistant.core.errors import ProviderError, ProviderTimeoutError
-from assistant.providers.cloud import CloudClient
+from assistant.providers.base import RetryPolicy
+from assistant.providers.catalog import vendor
+from assistant.providers.cloud import CloudClient, CloudOptions
 from assistant.providers.errors import (
     malformed,
     retry_after_s,
@@ -18,7 +22,7 @@ from assistant.providers.errors import (
     transport_error,
     vendor_error,
 )
-from assistant.providers.keys import KEY_ENVS, env_name
+from assistant.providers.keys import env_name
 
 VENDOR = "openai"
 INSTALL_HINT = "the OpenAI provider needs the openai SDK: pip install -r requirements.txt"
@@ -45,7 +49,7 @@ def make_client(*, api_key: str, base_url: str | None, timeout_s: float) -> Any:
 
 def key_env(provider: str) -> str:
     """The variable a key for ``provider`` (OpenAI or a compatible server) is read from."""
-    return KEY_ENVS[VENDOR][0] if provider == VENDOR else env_name(provider, "API_KEY")
+    return vendor(VENDOR).key_envs[0] if provider == VENDOR else env_name(provider, "API_KEY")
 
 
 def _detail(body: Any, fallback: str) -> str:
@@ -127,7 +131,27 @@ def map_error(
 
 class OpenAIClient(CloudClient):
     """The OpenAI SDK client and error mapping for an adapter (also OpenAI-compatible servers:
-    ``provider`` names the server, ``base_url`` points at it)."""
+    ``options.provider`` names the server, ``options.base_url`` points at it)."""
+
+    provider = VENDOR
+
+    def __init__(
+        self,
+        options: CloudOptions,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        provider = options.provider or VENDOR
+        if provider != VENDOR and not options.base_url:
+            raise ProviderError(
+                f"{provider} is an OpenAI-compatible server: it needs a base_url "
+                f"(set {env_name(provider, 'BASE_URL')})",
+                provider=provider,
+                model=options.model,
+            )
+        super().__init__(options, policy=policy, sleep=sleep)
+        self.compatible = provider != VENDOR
 
     def _make_client(self) -> Any:
         return make_client(api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s)
