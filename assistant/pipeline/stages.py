@@ -18,7 +18,7 @@ from assistant.pipeline.tiers import TierPair
 from assistant.pricing.prices import Pricer
 from assistant.providers.base import Provider, RetryPolicy
 from assistant.providers.llm.base import LLM
-from assistant.providers.registry import make_transcriber, tier_provider
+from assistant.providers.registry import make_transcriber, tier_llm, tier_vision
 from assistant.providers.stt.base import Transcriber
 from assistant.providers.vision.base import VisionProvider
 from assistant.rag.bm25 import KnowledgeBase
@@ -118,12 +118,12 @@ def build_stages(
         sampler=make_sampler(config.sampling),
         transcriber=make_transcriber(config, transcript, notices=notices),
         vision=TierPair(
-            cheap=tier_provider("vision", CHEAP, config.vision.cheap, notices),  # type: ignore[arg-type]
-            premium=tier_provider("vision", PREMIUM, config.vision.premium, notices),  # type: ignore[arg-type]
+            cheap=tier_vision(CHEAP, config.vision.cheap, notices),
+            premium=tier_vision(PREMIUM, config.vision.premium, notices),
         ),
         llm=TierPair(
-            cheap=tier_provider("llm", CHEAP, config.llm.cheap, notices),  # type: ignore[arg-type]
-            premium=tier_provider("llm", PREMIUM, config.llm.premium, notices),  # type: ignore[arg-type]
+            cheap=tier_llm(CHEAP, config.llm.cheap, notices),
+            premium=tier_llm(PREMIUM, config.llm.premium, notices),
         ),
         scorer=make_scorer(routing.scorer),
         router=make_router(

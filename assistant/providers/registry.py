@@ -168,9 +168,8 @@ def make_stt(spec: str, stt: SttConfig, transcript: Transcript = None) -> Transc
     return STT.make(spec, stt, transcript)
 
 
-def tier_provider(kind: str, tier: str, spec: str, notices: list[str] | None) -> Provider:
+def _tier(registry: Registry[P], kind: str, tier: str, spec: str, notices: list[str] | None) -> P:
     """The tier's provider; a cloud provider without its key degrades to offline with a notice."""
-    registry: Registry[Any] = VISION if kind == "vision" else LLMS
     try:
         return registry.make(spec)
     except ProviderError as exc:
@@ -178,6 +177,21 @@ def tier_provider(kind: str, tier: str, spec: str, notices: list[str] | None) ->
         if notices is not None:
             notices.append(f"{kind} {tier} tier: {exc} - using offline {offline} instead")
         return registry.make(offline)
+
+
+def tier_vision(tier: str, spec: str, notices: list[str] | None) -> VisionProvider:
+    """The vision tier's provider (offline with a notice when its key is missing)."""
+    return _tier(VISION, "vision", tier, spec, notices)
+
+
+def tier_llm(tier: str, spec: str, notices: list[str] | None) -> LLM:
+    """The answer tier's provider (offline with a notice when its key is missing)."""
+    return _tier(LLMS, "llm", tier, spec, notices)
+
+
+def tier_provider(kind: str, tier: str, spec: str, notices: list[str] | None) -> Provider:
+    """``tier_vision`` or ``tier_llm`` by ``kind`` ("vision" or "llm")."""
+    return tier_vision(tier, spec, notices) if kind == "vision" else tier_llm(tier, spec, notices)
 
 
 def make_transcriber(
