@@ -143,7 +143,7 @@ class Pipeline:
         started = time.perf_counter()
         retrieved = self._retrieve(question)
         routed = self._route(question, retrieved)
-        llm_tier = routed.route.tier
+        llm_tier = routed.llm.route.tier
         vision_tier = routed.vision_tier or llm_tier
         screen = self._screen(question, vision_tier)
         answered: dict[str, TierRun] = {}  # answer key -> the run that answered it (both_tiers)
@@ -209,16 +209,7 @@ class Pipeline:
                 v_score = score if v_scorer is None else v_scorer.score(question.text, context)
                 v_name = scorer.name if v_scorer is None else v_scorer.name
                 vision = _decide(v_name, v_score, stages.vision_router, over_budget=over)
-        return Routed(
-            scorer=llm.scorer,
-            score=llm.score,
-            router=llm.router,
-            threshold=llm.threshold,
-            route=llm.route,
-            latency_ms=(time.perf_counter() - t) * 1000,
-            reason=llm.reason,
-            vision=vision,
-        )
+        return Routed(llm=llm, latency_ms=(time.perf_counter() - t) * 1000, vision=vision)
 
     # -- tiers -------------------------------------------------------------------------------
     def _screen(self, question: Question, tier: str) -> _Screen:

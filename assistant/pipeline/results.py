@@ -41,17 +41,12 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """The question's decisions: the answer's (``score``, ``route``, ...: the LLM tier) and, for a
-    question that needs the screen, the vision decision (``vision``; None otherwise). Unless the
-    config splits them, the vision decision is the LLM decision itself."""
+    """The question's two decisions: the answer's (``llm``: the LLM tier) and, for a question
+    that needs the screen, the vision decision (``vision``; None otherwise). Unless the config
+    splits them, the vision decision is the LLM decision itself. ``latency_ms``: both made."""
 
-    scorer: str
-    score: Score
-    router: str
-    threshold: float | None
-    route: Route
+    llm: Decision
     latency_ms: float
-    reason: str = "threshold"
     vision: Decision | None = None
 
     @property
