@@ -138,3 +138,27 @@ def test_the_toy_vendor_is_found_everywhere(
         anthropic_image_tokens(1280, 720)
     )
     assert encoding_name(toys.VENDOR, "toy-1") is None
+
+
+def test_a_trained_scorer_finds_its_weights_in_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.routing.learned import WEIGHTS, WEIGHTS_ENV, LearnedScorer, train_logistic
+
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    features = [{k: (i % 3) / 3 for k in WEIGHTS} for i in range(30)]
+    outcomes = [(0.0, 1.0) if i % 3 else (1.0, 0.0) for i in range(30)]
+    weights = tmp_path / "learned.json"
+    train_logistic(features, outcomes).save(weights)
+    routing = {"scorer": "learned", "scorer_weights": str(weights)}
+    stages = build_stages(config_from_dict({"routing": routing}), tenant="acme")
+    assert isinstance(stages.scorer, LearnedScorer)  # no environment variable needed
+    with pytest.raises(ConfigError, match="WORKBENCH_LEARNED_WEIGHTS"):
+        build_stages(config_from_dict({"routing": {"scorer": "learned"}}), tenant="acme")
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights))  # the variable still works as a fallback
+    fallback = build_stages(config_from_dict({"routing": {"scorer": "learned"}}), tenant="acme")
+    assert isinstance(fallback.scorer, LearnedScorer)
+    with pytest.raises(ConfigError, match="scorer 'heuristic' takes no options"):
+        build_stages(config_from_dict({"routing": {"scorer_weights": str(weights)}}), tenant="a")
+    with pytest.raises(ConfigError, match=r"routing\.scorer_weights is empty"):
+        config_from_dict({"routing": {"scorer_weights": ""}})

@@ -57,6 +57,10 @@ class RoutingConfig:
     # (same score, threshold, tier and draw), so a one-decision config routes as it always did
     vision_scorer: str | None = None  # a scorer of its own (default: the LLM's scorer)
     vision_threshold: float | None = None  # premium vision when the vision score >= this
+    # a trained scorer's weights file (learned, text); unset: $WORKBENCH_LEARNED_WEIGHTS /
+    # $WORKBENCH_TEXT_WEIGHTS. Passed to the scorer's factory in routing.registry.
+    scorer_weights: str | None = None
+    vision_scorer_weights: str | None = None  # the same for vision_scorer
     # a budget in USD per media hour: once a session's running cost per media hour is over it,
     # both decisions route cheap (route_reason "budget"); 0 = none. Per tenant: the table
     # [routing.tenant_budget_usd_per_hour] (tenant = USD) overrides it for those tenants.
@@ -255,6 +259,11 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: routing.explore_share must be in [0, 1]")
     if routing.vision_scorer == "":
         raise ConfigError(f"{where}: routing.vision_scorer is empty; name a scorer or leave it out")
+    for key in ("scorer_weights", "vision_scorer_weights"):
+        if getattr(routing, key) == "":
+            raise ConfigError(
+                f"{where}: routing.{key} is empty; name a weights file or leave it out"
+            )
     budgets = {"budget_usd_per_hour": routing.budget_usd_per_hour}
     for tenant, usd in routing.tenant_budget_usd_per_hour.items():
         if isinstance(usd, bool) or not isinstance(usd, int | float):

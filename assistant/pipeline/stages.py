@@ -125,7 +125,7 @@ def build_stages(
             cheap=tier_llm(CHEAP, config.llm.cheap, notices),
             premium=tier_llm(PREMIUM, config.llm.premium, notices),
         ),
-        scorer=make_scorer(routing.scorer),
+        scorer=make_scorer(routing.scorer, weights=routing.scorer_weights),
         router=make_router(
             routing.router,
             threshold=routing.threshold,
@@ -144,7 +144,7 @@ def build_stages(
         stages = stages.with_(
             vision_scorer=None
             if routing.vision_scorer is None
-            else make_scorer(routing.vision_scorer),
+            else make_scorer(routing.vision_scorer, weights=routing.vision_scorer_weights),
             vision_router=make_router(
                 routing.router,
                 threshold=routing.threshold if vision_threshold is None else vision_threshold,
