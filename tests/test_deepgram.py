@@ -257,9 +257,7 @@ def test_deepgram_key_from_dotenv_and_secrets_like_every_vendor(
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
     monkeypatch.delenv("DEEPGRAM_BASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text(
-        f"DEEPGRAM_API_KEY={KEY}\nDEEPGRAM_BASE_URL=http://127.0.0.1:9\n"
-    )
+    (tmp_path / ".env").write_text(f"DEEPGRAM_API_KEY={KEY}\nDEEPGRAM_BASE_URL=http://127.0.0.1:9\n")
     stt = make_stt("deepgram:nova-3", SttConfig())
     assert stt.base_url == "http://127.0.0.1:9" and KEY not in repr(stt)
     (tmp_path / ".env").unlink()

@@ -30,11 +30,8 @@ def verdicts(request: RecordedRequest, attempt: int) -> Reply:
         score = 1.0 if "March 14" in answer or "14 March" in answer else 0.0
     else:
         score = 0.5
-    return Reply.answer(
-        json.dumps({"score": score, "reason": "compared with the reference"}),
-        input_tokens=400,
-        output_tokens=20,
-    )
+    return Reply.answer(json.dumps({"score": score, "reason": "compared with the reference"}),
+                        input_tokens=400, output_tokens=20)
 
 
 @pytest.mark.parametrize(
@@ -62,26 +59,17 @@ def test_a_run_is_judged_once_with_its_cost_kept_apart(tiny: Path, tmp_path: Pat
         cost_before = run_summary(ledger, "r").total_cost_usd
     with FakeVendors() as fake, Ledger(path) as ledger:
         fake.script(verdicts)
-        llm = OpenAILLM(
-            CloudOptions(model="gpt-4o", api_key="sk-test-judge", base_url=fake.openai_url)
-        )
+        llm = OpenAILLM(CloudOptions("gpt-4o", api_key="sk-test-judge", base_url=fake.openai_url))
         summary = judge_run(ledger, "r", Judge(llm))
-        rows = (
-            ledger.cursor()
-            .execute(
-                "SELECT request_id, tier, judge_model, score, status, error, cost_usd "
-                "FROM judgements ORDER BY request_id"
-            )
-            .fetchall()
-        )
+        rows = ledger.cursor().execute(
+            "SELECT request_id, tier, judge_model, score, status, error, cost_usd "
+            "FROM judgements ORDER BY request_id"
+        ).fetchall()
         again = judge_run(ledger, "r", Judge(llm))
         sent = fake.of("openai")
         assert run_summary(ledger, "r").total_cost_usd == cost_before  # the judge's cost is apart
-        answers = dict(
-            ledger.cursor()
-            .execute("SELECT request_id, answer FROM requests WHERE run_id = 'r'")
-            .fetchall()
-        )
+        answers = dict(ledger.cursor().execute(
+            "SELECT request_id, answer FROM requests WHERE run_id = 'r'").fetchall())
     assert len(rows) == 3 and {r[2] for r in rows} == {"openai:gpt-4o"}
     by_id = {r[0]: r for r in rows}
     q1 = by_id["r:q1"]  # "What is the launch date?" (reference: March 14)
@@ -98,9 +86,8 @@ def test_a_run_is_judged_once_with_its_cost_kept_apart(tiny: Path, tmp_path: Pat
     assert again.skipped == 2 and again.graded + again.errors == 1 and len(sent) == 4
 
 
-def test_the_judge_command(
-    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_judge_command(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "l.duckdb"
     replay(load_dataset(tiny), ledger=path, config=recorded_config(), run_id="r")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -133,9 +120,7 @@ def test_the_runs_page_shows_the_judges_grades(tiny: Path, tmp_path: Path) -> No
     assert any("python -m assistant judge --run r" in c.value for c in app.caption)
     with FakeVendors() as fake, Ledger(path) as ledger:
         fake.script(verdicts)
-        llm = OpenAILLM(
-            CloudOptions(model="gpt-4o", api_key="sk-test-judge", base_url=fake.openai_url)
-        )
+        llm = OpenAILLM(CloudOptions("gpt-4o", api_key="sk-test-judge", base_url=fake.openai_url))
         judge_run(ledger, "r", Judge(llm))
     view = read_run(path, "r")
     assert view.data is not None and view.data["judge"]["graded"] == 2  # q2's verdict had no score

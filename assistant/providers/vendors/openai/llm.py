@@ -3,12 +3,12 @@
 One streamed ``chat.completions.create`` per question with ``stream_options={"include_usage":
 True}``: the last chunk before ``[DONE]`` carries the usage (``choices`` empty), every chunk the
 ``model`` that answered. ``ttft_ms`` is the wait for the first chunk with content. The client and
-the error mapping are ``client.py``'s. A stream that ends without a finish reason was
-cut, and is an error.
+the error mapping are ``client.py``'s. A stream that ends without a finish reason was cut, and is
+an error.
 
 For an OpenAI-compatible server set ``CloudOptions.provider`` (the name the ledger and pricing
-see, e.g. "ollama") and its ``base_url``; it is sent ``max_tokens`` (what those servers read) instead of
-``max_completion_tokens``, and may omit the usage chunk. ``local=True`` (a loopback server) has the
+see, e.g. "ollama") and its ``base_url``; it is sent ``max_tokens`` (what those servers read)
+instead of ``max_completion_tokens``, and may omit the usage chunk. ``local=True`` (a loopback server) has the
 call priced by compute seconds like the other local providers.
 """
 
