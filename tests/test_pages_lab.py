@@ -15,7 +15,9 @@ from assistant.analysis.sweep import sweep
 from assistant.ledger import Ledger
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from assistant.views import AB_HINT, SWEEP_HINT, read_ab_runs, read_ipw_curve, reading
+from assistant.views import reading
+from assistant.views.lab import AB_HINT, read_ab_runs, read_ipw_curve
+from assistant.views.workbench import SWEEP_HINT
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "datasets" / "demo"
