@@ -177,14 +177,15 @@ def _run_diff(lab: Lab, run_a: str, run_b: str) -> None:
     """The same questions of A and B side by side, sortable by the change in quality or cost."""
     st.subheader("Per question: B beside A")
     view = _diff(lab.ledger, run_a, run_b)
-    if view.data is None or view.data.table.empty:
-        st.info(view.message or view.data.summary())
+    diff = view.data
+    if diff is None or diff.table.empty:
+        st.info(view.message if diff is None else diff.summary())
         return
-    st.caption(view.data.summary())
+    st.caption(diff.summary())
     sort = st.selectbox("Sort by", diff_sorts(), key="lab.ab.diff_sort")
     money = st.column_config.NumberColumn(format="$%.6f")
     st.dataframe(
-        sort_run_diff(view.data.table, sort),
+        sort_run_diff(diff.table, sort),
         hide_index=True,
         width="stretch",
         column_config={c: money for c in ("cost_usd_a", "cost_usd_b", "cost_change_usd")},
