@@ -5,28 +5,19 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from assistant.views import (
-    ALL_TENANTS,
-    default_ledger,
-    export_calls,
-    read_costs,
-    read_participant_spend,
-    read_projected_costs,
-)
+from assistant.views import default_ledger
+from assistant.views.projection import read_projected_costs
+from assistant.views.telemetry import read_participant_spend
+from assistant.views.workbench import ALL_TENANTS, export_calls, read_costs
+from pages.common.cache import cached
 
 st.title("Costs")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()
 tenant = st.session_state.get("wb.tenant") or ALL_TENANTS
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _costs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
-    return read_costs(path, tenant)
-
-
-@st.cache_data(ttl=5, show_spinner=False)
-def _projected(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
-    return read_projected_costs(path, tenant)
+_costs = cached(read_costs, ttl_s=5)
+_projected = cached(read_projected_costs, ttl_s=5)
 
 
 view = _costs(ledger_path, tenant)
@@ -147,9 +138,7 @@ down_parquet.download_button(
 # -- spend per participant ------------------------------------------------------------------------
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _participants(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
-    return read_participant_spend(path, tenant)
+_participants = cached(read_participant_spend, ttl_s=5)
 
 
 st.subheader("Spend per participant")

@@ -8,19 +8,20 @@ from typing import Any
 
 import streamlit as st
 
-from assistant.views import (
+from assistant.views import default_ledger
+from assistant.views.labels import (
     LABELS_HINT,
     Label,
     default_author,
-    default_ledger,
     export_labels,
     parse_key_facts,
     read_label_run,
-    read_runs,
     save_labels,
-    thumbnails,
     write_dataset,
 )
+from assistant.views.live import Thumbnails, thumbnails
+from assistant.views.workbench import read_runs
+from pages.common.cache import cached
 
 st.title("Label")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()
@@ -29,9 +30,11 @@ if "label.author" not in st.session_state:
     st.session_state["label.author"] = default_author()
 
 
-@st.cache_data(ttl=3600, max_entries=64, show_spinner="Decoding the screen…")
-def _thumbnails(source_ref: str, times: tuple[float, ...]):  # type: ignore[no-untyped-def]
+def _decode(source_ref: str, times: tuple[float, ...]) -> Thumbnails:
     return thumbnails(source_ref, list(times))
+
+
+_thumbnails = cached(_decode, ttl_s=3600, max_entries=64, spinner="Decoding the screen…")
 
 
 def _store(labels: list[Any]) -> None:

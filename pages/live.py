@@ -5,44 +5,42 @@ from __future__ import annotations
 import streamlit as st
 
 from assistant.views import (
-    ALL_TENANTS,
-    STT_CHOICES,
-    STT_LABELS,
     WorkbenchError,
-    agent_command,
-    calm,
     default_ledger,
     job_status,
-    list_datasets,
     list_jobs,
-    list_participants,
-    list_rooms,
-    livekit_settings,
-    read_live,
-    read_runs,
-    receiver_status,
     replay_request,
-    start_receiver,
     start_replays,
     stop_job,
-    stop_receiver,
+)
+from assistant.views.live import (
+    STT_CHOICES,
+    STT_LABELS,
+    Thumbnails,
+    calm,
+    list_datasets,
+    read_live,
     thumbnails,
     usd,
 )
+from assistant.views.rooms import agent_command, list_participants, list_rooms, livekit_settings
+from assistant.views.telemetry import receiver_status, start_receiver, stop_receiver
+from assistant.views.workbench import ALL_TENANTS, read_runs
+from pages.common.cache import cached
 
 st.title("Live room")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()
 tenant = st.session_state.get("wb.tenant")
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _runs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
-    return read_runs(path, tenant)
+_runs = cached(read_runs, ttl_s=5)
 
 
-@st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def _thumbnails(source_ref: str, times: tuple[float, ...]):  # type: ignore[no-untyped-def]
+def _decode(source_ref: str, times: tuple[float, ...]) -> Thumbnails:
     return thumbnails(source_ref, list(times), width=360)
+
+
+_thumbnails = cached(_decode, ttl_s=3600, max_entries=64)
 
 
 def _start_paced() -> None:

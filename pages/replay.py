@@ -6,26 +6,30 @@ import altair as alt
 import streamlit as st
 
 from assistant.views import (
-    SAMPLER_POLICIES,
-    STT_CHOICES,
-    STT_LABELS,
     Config,
     WorkbenchError,
-    calm,
     default_ledger,
-    frames_between,
     job_status,
-    list_datasets,
     list_jobs,
-    read_run_detail,
-    read_runs,
     replay_request,
     start_replays,
     stop_job,
+)
+from assistant.views.live import (
+    SAMPLER_POLICIES,
+    STT_CHOICES,
+    STT_LABELS,
+    Thumbnails,
+    calm,
+    frames_between,
+    list_datasets,
+    read_run_detail,
     thumbnails,
     timeline,
     usd,
 )
+from assistant.views.workbench import read_runs
+from pages.common.cache import cached
 
 st.title("Replay")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()
@@ -34,19 +38,15 @@ defaults = Config()
 OTHER = "Another folder…"
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _runs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
-    return read_runs(path, tenant)
+_runs = cached(read_runs, ttl_s=5)
+_detail = cached(read_run_detail, ttl_s=5)
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _detail(path: str, run_id: str):  # type: ignore[no-untyped-def]
-    return read_run_detail(path, run_id)
-
-
-@st.cache_data(ttl=3600, max_entries=64, show_spinner="Decoding thumbnails…")
-def _thumbnails(source_ref: str, times: tuple[float, ...]):  # type: ignore[no-untyped-def]
+def _decode(source_ref: str, times: tuple[float, ...]) -> Thumbnails:
     return thumbnails(source_ref, list(times))
+
+
+_thumbnails = cached(_decode, ttl_s=3600, max_entries=64, spinner="Decoding thumbnails…")
 
 
 def _start() -> None:

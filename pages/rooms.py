@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from assistant.views import (
-    ALL_TENANTS,
+from assistant.views.rooms import (
     TENANT_RULE,
     create_room,
     delete_room,
@@ -14,6 +13,7 @@ from assistant.views import (
     livekit_settings,
     mint,
 )
+from assistant.views.workbench import ALL_TENANTS
 
 st.title("Rooms")
 status = livekit_settings()

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.views import (
-    default_ledger,
-    read_run,
-    read_runs,
-)
+from assistant.views import default_ledger
+from assistant.views.workbench import read_run, read_runs
+from pages.common.cache import cached
 
 st.title("Runs")
 ledger_path = st.session_state.get("wb.ledger") or default_ledger()
 tenant = st.session_state.get("wb.tenant")
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def _runs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
-    return read_runs(path, tenant)
-
-
-@st.cache_data(ttl=5, show_spinner=False)
-def _run(path: str, run_id: str):  # type: ignore[no-untyped-def]
-    return read_run(path, run_id)
+_runs = cached(read_runs, ttl_s=5)
+_run = cached(read_run, ttl_s=5)
 
 
 view = _runs(ledger_path, tenant)

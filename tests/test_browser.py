@@ -260,7 +260,8 @@ def test_label_two_answers_the_sweep_follows_and_a_restart_keeps_them(
     from selenium.webdriver.support.ui import WebDriverWait
 
     from assistant.ledger.owner import release
-    from assistant.views import read_label_run, read_sweep
+    from assistant.views.labels import read_label_run
+    from assistant.views.workbench import read_sweep
 
     assert isinstance(browser, WebDriver)
     # What the ledger says before any label (read here, then the file is let go for the app).

@@ -19,14 +19,14 @@ from assistant.ledger import Ledger
 from assistant.ledger.queries import UNTIED, cost_by_participant, run_requests
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from assistant.views import (
-    read_calls,
+from assistant.views.lab import read_run_diff
+from assistant.views.telemetry import (
     read_participant_spend,
-    read_run_diff,
     receiver_status,
     start_receiver,
     stop_receiver,
 )
+from assistant.views.workbench import read_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from assistant.analysis.ab import (
 from assistant.analysis.benchmark import evaluate, external_benchmark, load_suite
 from assistant.analysis.offpolicy import EXPLORE_HINT, _ipw_arrays, ipw_curve
 from assistant.routing.calibration import ipw_estimate
-from assistant.views import read_benchmark
+from assistant.views.lab import read_benchmark
 
 
 def _sample(

@@ -1,26 +1,41 @@
-"""The Routing lab page from app.py, every tab: on an empty ledger and on two replayed demo runs
-(threshold 0.6; threshold 0.3 with exploration and both tiers recorded)."""
+"""The Routing lab page from app.py, every tab: on an empty ledger (with the button that replays
+the demo with both tiers in the background) and on two replayed demo runs (threshold 0.6;
+threshold 0.3 with exploration and both tiers recorded)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import tomllib
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 from support.configs import recorded_config
 
+import assistant.views.lab as lab_views
 from assistant.analysis.ab import compare_thresholds
 from assistant.analysis.sweep import sweep
+from assistant.jobs.runner import list_jobs, load_job, wait_job
 from assistant.ledger import Ledger
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from assistant.views import AB_HINT, SWEEP_HINT, read_ab_runs, read_ipw_curve, reading
+from assistant.views import reading
+from assistant.views.lab import (
+    AB_HINT,
+    LAB_DEMO_LABEL,
+    NO_COUNTERFACTUAL,
+    benchmark_chart_routers,
+    lab_demo_request,
+    read_ab_runs,
+    read_ipw_curve,
+)
+from pages.lab import TABS as LAB_TABS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "datasets" / "demo"
 PAGE = "pages/routing_lab.py"
-TABS = ["Threshold sweep", "A/B", "From live traffic", "External benchmark"]
+TABS = [t.title for t in LAB_TABS]
 
 
 @pytest.fixture(scope="module")
@@ -60,22 +75,85 @@ def _texts(app: AppTest, kind: str) -> list[str]:
 # --- empty ledger ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tab", TABS[:3])
-def test_every_ledger_tab_on_an_empty_ledger_says_what_to_do(tmp_path: Path, tab: str) -> None:
-    app = _page(tmp_path / "none.duckdb", tab)
+def test_the_page_shows_its_tab_list_in_order(tmp_path: Path) -> None:
+    app = _page(tmp_path / "none.duckdb")
     assert not app.exception
     assert app.title[0].value == "Routing lab"
     assert [t.label for t in app.tabs] == TABS
+    assert TABS == ["Threshold sweep", "A/B", "From live traffic", "External benchmark"]
+
+
+@pytest.mark.parametrize("tab", ["A/B", "From live traffic"])
+def test_the_run_tabs_on_an_empty_ledger_say_what_to_do(tmp_path: Path, tab: str) -> None:
+    app = _page(tmp_path / "none.duckdb", tab)
+    assert not app.exception
     infos = " ".join(_texts(app, "info"))
     assert "python -m assistant replay datasets/demo" in infos
     assert not _charts(app) and not app.dataframe
 
 
-def test_ab_thresholds_on_an_empty_ledger_asks_for_a_both_tiers_run(tmp_path: Path) -> None:
-    app = _page(tmp_path / "none.duckdb", "A/B")
-    app.radio(key="lab.ab.mode").set_value("Two thresholds on one --both-tiers run").run()
+DEMO_BUTTON = "lab.sweep.demo"
+
+
+def test_the_sweep_on_an_empty_ledger_offers_a_button_not_a_command(tmp_path: Path) -> None:
+    app = _page(tmp_path / "none.duckdb")
     assert not app.exception
-    assert any(SWEEP_HINT in i for i in _texts(app, "info"))
+    assert _texts(app, "info") == [NO_COUNTERFACTUAL]
+    button = app.button(key=DEMO_BUTTON)
+    assert button.label == "Replay the demo with both tiers"
+    assert "--both-tiers" in button.help  # the command is there for who wants it, as help
+    assert not _charts(app) and not app.dataframe
+
+
+@pytest.mark.parametrize(
+    ("mode", "key"),
+    [
+        ("Two thresholds on one --both-tiers run", "lab.ab.thresholds.demo"),
+        ("Two threshold pairs (vision, LLM) on one --both-tiers run", "lab.ab.pairs.demo"),
+    ],
+)
+def test_ab_on_one_run_on_an_empty_ledger_offers_the_button(
+    tmp_path: Path, mode: str, key: str
+) -> None:
+    app = _page(tmp_path / "none.duckdb", "A/B")
+    app.radio(key="lab.ab.mode").set_value(mode).run()
+    assert not app.exception
+    assert NO_COUNTERFACTUAL in _texts(app, "info")
+    assert app.button(key=key).label == "Replay the demo with both tiers"
+
+
+def test_the_button_replays_the_demo_with_both_tiers_and_recorded_transcripts(
+    tmp_path: Path,
+) -> None:
+    request = lab_demo_request(tmp_path / "l.duckdb")
+    assert Path(request.dataset) == DEMO and request.both_tiers and request.stt == "recorded:"
+    assert request.ledger == str(tmp_path / "l.duckdb") and request.label == LAB_DEMO_LABEL
+
+
+def test_the_button_starts_a_job_shows_its_progress_then_the_run(
+    tiny_master: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real job runner; the small session stands in for the demo (same code path, seconds)."""
+    monkeypatch.setenv("WORKBENCH_JOBS", str(tmp_path / "jobs"))
+    monkeypatch.setattr(lab_views, "LAB_DEMO", tiny_master)
+    ledger = tmp_path / "l.duckdb"
+    app = _page(ledger)
+    assert list_jobs(ledger=str(ledger)) == []
+    app.button(key=DEMO_BUTTON).click().run()
+    assert not app.exception and not app.error
+    (job,) = list_jobs(ledger=str(ledger))
+    assert job.label == LAB_DEMO_LABEL and job.dataset == str(tiny_master)
+    (step,) = load_job(job.folder).steps
+    assert "--both-tiers" in step.argv
+    config = tomllib.loads((Path(job.folder) / "config.toml").read_text(encoding="utf-8"))
+    assert config["stt"]["provider"] == "recorded:"
+    if not wait_job(job, timeout_s=0).done:  # still running: a progress bar, no second button
+        assert app.get("progress") and not app.button
+    assert wait_job(job, timeout_s=300).state == "finished"
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="lab.run").value == job.run_ids[0]  # the run, without a reload
+    assert app.success[0].value.startswith("Use threshold ")
 
 
 def test_external_benchmark_needs_no_ledger(tmp_path: Path) -> None:
@@ -90,6 +168,9 @@ def test_external_benchmark_needs_no_ledger(tmp_path: Path) -> None:
         assert apgr["random"] == pytest.approx(0.5, abs=0.05)
     captions = " ".join(_texts(app, "caption"))
     assert "heuristic APGR" in captions and "oracle APGR" in captions
+    # the chart's routers: the scorers as views.lab names them, then random and the oracle
+    color = app.get("vega_lite_chart")[0].proto.spec
+    assert '"domain": ' + json.dumps(list(benchmark_chart_routers())) in color
     # beside it, the cross-suite table: each suite held out, the fitted routers trained on the other
     assert [s.value for s in app.subheader][-2:] == ["In-suite", "Cross-suite"]
     cross = app.dataframe[1].value

@@ -14,7 +14,9 @@ from assistant.ledger import Ledger
 from assistant.ledger.owner import release
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from assistant.views import ErrorKind, Label, read_label_run, read_sweep, save_labels
+from assistant.views import ErrorKind
+from assistant.views.labels import Label, read_label_run, save_labels
+from assistant.views.workbench import read_sweep
 
 PAGE = "pages/label.py"
 RUN = "bt"

@@ -12,7 +12,8 @@ from support.configs import recorded_config
 from assistant.ledger import Ledger
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
-from assistant.views import PROJECT_HINT, read_projected_costs, read_sweep, read_sweep_scenarios
+from assistant.views.projection import PROJECT_HINT, read_projected_costs, read_sweep_scenarios
+from assistant.views.workbench import read_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 

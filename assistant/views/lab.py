@@ -1,16 +1,20 @@
 """Read side of the Routing lab's A/B, live-traffic and external-benchmark tabs: each analysis of
 :mod:`assistant.analysis` (ab, offpolicy, benchmark) run on the ledger, as a
-:class:`~assistant.views.result.View`. No Streamlit import; the analyses load when first asked.
+:class:`~assistant.views.result.View`; the scorer names the lab's charts show; and the lab's
+empty state: a ``--both-tiers`` replay of the demo started as a background job.
+No Streamlit import; the analyses load when first asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import LedgerError, WorkbenchError
-from assistant.core.paths import ROUTELLM_DIR
+from assistant.core.paths import DEMO_DATASET, ROUTELLM_DIR
+from assistant.jobs.runner import Job, ReplayRequest, list_jobs, replay_request, start_replays
 from assistant.views.result import ErrorKind, View, ledger_error, read_ledger, reading
 from assistant.views.workbench import read_runs
 
@@ -154,8 +158,12 @@ def read_cross_suite(paths: Sequence[str | Path] | None = None) -> View[Any]:
     return View(cross_suite_table(report))
 
 
+# --- names the lab's charts show -----------------------------------------------------------------
+
+
 def scorer_names() -> tuple[str, ...]:
-    """Every registered scorer (:func:`assistant.routing.registry.scorer_names`)."""
+    """Every registered scorer (:func:`assistant.routing.registry.scorer_names`): the one place
+    the lab's pages read scorer names from."""
     from assistant.routing.registry import scorer_names as names
 
     return names()
@@ -167,3 +175,44 @@ def benchmark_chart_routers() -> tuple[str, ...]:
     from assistant.routing.registry import ORACLE, RANDOM, benchmark_scorers
 
     return (*benchmark_scorers(), RANDOM, ORACLE)
+
+
+def benchmark_baselines() -> tuple[str, ...]:
+    """Drawn beside the scorers on the external benchmark: random routing (APGR 0.5), the oracle."""
+    from assistant.routing.registry import ORACLE, RANDOM
+
+    return (RANDOM, ORACLE)
+
+
+# --- the empty state: a --both-tiers replay of the demo, in the background -----------------------
+
+LAB_DEMO = DEMO_DATASET  # the dataset the empty state replays (a test points it elsewhere)
+LAB_DEMO_LABEL = "demo, both tiers (Routing lab)"
+LAB_DEMO_COMMAND = "python -m assistant replay datasets/demo --stt recorded --both-tiers"
+NO_COUNTERFACTUAL = (
+    "No counterfactual run yet. The lab needs a replay that answered every question with both "
+    "tiers: then any threshold's cost and quality is a query, no model is called again."
+)
+
+
+def lab_demo_request(ledger_path: str | Path) -> ReplayRequest:
+    """The empty state's replay: the demo with its recorded transcript and both tiers, into
+    ``ledger_path`` (the same as :data:`LAB_DEMO_COMMAND`)."""
+    request = replay_request(
+        dataset=str(LAB_DEMO), ledger=str(ledger_path), stt="recorded:", both_tiers=True
+    )
+    return dataclasses.replace(request, label=LAB_DEMO_LABEL)
+
+
+def start_lab_demo(ledger_path: str | Path) -> View[Job]:
+    """Start :func:`lab_demo_request` as a background job (``assistant.jobs``); the message says
+    what went wrong when it cannot start."""
+    try:
+        return View(start_replays(lab_demo_request(ledger_path)))
+    except (WorkbenchError, ValueError, OSError) as exc:
+        return View.fail(ErrorKind.INVALID, f"The demo replay could not start: {exc}")
+
+
+def lab_demo_jobs(ledger_path: str | Path) -> list[Job]:
+    """The empty state's replays into ``ledger_path``, newest first."""
+    return [j for j in list_jobs(ledger=str(ledger_path)) if j.label == LAB_DEMO_LABEL]
