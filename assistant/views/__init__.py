@@ -47,6 +47,11 @@ from assistant.views.live import (
     timeline,
     usd,
 )
+from assistant.views.live_traffic import (
+    live_estimate_sentence,
+    read_fleet_check,
+    read_live_estimate,
+)
 from assistant.views.projection import (
     PROJECT_HINT,
     read_projected_costs,
@@ -169,3 +174,5 @@ __all__ += [
     "start_receiver",
     "stop_receiver",
 ]
+
+__all__ += ["live_estimate_sentence", "read_fleet_check", "read_live_estimate"]
