@@ -245,9 +245,16 @@ def _tier_llm(spec: str, tier: str) -> llm.LLM:
             f"the config's [llm] {tier} is {spec!r}: RoutedLLM builds only openai:MODEL tiers "
             f"itself; pass {tier}=<your plugin's LLM> (e.g. anthropic.LLM(...))"
         )
+    import openai as openai_sdk
     from livekit.plugins import openai
 
-    return openai.LLM(model=model)
+    try:
+        return openai.LLM(model=model)
+    except openai_sdk.OpenAIError as exc:
+        raise ConfigError(
+            f"cannot build the {tier} tier {spec!r}: {exc} Set OPENAI_API_KEY (and "
+            f"OPENAI_BASE_URL for an OpenAI-compatible server), or pass {tier}=<an llm.LLM>"
+        ) from exc
 
 
 class RoutedLLMStream(LLMStream):
