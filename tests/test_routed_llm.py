@@ -17,13 +17,13 @@ import pytest
 pytest.importorskip("livekit.agents")
 pytest.importorskip("livekit.plugins.openai")
 
-from livekit.agents import Agent, AgentSession, RunContext, function_tool  # noqa: E402
-from livekit.plugins import openai  # noqa: E402
-from support.fakes.vendors import DEFAULT_PARTS, FakeVendors, RecordedRequest, Reply  # noqa: E402
+from livekit.agents import Agent, AgentSession, RunContext, function_tool
+from livekit.plugins import openai
+from support.fakes.vendors import DEFAULT_PARTS, FakeVendors, RecordedRequest, Reply
 
-from assistant.ledger import Ledger  # noqa: E402
-from assistant.livekit.decisions import LedgerDecisionLog  # noqa: E402
-from assistant.livekit.routed import RoutedLLM  # noqa: E402
+from assistant.ledger import Ledger
+from assistant.livekit.decisions import LedgerDecisionLog
+from assistant.livekit.routed import RoutedLLM
 
 HARD = "Why did revenue grow 40% more than costs, and should we compare it with last year?"
 EASY = "Hi there"
@@ -217,8 +217,9 @@ def test_spans_received_by_otel_receive_are_the_same_rows(tmp_path: Path) -> Non
     logged = decisions(direct)
     assert decisions(received) == logged  # the spans carry what the rows hold
     assert len(logged) == 6 and any(r[2] for r in logged)  # some turns were explored
-    for tier, propensity, explored, *_ in logged:  # the mixture's propensities
-        assert propensity in (pytest.approx(0.3), pytest.approx(0.7)), (tier, propensity)
+    for tier, propensity, *_, score, _tokens, _cost in logged:  # the mixture's propensities
+        rule = "premium" if score >= 0.5 else "cheap"  # 0.4 x the rule + 0.6 x a coin
+        assert propensity == pytest.approx(0.7 if tier == rule else 0.3), (tier, score)
     assert any(r[3] == "failover" for r in logged)  # premium's first try at HARD failed
 
     def calls(path: Path) -> list[tuple[Any, ...]]:
@@ -265,3 +266,26 @@ def test_built_from_a_workbench_config_and_from_a_run(
         RoutedLLM.from_run(
             str(path), "nope", cheap=llm.tiers["cheap"], premium=llm.tiers["premium"]
         )
+
+
+def test_the_example_runs_in_text_mode_and_fills_the_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("routed_agent", root / "examples/routed_agent.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    ledger = tmp_path / "example.duckdb"
+    with FakeVendors() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("WORKBENCH_LEDGER", str(ledger))
+        monkeypatch.setenv("ROUTED_EXPLORE_SHARE", "0.000001")
+        asyncio.run(example.text_mode([EASY, HARD]))
+        assert _models(fake) == [CHEAP_MODEL, PREMIUM_MODEL]
+    out = capsys.readouterr().out
+    assert "cheap (score" in out and "premium (score" in out and ANSWER in out
+    assert [r["tier"] for r in _requests(ledger)] == ["cheap", "premium"]
