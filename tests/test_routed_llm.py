@@ -252,6 +252,9 @@ def test_built_from_a_workbench_config_and_from_a_run(
         llm = RoutedLLM.from_config(str(config), cheap=_routed(fake).tiers["cheap"])
     assert llm.policy.options.scorer == "length" and llm.policy.options.threshold == 0.2
     assert llm.tiers["premium"].model == "gpt-4o"  # built from the config's [llm]
+    unpriced = openai.LLM(model="my-local-model", base_url="http://127.0.0.1:9/v1", api_key="k")
+    with pytest.raises(ConfigError, match="no price known for openai:my-local-model"):
+        RoutedLLM(cheap=unpriced, premium=llm.tiers["premium"], budget_usd_per_hour=1.0)
     path = tmp_path / "agent.duckdb"
     log = LedgerDecisionLog(
         path, run_id="deployed", config_json=json.dumps({"routing": {"threshold": 0.7}})

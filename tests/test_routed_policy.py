@@ -57,7 +57,12 @@ def test_budget_per_hour_routes_cheap_until_the_hour_has_passed() -> None:
     assert policy.decide(HARD).tier == "premium"  # 0.6 of 1.0 spent
     policy.record(tier="premium", cost_usd=0.5, ttft_ms=100.0)
     over = policy.decide(HARD)
-    assert (over.tier, over.reason, over.propensity, over.explored) == ("cheap", "budget", 1.0, False)
+    assert (over.tier, over.reason, over.propensity, over.explored) == (
+        "cheap",
+        "budget",
+        1.0,
+        False,
+    )
     clock.now += 3000  # the first 0.6 leaves the trailing hour
     assert policy.spent_last_hour_usd() == pytest.approx(0.5)
     assert policy.decide(HARD).tier == "premium"
@@ -112,7 +117,9 @@ def _turn(*attempts: Attempt, tier: str = "premium", reason: str = "explored") -
 
 
 def test_a_failed_over_turn_is_a_fallback_row_with_both_calls_priced() -> None:
-    failed = Attempt("premium", "openai", "gpt-4o", 20.0, None, 0, 0, "error", "APIStatusError: 500")
+    failed = Attempt(
+        "premium", "openai", "gpt-4o", 20.0, None, 0, 0, "error", "APIStatusError: 500"
+    )
     answered = Attempt("cheap", "openai", "gpt-4o-mini", 300.0, 120.0, 1000, 100, "ok")
     rows = turn_records(
         _turn(failed, answered),
@@ -149,3 +156,29 @@ def test_the_ledger_log_writes_a_run_with_its_rows(tmp_path: Path) -> None:
     assert run == [("agent", "acme", "finished")]
     assert req[0][:4] == ("premium", 0.25, True, "explored") and req[0][4] > 0
     assert calls == [(1,)]
+
+
+def test_an_agent_run_shows_on_runs_and_costs_and_feeds_the_live_estimate(tmp_path: Path) -> None:
+    from assistant.views import read_costs, read_live_estimate, read_runs
+
+    path = tmp_path / "agent.duckdb"
+    log = LedgerDecisionLog(path, tenant="acme", run_id="agent-1")
+    policy = RoutePolicy(RoutingOptions(threshold=0.5, explore_share=0.5, seed=4))
+    for i in range(40):
+        question = HARD if i % 2 else EASY
+        decision = policy.decide(question)
+        model = "gpt-4o" if decision.tier == "premium" else "gpt-4o-mini"
+        attempt = Attempt(decision.tier, "openai", model, 200.0, 80.0, 400, 40, "ok")
+        log.log(
+            Turn(f"t{i}", question, decision, (attempt,), "ok", float(i)), requested_model=model
+        )
+    log.close()
+    runs = read_runs(path, "acme")
+    assert runs.data is not None and list(runs.data["run_id"]) == ["agent-1"]
+    costs = read_costs(path, "acme")
+    assert costs.data is not None and costs.data["total_cost_usd"] > 0
+    estimate = read_live_estimate(path, "agent-1", thresholds=[0.0, 1.01], resamples=100)
+    assert estimate.data is not None and estimate.data.points is not None
+    all_premium, all_cheap = estimate.data.points["cost_usd"]
+    assert all_premium == pytest.approx((400 * 2.5 + 40 * 10.0) / 1e6)
+    assert all_cheap == pytest.approx((400 * 0.15 + 40 * 0.6) / 1e6)

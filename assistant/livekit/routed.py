@@ -109,6 +109,9 @@ class RoutedLLM(llm.LLM):
         )
         self.decision_log = log
         self.pricer = pricer or Pricer()
+        if log is not None or options.budget_usd_per_hour:
+            for instance in self.tiers.values():  # costs are logged and budgeted: known prices
+                self.pricer.check(provider=pricing_provider(instance), model=instance.model)
         self.attempt_timeout_s = attempt_timeout_s
         self.turns: list[Turn] = []  # the last turns, newest last (for tests and dashboards)
         self._started = time.monotonic()
@@ -136,7 +139,7 @@ class RoutedLLM(llm.LLM):
             cheap=cheap or _tier_llm(config.llm.cheap, "cheap"),
             premium=premium or _tier_llm(config.llm.premium, "premium"),
             options=RoutingOptions.from_config(config, tenant=tenant),
-            **kwargs,
+            **{"pricer": Pricer(config.pricing), **kwargs},
         )
 
     @classmethod
