@@ -68,7 +68,7 @@ def pricing_provider(instance: llm.LLM) -> str:
 def question_of(chat_ctx: ChatContext) -> tuple[str, bool, str | None]:
     """The last user message's text, whether it holds an image, and its id."""
     for item in reversed(chat_ctx.items):
-        if getattr(item, "type", None) == "message" and getattr(item, "role", None) == "user":
+        if isinstance(item, llm.ChatMessage) and item.role == "user":
             has_image = any(isinstance(part, llm.ImageContent) for part in item.content)
             return item.text_content or "", has_image, item.id
     return "", False, None

@@ -335,6 +335,24 @@ class SpanMapper:
         )
         if routed and span.get(c.ROUTE_ROLE) != "answer":
             return  # a tier that failed before the other answered: its call only
+        decision: dict[str, Any] = (
+            _route_fields(span, resolved, status)
+            if routed
+            else {
+                "needs_screen": False,
+                "scorer": "external",
+                "score": 0.0,
+                "router": "external",
+                "threshold": None,
+                "tier": str(span.get(c.TIER) or "cheap"),
+                "explored": False,
+                "propensity": 1.0,
+                "llm_model_requested": model,
+                "routing_latency_ms": 0.0,
+                "status": status,
+                "fallback_model": None,
+            }
+        )
         out.rows.append(
             RequestRecord(
                 request_id=request_id,
@@ -347,22 +365,6 @@ class SpanMapper:
                 media_t_s=media_t_s,
                 asker=str(span.get(c.LK_PARTICIPANT) or state.last_participant or "") or None,
                 question=question or "",
-                **(
-                    {}
-                    if routed
-                    else {
-                        "needs_screen": False,
-                        "scorer": "external",
-                        "score": 0.0,
-                        "router": "external",
-                        "threshold": None,
-                        "tier": str(span.get(c.TIER) or "cheap"),
-                        "explored": False,
-                        "propensity": 1.0,
-                        "llm_model_requested": model,
-                        "routing_latency_ms": 0.0,
-                    }
-                ),
                 score_features_json="{}",
                 vision_model_requested=None,
                 vision_model_resolved=None,
@@ -386,11 +388,7 @@ class SpanMapper:
                 quality_key_facts=None,
                 quality=None,
                 created_at=_at(span.end_ns),
-                **(
-                    _route_fields(span, resolved, status)
-                    if routed
-                    else {"status": status, "fallback_model": None}
-                ),
+                **decision,  # the routing decision: RoutedLLM's, or none ("external")
             )
         )
 
