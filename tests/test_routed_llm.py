@@ -23,6 +23,7 @@ from support.fakes.vendors import DEFAULT_PARTS, FakeVendors, RecordedRequest, R
 
 from assistant.ledger import Ledger
 from assistant.livekit.decisions import LedgerDecisionLog
+from assistant.livekit.policy import RoutingOptions
 from assistant.livekit.routed import RoutedLLM
 
 HARD = "Why did revenue grow 40% more than costs, and should we compare it with last year?"
@@ -169,6 +170,28 @@ def test_spending_past_the_hourly_budget_routes_cheap_with_its_reason(tmp_path: 
         ("premium", "threshold", 1.0),
         ("premium", "threshold", 1.0),  # 1.0 of 1.5 turns spent: still under
         ("cheap", "budget", 1.0),
+    ]
+
+
+def test_a_premium_tier_slower_than_the_latency_budget_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "agent.duckdb"
+
+    def slow_premium(request: RecordedRequest, attempt: int) -> Reply | None:
+        return Reply.stall(0.3) if request.body["model"] == PREMIUM_MODEL else None
+
+    with FakeVendors() as fake:
+        fake.script(slow_premium)
+        llm = _routed(
+            fake,
+            options=RoutingOptions(threshold=0.5, latency_budget_ms=200.0, latency_min_samples=1),
+            log=LedgerDecisionLog(path),
+        )
+        _session(llm, [HARD, HARD])
+        assert _models(fake) == [PREMIUM_MODEL, CHEAP_MODEL]
+    rows = _requests(path)
+    assert [(r["tier"], r["route_reason"]) for r in rows] == [
+        ("premium", "threshold"),
+        ("cheap", "latency"),  # the first premium answer took 300 ms to its first token
     ]
 
 
