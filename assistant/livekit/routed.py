@@ -193,9 +193,10 @@ class RoutedLLM(llm.LLM):
             },
         )
 
-    def prewarm(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    async def _prewarm_impl(self) -> None:
+        """Both tiers: either may answer the first turn."""
         for instance in self.tiers.values():
-            instance.prewarm(loop=loop)
+            instance.prewarm()
 
     async def aclose(self) -> None:
         for instance in self.tiers.values():
@@ -342,7 +343,12 @@ class RoutedLLMStream(LLMStream):
                         span_ok = False
                         try:
                             async for chunk in stream:
-                                if ttft_ms is None and chunk.has_response():
+                                delta = chunk.delta  # generation, not just usage
+                                if (
+                                    ttft_ms is None
+                                    and delta
+                                    and (delta.content or delta.tool_calls)
+                                ):
                                     ttft_ms = (time.perf_counter() - started) * 1000.0
                                 if chunk.delta is not None:
                                     if chunk.delta.content:
