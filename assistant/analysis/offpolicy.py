@@ -237,3 +237,201 @@ def ipw_sentence(curve: IPWCurve) -> str:
         )
         + f" Intervals: {curve.resamples} seeded bootstrap resamples of the requests."
     )
+
+
+# --- from live traffic, both decisions: cost without labels, quality where labelled ----------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEstimate:
+    """Other policies' cost (every request) and quality (labelled requests only) estimated from
+    a run's logged decisions, e.g. a ``RoutedLLM`` run: ``points`` holds one row per (threshold,
+    vision threshold) with ``cost_usd`` (mean per request) and its 95% interval, the
+    ``premium_share`` the policy would route, ``quality`` and its interval (None without
+    labels), ``matched`` rows and Kish's ``effective_n``. ``message`` says why there are none."""
+
+    run_id: str
+    rows: int
+    explored: int
+    labelled: int
+    logged_cost_usd: float | None  # mean per request as logged
+    points: pd.DataFrame | None
+    message: str | None
+    resamples: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    score: FloatArray
+    premium: npt.NDArray[np.bool_]
+    propensity: FloatArray
+    vision_score: FloatArray  # NaN: the request had no vision decision
+    vision_premium: npt.NDArray[np.bool_]
+    vision_propensity: FloatArray
+    one_decision: npt.NDArray[np.bool_]  # the vision decision *was* the turn's decision
+    cost: FloatArray
+    quality: FloatArray  # NaN: not labelled
+
+
+def _logged(requests: pd.DataFrame) -> _Logged:
+    def col(name: str, default: float = np.nan) -> FloatArray:
+        if name not in requests:
+            return np.full(len(requests), default)
+        return requests[name].astype("float64").fillna(default).to_numpy(dtype=np.float64)
+
+    premium = (requests["tier"] == "premium").to_numpy()
+    vision_tier = requests.get("vision_tier", None)
+    vision_premium = (
+        (vision_tier == "premium").fillna(False).to_numpy(dtype=bool)
+        if vision_tier is not None
+        else np.zeros(len(requests), dtype=bool)
+    )
+    score, propensity = col("score"), col("propensity", 1.0)
+    vision_score, vision_propensity = col("vision_score"), col("vision_propensity", 1.0)
+    # one decision (RoutedLLM's image turns, a pipeline without a split): same score, tier, draw
+    one = (
+        ~np.isnan(vision_score)
+        & np.isclose(vision_score, score)
+        & (vision_premium == premium)
+        & np.isclose(vision_propensity, propensity)
+    )
+    return _Logged(
+        score,
+        premium,
+        propensity,
+        vision_score,
+        vision_premium,
+        vision_propensity,
+        one,
+        col("total_cost_usd", 0.0),
+        col("quality"),
+    )
+
+
+def _policy_weights(
+    logged: _Logged, threshold: float, vision_threshold: float
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Per request: its IPW weight under the policy (0 where a logged tier is not the policy's)
+    and the tier the policy gives the answer (True: premium)."""
+    has_vision = ~np.isnan(logged.vision_score)
+    with np.errstate(invalid="ignore"):
+        vision_choice = logged.vision_score >= vision_threshold
+    choice = np.where(has_vision & logged.one_decision, vision_choice, logged.score >= threshold)
+    match = choice == logged.premium
+    weight = 1.0 / logged.propensity
+    two = has_vision & ~logged.one_decision
+    match = match & np.where(two, vision_choice == logged.vision_premium, True)
+    weight = np.where(two, weight / logged.vision_propensity, weight)
+    return np.where(match, weight, 0.0), choice
+
+
+def _snips(weight: FloatArray, values: FloatArray, idx: IntArray) -> FloatArray:
+    """Self-normalised IPW means of ``values`` (NaN rows skipped) per resample row of ``idx``."""
+    ok = ~np.isnan(values)
+    w = np.where(ok, weight, 0.0)[idx]
+    v = np.where(ok, values, 0.0)[idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: FloatArray = (w * v).sum(axis=1) / w.sum(axis=1)
+    return out
+
+
+def live_estimate(
+    requests: pd.DataFrame,
+    *,
+    run_id: str = "",
+    thresholds: Sequence[float] | None = None,
+    vision_thresholds: Sequence[float] | None = None,
+    resamples: int = 1000,
+    seed: int = SEED,
+) -> LiveEstimate:
+    """Estimates for every (threshold, vision threshold) pair (``vision_thresholds`` None: the
+    same as the threshold) from a run's requests (``run_requests``): each request whose logged
+    tiers are the ones the policy picks weighs ``1 / propensity`` (times the vision decision's
+    propensity when it was a decision of its own); intervals: ``resamples`` seeded bootstrap
+    resamples of the requests."""
+    import pandas as pd
+
+    grid = [round(i / 20, 2) for i in range(21)] if thresholds is None else list(thresholds)
+    pairs = (
+        [(t, t) for t in grid]
+        if vision_thresholds is None
+        else [(t, v) for t in grid for v in vision_thresholds]
+    )
+    rows = requests[requests["tier"].isin(["cheap", "premium"])] if len(requests) else requests
+    explored = int(rows["explored"].sum()) if "explored" in rows and len(rows) else 0
+    labelled = int(rows["quality"].notna().sum()) if "quality" in rows and len(rows) else 0
+    logged_cost = float(rows["total_cost_usd"].mean()) if len(rows) else None
+
+    def result(points: pd.DataFrame | None, message: str | None) -> LiveEstimate:
+        return LiveEstimate(
+            run_id, len(rows), explored, labelled, logged_cost, points, message, resamples
+        )
+
+    if rows.empty:
+        return result(None, f"Run {run_id} has no routed requests.")
+    if not (rows["propensity"] < 1.0 - 1e-12).any():
+        return result(
+            None,
+            f"Run {run_id} has no explored requests: every tier was chosen with propensity 1, "
+            f"so other thresholds cannot be estimated from it. Route with explore_share > 0 "
+            f"(RoutedLLM(explore_share=0.1), or {EXPLORE_HINT[0].lower()}{EXPLORE_HINT[1:]})",
+        )
+    logged = _logged(rows)
+    n = len(rows)
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    whole = np.arange(n)[None, :]
+    table = []
+    for t, v in pairs:
+        weight, choice = _policy_weights(logged, float(t), float(v))
+        matched = int((weight > 0).sum())
+        eff = float(weight.sum() ** 2 / (weight**2).sum()) if matched else 0.0
+        cost = float(_snips(weight, logged.cost, whole)[0]) if matched else None
+        quality = _snips(weight, logged.quality, whole)[0] if labelled else np.nan
+        cost_draws = _snips(weight, logged.cost, idx)
+        quality_draws = _snips(weight, logged.quality, idx) if labelled else np.full(1, np.nan)
+        c_ok, q_ok = cost_draws[np.isfinite(cost_draws)], quality_draws[np.isfinite(quality_draws)]
+        c_lo, c_hi = (
+            np.percentile(c_ok, [2.5, 97.5]) if c_ok.size >= resamples // 2 else (None,) * 2
+        )
+        q_lo, q_hi = (
+            np.percentile(q_ok, [2.5, 97.5]) if q_ok.size >= resamples // 2 else (None,) * 2
+        )
+        table.append(
+            {
+                "threshold": float(t),
+                "vision_threshold": float(v),
+                "premium_share": float(choice.mean()),
+                "cost_usd": cost,
+                "cost_low": None if c_lo is None else float(c_lo),
+                "cost_high": None if c_hi is None else float(c_hi),
+                "quality": float(quality) if np.isfinite(quality) else None,
+                "quality_low": None if q_lo is None else float(q_lo),
+                "quality_high": None if q_hi is None else float(q_hi),
+                "matched": matched,
+                "effective_n": eff,
+            }
+        )
+    return result(pd.DataFrame(table), None)
+
+
+def run_live_estimate(
+    ledger: Ledger,
+    run_id: str,
+    *,
+    thresholds: Sequence[float] | None = None,
+    vision_thresholds: Sequence[float] | None = None,
+    resamples: int = 1000,
+    seed: int = SEED,
+) -> LiveEstimate:
+    """:func:`live_estimate` for one run of the ledger (a ``RoutedLLM`` run, or any run logged
+    with exploration)."""
+    from assistant.ledger.queries import run_requests
+
+    return live_estimate(
+        run_requests(ledger, run_id),
+        run_id=run_id,
+        thresholds=thresholds,
+        vision_thresholds=vision_thresholds,
+        resamples=resamples,
+        seed=seed,
+    )

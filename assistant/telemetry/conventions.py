@@ -35,6 +35,26 @@ CALL_PREFIX = "workbench.call."  # call spans: every CallRecord field
 SPAN_KIND = "workbench.span"  # "request" or "call"
 TIER = "workbench.tier"  # an outside agent may set it (span or resource) to say its tier
 
+# -- RoutedLLM (assistant/livekit/routed.py): set on each tier's ``llm_request`` span ------------
+ROUTE_PREFIX = "workbench.route."
+ROUTE_REQUEST_ID = ROUTE_PREFIX + "request_id"  # one per turn: its attempts share it
+ROUTE_ROLE = ROUTE_PREFIX + "role"  # "answer" (the turn's last attempt) or "attempt" (failed)
+ROUTE_TIER = ROUTE_PREFIX + "tier"  # the tier the decision chose
+ROUTE_ATTEMPT_TIER = ROUTE_PREFIX + "attempt_tier"  # the tier this span's call went to
+ROUTE_SCORER = ROUTE_PREFIX + "scorer"
+ROUTE_SCORE = ROUTE_PREFIX + "score"
+ROUTE_ROUTER = ROUTE_PREFIX + "router"
+ROUTE_THRESHOLD = ROUTE_PREFIX + "threshold"
+ROUTE_PROPENSITY = ROUTE_PREFIX + "propensity"
+ROUTE_EXPLORED = ROUTE_PREFIX + "explored"
+ROUTE_REASON = ROUTE_PREFIX + "reason"  # threshold / explored / budget / latency / failover
+ROUTE_VISION = ROUTE_PREFIX + "vision"  # the vision decision made it (an image in the turn)
+ROUTE_MODEL_REQUESTED = ROUTE_PREFIX + "model_requested"  # the chosen tier's model
+ROUTE_PRICING_PROVIDER = ROUTE_PREFIX + "pricing_provider"  # the Pricer's provider id
+ROUTE_ROUTING_LATENCY_MS = ROUTE_PREFIX + "routing_latency_ms"
+ROUTE_TENANT = "workbench.tenant"
+ROUTE_SPAN = "llm_routed_request"  # RoutedLLM's own span around its tiers' calls: structure
+
 # -- LiveKit Agents (livekit/agents/telemetry/trace_types.py) ------------------------------------
 LK_LLM_METRICS = "lk.llm_metrics"
 LK_TTS_METRICS = "lk.tts_metrics"
@@ -73,6 +93,8 @@ LK_KNOWN_SPANS = frozenset(
         "on_enter",
         "on_exit",
         "start_agent_activity",
+        "llm_fallback_adapter",
+        ROUTE_SPAN,
     }
 )
 """LiveKit Agents spans that carry no usage: read for nothing, counted as 'structure'."""

@@ -281,7 +281,7 @@ class SpanMapper:
         metadata = metrics.get("metadata") or {}
         model = str(span.get(c.GEN_AI_REQUEST_MODEL) or metadata.get("model_name") or "unknown")
         resolved = str(span.get(c.GEN_AI_RESPONSE_MODEL) or model)
-        provider = self._provider(span, metadata)
+        provider = str(span.get(c.ROUTE_PRICING_PROVIDER) or self._provider(span, metadata))
         tokens_in = _int(
             span.get(
                 c.GEN_AI_INPUT_TOKENS, metrics.get("prompt_tokens", metrics.get("input_tokens"))
@@ -301,14 +301,16 @@ class SpanMapper:
         cost = self._price(
             out, provider, resolved, Usage(input_tokens=tokens_in, output_tokens=tokens_out)
         )
-        request_id = f"{state.run_id}:{span.span_id}"
+        routed = c.ROUTE_REQUEST_ID in span.attributes  # a RoutedLLM tier's span
+        turn = str(span.get(c.ROUTE_REQUEST_ID) or span.span_id)
+        request_id = f"{state.run_id}:{turn}"
         media_t_s = max(0.0, (span.start_ns - state.first_ns) / 1e9)
         question, answer = _messages(span)
         status = "error" if span.error else "ok"
         error = span.status_message or None if span.error else None
         out.rows.append(
             CallRecord(
-                call_id=f"{request_id}:llm",
+                call_id=f"{request_id}:llm" + (f":{span.span_id}" if routed else ""),
                 run_id=state.run_id,
                 request_id=request_id,
                 tenant=self.tenant,
@@ -331,6 +333,26 @@ class SpanMapper:
                 created_at=_at(span.end_ns),
             )
         )
+        if routed and span.get(c.ROUTE_ROLE) != "answer":
+            return  # a tier that failed before the other answered: its call only
+        decision: dict[str, Any] = (
+            _route_fields(span, resolved, status)
+            if routed
+            else {
+                "needs_screen": False,
+                "scorer": "external",
+                "score": 0.0,
+                "router": "external",
+                "threshold": None,
+                "tier": str(span.get(c.TIER) or "cheap"),
+                "explored": False,
+                "propensity": 1.0,
+                "llm_model_requested": model,
+                "routing_latency_ms": 0.0,
+                "status": status,
+                "fallback_model": None,
+            }
+        )
         out.rows.append(
             RequestRecord(
                 request_id=request_id,
@@ -343,22 +365,12 @@ class SpanMapper:
                 media_t_s=media_t_s,
                 asker=str(span.get(c.LK_PARTICIPANT) or state.last_participant or "") or None,
                 question=question or "",
-                needs_screen=False,
-                scorer="external",
-                score=0.0,
                 score_features_json="{}",
-                router="external",
-                threshold=None,
-                tier=str(span.get(c.TIER) or "cheap"),
-                explored=False,
-                propensity=1.0,
                 vision_model_requested=None,
                 vision_model_resolved=None,
-                llm_model_requested=model,
                 llm_model_resolved=resolved,
                 input_tokens=tokens_in,
                 output_tokens=tokens_out,
-                routing_latency_ms=0.0,
                 vision_latency_ms=0.0,
                 retrieval_latency_ms=0.0,
                 llm_latency_ms=span.duration_ms,
@@ -367,9 +379,7 @@ class SpanMapper:
                 retrieval_cost_usd=0.0,
                 llm_cost_usd=cost,
                 total_cost_usd=cost,
-                status=status,
                 error=error,
-                fallback_model=None,
                 answer=answer,
                 citations_json="[]",
                 retrieval_json="[]",
@@ -378,6 +388,7 @@ class SpanMapper:
                 quality_key_facts=None,
                 quality=None,
                 created_at=_at(span.end_ns),
+                **decision,  # the routing decision: RoutedLLM's, or none ("external")
             )
         )
 
@@ -458,6 +469,43 @@ class SpanMapper:
             audio_s=span.duration_ms / 1000.0,
             ttft_ms=None,
         )
+
+
+def _route_fields(span: Span, resolved: str, status: str) -> dict[str, Any]:
+    """A RoutedLLM turn's decision, from its answering span's ``workbench.route.*``."""
+    tier = str(span.get(c.ROUTE_TIER) or "cheap")
+    vision = bool(span.get(c.ROUTE_VISION))
+    threshold = _float(span.get(c.ROUTE_THRESHOLD), "threshold")
+    threshold = None if threshold is None or threshold < 0 else threshold
+    failed_over = span.get(c.ROUTE_ATTEMPT_TIER, tier) != tier
+    reason = str(span.get(c.ROUTE_REASON) or "threshold")
+    explored = bool(span.get(c.ROUTE_EXPLORED))
+    propensity = _float(span.get(c.ROUTE_PROPENSITY), "propensity")
+    if propensity is None or not 0.0 < propensity <= 1.0:
+        raise DecodeError(f"{c.ROUTE_PROPENSITY} = {propensity!r} is not in (0, 1]")
+    score = _float(span.get(c.ROUTE_SCORE), "score") or 0.0
+    fields: dict[str, Any] = {
+        "needs_screen": vision,
+        "scorer": str(span.get(c.ROUTE_SCORER) or "unknown"),
+        "score": score,
+        "router": str(span.get(c.ROUTE_ROUTER) or "unknown"),
+        "threshold": threshold,
+        "tier": tier,
+        "explored": explored,
+        "propensity": propensity,
+        "llm_model_requested": str(span.get(c.ROUTE_MODEL_REQUESTED) or resolved),
+        "route_reason": reason,
+        "routing_latency_ms": _float(span.get(c.ROUTE_ROUTING_LATENCY_MS), "routing") or 0.0,
+        "status": "error" if status == "error" else "fallback" if failed_over else "ok",
+        "fallback_model": resolved if failed_over and status != "error" else None,
+    }
+    if vision:
+        fields.update(
+            vision_scorer=fields["scorer"], vision_score=score, vision_threshold=threshold,
+            vision_tier=tier, vision_explored=explored, vision_propensity=propensity,
+            vision_route_reason=reason,
+        )  # fmt: skip
+    return fields
 
 
 def _text_of(raw: Any, role: str) -> str | None:

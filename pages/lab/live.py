@@ -13,12 +13,19 @@ import altair as alt
 import streamlit as st
 
 from assistant.views.lab import ipw_sentence, read_ipw_curve
+from assistant.views.live_traffic import (
+    live_estimate_sentence,
+    read_fleet_check,
+    read_live_estimate,
+)
 from pages.common.cache import cached
 from pages.lab.common import Lab, ab_runs, run_label, sweep_runs
 
 TITLE = "From live traffic"
 
 _ipw = cached(read_ipw_curve, ttl_s=30, spinner="Weighting the explored requests…")
+_both = cached(read_live_estimate, ttl_s=30, spinner="Weighting both decisions…")
+_fleet_check = cached(read_fleet_check, spinner="Simulating a fleet whose outcomes are known…")
 
 
 def render(lab: Lab) -> None:
@@ -154,4 +161,48 @@ def estimates(lab: Lab) -> None:
     )
 
 
-SECTIONS: list[Callable[[Lab], None]] = [estimates]
+def both_decisions(lab: Lab) -> None:
+    """Each (answer threshold, vision threshold) pair estimated from the same logged run: cost
+    from every request, quality from the labelled ones, with intervals; and how close such an
+    estimate comes to the truth on a simulated fleet."""
+    run_id = st.session_state.get("lab.live.run")
+    if not run_id:
+        return
+    st.subheader("Both decisions: answer and vision thresholds")
+    view = _both(lab.ledger, run_id)
+    if view.data is None:
+        st.info(view.message)
+    else:
+        st.info(live_estimate_sentence(view.data))
+        st.dataframe(
+            view.data.points,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "threshold": st.column_config.NumberColumn("threshold", format="%.2f"),
+                "vision_threshold": st.column_config.NumberColumn("vision", format="%.2f"),
+                "premium_share": st.column_config.ProgressColumn(
+                    "premium share", min_value=0.0, max_value=1.0, format="percent"
+                ),
+                "cost_usd": st.column_config.NumberColumn("cost / request", format="$%.7f"),
+                "cost_low": st.column_config.NumberColumn("95% low", format="$%.7f"),
+                "cost_high": st.column_config.NumberColumn("95% high", format="$%.7f"),
+                "quality": st.column_config.NumberColumn("quality", format="%.3f"),
+                "quality_low": st.column_config.NumberColumn("95% low", format="%.3f"),
+                "quality_high": st.column_config.NumberColumn("95% high", format="%.3f"),
+                "effective_n": st.column_config.NumberColumn("effective n", format="%.1f"),
+            },
+        )
+    with st.expander("How close is this? The estimate on a simulated fleet (synthetic)"):
+        check = _fleet_check()
+        if check.data is None:
+            st.warning(check.message)
+        else:
+            st.caption(
+                "Synthetic traffic whose both-tier outcomes are known, logged at threshold 0.5 "
+                "with 30% exploration: each other policy's estimate beside its truth."
+            )
+            st.dataframe(check.data, hide_index=True, width="stretch")
+
+
+SECTIONS: list[Callable[[Lab], None]] = [estimates, both_decisions]

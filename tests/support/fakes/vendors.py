@@ -71,12 +71,18 @@ class Reply:
     stall_s: float = 0.0
     cut_after: int | None = None  # events sent before the stream is cut
     cut: Literal["reset", "clean", "error", "stall"] = "reset"  # error: in-stream error event
+    tool_call: tuple[str, str] | None = None  # (function name, JSON arguments): OpenAI streams only
 
     @staticmethod
     def answer(*parts: str, input_tokens: int = 123, output_tokens: int = 17) -> Reply:
         return Reply(
             parts=parts or DEFAULT_PARTS, input_tokens=input_tokens, output_tokens=output_tokens
         )
+
+    @staticmethod
+    def tool(name: str, arguments: str, *, input_tokens: int = 123) -> Reply:
+        """An OpenAI stream that calls the function ``name`` with ``arguments`` (JSON text)."""
+        return Reply(parts=(), tool_call=(name, arguments), input_tokens=input_tokens)
 
     @staticmethod
     def rate_limited(retry_after_s: int = 2) -> Reply:
@@ -157,10 +163,21 @@ def openai_events(reply: Reply, model: str) -> list[bytes]:
              "total_tokens": reply.input_tokens + reply.output_tokens,
              "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
              "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}  # fmt: skip
+    calls: list[bytes] = []
+    if reply.tool_call is not None:  # the documented shape: name first, arguments in pieces
+        name, arguments = reply.tool_call
+        call = {"index": 0, "id": "call_Fl9aXcQ3wz7bN2", "type": "function"}
+        half = len(arguments) // 2
+        calls = [
+            chunk({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]}),
+        ]
     return [
-        chunk({"role": "assistant", "content": "", "refusal": None}),
+        chunk({"role": "assistant", "content": None if calls else "", "refusal": None}),
         *(chunk({"content": part}) for part in reply.parts),
-        chunk({}, "stop"),
+        *calls,
+        chunk({}, "tool_calls" if calls else "stop"),
         _sse({**base, "choices": [], "usage": usage}),
         b"data: [DONE]\n\n",
     ]
