@@ -9,6 +9,7 @@ from assistant.views import (
     ALL_TENANTS,
     default_ledger,
     export_calls,
+    format_usd,
     read_costs,
     read_participant_spend,
     read_projected_costs,
@@ -40,8 +41,8 @@ per_hour = runs["cost_per_media_hour_usd"].dropna()
 cols = st.columns(4)
 cols[0].metric("Runs", len(runs))
 cols[1].metric("Calls", data["calls"])
-cols[2].metric("Total cost", f"${data['total_cost_usd']:.4f}")
-cols[3].metric("Mean cost / media hour", f"${per_hour.mean():.4f}" if not per_hour.empty else "n/a")
+cols[2].metric("Total cost", format_usd(data["total_cost_usd"]))
+cols[3].metric("Mean cost / media hour", format_usd(per_hour.mean()) if not per_hour.empty else "n/a")
 
 st.subheader("Cost per media hour by run")
 st.altair_chart(

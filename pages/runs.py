@@ -6,6 +6,8 @@ import streamlit as st
 
 from assistant.views import (
     default_ledger,
+    format_usd,
+    read_rejected,
     read_run,
     read_runs,
 )
@@ -24,6 +26,11 @@ def _runs(path: str, tenant: str | None):  # type: ignore[no-untyped-def]
 def _run(path: str, run_id: str):  # type: ignore[no-untyped-def]
     return read_run(path, run_id)
 
+
+rejected = read_rejected(ledger_path)
+if rejected.data:
+    st.warning(rejected.message)
+    st.dataframe(rejected.data, hide_index=True, width="stretch")
 
 view = _runs(ledger_path, tenant)
 if view.data is None:
@@ -85,9 +92,7 @@ cols[1].metric(
 )
 cols[2].metric(
     "Cost / media hour",
-    f"${summary.cost_per_media_hour_usd:.4f}"
-    if summary.cost_per_media_hour_usd is not None
-    else "n/a",
+    format_usd(summary.cost_per_media_hour_usd),
 )
 cols[3].metric(
     "p95 latency",
@@ -109,7 +114,7 @@ if judge is None:
 else:
     st.caption(
         f"LLM judge ({', '.join(judge['models'])}): mean grade {judge['mean_score']:.2f} over "
-        f"{judge['graded']} answers; the judge's own cost ${judge['cost_usd']:.4f} is not in "
+        f"{judge['graded']} answers; the judge's own cost {format_usd(judge['cost_usd'])} is not in "
         "the run's cost."
     )
 

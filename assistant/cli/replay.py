@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from assistant.cli import terminal
+from assistant.core.money import format_usd
 from assistant.core.paths import default_ledger
 
 if TYPE_CHECKING:
@@ -169,13 +170,14 @@ def _has_finished_run(ledger: Any, dataset_name: str) -> bool:
 def format_summary(s: RunSummary, *, ledger_path: str) -> str:
     quality = "n/a" if s.mean_quality is None else f"{s.mean_quality:.3f}"
     share = "n/a" if s.premium_share is None else f"{s.premium_share:.0%}"
-    per_hour = "n/a" if s.cost_per_media_hour_usd is None else f"${s.cost_per_media_hour_usd:.4f}"
+    per_hour = format_usd(s.cost_per_media_hour_usd)
     return "\n".join(
         [
             f"run {s.run_id} ({s.status}) -> {ledger_path}",
             f"  requests        {s.requests}: cheap {s.cheap_requests}, premium {s.premium_requests}"
             f" ({share} premium), errors {s.errors}",
-            f"  total cost      ${s.total_cost_usd or 0:.6f} (transcription, vision, retrieval, answers)",
+            f"  total cost      {format_usd(s.total_cost_usd or 0)} (transcription, vision, retrieval, "
+            "answers)",
             f"  cost per hour   {per_hour} per media hour",
             f"  latency         p50 {_ms(s.p50_latency_ms)}, p95 {_ms(s.p95_latency_ms)}",
             f"  mean quality    {quality} ({s.labelled} of {s.requests} labelled; share of key "

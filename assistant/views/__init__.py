@@ -6,6 +6,7 @@ May import: anything below it (core, ledger, analysis, livekit, jobs, sessions);
 
 from assistant.core.config import Config
 from assistant.core.errors import WorkbenchError
+from assistant.core.money import format_usd
 from assistant.core.paths import default_ledger
 from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
 from assistant.views.grid import read_compare_pairs, read_grid
@@ -80,6 +81,7 @@ from assistant.views.workbench import (
     provider_keys,
     read_calls,
     read_costs,
+    read_rejected,
     read_run,
     read_runs,
     read_sweep,
@@ -115,6 +117,7 @@ __all__ = [
     "delete_room",
     "export_calls",
     "export_labels",
+    "format_usd",
     "frames_between",
     "ipw_sentence",
     "is_locked",
@@ -142,6 +145,7 @@ __all__ = [
     "read_ledger",
     "read_live",
     "read_projected_costs",
+    "read_rejected",
     "read_run",
     "read_run_detail",
     "read_runs",
