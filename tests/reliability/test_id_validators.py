@@ -79,11 +79,11 @@ def _dataset_slug(value: str) -> object:
 
 def _token_identity(value: str) -> object:
     from assistant.core.tenancy import TenantContext
-    from assistant.livekit.tokens import make_token
+    from assistant.livekit.admin import LiveKitSettings
+    from assistant.livekit.tokens import mint_token
 
-    return make_token(
-        TenantContext("acme"), "room", value, api_key="k", api_secret="s" * 32
-    )
+    settings = LiveKitSettings("ws://localhost:7880", "key", "s" * 32)
+    return mint_token(settings, TenantContext("acme"), "room", identity=value)
 
 
 def _ledger_table(value: str) -> object:
