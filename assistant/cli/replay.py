@@ -70,7 +70,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument(
         "--once",
         action="store_true",
-        help="do nothing if the ledger already holds a finished run of this dataset",
+        help="do nothing if the ledger already holds a finished run of this dataset (with "
+        "--both-tiers: a finished run of it with both tiers' outcomes)",
     )
 
 
@@ -100,10 +101,13 @@ def run(args: argparse.Namespace) -> int:
     )
     sink = PathSink(args.ledger, notice=lambda message: print(f"notice: {message}", file=sys.stderr))
     if args.once:
-        finished = sink.read(lambda ledger: _has_finished_run(ledger, dataset.name))
+        finished = sink.read(
+            lambda ledger: _has_finished_run(ledger, dataset.name, both_tiers=args.both_tiers)
+        )
         if finished:
+            kind = "both-tiers run" if args.both_tiers else "run"
             print(
-                f"{args.ledger} already holds a finished run of {dataset.name}: nothing to do",
+                f"{args.ledger} already holds a finished {kind} of {dataset.name}: nothing to do",
                 file=sys.stderr,
             )
             return 0
@@ -159,11 +163,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _has_finished_run(ledger: Any, dataset_name: str) -> bool:
-    from assistant.ledger.queries import list_runs
+def _has_finished_run(ledger: Any, dataset_name: str, *, both_tiers: bool = False) -> bool:
+    from assistant.ledger.queries import list_runs, runs_with_tier_outcomes
 
     runs = list_runs(ledger)
     done = runs[(runs["dataset_name"] == dataset_name) & (runs["status"] == "finished")]
+    if both_tiers:  # the Routing lab's kind of run: with the other tier's outcomes
+        done = done[done["run_id"].isin(runs_with_tier_outcomes(ledger))]
     return not done.empty
 
 
