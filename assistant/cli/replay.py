@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:
         print(
             f"run {run_id}: {sink.spooled_segments} segments spooled to {spool_dir(args.ledger)}; "
-            "the workbench holding the ledger ingests them (open its Runs page to see the run)"
+            "the workbench holding the ledger ingests them (its Runs page shows the run, or why "
+            "a segment was rejected)"
         )
     else:
         print(format_summary(summary, ledger_path=args.ledger))

@@ -141,7 +141,7 @@ def taken_runs(spool: Path) -> frozenset[str]:
 def publish_taken_runs(ledger: Ledger, *, known: frozenset[str] | None = None) -> frozenset[str]:
     """Write the ledger's run ids to its spool folder for writers that cannot read the file;
     returns them (pass them back as ``known``: the file is rewritten only when they change)."""
-    if ledger.read_only or ledger.path.startswith(":memory:"):
+    if ledger.read_only or not os.path.isfile(ledger.path):  # in memory, or not a file
         return frozenset()
     rows = ledger.cursor().execute("SELECT run_id FROM runs").fetchall()
     ids = frozenset(str(row[0]) for row in rows)
