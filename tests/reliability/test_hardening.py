@@ -260,3 +260,41 @@ def test_the_import_command_sweeps_first(tmp_path: Path, tiny_master: Path,
     assert not killed_dir.exists() and (out / "manifest.toml").is_file()
     assert not [p for p in out.iterdir() if p.name == ".import.lock"]
     shutil.rmtree(out)
+
+
+# -- 10: resume of a run still being written -----------------------------------------------------
+def test_resume_of_a_live_replay_is_refused_and_the_replay_finishes(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    from assistant.sessions.runlock import lock_path
+
+    ledger = tmp_path / "live.duckdb"
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "replay", str(tiny), "--ledger", str(ledger),
+         "--run-id", "live", "--stt", "recorded", "--paced", "1", "--quiet"],
+        env=subprocess_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            lock_path(ledger, "live").is_file() and lock_path(ledger, "live").read_text().strip()
+        ):
+            time.sleep(0.05)
+        assert lock_path(ledger, "live").read_text().strip() == str(writer.pid)
+        code = main(["replay", str(tiny), "--ledger", str(ledger), "--resume", "live", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"error: run live is still being written by process {writer.pid}" in err
+        assert "Traceback" not in err and "ConstraintException" not in err
+    finally:
+        out, err = writer.communicate(timeout=180)
+    assert writer.returncode == 0, err
+    with Ledger(ledger, read_only=True) as held:
+        cur = held.cursor()
+        status = cur.execute("SELECT status FROM runs WHERE run_id = 'live'").fetchall()
+        twice = cur.execute(
+            "SELECT count(*) FROM (SELECT call_id FROM calls GROUP BY call_id HAVING count(*) > 1)"
+        ).fetchall()
+    assert status == [("finished",)] and twice == [(0,)]
