@@ -10,7 +10,7 @@ older workbench), ``owned`` returns None and the caller falls back to a read-onl
 
 While it holds the file, the owner publishes its run ids to the spool folder, so that a writer
 refuses a taken run id before it spools anything; segments it still has to reject are kept with
-their reason (``spool.rejected_segments``), and the last ingest's report is ``last_report``.
+their reason (``spool.rejected_segments``, shown on the Runs page).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ INGEST_EVERY_S = 0.5
 _owned: dict[str, Ledger] = {}
 _last_ingest: dict[str, float] = {}
 _published: dict[str, frozenset[str]] = {}  # the run ids last written to each spool folder
-_reports: dict[str, IngestReport] = {}
 _lock = threading.Lock()
 
 
@@ -74,15 +73,7 @@ def ingest_due(ledger: Ledger) -> IngestReport | None:
         published = _published.get(key, frozenset())
     with _lock:
         _published[key] = published
-        if report.segments or report.rejected or key not in _reports:
-            _reports[key] = report
     return report
-
-
-def last_report(path: str | os.PathLike[str]) -> IngestReport | None:
-    """What the owner's last ingest that did something did (None before any)."""
-    with _lock:
-        return _reports.get(os.path.abspath(os.fspath(path)))
 
 
 def release(path: str | os.PathLike[str] | None = None) -> None:
