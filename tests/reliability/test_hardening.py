@@ -289,7 +289,7 @@ def test_resume_of_a_live_replay_is_refused_and_the_replay_finishes(
         assert f"error: run live is still being written by process {writer.pid}" in err
         assert "Traceback" not in err and "ConstraintException" not in err
     finally:
-        out, err = writer.communicate(timeout=180)
+        _, err = writer.communicate(timeout=180)
     assert writer.returncode == 0, err
     with Ledger(ledger, read_only=True) as held:
         cur = held.cursor()
