@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from assistant.views import default_ledger
+from assistant.views import default_ledger, format_usd
 from assistant.views.projection import read_projected_costs
 from assistant.views.telemetry import read_participant_spend
 from assistant.views.workbench import ALL_TENANTS, export_calls, read_costs
@@ -31,8 +31,8 @@ per_hour = runs["cost_per_media_hour_usd"].dropna()
 cols = st.columns(4)
 cols[0].metric("Runs", len(runs))
 cols[1].metric("Calls", data["calls"])
-cols[2].metric("Total cost", f"${data['total_cost_usd']:.4f}")
-cols[3].metric("Mean cost / media hour", f"${per_hour.mean():.4f}" if not per_hour.empty else "n/a")
+cols[2].metric("Total cost", format_usd(data["total_cost_usd"]))
+cols[3].metric("Mean cost / media hour", format_usd(per_hour.mean()) if not per_hour.empty else "n/a")
 
 st.subheader("Cost per media hour by run")
 st.altair_chart(

@@ -210,9 +210,7 @@ cols[2].metric(
 )
 cols[3].metric(
     "Cost / media hour",
-    f"${summary.cost_per_media_hour_usd:.4f}"
-    if summary.cost_per_media_hour_usd is not None
-    else "n/a",
+    usd(summary.cost_per_media_hour_usd),
 )
 cols[4].metric("Kept frames", summary.frames_kept)
 cols[5].metric("Utterances", summary.utterances)

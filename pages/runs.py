@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.views import default_ledger
-from assistant.views.workbench import read_run, read_runs
+from assistant.views import default_ledger, format_usd
+from assistant.views.workbench import read_rejected, read_run, read_runs
 from pages.common.cache import cached
 
 st.title("Runs")
@@ -16,6 +16,11 @@ tenant = st.session_state.get("wb.tenant")
 _runs = cached(read_runs, ttl_s=5)
 _run = cached(read_run, ttl_s=5)
 
+
+rejected = read_rejected(ledger_path)
+if rejected.data:
+    st.warning(rejected.message)
+    st.dataframe(rejected.data, hide_index=True, width="stretch")
 
 view = _runs(ledger_path, tenant)
 if view.data is None:
@@ -77,9 +82,7 @@ cols[1].metric(
 )
 cols[2].metric(
     "Cost / media hour",
-    f"${summary.cost_per_media_hour_usd:.4f}"
-    if summary.cost_per_media_hour_usd is not None
-    else "n/a",
+    format_usd(summary.cost_per_media_hour_usd),
 )
 cols[3].metric(
     "p95 latency",
@@ -101,7 +104,7 @@ if judge is None:
 else:
     st.caption(
         f"LLM judge ({', '.join(judge['models'])}): mean grade {judge['mean_score']:.2f} over "
-        f"{judge['graded']} answers; the judge's own cost ${judge['cost_usd']:.4f} is not in "
+        f"{judge['graded']} answers; the judge's own cost {format_usd(judge['cost_usd'])} is not in "
         "the run's cost."
     )
 

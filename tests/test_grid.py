@@ -309,7 +309,7 @@ def test_sweep_grid_and_calibrate_commands(
     args = ["calibrate", "--run", "grid", "--ledger", str(path), "--budget-usd-per-hour", "1.0"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "Within $1 per media hour" in out and "[routing]" in out and "acme = 1" in out
+    assert "Within $1.00 per media hour" in out and "[routing]" in out and "acme = 1" in out
     assert main([*args[:5], "--premium-share", "0.3"]) == 0
     assert "vision_threshold" in capsys.readouterr().out
     assert main([*args[:5]]) == 2

@@ -188,6 +188,6 @@ def test_read_live_latest_rows_and_running_cost(demo_ledger: Path) -> None:
 
 def test_money_and_lock_wording() -> None:
     assert usd(None) == "n/a" and usd(0.0) == "$0" and usd(0.0153) == "$0.0153"
-    assert usd(0.000043) == "43 µ$"
+    assert usd(0.000043) == "$0.0000430"  # dollars, never µ$ (issue 20, item 14)
     assert is_locked("ledger x is locked by another process (process 12): ...")
     assert not is_locked("ledger x does not exist")

@@ -127,7 +127,7 @@ def test_the_verdict_compares_the_default_with_the_seed_designs_own_models() -> 
     assert cost == pytest.approx(0.12 / 2.1) and met
     table = format_comparison(comparison)
     assert (
-        "| default | seed | $0.100 | $0.100 | $0.100 | $0.300 | 40% | 0.760 (20/20) | 95% | 70% |"
+        "| default | seed | $0.1000 | $0.1000 | $0.1000 | $0.3000 | 40% | 0.760 (20/20) | 95% | 70% |"
         in table
     )
     assert table.count("MET") == 2 and "NOT MET" not in table

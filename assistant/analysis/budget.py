@@ -32,6 +32,7 @@ from assistant.analysis.grid import (
     has_four_combinations,
 )
 from assistant.core.errors import LedgerError
+from assistant.core.money import format_usd
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,9 +86,9 @@ def _choice(
     cheapest = min(costs) if costs else None
     if best is None:
         sentence = (
-            f"No threshold pair of run {run_id} stays within ${budget:g} per media hour "
+            f"No threshold pair of run {run_id} stays within {format_usd(budget)} per media hour "
             f"({how}); the cheapest costs "
-            + ("n/a" if cheapest is None else f"${cheapest:.4f}")
+            + format_usd(cheapest)
             + " per media hour (transcription included): raise the budget or cheapen the tiers."
         )
         return BudgetChoice(
@@ -97,9 +98,9 @@ def _choice(
     llm_t = best.threshold if llm_t is None else llm_t
     vision_t = getattr(best, "vision_threshold", llm_t)
     sentence = (
-        f"Within ${budget:g} per media hour, run {run_id} ({how}) is best served by vision "
+        f"Within {format_usd(budget)} per media hour, run {run_id} ({how}) is best served by vision "
         f"threshold {vision_t:.2f} and LLM threshold {llm_t:.2f}: mean quality "
-        f"{best.mean_quality:.3f} at ${best.cost_per_media_hour_usd:.4f} per media hour."
+        f"{best.mean_quality:.3f} at {format_usd(best.cost_per_media_hour_usd)} per media hour."
     )
     return BudgetChoice(
         run_id,

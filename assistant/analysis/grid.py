@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assistant.core.errors import LedgerError
+from assistant.core.money import format_usd
 
 if TYPE_CHECKING:
     from assistant.ledger.store import Ledger
@@ -336,7 +337,7 @@ def format_grid(result: GridResult, *, target: float = 0.95, budget: float | Non
     if budget is not None:
         within = result.within_budget(budget)
         lines.append(
-            f"best within ${budget:g} per media hour:"
+            f"best within {format_usd(budget)} per media hour:"
             + (" no pair is that cheap" if within is None else "\n" + header + "\n" + row(within))
         )
     return "\n".join(lines)

@@ -15,7 +15,6 @@ answers, not the question: they stay in the ledger.
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 from assistant.core.errors import DatasetError
 from assistant.core.paths import ROOT
+from assistant.sessions.writers import replace_text
 
 _QUESTION_KINDS = ("reference", "question_edit", "question_accept", "question_delete")
 
@@ -168,15 +168,7 @@ def write_labels_to_dataset(
         )
     if out and not out[-1].endswith("\n"):
         out[-1] += "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.writelines(out)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_text(path, "".join(out))  # atomic, keeps the file's mode
     return WriteBack(path=path, changed=changed, deleted=deleted, unchanged=unchanged)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from assistant.analysis.projection import STAGES, ProjectedRun, projected_run
 from assistant.core.config import Config, load_config
+from assistant.core.money import format_usd
 
 CONFIGURATIONS = ("seed", "default", "all-cheap", "all-premium")
 COST_GOAL = 0.25
@@ -167,7 +168,7 @@ def _follow(
 
 
 def _money(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:.3f}"
+    return format_usd(value)
 
 
 def format_comparison(result: SeedComparison) -> str:

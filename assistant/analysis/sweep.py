@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assistant.core.errors import LedgerError
+from assistant.core.money import format_usd
 from assistant.routing import CHEAP, PREMIUM
 
 if TYPE_CHECKING:
@@ -308,7 +309,7 @@ def format_sweep(result: SweepResult, *, target: float = 0.95, step: float = 0.0
         lines.append(
             f"recommended: threshold {best.threshold:.2f} is the cheapest reaching {target:.0%} of "
             f"all-premium quality ({q(best.mean_quality)} vs {q(result.premium_quality)}), "
-            f"{best.premium_share:.0%} premium, ${best.total_cost_usd:.6f} "
+            f"{best.premium_share:.0%} premium, {format_usd(best.total_cost_usd)} "
             f"(p95 {best.p95_latency_ms:.0f} ms)"
         )
     return "\n".join(lines)

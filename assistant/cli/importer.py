@@ -140,6 +140,7 @@ def _questions(args: argparse.Namespace) -> int:
     from assistant.sessions.datasets import load_dataset, load_transcript
     from assistant.sessions.importing import IMPORTED_TABLE
     from assistant.sessions.proposals import new_only, next_ids, propose
+    from assistant.sessions.writers import replace_text
 
     ds = load_dataset(args.dataset, check_media=False)
     manifest = tomllib.loads((ds.root / "manifest.toml").read_text(encoding="utf-8"))
@@ -164,11 +165,13 @@ def _questions(args: argparse.Namespace) -> int:
     if args.write and fresh:
         path = ds.root / manifest["questions"]
         text = path.read_text(encoding="utf-8")
-        with path.open("a", encoding="utf-8") as f:
-            if text and not text.endswith("\n"):
-                f.write("\n")
-            for qid, p in zip(ids, fresh, strict=True):
-                f.write(json.dumps(p.as_json(qid), ensure_ascii=False) + "\n")
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += "".join(
+            json.dumps(p.as_json(qid), ensure_ascii=False) + "\n"
+            for qid, p in zip(ids, fresh, strict=True)
+        )
+        replace_text(path, text)  # a new file renamed over the old (mode kept): never half
         load_dataset(ds.root, check_media=False)  # what was appended must load
         print(f"appended {len(fresh)} to {path}")
     elif args.write:

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from assistant.core.money import format_usd
+
 DEFAULT_JUDGE = "openai:gpt-4o"
 
 
@@ -84,6 +86,6 @@ def run(args: argparse.Namespace) -> int:
         f"  mean judge score     {fmt(summary.mean_judge_score)}\n"
         f"  mean offline quality {fmt(summary.mean_offline_quality)}\n"
         f"  agreement (Pearson)  {fmt(summary.agreement)}\n"
-        f"  judge cost           ${summary.cost_usd:.6f} (kept apart from the run's cost)"
+        f"  judge cost           {format_usd(summary.cost_usd)} (kept apart from the run's cost)"
     )
     return 0

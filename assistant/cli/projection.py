@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from assistant.cli import terminal
+from assistant.core.money import format_usd
 from assistant.core.paths import default_ledger
 
 
@@ -71,12 +72,12 @@ def _project(args: argparse.Namespace) -> int:
         written = project_run(ledger, args.run, scenarios)
         for scenario in scenarios:
             p = projected_run(ledger, args.run, scenario.name)
-            stages = ", ".join(f"{s} ${p.stage_cost_usd[s]:.4f}" for s in ("stt", "vision", "llm"))
+            stages = ", ".join(f"{s} {format_usd(p.stage_cost_usd[s])}" for s in ("stt", "vision", "llm"))
             per_hour = p.per_hour()
-            hour = "n/a" if per_hour is None else f"${per_hour:.3f}"
+            hour = format_usd(per_hour)
             print(
                 f"run {args.run} under {scenario.name}: {written[scenario.name]} rows; "
-                f"projected ${p.total_cost_usd:.4f} ({stages}); {hour} per media hour; "
+                f"projected {format_usd(p.total_cost_usd)} ({stages}); {hour} per media hour; "
                 f"{p.exact_share:.0%} of input tokens counted by a vendor tokenizer"
             )
     return 0

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from assistant.cli import terminal
+from assistant.core.money import format_usd
 from assistant.core.paths import default_ledger
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument(
         "--once",
         action="store_true",
-        help="do nothing if the ledger already holds a finished run of this dataset",
+        help="do nothing if the ledger already holds a finished run of this dataset (with "
+        "--both-tiers: a finished run of it with both tiers' outcomes)",
     )
 
 
@@ -99,10 +101,13 @@ def run(args: argparse.Namespace) -> int:
     )
     sink = PathSink(args.ledger, notice=lambda message: print(f"notice: {message}", file=sys.stderr))
     if args.once:
-        finished = sink.read(lambda ledger: _has_finished_run(ledger, dataset.name))
+        finished = sink.read(
+            lambda ledger: _has_finished_run(ledger, dataset.name, both_tiers=args.both_tiers)
+        )
         if finished:
+            kind = "both-tiers run" if args.both_tiers else "run"
             print(
-                f"{args.ledger} already holds a finished run of {dataset.name}: nothing to do",
+                f"{args.ledger} already holds a finished {kind} of {dataset.name}: nothing to do",
                 file=sys.stderr,
             )
             return 0
@@ -151,31 +156,35 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:
         print(
             f"run {run_id}: {sink.spooled_segments} segments spooled to {spool_dir(args.ledger)}; "
-            "the workbench holding the ledger ingests them (open its Runs page to see the run)"
+            "the workbench holding the ledger ingests them (its Runs page shows the run, or why "
+            "a segment was rejected)"
         )
     else:
         print(format_summary(summary, ledger_path=args.ledger))
     return 0
 
 
-def _has_finished_run(ledger: Any, dataset_name: str) -> bool:
-    from assistant.ledger.queries import list_runs
+def _has_finished_run(ledger: Any, dataset_name: str, *, both_tiers: bool = False) -> bool:
+    from assistant.ledger.queries import list_runs, runs_with_tier_outcomes
 
     runs = list_runs(ledger)
     done = runs[(runs["dataset_name"] == dataset_name) & (runs["status"] == "finished")]
+    if both_tiers:  # the Routing lab's kind of run: with the other tier's outcomes
+        done = done[done["run_id"].isin(runs_with_tier_outcomes(ledger))]
     return not done.empty
 
 
 def format_summary(s: RunSummary, *, ledger_path: str) -> str:
     quality = "n/a" if s.mean_quality is None else f"{s.mean_quality:.3f}"
     share = "n/a" if s.premium_share is None else f"{s.premium_share:.0%}"
-    per_hour = "n/a" if s.cost_per_media_hour_usd is None else f"${s.cost_per_media_hour_usd:.4f}"
+    per_hour = format_usd(s.cost_per_media_hour_usd)
     return "\n".join(
         [
             f"run {s.run_id} ({s.status}) -> {ledger_path}",
             f"  requests        {s.requests}: cheap {s.cheap_requests}, premium {s.premium_requests}"
             f" ({share} premium), errors {s.errors}",
-            f"  total cost      ${s.total_cost_usd or 0:.6f} (transcription, vision, retrieval, answers)",
+            f"  total cost      {format_usd(s.total_cost_usd or 0)} (transcription, vision, retrieval, "
+            "answers)",
             f"  cost per hour   {per_hour} per media hour",
             f"  latency         p50 {_ms(s.p50_latency_ms)}, p95 {_ms(s.p95_latency_ms)}",
             f"  mean quality    {quality} ({s.labelled} of {s.requests} labelled; share of key "

@@ -7,6 +7,10 @@ agent workers: ``assistant.ledger.spool``) before it reads, so their rows show u
 
 When another process holds the file at that moment (a CLI replay in the middle of a flush, or an
 older workbench), ``owned`` returns None and the caller falls back to a read-only open.
+
+While it holds the file, the owner publishes its run ids to the spool folder, so that a writer
+refuses a taken run id before it spools anything; segments it still has to reject are kept with
+their reason (``spool.rejected_segments``, shown on the Runs page).
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
+
 from assistant.core.errors import LedgerError, LedgerLockedError
 from assistant.ledger.schema import REPLAY_HINT
-from assistant.ledger.spool import IngestReport, ingest
+from assistant.ledger.spool import IngestReport, ingest, publish_taken_runs, withdraw_taken_runs
 from assistant.ledger.store import Ledger
 
 INGEST_EVERY_S = 0.5
 _owned: dict[str, Ledger] = {}
 _last_ingest: dict[str, float] = {}
+_published: dict[str, frozenset[str]] = {}  # the run ids last written to each spool folder
 _lock = threading.Lock()
 
 
@@ -59,7 +66,14 @@ def ingest_due(ledger: Ledger) -> IngestReport | None:
         if now - _last_ingest.get(key, -INGEST_EVERY_S) < INGEST_EVERY_S:
             return None
         _last_ingest[key] = now
-    return ingest(ledger)
+    report = ingest(ledger)
+    try:
+        published = publish_taken_runs(ledger, known=_published.get(key))
+    except (LedgerError, duckdb.Error):  # closed meanwhile: the next read publishes them
+        published = _published.get(key, frozenset())
+    with _lock:
+        _published[key] = published
+    return report
 
 
 def release(path: str | os.PathLike[str] | None = None) -> None:
@@ -69,6 +83,8 @@ def release(path: str | os.PathLike[str] | None = None) -> None:
         for key in keys:
             ledger = _owned.pop(key, None)
             _last_ingest.pop(key, None)
+            if _published.pop(key, None) is not None:
+                withdraw_taken_runs(key)  # no holder: writers go straight to the file again
             if ledger is not None:
                 ledger.close()
 

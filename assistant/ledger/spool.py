@@ -13,7 +13,13 @@ deletes it without inserting again. Ingestion is therefore idempotent.
 
 A segment that cannot be ingested (a run id already taken, an unreadable file) is moved to
 ``rejected/`` with a ``.reason`` file beside it, together with every later segment of the same
-writer (its *token*), so that one bad segment never blocks the queue nor half-applies a run.
+writer (its *token*), so that one bad segment never blocks the queue nor half-applies a run;
+``rejected_segments`` lists them with their reasons (the Runs page shows them).
+
+A writer cannot read a file another process holds, so the holder publishes the run ids it has
+(``publish_taken_runs``: ``taken-runs.txt`` in the spool folder) and a writer refuses to spool a
+new run under one of them before it starts, instead of reporting success for rows that the
+holder will reject.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,7 @@ from assistant.ledger.store import Checkpoint, Ledger, mark_running, record_chec
 
 OPS_FILE = "ops.json"
 REJECTED = "rejected"
+TAKEN_RUNS = "taken-runs.txt"  # the holder's run ids, one a line (publish_taken_runs)
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 24 * 3600.0
 _ingest_locks: dict[str, threading.Lock] = {}
@@ -86,6 +93,13 @@ class SegmentWriter:
         """Write one segment and return its folder; nothing is visible until it is complete."""
         import pyarrow.parquet as pq
 
+        for run in rows_by_table.get("runs", ()):
+            run_id = str(getattr(run, "run_id", ""))
+            if run_id in taken_runs(self.spool):
+                raise LedgerError(
+                    f"run {run_id} already exists in the ledger (the process holding the file "
+                    "lists it); choose another --run-id, or --resume it once the file is free"
+                )
         with self._lock:
             self._seq += 1
             name = f"{time.time_ns():020d}-{self.token}-{self._seq:06d}"
@@ -113,6 +127,68 @@ class SegmentWriter:
                 f"cannot spool rows to {self.spool}: {e}; free disk space or pass another --ledger"
             ) from e
         return final
+
+
+def taken_runs(spool: Path) -> frozenset[str]:
+    """The run ids the holder of the file published (empty when it published none)."""
+    try:
+        text = (spool / TAKEN_RUNS).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    return frozenset(line for line in text.splitlines() if line)
+
+
+def publish_taken_runs(ledger: Ledger, *, known: frozenset[str] | None = None) -> frozenset[str]:
+    """Write the ledger's run ids to its spool folder for writers that cannot read the file;
+    returns them (pass them back as ``known``: the file is rewritten only when they change)."""
+    if ledger.read_only or not os.path.isfile(ledger.path):  # in memory, or not a file
+        return frozenset()
+    rows = ledger.cursor().execute("SELECT run_id FROM runs").fetchall()
+    ids = frozenset(str(row[0]) for row in rows)
+    if ids == known:
+        return ids
+    spool = spool_dir(ledger.path)
+    tmp = spool / f".{TAKEN_RUNS}.{os.getpid()}.tmp"
+    try:
+        spool.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("".join(f"{run_id}\n" for run_id in sorted(ids)), encoding="utf-8")
+        os.replace(tmp, spool / TAKEN_RUNS)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return known or frozenset()  # a read-only folder: writers find out at ingest, as before
+    return ids
+
+
+def withdraw_taken_runs(ledger_path: str | os.PathLike[str]) -> None:
+    """Remove the published run ids (the holder let the file go)."""
+    with contextlib.suppress(OSError):
+        (spool_dir(ledger_path) / TAKEN_RUNS).unlink()
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedSegment:
+    segment: str
+    reason: str
+    rejected_at: datetime  # UTC, when the holder moved it aside
+
+
+def rejected_segments(ledger_path: str | os.PathLike[str]) -> list[RejectedSegment]:
+    """Every segment the holder could not ingest, newest first, with the reason it gave."""
+    folder = spool_dir(ledger_path) / REJECTED
+    out = []
+    try:
+        reasons = list(folder.glob("*.reason"))
+    except OSError:
+        return []
+    for file in reasons:
+        try:
+            reason = file.read_text(encoding="utf-8").strip()
+            at = datetime.fromtimestamp(file.stat().st_mtime, tz=UTC)
+        except (OSError, UnicodeDecodeError):
+            continue
+        out.append(RejectedSegment(file.name.removesuffix(".reason"), reason, at))
+    return sorted(out, key=lambda r: (r.rejected_at, r.segment), reverse=True)
 
 
 def _json_default(value: object) -> str:

@@ -22,6 +22,8 @@ IDENTITY_RULE = (
     "1-128 characters from A-Z, a-z, 0-9 and . _ @ : + -, starting with a letter or digit"
 )
 MIN_TTL_S, MAX_TTL_S = 60, 86_400
+MIN_SECRET_CHARS = 32  # LiveKit's server refuses a shorter API secret (HS256 wants 256 bits)
+DEV_KEYS = ("devkey", "secret")  # `livekit-server --dev`'s own pair, the one short secret it takes
 _IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}")
 
 
@@ -63,6 +65,14 @@ def mint_token(
     except ImportError as e:
         raise RoomError(INSTALL_HINT) from e
     full = resolve_room(ctx, room)
+    if len(settings.api_secret) < MIN_SECRET_CHARS and (
+        settings.api_key, settings.api_secret
+    ) != DEV_KEYS:
+        raise RoomError(
+            f"LIVEKIT_API_SECRET has {len(settings.api_secret)} characters; LiveKit requires at "
+            f"least {MIN_SECRET_CHARS} (its server refuses a shorter one): set the secret your "
+            "server was configured with (`livekit-server generate-keys` makes a pair)"
+        )
     if not isinstance(identity, str) or not _IDENTITY.fullmatch(identity):
         raise RoomError(f"invalid identity {show_value(identity)}: use {IDENTITY_RULE}")
     if name is not None and (

@@ -29,8 +29,8 @@ from assistant.rag.bm25 import Chunk, chunk_document
 KINDS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf"}
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 """Largest file ingested (50 MiB): a bigger one is refused with this limit named."""
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # as a dataset's tenant (datasets.SLUG)
-_DOC_ID = re.compile(r"^[^\x00-\x1f#]{1,200}$")
+_TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # as a dataset's tenant (datasets.SLUG)
+_DOC_ID = re.compile(r"[^\x00-\x1f#]{1,200}")
 
 
 class KnowledgeError(WorkbenchError):
@@ -47,7 +47,7 @@ class Ingested:
 
 
 def check_tenant(tenant: str) -> str:
-    if not _TENANT.match(tenant):
+    if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant):  # match() passed "a\n"
         raise KnowledgeError(
             f"tenant id {tenant!r} is not valid: use 1-64 lowercase letters, digits and '-', "
             "starting with a letter or digit"
@@ -160,7 +160,7 @@ def _store(
     cur: duckdb.DuckDBPyConnection, tenant: str, path: Path, kind: str, text: str, words: int
 ) -> Ingested:
     doc_id = path.name
-    if not _DOC_ID.match(doc_id):
+    if not _DOC_ID.fullmatch(doc_id):
         raise KnowledgeError(f"{path}: the file name cannot be a document id; rename it")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     old = kb.document_sha256(cur, tenant, doc_id)

@@ -19,16 +19,29 @@ from typing import Any
 
 from assistant.core.errors import DatasetError
 from assistant.core.events import Question, Utterance
+from assistant.core.known_keys import first_unknown, toml_line, unknown_key_problem
 from assistant.core.limits import Limits, raise_hint
 from assistant.sessions.media import probe_audio, probe_video
 from assistant.sessions.wake import needs_screen as guess_needs_screen
 
 FORMAT_VERSION = 1
-IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+IDENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # fullmatch only
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 KNOWLEDGE_SUFFIXES = (".md", ".txt")
 SCREEN_CHANGE_KINDS = ("slide", "scroll", "typing", "other")
 MAX_DOCUMENT_BYTES = Limits().max_document_bytes  # kept for importers; see assistant/limits.py
+QUESTION_KEYS = frozenset({"id", "t_s", "asker", "text", "reference", "key_facts", "needs_screen",
+                           "proposed", "source", "difficulty", "answer", "via"})
+MANIFEST_KEYS: dict[str, frozenset[str]] = {  # table → its keys ("": the top level)
+    "": frozenset({"format", "name", "title", "tenant", "room", "duration_s", "questions",
+                   "knowledge", "screen", "participants", "ground_truth", "imported", "recorded"}),
+    "screen": frozenset({"file", "participant"}),
+    "participants": frozenset({"identity", "name", "audio"}),
+    "ground_truth": frozenset({"transcript", "screen_changes"}),
+    "imported": frozenset({"sources", "clock", "transcript", "transcript_stt"}),
+    "recorded": frozenset({"complete", "run_id", "video_frames", "video_dropped", "audio_late_s",
+                           "questions"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +92,23 @@ def _need(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where:
             where, f"'{key}' has the wrong type ({value!r})", "See datasets/README.md"
         )
     return value
+
+
+def _known_keys(manifest: dict[str, Any], text: str, where: Path) -> None:
+    """Refuse the first key the format does not have, with its line and the nearest known key."""
+    tables: list[tuple[str, int, Any]] = [("", 0, manifest)]
+    for table in MANIFEST_KEYS:
+        value = manifest.get(table) if table else None
+        entries = value if isinstance(value, list) else [value]
+        tables += [(table, i, e) for i, e in enumerate(entries) if isinstance(e, dict)]
+    for table, i, entry in tables:
+        key = first_unknown(entry, MANIFEST_KEYS[table])
+        if key is not None:
+            raise DatasetError(
+                where, unknown_key_problem(key, MANIFEST_KEYS[table], table=table),
+                "Fix or remove the key (datasets/README.md lists every key)",
+                line=toml_line(text, key, table=table, occurrence=i),
+            )
 
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -246,6 +276,12 @@ def load_questions(
     questions: list[Question] = []
     seen: set[str] = set()
     for line, obj in _jsonl(path, limits or Limits.from_env(), torn_tail_ok=interrupted):
+        unknown = first_unknown(obj, QUESTION_KEYS)
+        if unknown is not None:  # "keyfacts" would load as no key facts
+            raise DatasetError(
+                path, unknown_key_problem(unknown, QUESTION_KEYS),
+                "Fix or remove the key (datasets/README.md lists every key)", line=line,
+            )
         qid = _field(obj, "id", str, path, line)
         if qid in seen:
             raise DatasetError(
@@ -428,6 +464,7 @@ def load_dataset(
             f"format {version} is not supported",
             f"This workbench reads format {FORMAT_VERSION}; upgrade it or convert the dataset",
         )
+    _known_keys(manifest, text, manifest_path)
     duration_s = float(_need(manifest, "duration_s", (int, float), manifest_path))
     if not math.isfinite(duration_s) or duration_s <= 0:
         raise DatasetError(

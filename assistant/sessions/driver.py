@@ -15,6 +15,7 @@ from assistant.ledger.sink import RunSink
 from assistant.ledger.store import Checkpoint
 from assistant.pipeline.answers import AnswerCache
 from assistant.pipeline.stages import Document, Stages, build_stages
+from assistant.sessions.runlock import RunLock, claim
 
 FLUSH_ROWS = 500
 """Rows a run buffers before it writes a checkpoint even without a question."""
@@ -94,14 +95,31 @@ class RunDriver:
     sink: RunSink
     run_id: str
     stages: Stages
+    lock: RunLock | None = None  # this process writes the run (sessions.runlock)
+
+    def claim(self) -> None:
+        """Hold the run's lock (LedgerError while another live process writes it)."""
+        if self.lock is None:
+            self.lock = claim(self.sink, self.run_id)
 
     def start(self, run: RunRecord) -> None:
         """Write the run row (status running)."""
-        self.sink.start_run(run)
+        self.claim()
+        try:
+            self.sink.start_run(run)
+        except BaseException:
+            self._release()
+            raise
 
     def resume(self) -> None:
         """Mark the stopped run running again."""
+        self.claim()
         self.sink.resume_run(self.run_id)
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def append(self, row: object) -> None:
         self.sink.append(row)
@@ -120,4 +138,5 @@ class RunDriver:
                 self.run_id, status=status, error=error, media_processed_s=media_processed_s
             )
         finally:
+            self._release()
             self.stages.close()

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from assistant.core.events import Utterance
 from assistant.core.limits import Limits
 from assistant.sessions.datasets import IDENT, KNOWLEDGE_SUFFIXES, SLUG, Dataset, load_dataset
 from assistant.sessions.media import check_frame_size, probe_video
+from assistant.sessions.staging import Staging, stage_beside, sweep_stale
 from assistant.sessions.writers import (
     AUDIO_RATE,
     FlacWriter,
@@ -426,16 +426,13 @@ def _manifest(*, name: str, title: str, tenant: str, room: str, duration_s: floa
                          entries=entries)
 
 
-def _temp_beside(out: Path) -> Path:
+def _temp_beside(out: Path) -> Staging:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(
             out, "exists and is not empty",
             "Choose a new --out folder (import never writes into or over an existing one)",
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
-    temp.chmod(0o755)  # mkdtemp makes it private; the dataset is an ordinary folder
-    return temp
+    return stage_beside(out)  # locked while this process writes it (sessions.staging)
 
 
 def _knowledge(folder: Path, given: Path | None, title: str, people: Sequence[str]) -> None:
@@ -493,7 +490,9 @@ def import_recording(
     if sharer not in people:
         raise WorkbenchError(f"--sharer {sharer!r} is not a participant: use one of {people}")
     title = options.title or plan.screen.path.stem
-    temp = _temp_beside(out)
+    stale = sweep_stale(out.parent)  # folders of imports killed earlier: removed, and said so
+    staging = _temp_beside(out)
+    temp = staging.path
 
     @contextmanager
     def stage(desc: str) -> Iterator[Tick | None]:
@@ -544,9 +543,10 @@ def import_recording(
         load_dataset(temp)  # everything the replay will touch, before the folder appears
         if out.exists():
             out.rmdir()  # empty (checked above); a file put there since makes this fail
+        staging.unlock()
         temp.rename(out)
     except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
+        staging.discard()
         raise
     return ImportResult(load_dataset(out, check_media=False), plan, how, tuple(utterances),
-                        len(lines), plan.notes)
+                        len(lines), (*stale, *plan.notes))

@@ -153,6 +153,8 @@ def probe_video(path: Path, *, expect_duration_s: float, limits: Limits | None =
     finally:
         container.close()
     _check_covers(path, end_s, expect_duration_s, "video")
+    if not truncated_ok:  # a torn tail is expected there; the replay stops before it
+        scan_video_packets(path)
     return VideoInfo(width=width, height=height, fps=fps, duration_s=end_s)
 
 
@@ -186,6 +188,58 @@ def probe_audio(path: Path, *, expect_duration_s: float, truncated_ok: bool = Fa
         container.close()
     _check_covers(path, end_s, expect_duration_s, "audio")
     return AudioInfo(sample_rate=rate, channels=channels, duration_s=end_s)
+
+
+_NAL_FILTERS = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+
+
+def scan_video_packets(path: Path) -> int:
+    """Read every packet of the video without decoding it (about 0.1 s per minute of 720p):
+    timestamps that never go back, no empty packet, and for H.264 / H.265 every NAL unit's
+    length inside its packet (what breaks when the middle of a file is overwritten). Returns the
+    packets read; DatasetError naming the media time where the stream breaks."""
+    av = _av()
+    container = _open(path, "video")
+    t_s, packets = 0.0, 0
+    try:
+        stream = container.streams.video[0]
+        name = _NAL_FILTERS.get(stream.codec_context.name)
+        check = None
+        if name is not None:
+            from av.bitstream import BitStreamFilterContext
+
+            check = BitStreamFilterContext(name, stream)
+        last_dts = None
+        for packet in container.demux(stream):
+            if packet.size == 0 and packet.dts is None:
+                continue  # the demuxer's end-of-stream marker
+            if packet.pts is not None:
+                t_s = float(packet.pts * stream.time_base)
+            if packet.size == 0:
+                raise _Broken("an empty packet")
+            if packet.dts is not None and last_dts is not None and packet.dts < last_dts:
+                raise _Broken("timestamps go back")
+            last_dts = packet.dts
+            if check is not None:
+                check.filter(packet)
+            packets += 1
+    except _Broken as exc:
+        raise DatasetError(
+            path, f"the video is corrupt at {t_s:.1f} s ({exc})", f"Replace the file: {_REENCODE}"
+        ) from exc
+    except av.FFmpegError as exc:
+        raise DatasetError(
+            path,
+            f"the video is corrupt at {t_s:.1f} s ({exc.strerror or exc})",
+            f"Replace the file: {_REENCODE}",
+        ) from exc
+    finally:
+        container.close()
+    return packets
+
+
+class _Broken(Exception):
+    pass
 
 
 def _check_covers(path: Path, end_s: float, expect_s: float, kind: str) -> None:

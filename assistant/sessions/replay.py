@@ -28,10 +28,11 @@ from assistant.sessions.driver import (
     prepare_stages,
     read_resume_state,
 )
+from assistant.sessions.runlock import claim
 from assistant.sessions.sources.paced import PacedSource
 from assistant.sessions.sources.recorded import RecordedSource, available_at
 
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch only
 
 __all__ = ["FLUSH_ROWS", "RUN_ID", "new_run_id", "replay", "resume", "warm_up"]
 
@@ -91,7 +92,7 @@ def replay(
     through ``PacedSource``); the run's ``source_kind`` is then ``paced``.
     """
     run_id = run_id or new_run_id(dataset, config)
-    if not RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
     sink = open_sink(ledger, notice=notice)
     driver = RunDriver(sink, run_id, dataset_stages(config, dataset, sink, notice))
@@ -142,20 +143,28 @@ def resume(
     twice and no answer is paid for twice.
     """
     sink = open_sink(ledger, notice=notice)
-    state = read_resume_state(sink, run_id)
-    if state.run["dataset_name"] != dataset.name:
-        raise ConfigError(
-            f"run {run_id} replayed dataset {state.run['dataset_name']!r}, not {dataset.name!r}: "
-            f"pass {state.run['source_ref']}"
+    lock = claim(sink, run_id)  # refused while the run's writer lives (before any model loads)
+    try:
+        state = read_resume_state(sink, run_id)
+        if state.run["dataset_name"] != dataset.name:
+            raise ConfigError(
+                f"run {run_id} replayed dataset {state.run['dataset_name']!r}, not "
+                f"{dataset.name!r}: pass {state.run['source_ref']}"
+            )
+        config = config_from_dict(
+            json.loads(str(state.run["config_json"])), where=f"run {run_id}"
         )
-    config = config_from_dict(json.loads(str(state.run["config_json"])), where=f"run {run_id}")
-    if notice is not None:
-        notice(
-            f"resuming run {run_id} after {state.events_done} source events "
-            f"({float(state.run['media_processed_s'] or 0.0):.1f} s of media) with its recorded "
-            "configuration; if that run is still going in another process, stop it first"
-        )
-    driver = RunDriver(sink, run_id, dataset_stages(config, dataset, sink, notice))
+        if notice is not None:
+            notice(
+                f"resuming run {run_id} after {state.events_done} source events "
+                f"({float(state.run['media_processed_s'] or 0.0):.1f} s of media) with its "
+                "recorded configuration"
+            )
+        driver = RunDriver(sink, run_id, dataset_stages(config, dataset, sink, notice), lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     driver.resume()
     answer_cache = load_answer_cache(sink, notice) if state.both_tiers else None
     _run(

@@ -57,13 +57,34 @@ def manifest_text(*, header: str, name: str, title: str, tenant: str, room: str,
 
 
 def replace_text(path: Path, text: str) -> None:
-    """Write ``path`` so that a reader (or a kill) sees the old text or the new, never half."""
-    temp = path.with_name(f".{path.name}.tmp")
-    with temp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
+    """Write ``path`` so that a reader (or a kill) sees the old text or the new, never half: a
+    temporary file beside it, with the old file's mode (a 0640 file stays 0640), fsynced, then
+    renamed over it; the folder is fsynced so the rename survives a power cut."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None  # a new file: the umask decides, as for any other
+    try:
+        with temp.open("w", encoding="utf-8") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass  # some file systems cannot fsync a folder; the rename is still atomic
+    finally:
+        os.close(folder)
 
 
 class FlacWriter:

@@ -138,10 +138,14 @@ def decode_json(body: bytes) -> Any:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise OtlpDecodeError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:  # 100,000 nested arrays: a bad body, not a crash
+        raise OtlpDecodeError("JSON nested too deep for an OTLP body") from exc
     if not isinstance(data, dict):
         raise OtlpDecodeError("an OTLP/JSON body is an object with resourceSpans")
     try:
         return ParseDict(_hex_ids_to_b64(data), ExportTraceServiceRequest())
+    except RecursionError as exc:
+        raise OtlpDecodeError("JSON nested too deep for an OTLP body") from exc
     except (ParseError, ValueError, TypeError) as exc:
         raise OtlpDecodeError(f"not an OTLP ExportTraceServiceRequest (JSON): {exc}") from exc
 

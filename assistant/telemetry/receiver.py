@@ -4,7 +4,9 @@
 what the OpenTelemetry exporters send, gzip or not) or OTLP/JSON (``application/json``);
 ``GET /status`` says what came in. It binds to loopback unless told otherwise; with a token, every
 request needs ``Authorization: Bearer TOKEN`` (401 without or with a wrong one). A body over the
-limit is 413, one that does not decode is 400; both are counted and the receiver carries on.
+limit, or a batch of more spans than the queue holds, is 413; one that does not decode (not gzip
+though labelled so, nested too deep, another encoding) is 400; all are counted and the receiver
+carries on.
 
 Decoded spans wait in one bounded queue for the writer thread, which maps them to records
 (``mapping``) and writes them through a ``PathSink``: the ledger file is opened per flush only, and
@@ -152,7 +154,9 @@ class Receiver:
         app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_post("/v1/traces", self._traces)
         app.router.add_get("/status", self._status)
-        runner = web.AppRunner(app, access_log=None)
+        # aiohttp would inflate a gzip body itself (then ours failed on it: every gzip post was a
+        # 400 and its spans were lost); ``_gunzip`` does it once, bounded by the body limit
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         self._runner = runner
         try:
             loop.run_until_complete(runner.setup())
@@ -197,7 +201,11 @@ class Receiver:
         if self.token is None:
             return True
         given = request.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        try:
+            given_bytes = given.encode()
+        except UnicodeEncodeError:  # non-ASCII bytes in the header: wrong, not a crash
+            return False
+        return hmac.compare_digest(given_bytes, f"Bearer {self.token}".encode())
 
     async def _traces(self, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -219,8 +227,11 @@ class Receiver:
         except web.HTTPRequestEntityTooLarge:
             return self._too_large()
         try:
-            if request.headers.get("Content-Encoding", "").lower() == "gzip":
+            encoding = request.headers.get("Content-Encoding", "").strip().lower()
+            if encoding == "gzip":
                 body = self._gunzip(body)
+            elif encoding not in ("", "identity"):
+                raise OtlpDecodeError(f"Content-Encoding {encoding!r} is not supported: use gzip")
             if request.content_type == "application/json":
                 spans = spans_of(decode_json(body))
                 is_json = True
@@ -234,6 +245,17 @@ class Receiver:
                 self.counts.malformed_bodies += 1
                 self.counts.last_error = str(exc)[:300]
             return web.Response(status=400, text=str(exc)[:300])
+        if len(spans) > self.max_pending:  # 503 would be retried forever: it can never fit
+            with self._lock:
+                self.counts.too_large += 1
+            return web.Response(
+                status=413,
+                text=(
+                    f"{len(spans)} spans in one request, over the receiver's queue of "
+                    f"{self.max_pending} (--queue-spans): raise it, or send smaller batches "
+                    "(the exporter's max_export_batch_size)"
+                ),
+            )
         with self._lock:
             if spans and self._pending + len(spans) > self.max_pending:
                 self.counts.busy += 1

@@ -11,6 +11,7 @@ May import: anything below it (core, ledger, analysis, livekit, jobs, sessions);
 
 from assistant.core.config import Config
 from assistant.core.errors import WorkbenchError
+from assistant.core.money import format_usd
 from assistant.core.paths import default_ledger
 from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
 from assistant.views.result import ErrorKind, LedgerView, View, read_ledger, reading
@@ -22,6 +23,7 @@ __all__ = [
     "View",
     "WorkbenchError",
     "default_ledger",
+    "format_usd",
     "job_status",
     "list_jobs",
     "read_ledger",

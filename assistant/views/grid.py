@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import LedgerError
+from assistant.core.money import format_usd
 from assistant.views.result import ErrorKind, View, ledger_error, read_ledger, reading
 
 
@@ -87,11 +88,11 @@ def read_grid(
     budget_sentence = ""
     if budget is not None:
         budget_sentence = (
-            f"No pair stays within ${budget:g} per media hour."
+            f"No pair stays within {format_usd(budget)} per media hour."
             if in_budget is None
-            else f"Best within ${budget:g} per media hour: vision "
+            else f"Best within {format_usd(budget)} per media hour: vision "
             f"{in_budget.vision_threshold:.2f}, LLM {in_budget.llm_threshold:.2f} (quality "
-            f"{in_budget.mean_quality:.3f} at ${in_budget.cost_per_media_hour_usd:.4f})."
+            f"{in_budget.mean_quality:.3f} at {format_usd(in_budget.cost_per_media_hour_usd)})."
         )
     return View(
         {

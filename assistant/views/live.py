@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import LedgerError, WorkbenchError
+from assistant.core.money import format_usd
 from assistant.core.paths import DATASETS_DIR, ROOT
 from assistant.views.result import ErrorKind, View, read_ledger
 
@@ -284,14 +285,8 @@ def _jpeg(frame: Any, width: int) -> bytes:
 # -- a live (or just-finished) run -------------------------------------------------------------
 
 def usd(value: float | None) -> str:
-    """Money for a page: dollars, or micro-dollars (µ$) for the tiny local-compute amounts."""
-    if value is None:
-        return "n/a"
-    if value == 0:
-        return "$0"
-    if abs(value) < 0.01:
-        return f"{value * 1e6:.3g} µ$"
-    return f"${value:.4f}"
+    """Money for a page: ``assistant.core.money.format_usd`` (dollars, never 1.81e+03 µ$)."""
+    return format_usd(value)
 
 
 def cost_per_hour(cost_usd: float, media_s: float | None) -> float | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import LedgerError
+from assistant.core.money import format_usd
 from assistant.ledger.queries.costs import COST_STAGES as COST_STAGES  # the Costs page's stages
 from assistant.views.result import ErrorKind, View, ledger_error, reading
 
@@ -40,6 +41,27 @@ def read_tenants(ledger_path: str | Path) -> list[str]:
     """Tenants that have runs in the ledger (empty when there is no readable ledger)."""
     view = read_runs(ledger_path)
     return [] if view.data is None else sorted(set(view.data["tenant"]))
+
+
+def read_rejected(ledger_path: str | Path) -> View[list[dict[str, Any]]]:
+    """Spooled segments the workbench could not ingest, newest first, each with its reason (a
+    run id already taken, an unreadable file): rows a writer reported as spooled that did not
+    land. EMPTY when there are none."""
+    from assistant.ledger.spool import rejected_segments, spool_dir
+
+    found = rejected_segments(ledger_path)
+    if not found:
+        return View.fail(ErrorKind.EMPTY, "no rejected segments")
+    rows = [
+        {"rejected_at": r.rejected_at, "segment": r.segment, "reason": r.reason} for r in found
+    ]
+    where = spool_dir(ledger_path) / "rejected"
+    return View.of(
+        rows,
+        f"{len(rows)} spooled segments were not ingested (their rows are not in the ledger); "
+        f"they are kept in {where} with their reasons. Re-run those replays with another "
+        "--run-id.",
+    )
 
 
 def read_runs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
@@ -228,9 +250,9 @@ def sweep_sentence(result: Any, target: float) -> str:
             "(or the run has no quality references)."
         )
     cost = (
-        f"${best.cost_per_media_hour_usd:.4f} per media hour"
+        f"{format_usd(best.cost_per_media_hour_usd)} per media hour"
         if best.cost_per_media_hour_usd is not None
-        else f"${best.total_cost_usd:.6f} for the run"
+        else f"{format_usd(best.total_cost_usd)} for the run"
     )
     return (
         f"Use threshold {best.threshold:.2f}: the cheapest reaching {target:.0%} of all-premium "

@@ -8,6 +8,7 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
+from assistant.views import format_usd
 from assistant.views.grid import read_compare_pairs
 from assistant.views.lab import (
     diff_sorts,
@@ -34,6 +35,13 @@ FORMATS = {  # (Python format, d3 format)
 }
 
 
+def _shown(metric: str, value: float | None, fmt: str) -> str:
+    """A headline figure as text: money through the one money formatter, the rest by ``fmt``."""
+    if value is None or value != value:
+        return "n/a"
+    return format_usd(value) if metric.endswith("_usd") else format(value, fmt)
+
+
 def _ab_result(result: Any) -> None:
     """Headline deltas, the statement, one interval chart per metric and the table."""
     table = result.table()
@@ -44,15 +52,17 @@ def _ab_result(result: Any) -> None:
     columns = st.columns(len(table))
     for column, row in zip(columns, table.itertuples(), strict=True):
         fmt, d3 = FORMATS.get(row.metric, (".4g", ".4g"))
-        value = "n/a" if row.b is None or row.b != row.b else format(row.b, fmt)
-        delta = None if row.diff is None or row.diff != row.diff else format(row.diff, "+" + fmt)
+        value = _shown(row.metric, row.b, fmt)
+        delta = None if row.diff is None or row.diff != row.diff else _shown(row.metric, row.diff, fmt)
+        if delta is not None and row.diff > 0:
+            delta = "+" + delta
         lower_better = row.metric != "mean_quality"
         column.metric(
             f"B: {row.title}",
             value,
             delta,
             delta_color="inverse" if lower_better else "normal",
-            help=f"A: {'n/a' if row.a is None or row.a != row.a else format(row.a, fmt)}. "
+            help=f"A: {_shown(row.metric, row.a, fmt)}. "
             f"{row.verdict}",
         )
         shown = table[table["metric"] == row.metric].dropna(subset=["low", "high"])
