@@ -103,7 +103,7 @@ def test_options_come_from_a_workbench_config_and_bad_ones_say_what_is_wrong() -
         RoutingOptions(threshold=1.5)
     with pytest.raises(ConfigError, match="unknown scorer 'nope'; available"):
         make_scorer("nope")
-    with pytest.raises(ConfigError, match="takes no weights"):
+    with pytest.raises(ConfigError, match="takes no options; got weights"):
         make_scorer("heuristic", weights="w.json")
 
 

@@ -38,6 +38,7 @@ class RoutingOptions:
 
     scorer: str = "heuristic"
     scorer_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"weights": PATH}
+    vision_scorer_options: Mapping[str, Any] = field(default_factory=dict)  # the same for vision
     router: str = "threshold"
     threshold: float = 0.5
     explore_share: float = 0.0
@@ -82,6 +83,10 @@ class RoutingOptions:
             vision_scorer=r.vision_scorer,
             vision_threshold=r.vision_threshold,
             budget_usd_per_hour=budget,
+            scorer_options={"weights": r.scorer_weights} if r.scorer_weights else {},
+            vision_scorer_options=(
+                {"weights": r.vision_scorer_weights} if r.vision_scorer_weights else {}
+            ),
         )
         return dataclasses.replace(base, **changes)
 
@@ -128,7 +133,8 @@ class RoutePolicy:
         self.vision_router: Router | None = None
         if options.split:
             self.vision_scorer = (
-                make_scorer(options.vision_scorer) if options.vision_scorer else self.scorer
+                make_scorer(options.vision_scorer, **dict(options.vision_scorer_options))
+                if options.vision_scorer else self.scorer
             )
             self.vision_router = make_router(
                 options.router,
