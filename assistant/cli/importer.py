@@ -87,6 +87,7 @@ def transcribe(spec: str, people: Sequence[tuple[str, Path]], duration_s: float,
                 if tick is not None:
                     tick(chunk.t_s)
             heard(transcriber.flush())
+            terminal.finish(tick)
         finally:
             terminal.close(tick)
     if failed:

@@ -49,12 +49,14 @@ def _sample_bench(args: argparse.Namespace) -> int:
     from assistant.benchmarks.sampling import (
         DEFAULT_POLICIES,
         format_sample_bench,
+        require_screen_truth,
         run_sample_bench,
     )
     from assistant.core.config import load_config
     from assistant.sessions.datasets import load_dataset
 
     dataset = load_dataset(args.dataset)
+    require_screen_truth(dataset)  # refused before a bar is drawn
     policies = dict(DEFAULT_POLICIES)
     if args.config:
         policies["change"] = dataclasses.replace(load_config(args.config).sampling, policy="change")
@@ -66,6 +68,7 @@ def _sample_bench(args: argparse.Namespace) -> int:
         questions=not args.no_questions,
         progress=bar,
     )
+    terminal.finish(bar)
     terminal.close(bar)
     print(json.dumps(bench.to_dict(), indent=2) if args.json else format_sample_bench(bench))
     return 0

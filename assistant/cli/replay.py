@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 on_start=None if monitor is None else monitor.started,
             )
         status = "finished"
+        terminal.finish(bar)
     except KeyboardInterrupt:
         status = "interrupted"
         raise

@@ -75,6 +75,7 @@ def lines_in_reading_order(boxes: Any, texts: Any) -> list[str]:
 class OcrVision(VisionProvider):
     provider = "ocr"
     local = True
+    cpu_scope = "process"  # onnxruntime runs inference on its own thread pool too
 
     def __init__(self, *, model: str) -> None:
         if model not in SCALES:

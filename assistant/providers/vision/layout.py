@@ -1,0 +1,211 @@
+"""From OCR boxes to a structured reading: title, text blocks, tables (rows x columns).
+
+Geometry only, no model: boxes are grouped into lines by vertical overlap, and within a line into
+segments where the horizontal gap is wider than the text is tall (a column gap, not a word gap).
+
+- **title**: the tallest line near the top, clearly taller than the body text (and the lines right
+  under it of the same size, for a title on two lines);
+- **tables**: two or more consecutive lines that each have two or more segments, whose segments are
+  short (cells, not two columns of prose) and line up in columns: the columns are the x ranges that
+  the rows' segments cover, split where almost no row has text;
+- **text blocks**: the other lines, split where the vertical gap is wider than a line.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from assistant.core.screen import Box, ScreenReading, Table, TextBlock
+
+TITLE_HEIGHT_RATIO = 1.3  # a title's letters are this much taller than the median line's
+TITLE_ZONE = 0.35  # ... and it starts in the top share of the text's extent
+COLUMN_GAP_RATIO = 1.0  # a gap wider than this many line heights separates two cells
+MAX_CELL_WORDS = 5  # a table's median cell has at most this many words
+BLOCK_GAP_RATIO = 1.2  # a vertical gap wider than this many line heights starts a new block
+TABLE_ROW_GAP_RATIO = 3.0  # rows of one table are at most this many line heights apart
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One OCR box: its text and its extent in pixels."""
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass(slots=True)
+class _Line:
+    segments: list[Word]
+
+    @property
+    def top(self) -> float:
+        return min(s.y0 for s in self.segments)
+
+    @property
+    def bottom(self) -> float:
+        return max(s.y1 for s in self.segments)
+
+    @property
+    def height(self) -> float:
+        return statistics.median(s.y1 - s.y0 for s in self.segments)
+
+    @property
+    def text(self) -> str:
+        return "  ".join(s.text for s in self.segments)
+
+
+def words_from_ocr(boxes: Sequence[object], texts: Sequence[object]) -> list[Word]:
+    """RapidOCR's quadrilaterals (4 points each) and texts as axis-aligned ``Word`` boxes."""
+    out = []
+    for box, text in zip(boxes, texts, strict=True):
+        pts = [(float(p[0]), float(p[1])) for p in box]  # type: ignore[attr-defined]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if str(text).strip():
+            out.append(Word(" ".join(str(text).split()), min(xs), min(ys), max(xs), max(ys)))
+    return out
+
+
+def _lines(words: Sequence[Word]) -> list[_Line]:
+    """Boxes grouped into lines (a box whose middle falls inside the line's first box), each read
+    left to right and split into segments at column-wide gaps."""
+    rows: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: (w.y0, w.x0)):
+        middle = (w.y0 + w.y1) / 2
+        if rows and rows[-1][0].y0 <= middle <= rows[-1][0].y1:
+            rows[-1].append(w)
+        else:
+            rows.append([w])
+    lines = []
+    for row in rows:
+        row.sort(key=lambda w: w.x0)
+        height = statistics.median(w.y1 - w.y0 for w in row)
+        segments = [row[0]]
+        for w in row[1:]:
+            last = segments[-1]
+            if w.x0 - last.x1 < COLUMN_GAP_RATIO * height:
+                segments[-1] = Word(
+                    f"{last.text} {w.text}", last.x0, min(last.y0, w.y0), w.x1, max(last.y1, w.y1)
+                )
+            else:
+                segments.append(w)
+        lines.append(_Line(segments))
+    return lines
+
+
+def _columns(rows: Sequence[_Line]) -> list[tuple[float, float]]:
+    """The x ranges the rows' segments cover, split where at most one row in ten has text."""
+    spans = sorted((s.x0, s.x1) for r in rows for s in r.segments)
+    edges = sorted({x for span in spans for x in span})
+    allowed = len(rows) // 10
+    columns: list[tuple[float, float]] = []
+    for left, right in zip(edges, edges[1:], strict=False):
+        middle = (left + right) / 2
+        covered = sum(1 for r in rows if any(s.x0 <= middle <= s.x1 for s in r.segments))
+        if covered > allowed:
+            if columns and columns[-1][1] >= left:
+                columns[-1] = (columns[-1][0], right)
+            else:
+                columns.append((left, right))
+    return columns
+
+
+def _table(rows: Sequence[_Line]) -> list[list[str]] | None:
+    """The rows as cells under their columns, or None when they do not line up as a table."""
+    segments = [s for r in rows for s in r.segments]
+    if statistics.median(len(s.text.split()) for s in segments) > MAX_CELL_WORDS:
+        return None  # two columns of prose, not a table
+    columns = _columns(rows)
+    if len(columns) < 2:
+        return None
+    out = []
+    for r in rows:
+        cells = [""] * len(columns)
+        for s in r.segments:
+            overlap = [min(s.x1, c1) - max(s.x0, c0) for c0, c1 in columns]
+            i = max(range(len(columns)), key=lambda k: overlap[k])
+            cells[i] = f"{cells[i]} {s.text}".strip()
+        out.append(cells)
+    if sum(1 for row in out if sum(bool(c) for c in row) >= 2) < 2:
+        return None
+    return out
+
+
+def _box(lines: Sequence[_Line], width: float, height: float) -> Box:
+    x0 = min(s.x0 for ln in lines for s in ln.segments)
+    x1 = max(s.x1 for ln in lines for s in ln.segments)
+    return Box(
+        round(x0 / width, 4),
+        round(min(ln.top for ln in lines) / height, 4),
+        round(x1 / width, 4),
+        round(max(ln.bottom for ln in lines) / height, 4),
+    )
+
+
+def read_layout(words: Sequence[Word], *, width: float, height: float) -> ScreenReading:
+    """The structured reading of one screen from its OCR words (pixel boxes on a frame of
+    ``width`` x ``height`` pixels)."""
+    lines = _lines(words)
+    if not lines:
+        return ScreenReading()
+    body = statistics.median(ln.height for ln in lines)
+    top, bottom = min(ln.top for ln in lines), max(ln.bottom for ln in lines)
+    order: list[tuple[str, int]] = []
+    title_lines: list[_Line] = []
+    if len(lines) > 1:
+        zone = top + TITLE_ZONE * (bottom - top)
+        head = [i for i, ln in enumerate(lines[:4]) if ln.top <= zone]
+        if head:
+            best = max(head, key=lambda i: lines[i].height)
+            if lines[best].height >= TITLE_HEIGHT_RATIO * body:
+                title_lines = [lines[best]]
+                nxt = best + 1
+                while nxt < len(lines) and lines[nxt].height >= 0.85 * lines[best].height and (
+                    lines[nxt].top - title_lines[-1].bottom < lines[best].height
+                ):
+                    title_lines.append(lines[nxt])
+                    nxt += 1
+                rest = lines[:best] + lines[nxt:]
+                lines = rest
+                order.append(("title", 0))
+    blocks: list[TextBlock] = []
+    tables: list[Table] = []
+    pending: list[_Line] = []
+
+    def flush_block() -> None:
+        if pending:
+            order.append(("block", len(blocks)))
+            blocks.append(
+                TextBlock(tuple(ln.text for ln in pending), _box(pending, width, height))
+            )
+            pending.clear()
+
+    i = 0
+    while i < len(lines):
+        j = i
+        while (
+            j < len(lines)
+            and len(lines[j].segments) >= 2
+            and (j == i or lines[j].top - lines[j - 1].bottom <= TABLE_ROW_GAP_RATIO * body)
+        ):
+            j += 1
+        cells = _table(lines[i:j]) if j - i >= 2 else None
+        if cells is not None:
+            flush_block()
+            order.append(("table", len(tables)))
+            tables.append(Table(tuple(tuple(r) for r in cells), _box(lines[i:j], width, height)))
+            i = j
+            continue
+        line = lines[i]
+        if pending and line.top - pending[-1].bottom > BLOCK_GAP_RATIO * body:
+            flush_block()
+        pending.append(line)
+        i += 1
+    flush_block()
+    title = " ".join(ln.text for ln in title_lines) or None
+    title_box = _box(title_lines, width, height) if title_lines else None
+    return ScreenReading(title, tuple(blocks), tuple(tables), title_box, tuple(order))
