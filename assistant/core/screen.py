@@ -82,7 +82,7 @@ class Table:
         header = self.header
         for r, row in enumerate(self.rows[1:], start=1):
             for c, text in enumerate(row):
-                if c == 0 and len(row) > 1 or not text:
+                if (c == 0 and len(row) > 1) or not text:
                     continue
                 out.append(Cell(text, r, c, row[0] if c else "", _at(header, c)))
         return out

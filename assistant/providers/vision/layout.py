@@ -16,6 +16,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from assistant.core.screen import Box, ScreenReading, Table, TextBlock
 
@@ -103,7 +104,7 @@ def _columns(rows: Sequence[_Line]) -> list[tuple[float, float]]:
     edges = sorted({x for span in spans for x in span})
     allowed = len(rows) // 10
     columns: list[tuple[float, float]] = []
-    for left, right in zip(edges, edges[1:], strict=False):
+    for left, right in pairwise(edges):
         middle = (left + right) / 2
         covered = sum(1 for r in rows if any(s.x0 <= middle <= s.x1 for s in r.segments))
         if covered > allowed:
