@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 CELL_SEPARATOR = " · "
+_NUMBER = re.compile(r"^[\s$€£+\-(]*\d[\d\s.,:%/+\-)]*\S{0,3}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ class Cell:
 
     text: str
     row: int  # 0 is the header row
-    column: int  # 0 is the row-header column
+    column: int
     row_header: str
     column_header: str
 
@@ -63,7 +64,8 @@ class Cell:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """Rows x columns of cell text; row 0 is the header row, column 0 the row headers."""
+    """Rows x columns of cell text; row 0 is the header row, :attr:`key_column` (usually 0) holds
+    the row headers."""
 
     rows: tuple[tuple[str, ...], ...]
     box: Box | None = None
@@ -76,15 +78,28 @@ class Table:
     def header(self) -> tuple[str, ...]:
         return self.rows[0] if self.rows else ()
 
+    @property
+    def key_column(self) -> int:
+        """The column that names each row: the first whose data cells are all filled in, not
+        numbers and all different ("/hello", "/world" rather than "GET", "GET"); else the first."""
+        data = self.rows[1:]
+        for c in range(self.width - 1):
+            values = [_at(row, c) for row in data]
+            named = [v for v in values if v and not _NUMBER.match(v)]
+            if data and len(named) == len(values) and len(set(named)) == len(named):
+                return c
+        return 0
+
     def cells(self) -> list[Cell]:
         """The data cells (not the header row, not the row headers), each with its headers."""
         out = []
-        header = self.header
+        header, key = self.header, self.key_column
         for r, row in enumerate(self.rows[1:], start=1):
+            name = _at(row, key)
             for c, text in enumerate(row):
-                if (c == 0 and len(row) > 1) or not text:
+                if (c == key and len(row) > 1) or not text:
                     continue
-                out.append(Cell(text, r, c, row[0] if c else "", _at(header, c)))
+                out.append(Cell(text, r, c, name if c != key else "", _at(header, c)))
         return out
 
     def row_text(self, r: int) -> str:

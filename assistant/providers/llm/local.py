@@ -2,7 +2,8 @@
 
 It splits the context into candidates and scores each by the IDF-weighted overlap of its terms with
 the question's, with a bonus when it holds the kind of answer the question asks for (a number for
-"how many", a date for "when"). The screen is read as a structured reading
+"how many", a date for "when") and when it names what the question asks about (its focus: "Which
+host ..." → host). The screen is read as a structured reading
 (:mod:`assistant.core.screen`): the candidates are its content lines and its table rows and cells,
 each cell with its row and column headers ("EMEA · Q3 2025 · $1.32M"); its title only when the
 question asks for one. Transcript and knowledge are read sentence by sentence.
@@ -21,6 +22,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 from assistant.core.errors import ProviderError
 from assistant.core.events import Answer, Passage, Usage
@@ -33,13 +35,14 @@ NOT_FOUND = "I could not find this in the meeting, on the screen or in the knowl
 _QUANTITY = re.compile(
     r"\b(how (many|much|long|often|high|low|big|fast)|what (percent|percentage|share|number|price"
     r"|rate|date|time|day|year|range|value|weight|size)|when|which (date|day|month|year)|cost"
-    r"|budget|deadline|total|target)\b"
+    r"|budget|deadline|total|target|number|amount|count|percentage|percent|rate|size|weight"
+    r"|price|range|level)\b"
 )
 _DATE_QUESTION = re.compile(
     r"\b(when|what (date|day|month|year|time)|which (date|day|month|year)|date of|dated)\b"
 )
 _DATE = re.compile(
-    r"\b(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|(19|20)\d\d"
+    r"\b(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|(?<![\d-])(19|20)\d\d(?![\d-])"
     r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2})\b",
     re.IGNORECASE,
 )
@@ -47,8 +50,8 @@ _TITLE_QUESTION = re.compile(
     r"\b(title|titled|heading|called|named|name of (the|this) (slide|talk|deck|presentation|page)"
     r"|what is (this|the) (slide|talk|deck|presentation|page) about)\b"
 )
+_ADDRESS_QUESTION = re.compile(r"\b(url|link|address|site|website|host|domain|doi|page|repo\w*)\b")
 _SCREEN = re.compile(r"\b(screen|slide|chart|table|shown|showing|see|display|dashboard|this)\b")
-_TWO_THINGS = re.compile(r"\b(and|as well as|along with)\b|,")
 _PROSE_END = (".", ":", ";", "?", "!")
 
 
@@ -90,9 +93,13 @@ class LocalExtractiveLLM(LLM):
         return HookOutput(answer, usage)
 
 
+_SENTENCE_BREAK = re.compile(r"(?<=[^\W\d_]{2}[.!?])\s+(?=[A-Z0-9\"'(])")  # not after "4."
+_URL = re.compile(r"\b(https?://|www\.)\S+|\b\S+\.(com|org|net|io|de|uk)(/\S*)?", re.IGNORECASE)
+
+
 def _screen_lines(lines: tuple[str, ...]) -> list[str]:
     """A text block's lines, a line wrapped onto the next (no closing punctuation, the next
-    starting in lower case) joined back into one."""
+    starting in lower case) joined back, and prose split into sentences."""
     out: list[str] = []
     for raw in lines:
         line = " ".join(raw.split())
@@ -100,22 +107,34 @@ def _screen_lines(lines: tuple[str, ...]) -> list[str]:
             out[-1] = f"{out[-1]} {line}"
         else:
             out.append(line)
-    return out
+    return [s for line in out for s in _SENTENCE_BREAK.split(line) if s]
+
+
+def _is_value(line: str) -> bool:
+    """A line that is only a value (a number, a date, an address): a form field's content."""
+    return len(line.split()) <= 3 and (has_number(line) or bool(_URL.search(line)))
+
+
+def _block_candidates(lines: list[str]) -> list[tuple[str, str]]:
+    """Each line, and each label line with the value line under it ("Host · https://...")."""
+    out: dict[int, tuple[str, str]] = {i: (line, line) for i, line in enumerate(lines)}
+    for i, (label, value) in enumerate(pairwise(lines)):
+        if _is_value(value) and not _is_value(label) and len(label.split()) <= 8:
+            out[i] = (f"{label}{CELL_SEPARATOR}{value}", value)  # the label alone answers nothing
+    return list(out.values())
 
 
 def screen_candidates(reading: ScreenReading, *, title: bool = False) -> list[tuple[str, str]]:
-    """``(text, value)`` pairs a screen offers as answers: content lines, each table row with
-    its column headers and each cell with its row and column headers; the title only when
-    ``title`` (a question about the title)."""
+    """``(text, value)`` pairs a screen offers as answers: content lines (a form's label with
+    its value), each table row with its column headers and each cell with its row and column
+    headers; the title only when ``title`` (a question about the title)."""
     out: list[tuple[str, str]] = []
     if title and reading.title:
         out.append((reading.title, reading.title))
-    for block in reading.blocks:
-        out += [(line, line) for line in _screen_lines(block.lines)]
+    # a form's label and its value may be a block apart: pairs are made across blocks
+    out += _block_candidates([ln for b in reading.blocks for ln in _screen_lines(b.lines)])
     for table in reading.tables:
-        if len(table.rows) == 1:
-            out.append((CELL_SEPARATOR.join(c for c in table.rows[0] if c),) * 2)
-            continue
+        out.append((CELL_SEPARATOR.join(c for c in table.rows[0] if c),) * 2)  # the header
         for r in range(1, len(table.rows)):
             row = table.row_text(r)
             out.append((row, row))
@@ -138,6 +157,25 @@ def units_of(passage: Passage) -> list[str]:
     return [c.passage.text for c in candidates_of(passage)]
 
 
+_FOCUS = re.compile(r"\b(which|what|how many|how much)\s+(.*)")
+
+
+def focus_term(question: str) -> str | None:
+    """What the question asks about: the first content word after its question word ("Which
+    host ..." → host, "How many requests ..." → request), None when there is none close by."""
+    match = _FOCUS.search(question.lower())
+    if not match:
+        return None
+    following = match.group(2).split()[:3]
+    terms = content_terms(" ".join(following))
+    return terms[0] if terms else None
+
+
+def _names(terms: set[str], focus: str) -> bool:
+    """Does a candidate with these terms name the focus ("cache" in "x-cache" too)?"""
+    return focus in terms or any(focus in t.split("-") for t in terms)
+
+
 def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     """Candidates scored against the question, best first, duplicates dropped. A candidate with
     no term of the question still counts when it holds the date a "when" question asks for."""
@@ -145,6 +183,7 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     if not q_terms or not candidates:
         return []
     docs = [set(content_terms(c.passage.text)) for c in candidates]
+    sizes = [len(set(content_terms(_URL.sub(" url ", c.passage.text)))) for c in candidates]
     df = Counter(t for d in docs for t in d)
     n = len(docs)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
@@ -152,10 +191,16 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     wants_number = bool(_QUANTITY.search(lowered))
     wants_date = bool(_DATE_QUESTION.search(lowered))
     wants_screen = bool(_SCREEN.search(lowered))
+    focus = focus_term(question)
+    named = [focus is not None and _names(terms, focus) for terms in docs]
+    if not any(named):
+        focus = None  # nothing names it: no candidate is held to it
+    anchors = {t for t in q_terms if any(ch.isdigit() for ch in t) or "/" in t or "." in t}
+    wants_address = bool(_ADDRESS_QUESTION.search(lowered))
     floor = min(idf.values()) / 2  # what a date alone is worth to a "when" question
     scored: list[Passage] = []
     seen: set[str] = set()
-    for cand, terms in zip(candidates, docs, strict=True):
+    for cand, terms, size, has_focus in zip(candidates, docs, sizes, named, strict=True):
         key = " ".join(sorted(terms))
         if key in seen:
             continue
@@ -164,11 +209,17 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
         dated = wants_date and bool(_DATE.search(cand.value))
         if overlap == 0 and not dated:
             continue
-        score = (overlap or floor) / math.sqrt(max(len(terms), 4) / 4)
+        score = (overlap or floor) / math.sqrt(max(size, 4) / 4)  # an address is one term
         if wants_number and has_number(cand.value):
             score *= 1.5
         if dated:
             score *= 1.5
+        if focus is not None:
+            score *= 1.5 if has_focus else 0.5
+        if anchors and anchors <= terms:  # holds the question's numbers and names ("2020-003")
+            score *= 2.0
+        if not wants_address and _URL.fullmatch(cand.value.strip()):
+            score *= 0.3  # a bare address answers only a question about an address
         if wants_screen and cand.passage.source == "screen":
             score *= 1.3
         scored.append(Passage(cand.passage.source, cand.passage.text, round(score, 4)))
@@ -176,19 +227,42 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     return scored
 
 
+def _shape(text: str) -> frozenset[str]:
+    """What a candidate says apart from its values: two rows of one table have the same shape."""
+    return frozenset(t for t in content_terms(text) if not any(ch.isdigit() for ch in t))
+
+
+def _asks_two(question: str) -> bool:
+    """Does the question ask for two things ("How many ..., and how many ...?", "What X and
+    Y ...?")?"""
+    lowered = question.lower()
+    asks = len(re.findall(r"\b(how|what|which|when|where|who)\b", lowered))
+    return asks >= 2 or bool(re.search(r"\w+ and \w+", lowered))
+
+
 def choose(question: str, ranked: list[Passage], *, limit: int) -> list[Passage]:
-    """The best candidates: up to ``limit``; one more for a question that names two things
-    (joined by "and" or a comma) when the best leaves some of its terms uncovered."""
+    """The best candidates, up to ``limit``, each saying something the ones before do not (not
+    a second row of the same table with the same columns); one more than ``limit`` allows for a
+    question that asks two things, when the next best covers a term of the question the best
+    leaves out, or scores at least half as well."""
     ranked = [c for c in ranked if c.score > 0]
     if not ranked:
         return []
-    chosen = ranked[:limit]
-    if len(chosen) >= 2 or not _TWO_THINGS.search(question.lower()):
-        return chosen
+    chosen = [ranked[0]]
+    shapes = {_shape(ranked[0].text)}
+    wanted = limit if limit >= 2 or not _asks_two(question) else 2
     q_terms = set(content_terms(question))
-    covered = set(content_terms(chosen[0].text)) & q_terms
     for cand in ranked[1:]:
-        adds = (set(content_terms(cand.text)) & q_terms) - covered
-        if adds and cand.text not in chosen[0].text:
-            return [*chosen, cand]
+        if len(chosen) >= wanted:
+            break
+        shape = _shape(cand.text)
+        if shape in shapes or any(cand.text in c.text for c in chosen):
+            continue
+        if limit < 2:  # the extra fact of a two-part question
+            covered = {t for c in chosen for t in content_terms(c.text)} & q_terms
+            adds = bool((set(content_terms(cand.text)) & q_terms) - covered)
+            if not adds and cand.score < 0.5 * chosen[0].score:
+                continue
+        chosen.append(cand)
+        shapes.add(shape)
     return chosen

@@ -7,12 +7,17 @@ segments where the horizontal gap is wider than the text is tall (a column gap, 
   under it of the same size, for a title on two lines);
 - **tables**: two or more consecutive lines that each have two or more segments, whose segments are
   short (cells, not two columns of prose) and line up in columns: the columns are the x ranges that
-  the rows' segments cover, split where almost no row has text;
+  the rows' segments cover, split where almost no row has text. A run of such lines is cut where a
+  line without numbers follows lines with numbers after a wider gap than the run's usual one, or
+  with two segments more or fewer (a new table's header under the last one's data);
+  the header is the line right above the first line with numbers, with the line above it when the
+  two touch (a header on two lines, "# / Requests"); lines above the header are text;
 - **text blocks**: the other lines, split where the vertical gap is wider than a line.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +27,7 @@ from assistant.core.screen import Box, ScreenReading, Table, TextBlock
 
 TITLE_HEIGHT_RATIO = 1.3  # a title's letters are this much taller than the median line's
 TITLE_ZONE = 0.35  # ... and it starts in the top share of the text's extent
-COLUMN_GAP_RATIO = 1.0  # a gap wider than this many line heights separates two cells
+COLUMN_GAP_RATIO = 0.6  # a gap wider than this many line heights separates two cells
 MAX_CELL_WORDS = 5  # a table's median cell has at most this many words
 BLOCK_GAP_RATIO = 1.2  # a vertical gap wider than this many line heights starts a new block
 TABLE_ROW_GAP_RATIO = 3.0  # rows of one table are at most this many line heights apart
@@ -115,6 +120,53 @@ def _columns(rows: Sequence[_Line]) -> list[tuple[float, float]]:
     return columns
 
 
+_NUMERIC = re.compile(
+    r"^[\s$€£+\-(]*\d[\d\s.,:%/+\-)]*"
+    r"(\s?(ms|s|sec|secs|min|mins|h|k|m|bn|mb|kb|gb|tb|b|g|kg|x|usd|eur|rps|/s|%))?$",
+    re.IGNORECASE,
+)
+
+
+def _numeric(line: _Line) -> bool:
+    """Does the line hold a cell that is a number (with a unit at most): a table's data row?"""
+    return any(_NUMERIC.match(s.text) for s in line.segments)
+
+
+def _split_tables(rows: Sequence[_Line]) -> list[tuple[list[_Line], list[_Line]]]:
+    """A run of multi-segment lines as ``(text lines, table rows)`` pairs, in order: cut where a
+    line without numbers follows one with numbers, the header kept with its data."""
+    gaps = [b.top - a.bottom for a, b in pairwise(rows)]
+    usual = statistics.median(gaps) if gaps else 0.0
+    groups: list[list[_Line]] = [[]]
+    for i, line in enumerate(rows):
+        wide = i and gaps[i - 1] > max(1.5 * usual, 0.5 * line.height)
+        reshaped = i and abs(len(line.segments) - len(rows[i - 1].segments)) >= 2
+        if (wide or reshaped) and not _numeric(line) and _numeric(rows[i - 1]):
+            groups.append([])
+        groups[-1].append(line)
+    out = []
+    for group in groups:
+        first = next((i for i, ln in enumerate(group) if _numeric(ln)), None)
+        if first is None or first == 0:
+            out.append(([], group))
+            continue
+        head = first - 1
+        if head >= 1 and group[head].top - group[head - 1].bottom < 0.5 * group[head].height:
+            head -= 1  # a header on two lines
+        out.append((group[:head], group[head:first] + group[first:]))
+    return out
+
+
+def _header_rows(cells: list[list[str]], rows: Sequence[_Line]) -> list[list[str]]:
+    """A header on two lines (both without numbers, above the first line with numbers, touching)
+    joined into one row, column by column."""
+    two = len(rows) >= 3 and not _numeric(rows[0]) and not _numeric(rows[1])
+    if two and _numeric(rows[2]) and rows[1].top - rows[0].bottom < 0.5 * rows[1].height:
+        joined = [f"{a} {b}".strip() for a, b in zip(cells[0], cells[1], strict=True)]
+        return [joined, *cells[2:]]
+    return cells
+
+
 def _table(rows: Sequence[_Line]) -> list[list[str]] | None:
     """The rows as cells under their columns, or None when they do not line up as a table."""
     segments = [s for r in rows for s in r.segments]
@@ -133,7 +185,7 @@ def _table(rows: Sequence[_Line]) -> list[list[str]] | None:
         out.append(cells)
     if sum(1 for row in out if sum(bool(c) for c in row) >= 2) < 2:
         return None
-    return out
+    return _header_rows(out, rows)
 
 
 def _box(lines: Sequence[_Line], width: float, height: float) -> Box:
@@ -162,7 +214,8 @@ def read_layout(words: Sequence[Word], *, width: float, height: float) -> Screen
         head = [i for i, ln in enumerate(lines[:4]) if ln.top <= zone]
         if head:
             best = max(head, key=lambda i: lines[i].height)
-            if lines[best].height >= TITLE_HEIGHT_RATIO * body:
+            tall = lines[best].height >= TITLE_HEIGHT_RATIO * body
+            if tall and len(lines[best].segments) <= 2:  # not a bar of labels and values
                 title_lines = [lines[best]]
                 nxt = best + 1
                 while nxt < len(lines) and lines[nxt].height >= 0.85 * lines[best].height and (
@@ -185,6 +238,11 @@ def read_layout(words: Sequence[Word], *, width: float, height: float) -> Screen
             )
             pending.clear()
 
+    def add_line(line: _Line) -> None:
+        if pending and line.top - pending[-1].bottom > BLOCK_GAP_RATIO * body:
+            flush_block()
+        pending.append(line)
+
     i = 0
     while i < len(lines):
         j = i
@@ -194,18 +252,22 @@ def read_layout(words: Sequence[Word], *, width: float, height: float) -> Screen
             and (j == i or lines[j].top - lines[j - 1].bottom <= TABLE_ROW_GAP_RATIO * body)
         ):
             j += 1
-        cells = _table(lines[i:j]) if j - i >= 2 else None
-        if cells is not None:
+        if j - i < 2:
+            add_line(lines[i])
+            i += 1
+            continue
+        for text_lines, rows in _split_tables(lines[i:j]):
+            for line in text_lines:
+                add_line(line)
+            cells = _table(rows) if len(rows) >= 2 else None
+            if cells is None:
+                for line in rows:
+                    add_line(line)
+                continue
             flush_block()
             order.append(("table", len(tables)))
-            tables.append(Table(tuple(tuple(r) for r in cells), _box(lines[i:j], width, height)))
-            i = j
-            continue
-        line = lines[i]
-        if pending and line.top - pending[-1].bottom > BLOCK_GAP_RATIO * body:
-            flush_block()
-        pending.append(line)
-        i += 1
+            tables.append(Table(tuple(tuple(r) for r in cells), _box(rows, width, height)))
+        i = j
     flush_block()
     title = " ".join(ln.text for ln in title_lines) or None
     title_box = _box(title_lines, width, height) if title_lines else None
