@@ -31,6 +31,7 @@ from assistant.core.text import content_terms, has_number, sentences, words
 from assistant.providers.base import HookOutput
 from assistant.providers.llm.base import LLM, AnswerRequest
 
+CLOSE_SECOND = 0.8  # a second candidate this close to the best is given too (one tier of one)
 NOT_FOUND = "I could not find this in the meeting, on the screen or in the knowledge base."
 _QUANTITY = re.compile(
     r"\b(how (many|much|long|often|high|low|big|fast)|what (percent|percentage|share|number|price"
@@ -244,13 +245,15 @@ def choose(question: str, ranked: list[Passage], *, limit: int) -> list[Passage]
     """The best candidates, up to ``limit``, each saying something the ones before do not (not
     a second row of the same table with the same columns); one more than ``limit`` allows for a
     question that asks two things, when the next best covers a term of the question the best
-    leaves out, or scores at least half as well."""
+    leaves out, or scores at least half as well; and for any question, when the next best scores
+    almost as well as the best (:data:`CLOSE_SECOND`: the best is not clearly the answer)."""
     ranked = [c for c in ranked if c.score > 0]
     if not ranked:
         return []
     chosen = [ranked[0]]
     shapes = {_shape(ranked[0].text)}
-    wanted = limit if limit >= 2 or not _asks_two(question) else 2
+    two = _asks_two(question)
+    wanted = max(limit, 2)
     q_terms = set(content_terms(question))
     for cand in ranked[1:]:
         if len(chosen) >= wanted:
@@ -258,10 +261,11 @@ def choose(question: str, ranked: list[Passage], *, limit: int) -> list[Passage]
         shape = _shape(cand.text)
         if shape in shapes or any(cand.text in c.text for c in chosen):
             continue
-        if limit < 2:  # the extra fact of a two-part question
+        if limit < 2:  # a second fact: of a two-part question, or when the best is not clear
             covered = {t for c in chosen for t in content_terms(c.text)} & q_terms
             adds = bool((set(content_terms(cand.text)) & q_terms) - covered)
-            if not adds and cand.score < 0.5 * chosen[0].score:
+            close = cand.score >= CLOSE_SECOND * chosen[0].score
+            if not (close or (two and (adds or cand.score >= 0.5 * chosen[0].score))):
                 continue
         chosen.append(cand)
         shapes.add(shape)
