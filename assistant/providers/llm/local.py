@@ -60,6 +60,7 @@ _PROSE_END = (".", ":", ";", "?", "!")
 class _Candidate:
     passage: Passage
     value: str  # what the answer-type bonus looks at (a cell's value; else the whole text)
+    title: bool = False  # the screen's title (a candidate only when the question asks for it)
 
 
 class LocalExtractiveLLM(LLM):
@@ -146,8 +147,12 @@ def screen_candidates(reading: ScreenReading, *, title: bool = False) -> list[tu
 def candidates_of(passage: Passage, *, title: bool = False) -> list[_Candidate]:
     """Screen text is read as a structured reading; everything else sentence by sentence."""
     if passage.source == "screen":
-        pairs = screen_candidates(parse_reading(passage.text), title=title)
-        return [_Candidate(Passage(passage.source, t, passage.score), v) for t, v in pairs]
+        reading = parse_reading(passage.text)
+        titled = title and bool(reading.title)  # then the first candidate is the title
+        return [
+            _Candidate(Passage(passage.source, t, passage.score), v, titled and i == 0)
+            for i, (t, v) in enumerate(screen_candidates(reading, title=title))
+        ]
     return [
         _Candidate(Passage(passage.source, s, passage.score), s) for s in sentences(passage.text)
     ]
@@ -208,6 +213,8 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
         seen.add(key)
         overlap = sum(idf[t] for t in q_terms & terms)
         dated = wants_date and bool(_DATE.search(cand.value))
+        if cand.title:  # asked for: the title answers whatever its words
+            overlap = max(overlap, max(idf.values()))
         if overlap == 0 and not dated:
             continue
         score = (overlap or floor) / math.sqrt(max(size, 4) / 4)  # an address is one term
@@ -243,30 +250,37 @@ def _asks_two(question: str) -> bool:
 
 def choose(question: str, ranked: list[Passage], *, limit: int) -> list[Passage]:
     """The best candidates, up to ``limit``, each saying something the ones before do not (not
-    a second row of the same table with the same columns); one more than ``limit`` allows for a
-    question that asks two things, when the next best covers a term of the question the best
-    leaves out, or scores at least half as well; and for any question, when the next best scores
+    a second row of the same table with the same columns). The one-candidate tier adds a second
+    for a question that asks two things (the best that covers a term of the question the first
+    leaves out, else the next best scoring at least half as well), or when the next best scores
     almost as well as the best (:data:`CLOSE_SECOND`: the best is not clearly the answer)."""
     ranked = [c for c in ranked if c.score > 0]
     if not ranked:
         return []
-    chosen = [ranked[0]]
-    shapes = {_shape(ranked[0].text)}
-    two = _asks_two(question)
-    wanted = max(limit, 2)
-    q_terms = set(content_terms(question))
-    for cand in ranked[1:]:
-        if len(chosen) >= wanted:
-            break
-        shape = _shape(cand.text)
-        if shape in shapes or any(cand.text in c.text for c in chosen):
-            continue
-        if limit < 2:  # a second fact: of a two-part question, or when the best is not clear
-            covered = {t for c in chosen for t in content_terms(c.text)} & q_terms
-            adds = bool((set(content_terms(cand.text)) & q_terms) - covered)
-            close = cand.score >= CLOSE_SECOND * chosen[0].score
-            if not (close or (two and (adds or cand.score >= 0.5 * chosen[0].score))):
-                continue
-        chosen.append(cand)
-        shapes.add(shape)
-    return chosen
+    first = ranked[0]
+    others = [
+        c for c in ranked[1:]
+        if _shape(c.text) != _shape(first.text) and c.text not in first.text
+    ]
+    if limit >= 2:
+        chosen, shapes = [first], {_shape(first.text)}
+        for cand in others:
+            if len(chosen) >= limit:
+                break
+            if _shape(cand.text) not in shapes and not any(cand.text in c.text for c in chosen):
+                chosen.append(cand)
+                shapes.add(_shape(cand.text))
+        return chosen
+    if not others:
+        return [first]
+    if _asks_two(question):
+        q_terms = set(content_terms(question))
+        covered = set(content_terms(first.text)) & q_terms
+        adding = [c for c in others if (set(content_terms(c.text)) & q_terms) - covered]
+        if adding:
+            return [first, adding[0]]
+        if others[0].score >= 0.5 * first.score:
+            return [first, others[0]]
+    if others[0].score >= CLOSE_SECOND * first.score:
+        return [first, others[0]]
+    return [first]
