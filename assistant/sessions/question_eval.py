@@ -1,8 +1,8 @@
 """How well the proposer finds a meeting's real questions: precision and recall against a truth.
 
 The truth is a transcript (JSONL, as ``[ground_truth].transcript``) whose lines say which are real
-questions: ``"question_like": "question"`` (other values, such as ``"statement ..."``, mark lines
-that are not) or ``"question": true``. A proposal matches a real question when it holds most of its
+questions: ``"question_like": "question"`` (or a value starting so, "question (non-native
+wording)"; other values, such as ``"statement ..."``, mark lines that are not) or ``"question": true``. A proposal matches a real question when it holds most of its
 words (:data:`MATCH_RECALL` of them; the proposal may carry the utterance around it) and was
 proposed no earlier than the question began. Precision: the share of proposals that match a real
 question; recall: the share of real questions some proposal matches.
@@ -61,7 +61,7 @@ def _marked(line: dict[str, Any]) -> bool | None:
         return bool(line["question"])
     like = line.get("question_like")
     if isinstance(like, str):
-        return like.strip().lower() == "question"
+        return like.strip().lower().startswith("question")  # "question (non-native wording)"
     return None
 
 
