@@ -144,7 +144,7 @@ def _split_tables(rows: Sequence[_Line]) -> list[tuple[list[_Line], list[_Line]]
         if (wide or reshaped) and not _numeric(line) and _numeric(rows[i - 1]):
             groups.append([])
         groups[-1].append(line)
-    out = []
+    out: list[tuple[list[_Line], list[_Line]]] = []
     for group in groups:
         first = next((i for i, ln in enumerate(group) if _numeric(ln)), None)
         if first is None or first == 0:
