@@ -65,3 +65,16 @@ def test_sweep_and_ab_count_abstentions_apart(ledger_path: Path) -> None:
     assert (ab.abstained_a, ab.abstained_b) == (1, 1)
     assert ab.abstained_quality_a == 0.0 and (ab.answered_quality_a or 0) > 0
     assert runs.abstained_a == 1 and "abstained: A 1 of" in runs.abstentions
+
+
+def test_runs_page_shows_the_abstentions(ledger_path: Path) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parent.parent
+    app = AppTest.from_file(str(root / "app.py"), default_timeout=60)
+    app.session_state["wb.ledger"] = str(ledger_path)
+    app.run()
+    assert not app.exception
+    captions = " ".join(c.value for c in app.caption)
+    assert "1 of 4 requests abstained" in captions
+    assert "abstained" in app.dataframe[0].value.columns
