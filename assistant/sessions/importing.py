@@ -501,7 +501,7 @@ def import_recording(
         try:
             yield tick
             if tick is not None:  # went through all the media: the bar ends at 100 %
-                tick(float("inf"))
+                tick(plan.duration_s)
         finally:
             if close is not None:
                 close(tick)
