@@ -39,6 +39,7 @@ first = [
     "p95_latency_ms",
     "mean_quality",
     "labelled",
+    "abstained",
     "errors",
 ]
 st.dataframe(
@@ -58,6 +59,9 @@ st.dataframe(
         ),
         "labelled": st.column_config.NumberColumn(
             "labelled", help="requests whose quality is known (reference, key facts or a grade)"
+        ),
+        "abstained": st.column_config.NumberColumn(
+            "abstained", help="requests whose answer declined (could not find it): not 'ok'"
         ),
         "p95_latency_ms": st.column_config.NumberColumn("p95 latency", format="%.0f ms"),
         "p50_latency_ms": st.column_config.NumberColumn("p50 latency", format="%.0f ms"),
@@ -94,6 +98,16 @@ cols[4].metric(
     help="over the labelled requests; unknown quality is never counted as 0",
 )
 cols[4].caption(f"{summary.labelled} of {summary.requests} labelled")
+if summary.abstained:
+    answered = summary.answered_quality
+    declined = summary.abstained_quality
+    st.caption(
+        f"{summary.abstained} of {summary.requests} requests abstained (the answer declined); "
+        "mean quality answered "
+        + (f"{answered:.2f}" if answered is not None else "n/a")
+        + ", abstained "
+        + (f"{declined:.2f}" if declined is not None else "n/a")
+    )
 judge = detail.data["judge"]
 if judge is None:
     st.caption(

@@ -133,7 +133,8 @@ def test_all_vision_failing_still_records_the_request(tiny: Path) -> None:
     requests = [r for r in records if hasattr(r, "question_id")]
     assert len(requests) == 3
     q2 = next(r for r in requests if r.question_id == "q2")  # type: ignore[attr-defined]
-    assert q2.status == "degraded" and q2.answer  # answered, but without the screen
+    # without the screen the answer declines: an abstention, its vision failure kept in error
+    assert q2.status == "abstained" and q2.answer and q2.error
     assert q2.fallback_model is None
     assert q2.quality == 0.0  # the fact was only on the screen
 

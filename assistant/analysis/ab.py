@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assistant.core.errors import LedgerError
+from assistant.core.quality import ABSTAINED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +55,7 @@ class Sample:
     shared_cost_usd: float = 0.0
     n_requests: int | None = None  # the run's count (default: len(keys))
     media_hours: float | None = None
+    abstained: tuple[bool, ...] = ()  # per request: its answer declined (empty: not known)
 
     def __post_init__(self) -> None:
         n = len(self.keys)
@@ -75,11 +77,25 @@ class Sample:
             shared_cost_usd=self.shared_cost_usd,
             n_requests=self.total_requests,
             media_hours=self.media_hours,
+            abstained=tuple(self.abstained[i] for i in idx) if self.abstained else (),
         )
+
+    def abstentions(self) -> tuple[int, float | None, float | None]:
+        """``(abstained requests, mean quality of the labelled answered ones, ... abstained
+        ones)``; quality means are None where nothing is labelled."""
+        if not self.abstained:
+            return 0, _nanmean(self.quality), None
+        mask = np.asarray(self.abstained, dtype=bool)
+        return int(mask.sum()), _nanmean(self.quality[~mask]), _nanmean(self.quality[mask])
 
     @property
     def total_requests(self) -> int:
         return len(self.keys) if self.n_requests is None else self.n_requests
+
+
+def _nanmean(values: FloatArray) -> float | None:
+    known = values[~np.isnan(values)]
+    return float(known.mean()) if known.size else None
 
 
 def _floats(values: Any) -> FloatArray:
@@ -108,6 +124,9 @@ def sample_from_requests(
         latency_ms=_floats(requests["total_latency_ms"]),
         shared_cost_usd=float(shared_cost_usd),
         media_hours=media_duration_s / 3600 if media_duration_s else None,
+        abstained=tuple(s == ABSTAINED for s in requests["status"])
+        if "status" in requests
+        else (),
     )
 
 
@@ -174,6 +193,28 @@ class ABResult:
     statement: str  # is the sample large enough, in plain words
     labelled_a: int = 0  # requests of A whose quality is known (mean quality is over these)
     labelled_b: int = 0
+    # abstentions (answers that declined) per arm, and the mean quality of the labelled requests
+    # that answered and of those that abstained
+    abstained_a: int = 0
+    abstained_b: int = 0
+    answered_quality_a: float | None = None
+    answered_quality_b: float | None = None
+    abstained_quality_a: float | None = None
+    abstained_quality_b: float | None = None
+
+    @property
+    def abstentions(self) -> str:
+        """The abstentions of each arm and the quality of answered vs abstained, in words."""
+
+        def q(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        return (
+            f"abstained: A {self.abstained_a} of {self.n_a}, B {self.abstained_b} of {self.n_b}; "
+            f"mean quality answered A {q(self.answered_quality_a)}, "
+            f"B {q(self.answered_quality_b)}; abstained A {q(self.abstained_quality_a)}, "
+            f"B {q(self.abstained_quality_b)}"
+        )
 
     @property
     def labelled(self) -> str:
@@ -311,7 +352,20 @@ def bootstrap_ab(
         statement=_statement(out, n=n, unit=unit, resamples=resamples),
         labelled_a=int(np.count_nonzero(~np.isnan(a.quality))),
         labelled_b=int(np.count_nonzero(~np.isnan(b.quality))),
+        **_abstention_fields(a, b),
     )
+
+
+def _abstention_fields(a: Sample, b: Sample) -> dict[str, Any]:
+    (na, qa, xa), (nb, qb, xb) = a.abstentions(), b.abstentions()
+    return {
+        "abstained_a": na,
+        "abstained_b": nb,
+        "answered_quality_a": qa,
+        "answered_quality_b": qb,
+        "abstained_quality_a": xa,
+        "abstained_quality_b": xb,
+    }
 
 
 def _statement(metrics: Sequence[MetricDiff], *, n: int, unit: str, resamples: int) -> str:
@@ -439,6 +493,11 @@ def threshold_samples(
     score = outcomes.groupby("request_id")["score"].first().reindex(wide.index)
     score_v = score.to_numpy(dtype=float)
     keys = tuple(str(k) for k in wide.index)
+    declined: dict[str, np.ndarray] = {}
+    if "status" in outcomes:
+        status = outcomes.pivot(index="request_id", columns="tier", values="status")
+        status = status.reindex(wide.index)
+        declined = {t: (status[t] == ABSTAINED).to_numpy(dtype=bool) for t in ("cheap", "premium")}
 
     def arm(t: float) -> Sample:
         premium = score_v >= t
@@ -456,6 +515,11 @@ def threshold_samples(
             latency_ms=pick("latency_ms"),
             shared_cost_usd=shared_cost_usd,
             media_hours=media_duration_s / 3600 if media_duration_s else None,
+            abstained=tuple(
+                bool(x) for x in np.where(premium, declined["premium"], declined["cheap"])
+            )
+            if declined
+            else (),
         )
 
     return arm(threshold_a), arm(threshold_b)

@@ -38,6 +38,7 @@ class SweepPoint:
     total_cost_usd: float  # requests at this threshold plus transcription
     cost_per_media_hour_usd: float | None
     p95_latency_ms: float
+    abstained: int = 0  # requests whose answer at this threshold declined (not counted as ok)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,10 @@ def sweep(
     cheap_q = prefix(np.where(known[CHEAP], quality[CHEAP], 0.0))
     premium_q = prefix(np.where(known[PREMIUM], quality[PREMIUM], 0.0))
     cheap_qn, premium_qn = prefix(known[CHEAP]), prefix(known[PREMIUM])
+    declined = {
+        t: np.nan_to_num(data.get(f"abstained_{t}", np.zeros(n))[order]) for t in (CHEAP, PREMIUM)
+    }
+    cheap_ab, premium_ab = prefix(declined[CHEAP]), prefix(declined[PREMIUM])
     shared = _shared_cost_usd(ledger, run_id, scenario) if scenario else run_shared_cost_usd(
         ledger, run_id
     )
@@ -249,6 +254,7 @@ def sweep(
             total_cost_usd=total,
             cost_per_media_hour_usd=total / duration * 3600 if duration else None,
             p95_latency_ms=p95.at(k),
+            abstained=round(float(cheap_ab[k] + premium_ab[n] - premium_ab[k])),
         )
     return SweepResult(
         run_id=run_id,
@@ -287,8 +293,8 @@ def format_sweep(result: SweepResult, *, target: float = 0.95, step: float = 0.0
         f"{q(result.premium_quality)} ({result.premium_labelled} of {result.requests} labelled), "
         f"all-cheap {q(result.cheap_quality)} ({result.cheap_labelled} of {result.requests} "
         "labelled)",
-        f"{'threshold':>9}  {'premium':>7}  {'quality':>7}  {'labelled':>8}  {'cost USD':>10}  "
-        f"{'USD/hour':>9}  {'p95 ms':>8}",
+        f"{'threshold':>9}  {'premium':>7}  {'quality':>7}  {'labelled':>8}  {'abstained':>9}  "
+        f"{'cost USD':>10}  {'USD/hour':>9}  {'p95 ms':>8}",
     ]
     for p in rows:
         per_hour = (
@@ -297,7 +303,8 @@ def format_sweep(result: SweepResult, *, target: float = 0.95, step: float = 0.0
         mark = (" pareto" if id(p) in front_ids else "") + (" <- recommended" if p is best else "")
         lines.append(
             f"{p.threshold:>9.2f}  {p.premium_share:>7.0%}  {q(p.mean_quality):>7}  "
-            f"{p.labelled:>8}  {p.total_cost_usd:>10.6f}  {per_hour:>9}  {p.p95_latency_ms:>8.0f}{mark}"
+            f"{p.labelled:>8}  {p.abstained:>9}  {p.total_cost_usd:>10.6f}  {per_hour:>9}  "
+            f"{p.p95_latency_ms:>8.0f}{mark}"
         )
     lines.append("pareto thresholds: " + (_ranges([p.threshold for p in front]) or "none"))
     if best is None:

@@ -71,6 +71,16 @@ def _speaking_at(dataset: Dataset) -> Callable[[float], bool]:
     return speaking
 
 
+def require_screen_truth(dataset: Dataset) -> None:
+    """Refuse a dataset without screen-change ground truth (before any work or progress bar)."""
+    if not dataset.screen_changes:
+        raise DatasetError(
+            dataset.root / "manifest.toml",
+            "has no screen-change ground truth",
+            "Add [ground_truth].screen_changes (see datasets/README.md) to benchmark samplers",
+        )
+
+
 def run_sample_bench(
     dataset: Dataset,
     *,
@@ -79,12 +89,7 @@ def run_sample_bench(
     questions: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> SampleBench:
-    if not dataset.screen_changes:
-        raise DatasetError(
-            dataset.root / "manifest.toml",
-            "has no screen-change ground truth",
-            "Add [ground_truth].screen_changes (see datasets/README.md) to benchmark samplers",
-        )
+    require_screen_truth(dataset)
     policies = policies or DEFAULT_POLICIES
     samplers = {name: make_sampler(cfg) for name, cfg in policies.items()}
     kept_times: dict[str, list[float]] = {name: [] for name in samplers}

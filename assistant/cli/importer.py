@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.core.errors import WorkbenchError
+
 DEFAULT_STT = "whisper:tiny.en"
 
 
@@ -48,6 +50,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="transcriber when the dataset has no imported transcript "
                    f"('recorded' reads its ground truth; default {DEFAULT_STT})")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.add_argument("--evaluate", action="store_true",
+                   help="print the proposer's precision and recall against the dataset's truth: "
+                   "transcript lines marked as questions (question_like / question)")
+    q.add_argument("--truth", type=Path,
+                   help="with --evaluate: a transcript JSONL whose lines mark the real questions "
+                   "(default: the dataset's [ground_truth].transcript)")
 
 
 def _transcriber(spec: str, truth: Any) -> Any:
@@ -87,6 +95,7 @@ def transcribe(spec: str, people: Sequence[tuple[str, Path]], duration_s: float,
                 if tick is not None:
                     tick(chunk.t_s)
             heard(transcriber.flush())
+            terminal.finish(tick)
         finally:
             terminal.close(tick)
     if failed:
@@ -136,32 +145,58 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _questions(args: argparse.Namespace) -> int:
-    from assistant.sessions.datasets import load_dataset, load_transcript
+def _utterances(args: argparse.Namespace, ds: Any, manifest: dict[str, Any]) -> tuple[Any, str]:
+    """The transcript the proposals come from, and where it came from. ``--stt recorded`` reads
+    the ground truth; without one it says so and uses the transcript made at import."""
+    from assistant.sessions.datasets import load_transcript
     from assistant.sessions.importing import IMPORTED_TABLE
-    from assistant.sessions.proposals import new_only, next_ids, propose
+
+    made = manifest.get(IMPORTED_TABLE, {}).get("transcript")
+    people = {p.identity for p in ds.participants}
+    imported = isinstance(made, str) and (ds.root / made).is_file()
+    recorded = args.stt.split(":", 1)[0] == "recorded"
+    if recorded and ds.transcript is not None:
+        return ds.transcript, "the ground-truth transcript (--stt recorded)"
+    if recorded:
+        if not imported:
+            raise WorkbenchError(
+                f"--stt recorded: {ds.root} has no ground-truth transcript "
+                "([ground_truth].transcript in manifest.toml) and no imported one; "
+                f"add one, or use --stt {DEFAULT_STT}"
+            )
+        print(f"note: --stt recorded: {ds.root} has no ground-truth transcript "
+              f"([ground_truth].transcript); using {made}, the transcript made at import, instead")
+    if imported:
+        utterances = load_transcript(ds.root / made, duration_s=ds.duration_s, people=people)
+        return utterances, f"{made} (made at import)"
+    stt = DEFAULT_STT if recorded else args.stt
+    heard = transcribe(stt, [(p.identity, p.audio) for p in ds.participants],
+                       ds.duration_s, quiet=args.quiet, truth=ds.transcript)
+    return heard, stt
+
+
+def _questions(args: argparse.Namespace) -> int:
+    from assistant.sessions.datasets import load_dataset
+    from assistant.sessions.proposals import dedupe, next_ids, propose_all
     from assistant.sessions.writers import replace_text
 
     ds = load_dataset(args.dataset, check_media=False)
     manifest = tomllib.loads((ds.root / "manifest.toml").read_text(encoding="utf-8"))
-    made = manifest.get(IMPORTED_TABLE, {}).get("transcript")
-    people = {p.identity for p in ds.participants}
-    if isinstance(made, str) and (ds.root / made).is_file():
-        utterances: Sequence[Any] = load_transcript(
-            ds.root / made, duration_s=ds.duration_s, people=people
-        )
-        origin = f"{made} (made at import)"
-    else:
-        utterances = transcribe(args.stt, [(p.identity, p.audio) for p in ds.participants],
-                                ds.duration_s, quiet=args.quiet, truth=ds.transcript)
-        origin = args.stt
-    found = propose(utterances)
-    fresh = new_only(found, ds.questions)
+    if args.evaluate:
+        return _evaluate(args, ds)
+    utterances, origin = _utterances(args, ds, manifest)
+    found, rejected = propose_all(utterances)
+    fresh, repeats = dedupe(found, ds.questions)
     print(f"{ds.name}: {len(found)} questions proposed from {origin}, "
           f"{len(found) - len(fresh)} already in {manifest['questions']}")
     ids = next_ids((q.id for q in ds.questions), len(fresh))
     for qid, p in zip(ids, fresh, strict=True):
         print(f"  {qid} {p.t_s:7.1f}s {p.asker} [{p.kind}]: {p.text}")
+    skipped = sorted(rejected + repeats, key=lambda s: s.t_s)
+    if skipped:
+        print(f"skipped {len(skipped)}:")
+        for s in skipped:
+            print(f"  {s.t_s:7.1f}s {s.asker}: {s.text}  ({s.reason})")
     if args.write and fresh:
         path = ds.root / manifest["questions"]
         text = path.read_text(encoding="utf-8")
@@ -176,4 +211,14 @@ def _questions(args: argparse.Namespace) -> int:
         print(f"appended {len(fresh)} to {path}")
     elif args.write:
         print("nothing new to append")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, ds: Any) -> int:
+    from assistant.sessions.question_eval import evaluate_proposals, format_evaluation, truth_from
+
+    truth = truth_from(ds, args.truth)
+    manifest = tomllib.loads((ds.root / "manifest.toml").read_text(encoding="utf-8"))
+    utterances, origin = _utterances(args, ds, manifest)
+    print(format_evaluation(evaluate_proposals(utterances, truth), origin=origin, name=ds.name))
     return 0

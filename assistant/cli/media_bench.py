@@ -1,11 +1,13 @@
 """``python -m assistant sample-bench|stt-bench DATASET``: frame-sampling policies and
-transcription providers, measured on a recording's ground truth."""
+transcription providers, measured on a recording's ground truth; ``answer-bench SOURCE...``: key
+facts found in the answers at the default threshold and all-premium."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from assistant.cli import terminal
 
@@ -39,8 +41,34 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
 
 
+    answers = sub.add_parser(
+        "answer-bench",
+        help="key facts found in the answers, at the default threshold and all-premium",
+        description="Replays each source with its ground-truth transcript, once with the default "
+        "configuration and once all-premium, and counts the key facts whose letters and digits "
+        "are inside the answer. A source is a dataset folder, or a meeting folder of the shared "
+        "real recordings (imported first).",
+    )
+    answers.add_argument("sources", nargs="+", type=Path, help="dataset or meeting folders")
+    answers.add_argument("--work", type=Path, default=Path("answer-bench"),
+                         help="scratch folder for imports and the ledger (default answer-bench)")
+    answers.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "answer-bench":
+        return _answer_bench(args)
     return _sample_bench(args) if args.command == "sample-bench" else _stt_bench(args)
+
+
+def _answer_bench(args: argparse.Namespace) -> int:
+    from assistant.benchmarks.screen_qa import format_answer_bench, run_answer_bench, to_json
+
+    results = run_answer_bench(
+        args.sources, args.work, notice=lambda m: print(f"notice: {m}", file=sys.stderr)
+    )
+    print(to_json(results) if args.json else format_answer_bench(results))
+    return 0
 
 
 def _sample_bench(args: argparse.Namespace) -> int:
@@ -49,12 +77,14 @@ def _sample_bench(args: argparse.Namespace) -> int:
     from assistant.benchmarks.sampling import (
         DEFAULT_POLICIES,
         format_sample_bench,
+        require_screen_truth,
         run_sample_bench,
     )
     from assistant.core.config import load_config
     from assistant.sessions.datasets import load_dataset
 
     dataset = load_dataset(args.dataset)
+    require_screen_truth(dataset)  # refused before a bar is drawn
     policies = dict(DEFAULT_POLICIES)
     if args.config:
         policies["change"] = dataclasses.replace(load_config(args.config).sampling, policy="change")
@@ -66,6 +96,7 @@ def _sample_bench(args: argparse.Namespace) -> int:
         questions=not args.no_questions,
         progress=bar,
     )
+    terminal.finish(bar)
     terminal.close(bar)
     print(json.dumps(bench.to_dict(), indent=2) if args.json else format_sample_bench(bench))
     return 0

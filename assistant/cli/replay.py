@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
                 on_start=None if monitor is None else monitor.started,
             )
         status = "finished"
+        terminal.finish(bar)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -182,16 +183,26 @@ def format_summary(s: RunSummary, *, ledger_path: str) -> str:
         [
             f"run {s.run_id} ({s.status}) -> {ledger_path}",
             f"  requests        {s.requests}: cheap {s.cheap_requests}, premium {s.premium_requests}"
-            f" ({share} premium), errors {s.errors}",
+            f" ({share} premium), abstained {s.abstained}, errors {s.errors}",
             f"  total cost      {format_usd(s.total_cost_usd or 0)} (transcription, vision, retrieval, "
             "answers)",
             f"  cost per hour   {per_hour} per media hour",
             f"  latency         p50 {_ms(s.p50_latency_ms)}, p95 {_ms(s.p95_latency_ms)}",
             f"  mean quality    {quality} ({s.labelled} of {s.requests} labelled; share of key "
             "facts in the answer, or a person's grade; see README)",
+            *(
+                [f"  abstained       {s.abstained}: mean quality answered "
+                 f"{_q(s.answered_quality)}, abstained {_q(s.abstained_quality)}"]
+                if s.abstained
+                else []
+            ),
             f"  recorded        {s.calls} calls, {s.frames_kept} kept frames, {s.utterances} utterances",
         ]
     )
+
+
+def _q(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _ms(value: float | None) -> str:

@@ -17,11 +17,19 @@ def bar(total_s: float, desc: str, *, quiet: bool) -> Any:
     )
 
     def update(t_s: float) -> None:
-        if t_s - shown.n >= 1:
-            shown.update(int(min(t_s, total_s)) - shown.n)
+        target = shown.total if t_s >= total_s else min(int(t_s), shown.total)
+        if target > shown.n:
+            shown.update(target - shown.n)
 
     update.bar = shown  # type: ignore[attr-defined]
     return update
+
+
+def finish(progress: Any) -> None:
+    """Bring a bar from :func:`bar` to 100 %: the work went through all of its media (the last
+    frame or audio chunk comes before the media's end, so the ticks alone stop short)."""
+    if progress is not None:
+        progress(float("inf"))
 
 
 def close(progress: Any) -> None:

@@ -5,6 +5,8 @@
 - ``key_fact_recall``: the share of the question's key facts (short strings: "$4.2M", "March 14",
   "Priya") that appear in the answer, compared as normalised token sequences, with numbers matched
   on their value ("4.2 million" ≠ "$4.2M" is a known miss; "42 %" = "42%").
+- ``fact_found``: the looser check the screen-reading figures count (docs/screen-reading.md): the
+  fact's letters and digits, in order, inside the answer's.
 - ``quality``: key-fact recall when the question has key facts (what matters to the asker is the fact),
   else F1.
 """
@@ -42,6 +44,38 @@ _NUMBER_WORDS = {
 }
 
 
+# Symbols that must not change what a fact is: marks glued to a word ("Product™", which NFKC would
+# turn into "producttm"), non-breaking spaces, dashes and curly quotes
+_SYMBOLS = str.maketrans(
+    {
+        "\u2122": " ",  # ™
+        "\u00ae": " ",  # ®
+        "\u00a9": " ",  # ©
+        "\u2120": " ",  # ℠
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u2007": " ",
+        "\u2009": " ",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+    }
+)
+
+
+def plain_symbols(text: str) -> str:
+    """``text`` with trademark, registered and copyright signs dropped, and non-breaking spaces,
+    dashes and curly quotes made plain, before any comparison."""
+    return text.translate(_SYMBOLS)
+
+
 @dataclass(frozen=True, slots=True)
 class Quality:
     f1: float
@@ -51,7 +85,7 @@ class Quality:
 
 def tokens(text: str) -> list[str]:
     out = []
-    for tok in _TOKEN.findall(normalize(text).replace("%", " percent ")):
+    for tok in _TOKEN.findall(normalize(plain_symbols(text)).replace("%", " percent ")):
         if tok in _ARTICLES:
             continue
         if tok[0].isdigit():
@@ -86,6 +120,17 @@ def key_fact_recall(answer: str, facts: tuple[str, ...] | list[str]) -> float | 
     return found / len(facts)
 
 
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in normalize(plain_symbols(text)) if ch.isalnum())
+
+
+def fact_found(answer: str, fact: str) -> bool:
+    """The fact's letters and digits, in order, inside the answer's (citation markers dropped):
+    "$1.32M" is found in "EMEA · Q3 · $1.32M [1]"; short facts ("4", "No") match loosely."""
+    needle = _alnum(fact)
+    return bool(needle) and needle in _alnum(_CITATION.sub(" ", answer))
+
+
 _CITATION = re.compile(r"\[\d+\]")
 
 
@@ -100,3 +145,19 @@ def score_answer(
     return Quality(
         f1=round(f1, 4), key_facts=facts, score=round(facts if facts is not None else f1, 4)
     )
+
+
+ABSTAINED = "abstained"  # a request's status when its answer declines (see ``declines``)
+_DECLINE = re.compile(
+    r"\b(could not|couldn't|cannot|can't|can not|did not|didn't|unable to) (find|see|tell|answer)"
+    r"|\b(does not|doesn't|do not|don't) (contain|include|mention|say|show|state)"
+    r"|\bnot (in|on) the (context|screen|meeting|transcript|knowledge base)"
+    r"|\bno (information|mention|answer)\b|\bi (do not|don't) know\b",
+    re.IGNORECASE,
+)
+
+
+def declines(answer: str) -> bool:
+    """Does the answer decline to answer (an abstention), rather than state something? It says
+    it could not find, or that the context does not contain, the answer, and cites nothing."""
+    return not _CITATION.search(answer) and bool(_DECLINE.search(answer))

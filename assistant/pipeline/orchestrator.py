@@ -171,11 +171,13 @@ class Pipeline:
         )
 
     def _retrieve(self, question: Question) -> Retrieved:
-        t = time.perf_counter()
+        t, cpu_s = time.perf_counter(), time.thread_time()
         passages = self.stages.knowledge.search(
             question.text, tenant=self.tenant, k=self.config.retrieval.top_k
         )
-        return Retrieved(passages, (time.perf_counter() - t) * 1000)
+        return Retrieved(
+            passages, (time.perf_counter() - t) * 1000, compute_s=time.thread_time() - cpu_s
+        )
 
     # -- routing -----------------------------------------------------------------------------
     def running_usd_per_hour(self, t_s: float) -> float:

@@ -133,7 +133,8 @@ class Recorder:
     def _answered(self, done: Answered) -> RequestRecord:
         question, request_id = done.question, done.request_id
         retrieved, routed, run = done.retrieved, done.routed, done.run
-        usage = Usage(compute_s=retrieved.latency_ms / 1000)
+        cpu_s = retrieved.compute_s
+        usage = Usage(compute_s=retrieved.latency_ms / 1000 if cpu_s is None else cpu_s)
         retrieval_cost = self.pricer.cost_usd(
             provider=RETRIEVAL_PROVIDER, model=RETRIEVAL_MODEL, usage=usage
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.core.events import Answer, KeptFrame, Passage, Question
+from assistant.core.quality import ABSTAINED, declines
 from assistant.ledger.records import AnswerCacheRecord
 from assistant.pipeline.tiers import StageRun
 from assistant.providers.base import CallFailure, CallResult
@@ -23,6 +24,7 @@ class Retrieved:
 
     passages: list[Passage]
     latency_ms: float
+    compute_s: float | None = None  # CPU seconds of the search's thread (what it is priced by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class TierRun:
     def status(self) -> str:
         if self.answer is None:
             return "error"  # no answer at all
+        if declines(self.answer.text):
+            return ABSTAINED  # answered that it could not answer: its own outcome, not "ok"
         if self.llm.fallback_model or self.vision.fallback_model:
             return "fallback"  # answered, by another model than the one routed to
         if self.vision.errors or self.llm.errors:

@@ -1,7 +1,8 @@
 """The one place that turns usage into dollars.
 
-Local providers (offline OCR, whisper, the extractive answerer, BM25) are priced by the compute
-seconds they were measured to use, at ``pricing.local_usd_per_hour``. Cloud models are priced from
+Local providers (offline OCR, whisper, the extractive answerer, BM25) are priced by the CPU
+seconds they were measured to use (not wall time, so machine load does not change a price; see
+``assistant.providers.base.cpu_clock``), at ``pricing.local_usd_per_hour``. Cloud models are priced from
 ``genai-prices`` (maintained price data with dates, no network), unless the config overrides them;
 speech-to-text is priced per audio minute from the overrides. A model with no known price is an error
 that says how to add one, never a silent zero.

@@ -23,6 +23,13 @@ from assistant.core.events import Usage
 T = TypeVar("T")
 
 
+def cpu_clock(scope: str) -> float:
+    """CPU seconds so far: of the calling thread (``"thread"``), or of the whole process
+    (``"process"``, for native libraries that compute on their own worker threads while the
+    calling thread waits). Unlike wall time, neither grows while other programs hold the CPU."""
+    return time.thread_time() if scope == "thread" else time.process_time()
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_attempts: int = 3
@@ -84,6 +91,9 @@ class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
     provider: str = "provider"
     #: True when the provider runs on this machine (priced by compute seconds, not by usage).
     local: bool = True
+    #: Which CPU time a local call is priced by (see ``cpu_clock``): the calling thread's, or the
+    #: process's for adapters whose library computes on worker threads of its own.
+    cpu_scope: str = "thread"
 
     def __init__(
         self,
@@ -117,7 +127,7 @@ class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
         attempt = 0
         while True:
             attempt += 1
-            attempt_started = time.perf_counter()
+            attempt_cpu_s = cpu_clock(self.cpu_scope)
             try:
                 out = hook()
             except ProviderError as exc:
@@ -128,8 +138,7 @@ class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
                 )
                 error.__cause__ = exc
             else:
-                now = time.perf_counter()
-                latency_ms = (now - started) * 1000  # what the caller waited, retries included
+                latency_ms = (time.perf_counter() - started) * 1000  # what the caller waited, retries included
                 usage = out.usage
                 if self.local and usage.compute_s == 0.0:  # the work itself, not the backoff
                     usage = Usage(
@@ -137,7 +146,7 @@ class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
                         usage.output_tokens,
                         usage.image_count,
                         usage.audio_s,
-                        now - attempt_started,
+                        max(0.0, cpu_clock(self.cpu_scope) - attempt_cpu_s),
                     )
                 return CallResult(
                     value=out.value,

@@ -499,6 +499,8 @@ def import_recording(
         tick = progress(desc, plan.duration_s) if progress else None
         try:
             yield tick
+            if tick is not None:  # went through all the media: the bar ends at 100 %
+                tick(plan.duration_s)
         finally:
             if close is not None:
                 close(tick)

@@ -202,6 +202,7 @@ def read_sweep(
                 "premium_share": p.premium_share,
                 "mean_quality": p.mean_quality,
                 "labelled": p.labelled,
+                "abstained": p.abstained,
                 "total_cost_usd": p.total_cost_usd,
                 "cost_per_media_hour_usd": p.cost_per_media_hour_usd,
                 "p95_latency_ms": p.p95_latency_ms,

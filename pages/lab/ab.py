@@ -49,6 +49,7 @@ def _ab_result(result: Any) -> None:
     st.caption(
         f"A = {result.a_label} · B = {result.b_label} · {result.pairing} · {result.labelled}"
     )
+    st.caption(result.abstentions)
     columns = st.columns(len(table))
     for column, row in zip(columns, table.itertuples(), strict=True):
         fmt, d3 = FORMATS.get(row.metric, (".4g", ".4g"))

@@ -48,6 +48,9 @@ class RunSummary:
     labelled: int  # requests whose quality is known (a reference, key facts or a grade)
     frames_kept: int
     utterances: int
+    abstained: int = 0  # requests whose answer declined (status 'abstained'), not counted as ok
+    answered_quality: float | None = None  # mean quality of the labelled requests that answered
+    abstained_quality: float | None = None  # ... and of those that abstained
 
 
 RUN_LIST_COLUMNS: tuple[str, ...] = (
@@ -67,6 +70,7 @@ RUN_LIST_COLUMNS: tuple[str, ...] = (
     "p95_latency_ms",
     "mean_quality",
     "labelled",
+    "abstained",
     "errors",
 )
 
@@ -83,6 +87,9 @@ WITH eff AS (
         count(*) FILTER (WHERE tier = 'cheap') AS cheap_requests,
         count(*) FILTER (WHERE tier = 'premium') AS premium_requests,
         count(*) FILTER (WHERE status = 'error') AS errors,
+        count(*) FILTER (WHERE status = 'abstained') AS abstained,
+        avg(quality) FILTER (WHERE status NOT IN ('abstained', 'error')) AS answered_quality,
+        avg(quality) FILTER (WHERE status = 'abstained') AS abstained_quality,
         quantile_cont(total_latency_ms, 0.5) AS p50_latency_ms,
         quantile_cont(total_latency_ms, 0.95) AS p95_latency_ms,
         avg(quality) AS mean_quality,
@@ -105,6 +112,8 @@ SELECT r.run_id, r.started_at, r.ended_at, r.status, r.error, r.dataset_name, r.
     coalesce(req.premium_requests, 0) AS premium_requests,
     req.premium_requests::DOUBLE / nullif(req.requests, 0) AS premium_share,
     coalesce(req.errors, 0) AS errors,
+    coalesce(req.abstained, 0) AS abstained,
+    req.answered_quality, req.abstained_quality,
     coalesce(cost.calls, 0) AS calls,
     coalesce(cost.total_cost_usd, 0.0) AS total_cost_usd,
     CASE WHEN coalesce(r.media_processed_s, r.media_duration_s) > 0

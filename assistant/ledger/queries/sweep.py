@@ -102,6 +102,7 @@ def _combination_columns(name: str, vision: str, llm: str) -> str:
             ("cost_usd", "cost"),
             ("quality", "quality"),
             ("latency_ms", "latency"),
+            ("abstained", "abstained"),
         )
     )
 
@@ -114,7 +115,8 @@ _WIDE_SQL = (
 WITH projected AS ({projected}), eff AS (
     SELECT o.request_id, coalesce(o.llm_tier, o.tier) AS llm,
         coalesce(o.vision_tier, o.llm_tier, o.tier) AS vision,
-        {cost} AS cost_usd, o.latency_ms, {quality} AS quality
+        {cost} AS cost_usd, o.latency_ms, {quality} AS quality,
+        (o.status = 'abstained')::DOUBLE AS abstained
     FROM tier_outcomes AS o
     LEFT JOIN label_quality AS lq
         ON lq.run_id = o.run_id AND lq.request_id = o.request_id AND lq.tier = o.tier{joins}
@@ -143,7 +145,8 @@ def tier_outcomes_wide(
 ) -> Any:  # pyarrow.Table
     """One row per request of ``run_id``: its ``score`` (the answer's), ``vision_score`` (NULL
     when it does not need the screen), ``needs_screen`` (1.0 / 0.0), and each combination's
-    count, cost, quality and latency (``n_cheap``, ``cost_cheap``, ..., ``latency_premium``,
+    count, cost, quality, latency and abstention (1.0 when the answer declined) (``n_cheap``,
+    ``cost_cheap``, ..., ``latency_premium``, ``abstained_premium``,
     and ``..._vcheap_lpremium``, ``..._vpremium_lcheap`` for the mixed ones), as an Arrow table;
     quality as labels make it (:mod:`.labels`); with ``scenario``, costs are projected ones. The
     one query both sweeps read."""

@@ -1,12 +1,19 @@
 """The offline answerer: extractive, so every word of an answer is quoted from a cited source.
 
-It splits the context (recent transcript, screen text, retrieved knowledge) into sentences, scores
-each by the IDF-weighted overlap of its terms with the question's (with a bonus for numbers when
-the question asks for a quantity or a date), and answers with the best ``N`` sentences, each
-followed by a citation marker. ``local:extractive-1`` is the cheap tier; ``local:extractive-3``
-reads the same context but answers with up to three sentences, which finds more key facts at the
-price of more words. It cannot reason: a question that needs two facts combined gets the facts,
-not the conclusion — the quality scores show that honestly.
+It splits the context into candidates and scores each by the IDF-weighted overlap of its terms with
+the question's, with a bonus when it holds the kind of answer the question asks for (a number for
+"how many", a date for "when") and when it names what the question asks about (its focus: "Which
+host ..." → host). The screen is read as a structured reading
+(:mod:`assistant.core.screen`): the candidates are its content lines and its table rows and cells,
+each cell with its row and column headers ("EMEA · Q3 2025 · $1.32M"); its title only when the
+question asks for one. Transcript and knowledge are read sentence by sentence.
+
+``local:extractive-1`` (the cheap tier) answers with the best candidate, and with a second one when
+the question names two things ("... and how many failed?") that the first does not cover;
+``local:extractive-3`` answers with up to three. Each is followed by its citation marker. It cannot
+reason: a question that needs two facts combined (a sum, a difference) gets the facts, not the
+conclusion, and a question worded unlike anything on the screen finds only what its answer type
+(number, date) points at. When nothing matches it says so (an abstention, recorded as such).
 """
 
 from __future__ import annotations
@@ -14,19 +21,46 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
+from itertools import pairwise
 
 from assistant.core.errors import ProviderError
 from assistant.core.events import Answer, Passage, Usage
+from assistant.core.screen import CELL_SEPARATOR, ScreenReading, parse_reading
 from assistant.core.text import content_terms, has_number, sentences, words
 from assistant.providers.base import HookOutput
 from assistant.providers.llm.base import LLM, AnswerRequest
 
+CLOSE_SECOND = 0.8  # a second candidate this close to the best is given too (one tier of one)
 NOT_FOUND = "I could not find this in the meeting, on the screen or in the knowledge base."
 _QUANTITY = re.compile(
-    r"\b(how (many|much|long|often)|what (percent|percentage|share|number|price|rate|date|time|day|year)"
-    r"|when|which (date|day|month|year)|cost|budget|deadline|total|target)\b"
+    r"\b(how (many|much|long|often|high|low|big|fast)|what (percent|percentage|share|number|price"
+    r"|rate|date|time|day|year|range|value|weight|size)|when|which (date|day|month|year)|cost"
+    r"|budget|deadline|total|target|number|amount|count|percentage|percent|rate|size|weight"
+    r"|price|range|level)\b"
 )
+_DATE_QUESTION = re.compile(
+    r"\b(when|what (date|day|month|year|time)|which (date|day|month|year)|date of|dated)\b"
+)
+_DATE = re.compile(
+    r"\b(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|(?<![\d-])(19|20)\d\d(?![\d-])"
+    r"|(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2})\b",
+    re.IGNORECASE,
+)
+_TITLE_QUESTION = re.compile(
+    r"\b(title|titled|heading|called|named|name of (the|this) (slide|talk|deck|presentation|page)"
+    r"|what is (this|the) (slide|talk|deck|presentation|page) about)\b"
+)
+_ADDRESS_QUESTION = re.compile(r"\b(url|link|address|site|website|host|domain|doi|page|repo\w*)\b")
 _SCREEN = re.compile(r"\b(screen|slide|chart|table|shown|showing|see|display|dashboard|this)\b")
+_PROSE_END = (".", ":", ";", "?", "!")
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    passage: Passage
+    value: str  # what the answer-type bonus looks at (a cell's value; else the whole text)
+    title: bool = False  # the screen's title (a candidate only when the question asks for it)
 
 
 class LocalExtractiveLLM(LLM):
@@ -45,12 +79,13 @@ class LocalExtractiveLLM(LLM):
         self.max_sentences = int(match.group(1))
 
     def _answer_impl(self, request: AnswerRequest) -> HookOutput[Answer]:
-        candidates = [
-            Passage(p.source, unit, p.score) for p in request.passages for unit in units_of(p)
-        ]
-        input_tokens = len(words(request.question)) + sum(len(words(c.text)) for c in candidates)
+        asks_title = bool(_TITLE_QUESTION.search(request.question.lower()))
+        candidates = [c for p in request.passages for c in candidates_of(p, title=asks_title)]
+        input_tokens = len(words(request.question)) + sum(
+            len(words(p.text)) for p in request.passages
+        )
         ranked = rank(request.question, candidates)
-        chosen = [c for c in ranked if c.score > 0][: self.max_sentences]
+        chosen = choose(request.question, ranked, limit=self.max_sentences)
         if not chosen:
             answer = Answer(NOT_FOUND)
         else:
@@ -60,39 +95,192 @@ class LocalExtractiveLLM(LLM):
         return HookOutput(answer, usage)
 
 
-def units_of(passage: Passage) -> list[str]:
-    """Screen text is read row by row (OCR rows); everything else sentence by sentence."""
+_SENTENCE_BREAK = re.compile(r"(?<=[^\W\d_]{2}[.!?])\s+(?=[A-Z0-9\"'(])")  # not after "4."
+_URL = re.compile(r"\b(https?://|www\.)\S+|\b\S+\.(com|org|net|io|de|uk)(/\S*)?", re.IGNORECASE)
+
+
+def _screen_lines(lines: tuple[str, ...]) -> list[str]:
+    """A text block's lines, a line wrapped onto the next (no closing punctuation, the next
+    starting in lower case) joined back, and prose split into sentences."""
+    out: list[str] = []
+    for raw in lines:
+        line = " ".join(raw.split())
+        if out and not out[-1].endswith(_PROSE_END) and line[:1].islower():
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return [s for line in out for s in _SENTENCE_BREAK.split(line) if s]
+
+
+def _is_value(line: str) -> bool:
+    """A line that is only a value (a number, a date, an address): a form field's content."""
+    return len(line.split()) <= 3 and (has_number(line) or bool(_URL.search(line)))
+
+
+def _block_candidates(lines: list[str]) -> list[tuple[str, str]]:
+    """Each line, and each label line with the value line under it ("Host · https://...")."""
+    out: dict[int, tuple[str, str]] = {i: (line, line) for i, line in enumerate(lines)}
+    for i, (label, value) in enumerate(pairwise(lines)):
+        if _is_value(value) and not _is_value(label) and len(label.split()) <= 8:
+            out[i] = (f"{label}{CELL_SEPARATOR}{value}", value)  # the label alone answers nothing
+    return list(out.values())
+
+
+def screen_candidates(reading: ScreenReading, *, title: bool = False) -> list[tuple[str, str]]:
+    """``(text, value)`` pairs a screen offers as answers: content lines (a form's label with
+    its value), each table row with its column headers and each cell with its row and column
+    headers; the title only when ``title`` (a question about the title)."""
+    out: list[tuple[str, str]] = []
+    if title and reading.title:
+        out.append((reading.title, reading.title))
+    # a form's label and its value may be a block apart: pairs are made across blocks
+    out += _block_candidates([ln for b in reading.blocks for ln in _screen_lines(b.lines)])
+    for table in reading.tables:
+        out.append((CELL_SEPARATOR.join(c for c in table.rows[0] if c),) * 2)  # the header
+        for r in range(1, len(table.rows)):
+            row = table.row_text(r)
+            out.append((row, row))
+        out += [(cell.with_headers(), cell.text) for cell in table.cells()]
+    return out
+
+
+def candidates_of(passage: Passage, *, title: bool = False) -> list[_Candidate]:
+    """Screen text is read as a structured reading; everything else sentence by sentence."""
     if passage.source == "screen":
-        return [" ".join(line.split()) for line in passage.text.splitlines() if line.strip()]
-    return sentences(passage.text)
+        reading = parse_reading(passage.text)
+        titled = title and bool(reading.title)  # then the first candidate is the title
+        return [
+            _Candidate(Passage(passage.source, t, passage.score), v, titled and i == 0)
+            for i, (t, v) in enumerate(screen_candidates(reading, title=title))
+        ]
+    return [
+        _Candidate(Passage(passage.source, s, passage.score), s) for s in sentences(passage.text)
+    ]
 
 
-def rank(question: str, candidates: list[Passage]) -> list[Passage]:
-    """Candidates scored against the question, best first, duplicates dropped."""
+def units_of(passage: Passage) -> list[str]:
+    """The candidate texts of one passage (the title left out)."""
+    return [c.passage.text for c in candidates_of(passage)]
+
+
+_FOCUS = re.compile(r"\b(which|what|how many|how much)\s+(.*)")
+
+
+def focus_term(question: str) -> str | None:
+    """What the question asks about: the first content word after its question word ("Which
+    host ..." → host, "How many requests ..." → request), None when there is none close by."""
+    match = _FOCUS.search(question.lower())
+    if not match:
+        return None
+    following = match.group(2).split()[:3]
+    terms = content_terms(" ".join(following))
+    return terms[0] if terms else None
+
+
+def _names(terms: set[str], focus: str) -> bool:
+    """Does a candidate with these terms name the focus ("cache" in "x-cache" too)?"""
+    return focus in terms or any(focus in t.split("-") for t in terms)
+
+
+def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
+    """Candidates scored against the question, best first, duplicates dropped. A candidate with
+    no term of the question still counts when it holds the date a "when" question asks for."""
     q_terms = set(content_terms(question))
     if not q_terms or not candidates:
         return []
-    docs = [set(content_terms(c.text)) for c in candidates]
+    docs = [set(content_terms(c.passage.text)) for c in candidates]
+    sizes = [len(set(content_terms(_URL.sub(" url ", c.passage.text)))) for c in candidates]
     df = Counter(t for d in docs for t in d)
     n = len(docs)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
-    wants_number = bool(_QUANTITY.search(question.lower()))
-    wants_screen = bool(_SCREEN.search(question.lower()))
+    lowered = question.lower()
+    wants_number = bool(_QUANTITY.search(lowered))
+    wants_date = bool(_DATE_QUESTION.search(lowered))
+    wants_screen = bool(_SCREEN.search(lowered))
+    focus = focus_term(question)
+    named = [focus is not None and _names(terms, focus) for terms in docs]
+    if not any(named):
+        focus = None  # nothing names it: no candidate is held to it
+    anchors = {t for t in q_terms if any(ch.isdigit() for ch in t) or "/" in t or "." in t}
+    wants_address = bool(_ADDRESS_QUESTION.search(lowered))
+    floor = min(idf.values()) / 2  # what a date alone is worth to a "when" question
     scored: list[Passage] = []
     seen: set[str] = set()
-    for cand, terms in zip(candidates, docs, strict=True):
+    for cand, terms, size, has_focus in zip(candidates, docs, sizes, named, strict=True):
         key = " ".join(sorted(terms))
         if key in seen:
             continue
         seen.add(key)
         overlap = sum(idf[t] for t in q_terms & terms)
-        if overlap == 0:
+        dated = wants_date and bool(_DATE.search(cand.value))
+        if cand.title:  # asked for: the title answers whatever its words
+            overlap = max(overlap, max(idf.values()))
+        if overlap == 0 and not dated:
             continue
-        score = overlap / math.sqrt(max(len(terms), 4) / 4)
-        if wants_number and has_number(cand.text):
+        score = (overlap or floor) / math.sqrt(max(size, 4) / 4)  # an address is one term
+        if wants_number and has_number(cand.value):
             score *= 1.5
-        if wants_screen and cand.source == "screen":
+        if dated:
+            score *= 1.5
+        if focus is not None:
+            score *= 1.5 if has_focus else 0.5
+        if anchors and anchors <= terms:  # holds the question's numbers and names ("2020-003")
+            score *= 2.0
+        if not wants_address and _URL.fullmatch(cand.value.strip()):
+            score *= 0.3  # a bare address answers only a question about an address
+        if wants_screen and cand.passage.source == "screen":
             score *= 1.3
-        scored.append(Passage(cand.source, cand.text, round(score, 4)))
+        scored.append(Passage(cand.passage.source, cand.passage.text, round(score, 4)))
     scored.sort(key=lambda p: -p.score)
     return scored
+
+
+def _shape(text: str) -> frozenset[str]:
+    """What a candidate says apart from its values: two rows of one table have the same shape."""
+    return frozenset(t for t in content_terms(text) if not any(ch.isdigit() for ch in t))
+
+
+def _asks_two(question: str) -> bool:
+    """Does the question ask for two things ("How many ..., and how many ...?", "What X and
+    Y ...?")?"""
+    lowered = question.lower()
+    asks = len(re.findall(r"\b(how|what|which|when|where|who)\b", lowered))
+    return asks >= 2 or bool(re.search(r"\w+ and \w+", lowered))
+
+
+def choose(question: str, ranked: list[Passage], *, limit: int) -> list[Passage]:
+    """The best candidates, up to ``limit``, each saying something the ones before do not (not
+    a second row of the same table with the same columns). The one-candidate tier adds a second
+    for a question that asks two things (the best that covers a term of the question the first
+    leaves out, else the next best scoring at least half as well), or when the next best scores
+    almost as well as the best (:data:`CLOSE_SECOND`: the best is not clearly the answer)."""
+    ranked = [c for c in ranked if c.score > 0]
+    if not ranked:
+        return []
+    first = ranked[0]
+    others = [
+        c for c in ranked[1:]
+        if _shape(c.text) != _shape(first.text) and c.text not in first.text
+    ]
+    if limit >= 2:
+        chosen, shapes = [first], {_shape(first.text)}
+        for cand in others:
+            if len(chosen) >= limit:
+                break
+            if _shape(cand.text) not in shapes and not any(cand.text in c.text for c in chosen):
+                chosen.append(cand)
+                shapes.add(_shape(cand.text))
+        return chosen
+    if not others:
+        return [first]
+    if _asks_two(question):
+        q_terms = set(content_terms(question))
+        covered = set(content_terms(first.text)) & q_terms
+        adding = [c for c in others if (set(content_terms(c.text)) & q_terms) - covered]
+        if adding:
+            return [first, adding[0]]
+        if others[0].score >= 0.5 * first.score:
+            return [first, others[0]]
+    if others[0].score >= CLOSE_SECOND * first.score:
+        return [first, others[0]]
+    return [first]

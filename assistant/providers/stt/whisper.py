@@ -48,6 +48,7 @@ def _model(name: str) -> Any:
 class WhisperTranscriber(Transcriber):
     provider = "whisper"
     local = True
+    cpu_scope = "process"  # CTranslate2 decodes on its own threads while the caller waits
 
     def warm_up(self) -> None:
         _model(self.model)

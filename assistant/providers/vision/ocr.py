@@ -3,6 +3,10 @@
 Two tiers: ``ocr:low`` detects text on a half-resolution copy capped at 640 px (measured about 1.6x
 cheaper on the demo's 720p slides; small print suffers first), ``ocr:full`` reads the frame as
 captured. Screens are upright, so the text-orientation classifier is skipped in both.
+
+Both tiers return the same structured reading (``assistant.providers.vision.layout``: title, text
+blocks, tables as rows x columns with their headers, positions) as its Markdown text, which is what
+the answerer reads and what the ledger keeps as the frame's reading.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import numpy as np
 
 from assistant.core.errors import ProviderError
 from assistant.core.events import KeptFrame, Usage
+from assistant.core.screen import ScreenReading
 from assistant.providers.base import HookOutput
 from assistant.providers.vision.base import VisionProvider
+from assistant.providers.vision.layout import read_layout, words_from_ocr
 
 SCALES = {"low": 0.5, "full": 1.0}
 ENGINE_PARAMS: dict[str, dict[str, object]] = {
@@ -75,6 +81,7 @@ def lines_in_reading_order(boxes: Any, texts: Any) -> list[str]:
 class OcrVision(VisionProvider):
     provider = "ocr"
     local = True
+    cpu_scope = "process"  # onnxruntime runs inference on its own thread pool too
 
     def __init__(self, *, model: str) -> None:
         if model not in SCALES:
@@ -88,11 +95,16 @@ class OcrVision(VisionProvider):
     def warm_up(self) -> None:
         _engine(self.model)
 
-    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
+    def read(self, frame: KeptFrame) -> ScreenReading:
+        """The structured reading of ``frame`` (positions as fractions of the frame)."""
         image = _resize(frame.rgb, SCALES[self.model])
         with _LOCK:
             result = _engine(self.model)(image)
         if result.txts is None or result.boxes is None:
-            return HookOutput("", Usage(image_count=1))
-        text = "\n".join(lines_in_reading_order(result.boxes, result.txts))
-        return HookOutput(text, Usage(image_count=1))
+            return ScreenReading()
+        height, width = image.shape[:2]
+        words = words_from_ocr(list(result.boxes), list(result.txts))
+        return read_layout(words, width=width, height=height)
+
+    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
+        return HookOutput(self.read(frame).to_markdown(), Usage(image_count=1))
