@@ -83,6 +83,7 @@ def measure(
 ) -> DatasetResult:
     """Replay ``dataset_dir`` in each of :data:`MODES` and count the key facts found."""
     from assistant.core.config import config_from_options
+    from assistant.ledger.queries import run_requests
     from assistant.ledger.store import Ledger
     from assistant.sessions.datasets import load_dataset
     from assistant.sessions.replay import replay
@@ -94,10 +95,10 @@ def measure(
         config = config_from_options(None, threshold=threshold, stt="recorded")
         run_id = replay(dataset, ledger=str(ledger_path), config=config, notice=notice)
         with Ledger(str(ledger_path)) as ledger:
-            rows = ledger.cursor().execute(
-                "SELECT question_id, answer, status, tier FROM requests WHERE run_id = ?",
-                [run_id],
-            ).fetchall()
+            frame = run_requests(ledger, run_id)
+        rows = list(
+            frame[["question_id", "answer", "status", "tier"]].itertuples(index=False, name=None)
+        )
         total = found = asked = abstained = premium = 0
         for qid, answer, status, tier in rows:
             premium += tier == "premium"
