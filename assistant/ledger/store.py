@@ -74,6 +74,11 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
                 f"ledger {path} is locked by another process{holder}: the workbench or another "
                 "replay holds it; stop that, or use another --ledger PATH"
             ) from e
+        if "created with an newer version" in message or "created with a newer version" in message:
+            raise LedgerError(
+                f"ledger {path} was written by a newer DuckDB than this workbench's "
+                f"{duckdb.__version__}; convert it once: python -m assistant ledger convert {path}"
+            ) from e
         if "not a valid DuckDB database" in message:
             raise LedgerError(f"{path} is not a DuckDB database; pass another --ledger PATH") from e
         raise LedgerError(f"cannot open ledger {path}: {message}") from e
