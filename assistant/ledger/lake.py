@@ -34,6 +34,7 @@ from assistant.core.errors import LedgerError
 LAKE_PREFIX = "ducklake:"
 LAKE_DATA_ENV = "WORKBENCH_LAKE_DATA"
 LAKE_ALIAS = "ledger_lake"
+INLINE_ENV = "WORKBENCH_LAKE_INLINE_ROWS"
 COMMIT_ATTEMPTS = 30
 """Tries of one transaction that meets commit conflicts (other writers' commits in between)."""
 _EXTENSIONS = {
@@ -126,6 +127,7 @@ def connect_lake(spec: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
             options.append("DATA_PATH '{}'".format(data.replace("'", "''")))
         if read_only:
             options.append("READ_ONLY")
+        options.append(f"DATA_INLINING_ROW_LIMIT {inline_rows()}")
         try:
             _attach(con, spec, options)
         except duckdb.Error as e:
@@ -145,6 +147,21 @@ def connect_lake(spec: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     except BaseException:
         con.close()
         raise
+
+
+def inline_rows() -> int:
+    """Rows a commit may keep in the catalog instead of a data file: 0 unless
+    ``$WORKBENCH_LAKE_INLINE_ROWS`` says otherwise. DuckLake's inlining (its default) keeps a
+    DOUBLE to 16 significant digits only (0.37737400020887435 comes back 0.3773740002088743),
+    so a ledger of costs writes files and ``ledger compact`` merges the small ones."""
+    raw = os.environ.get(INLINE_ENV, "0")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise LedgerError(f"{INLINE_ENV} must be a whole number of rows, 0 or more, not {raw!r}")
+    return value
 
 
 def _attach(con: duckdb.DuckDBPyConnection, spec: str, options: list[str]) -> None:

@@ -89,7 +89,7 @@ def copy_ledger(source: str, target: str, *, batch_rows: int = 100_000) -> CopyR
             try:
                 for table in tables:
                     reader = src.cursor().execute(f'SELECT * FROM "{table}"')
-                    batches = reader.fetch_record_batch(batch_rows)
+                    batches = reader.to_arrow_reader(batch_rows)
                     view = f"_ledger_copy_{table}"
                     out.register(view, batches)
                     try:
@@ -116,15 +116,19 @@ class CompactReport:
     snapshots_after: int
     files_before: int
     files_after: int
-    inlined_rows_flushed: int
+    inlined_tables_flushed: int
+    files_merged: int
+    snapshots_expired: int
     files_deleted: int
 
     def lines(self) -> list[str]:
         return [
             f"compacted {self.lake}:",
-            f"  inlined rows written to data files: {self.inlined_rows_flushed}",
-            f"  data files: {self.files_before} -> {self.files_after} (small files merged)",
-            f"  snapshots: {self.snapshots_before} -> {self.snapshots_after} (expired ones dropped)",
+            f"  tables whose inlined rows went to data files: {self.inlined_tables_flushed}",
+            f"  data files: {self.files_before} -> {self.files_after} "
+            f"({self.files_merged} merges of small files)",
+            f"  snapshots: {self.snapshots_before} -> {self.snapshots_after} "
+            f"({self.snapshots_expired} expired)",
             f"  files deleted from the data path: {self.files_deleted}",
         ]
 
@@ -145,10 +149,6 @@ def _snapshots(ledger: Ledger) -> int:
     return int(ledger.cursor().execute(sql).fetchall()[0][0])
 
 
-def _summed(rows: list[tuple[object, ...]], column: int) -> int:
-    return sum(int(row[column] or 0) for row in rows)  # type: ignore[call-overload]
-
-
 def compact_lake(spec: str, *, keep_days: float = 7.0) -> CompactReport:
     """DuckLake's maintenance: flush inlined rows to files, merge small files, expire snapshots
     older than ``keep_days`` and delete the files nothing refers to any more."""
@@ -163,25 +163,29 @@ def compact_lake(spec: str, *, keep_days: float = 7.0) -> CompactReport:
         cur = ledger.cursor()
         snapshots_before, files_before = _snapshots(ledger), _files(ledger)
 
-        def call(sql: str, *params: object) -> list[tuple[object, ...]]:
-            return retrying(
+        def count(function: str, *params: object) -> int:
+            sql = f"SELECT count(*) FROM {function}"  # rows of the call's report (no times)
+            rows = retrying(
                 lambda: cur.execute(sql, list(params)).fetchall(), what=f"compact {ledger.label}"
             )
+            return int(rows[0][0])
 
-        flushed = call(f"CALL ducklake_flush_inlined_data('{LAKE_ALIAS}')")
-        call(f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}')")
-        call(
-            f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', "
+        flushed = count(f"ducklake_flush_inlined_data('{LAKE_ALIAS}')")
+        merged = count(f"ducklake_merge_adjacent_files('{LAKE_ALIAS}')")
+        expired = count(
+            f"ducklake_expire_snapshots('{LAKE_ALIAS}', "
             "older_than => now() - to_microseconds(CAST(? * 86400e6 AS BIGINT)))",
             keep_days,
         )
-        deleted = call(f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', cleanup_all => true)")
+        deleted = count(f"ducklake_cleanup_old_files('{LAKE_ALIAS}', cleanup_all => true)")
         return CompactReport(
             lake=ledger.label,
             snapshots_before=snapshots_before,
             snapshots_after=_snapshots(ledger),
             files_before=files_before,
             files_after=_files(ledger),
-            inlined_rows_flushed=_summed(flushed, -1) if flushed else 0,
-            files_deleted=len(deleted),
+            inlined_tables_flushed=flushed,
+            files_merged=merged,
+            snapshots_expired=expired,
+            files_deleted=deleted,
         )

@@ -138,7 +138,12 @@ def save_labels(ledger_path: str | Path, labels: Sequence[Label]) -> View[list[s
     from assistant.ledger.queries.labels import add_labels
 
     try:
-        ledger = owned(ledger_path)
+        if str(ledger_path).startswith("ducklake:"):
+            from assistant.ledger.lakes import shared_lake
+
+            ledger = shared_lake(str(ledger_path))
+        else:
+            ledger = owned(ledger_path)
         if ledger is None:
             return View.fail(
                 ErrorKind.LOCKED,

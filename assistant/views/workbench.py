@@ -12,7 +12,7 @@ from typing import Any
 
 from assistant.core.errors import LedgerError
 from assistant.ledger.queries.costs import COST_STAGES as COST_STAGES  # the Costs page's stages
-from assistant.views.result import ErrorKind, View, ledger_error, reading
+from assistant.views.result import ErrorKind, View, ledger_error, ledger_exists, reading
 
 KEY_VARIABLES = {
     "OpenAI": ("OPENAI_API_KEY",),
@@ -52,7 +52,7 @@ def read_tenants(ledger_path: str | Path) -> list[str]:
 def read_runs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
     from assistant.ledger.queries import list_runs
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     try:
         with reading(ledger_path) as ledger:
@@ -140,7 +140,7 @@ def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> View[
     """Runs that have tier outcomes (``--both-tiers`` replays), newest first, for one tenant."""
     from assistant.ledger.queries import list_runs, runs_with_tier_outcomes
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {SWEEP_HINT}")
     try:
         with reading(ledger_path) as ledger:
@@ -255,7 +255,7 @@ def read_costs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
     themselves are read only for an export (``export_calls``)."""
     from assistant.ledger.queries import cost_dashboard
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     scope = tenant if tenant and tenant != ALL_TENANTS else None
     try:
