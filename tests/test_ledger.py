@@ -354,6 +354,8 @@ EXPECTED_SCHEMA = [
     ("runs", "error", V, "YES"),
     ("runs", "media_processed_s", D, "YES"),
     ("runs", "events_done", BI, "YES"),
+    ("runs", "worker", V, "YES"),
+    ("runs", "heartbeat_at", TZ, "YES"),
     ("schema_migrations", "version", "INTEGER", "NO"),
     ("schema_migrations", "name", V, "NO"),
     ("schema_migrations", "applied_at", TZ, "NO"),
@@ -454,6 +456,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "labels",
             "vision_decision",
             "projections",
+            "fleet_heartbeat",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []

@@ -25,7 +25,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "expired, unreferenced files deleted",
     )
     compact.add_argument(
-        "--ledger", default=default_ledger(), help="the lake: ducklake:… (default $WORKBENCH_LEDGER)"
+        "--ledger",
+        default=default_ledger(),
+        help="the lake: ducklake:… (default $WORKBENCH_LEDGER)",
     )
     compact.add_argument(
         "--keep-days",

@@ -49,19 +49,32 @@ def convert_file(path: str | os.PathLike[str], *, newer: str = NEWER_DUCKDB) -> 
     converted = source.with_name(f".{source.name}.converting")
     converted.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="workbench-duckdb-") as folder:
-        install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", folder,
-                   f"duckdb=={newer}"]
+        install = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            folder,
+            f"duckdb=={newer}",
+        ]
         done = subprocess.run(install, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise LedgerError(f"could not install DuckDB {newer} to convert {source} with: "
-                              f"{' '.join(install)} ({done.stderr.strip()[-300:]})")
+            raise LedgerError(
+                f"could not install DuckDB {newer} to convert {source} with: "
+                f"{' '.join(install)} ({done.stderr.strip()[-300:]})"
+            )
         env = {**os.environ, "PYTHONPATH": folder}
         args = [sys.executable, "-c", _COPY, str(source), str(converted), storage_version()]
         done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
             converted.unlink(missing_ok=True)
-            raise LedgerError(f"DuckDB {newer} could not convert {source}: "
-                              f"{done.stderr.strip().splitlines()[-1:]}")
+            raise LedgerError(
+                f"DuckDB {newer} could not convert {source}: "
+                f"{done.stderr.strip().splitlines()[-1:]}"
+            )
     os.replace(source, kept)
     os.replace(converted, source)
     return kept

@@ -95,9 +95,8 @@ def extension_file(name: str) -> Path:
 
 def load_extensions(con: duckdb.DuckDBPyConnection, kind: str) -> None:
     """LOAD DuckLake (and the catalog's scanner) from their packages, signatures checked."""
-    names = ["ducklake"] + {"postgres": ["postgres_scanner"], "sqlite": ["sqlite_scanner"]}.get(
-        kind, []
-    )
+    scanner = {"postgres": ["postgres_scanner"], "sqlite": ["sqlite_scanner"]}.get(kind, [])
+    names = ["ducklake", *scanner]
     for name in names:
         path = str(extension_file(name)).replace("'", "''")
         try:

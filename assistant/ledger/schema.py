@@ -317,6 +317,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # the inputs each cloud adapter would have been sent, and their projected cost per scenario
     Migration(10, "projections", (_REQUEST_INPUTS, _PROJECTIONS)),
+    # a fleet writing one lake: which worker (host:pid) runs each run, and when it last
+    # checkpointed (the Fleet page shows a running run whose worker went quiet as lost)
+    Migration(
+        11,
+        "fleet_heartbeat",
+        (
+            "ALTER TABLE runs ADD COLUMN worker VARCHAR",
+            "ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMPTZ",
+        ),
+    ),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

@@ -24,7 +24,7 @@ from typing import Self, TypeVar
 
 from assistant.core.errors import LedgerError, LedgerLockedError
 from assistant.ledger.lake import is_lake, lake_label, retrying
-from assistant.ledger.records import TABLES, RunRecord, utc_now
+from assistant.ledger.records import TABLES, RunRecord, this_worker, utc_now
 from assistant.ledger.spool import SegmentWriter, ingest, spool_dir
 from assistant.ledger.store import (
     Checkpoint,
@@ -363,7 +363,10 @@ class LakeSink(RunSink):
         self._retry(lambda: self.ledger.start_run(run), f"record run {run.run_id}")
 
     def resume_run(self, run_id: str) -> None:
-        self._retry(lambda: mark_running(self.ledger.cursor(), run_id), f"resume run {run_id}")
+        def resume() -> None:
+            mark_running(self.ledger.cursor(), run_id, worker=this_worker())
+
+        self._retry(resume, f"resume run {run_id}")
 
     def append(self, record: object) -> None:
         table = _table_of(record)

@@ -273,17 +273,21 @@ def insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: list[object]) 
 
 
 def record_checkpoint(cur: duckdb.DuckDBPyConnection, checkpoint: Checkpoint) -> None:
+    """How far the run got, and its heartbeat (the Fleet page's last sign of its worker)."""
     cur.execute(
-        "UPDATE runs SET events_done = ?, media_processed_s = ? WHERE run_id = ?",
+        "UPDATE runs SET events_done = ?, media_processed_s = ?, heartbeat_at = now() "
+        "WHERE run_id = ?",
         [checkpoint.events_done, checkpoint.media_processed_s, checkpoint.run_id],
     ).fetchall()
 
 
-def mark_running(cur: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """A stopped run goes on (``replay --resume``): running again, no end, no error."""
+def mark_running(cur: duckdb.DuckDBPyConnection, run_id: str, *, worker: str | None = None) -> None:
+    """A stopped run goes on (``replay --resume``): running again, no end, no error; with
+    ``worker``, run by that worker now (a resume from another machine)."""
     cur.execute(
-        "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL WHERE run_id = ?",
-        [run_id],
+        "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL, heartbeat_at = now(), "
+        "worker = coalesce(?, worker) WHERE run_id = ?",
+        [worker, run_id],
     ).fetchall()
 
 

@@ -128,7 +128,7 @@ def test_four_replays_write_one_lake_while_the_workbench_reads_it(
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for _ in range(4)]
         for worker in workers:
-            out, err = worker.communicate(timeout=600)
+            _, err = worker.communicate(timeout=600)
             assert worker.returncode == 0, err
     finally:
         stop.set()
