@@ -472,8 +472,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (8, "labels"),
             (9, "vision_decision"),
             (10, "projections"),
+            (11, "fleet_heartbeat"),
         ]
-    assert SCHEMA_VERSION == 10
+    assert SCHEMA_VERSION == 11
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -492,6 +493,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "labels",
             "vision_decision",
             "projections",
+            "fleet_heartbeat",
         ]
         assert migrate(con) == []
     finally:
@@ -533,6 +535,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "labels",
             "vision_decision",
             "projections",
+            "fleet_heartbeat",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]
