@@ -28,6 +28,7 @@ navigation = st.navigation(
         st.Page("pages/replay.py", title="Replay", icon=":material/play_circle:"),
         st.Page("pages/live.py", title="Live room", icon=":material/sensors:"),
         st.Page("pages/rooms.py", title="Rooms", icon=":material/meeting_room:"),
+        st.Page("pages/fleet.py", title="Fleet", icon=":material/hub:"),
     ]
 )
 
