@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from assistant.views.fleet import LOST_AFTER_S, REFRESH_S, read_fleet
+from assistant.views import FLEET_LOST_AFTER_S, FLEET_REFRESH_S, read_fleet
 
 st.title("Fleet")
 st.caption(
     "Every run in progress on any worker that writes this ledger (a ducklake:… lake takes many "
-    f"machines at once). A worker with no heartbeat for {LOST_AFTER_S:.0f} s shows as lost. "
-    f"Refreshes every {REFRESH_S} s."
+    f"machines at once). A worker with no heartbeat for {FLEET_LOST_AFTER_S:.0f} s shows as lost. "
+    f"Refreshes every {FLEET_REFRESH_S} s."
 )
 
 
-@st.fragment(run_every=REFRESH_S)
+@st.fragment(run_every=FLEET_REFRESH_S)
 def fleet_panel() -> None:
     view = read_fleet(st.session_state["wb.ledger"])
     if view.data is None:

@@ -91,15 +91,9 @@ def _writers(target: str, n: int, *, checkpoints: int, rows: int, tag: str) -> f
 
 
 def _count(target: str, tag: str) -> int:
-    from assistant.ledger import Ledger
+    from assistant.ledger.lakes import calls_of_runs
 
-    with Ledger(target, read_only=True) as ledger:
-        rows = (
-            ledger.cursor()
-            .execute("SELECT count(*) FROM calls WHERE run_id LIKE ?", [f"{tag}-%"])
-            .fetchall()
-        )
-    return int(rows[0][0])
+    return calls_of_runs(target, f"{tag}-")
 
 
 def writer_figures(

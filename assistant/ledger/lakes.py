@@ -38,6 +38,17 @@ def release_lakes() -> None:
         ledger.close()
 
 
+def calls_of_runs(target: str, run_prefix: str) -> int:
+    """Calls of the runs whose id starts with ``run_prefix`` (the fleet benchmark's check)."""
+    with Ledger(target, read_only=True) as ledger:
+        rows = (
+            ledger.cursor()
+            .execute("SELECT count(*) FROM calls WHERE starts_with(run_id, ?)", [run_prefix])
+            .fetchall()
+        )
+    return int(rows[0][0])
+
+
 def ledger_tables(ledger: Ledger) -> list[str]:
     """The ledger's tables (every migration's), in name order; ``schema_migrations`` left out."""
     rows = (

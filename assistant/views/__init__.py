@@ -8,6 +8,7 @@ from assistant.core.config import Config
 from assistant.core.errors import WorkbenchError
 from assistant.core.paths import default_ledger
 from assistant.jobs.runner import job_status, list_jobs, replay_request, start_replays, stop_job
+from assistant.views.fleet import FLEET_LOST_AFTER_S, FLEET_REFRESH_S, read_fleet
 from assistant.views.grid import read_compare_pairs, read_grid
 from assistant.views.lab import (
     AB_HINT,
@@ -92,6 +93,8 @@ __all__ = [
     "ALL_TENANTS",
     "COST_STAGES",
     "EMPTY_HINT",
+    "FLEET_LOST_AFTER_S",
+    "FLEET_REFRESH_S",
     "LABELS_HINT",
     "PROJECT_HINT",
     "SAMPLER_POLICIES",
@@ -136,6 +139,7 @@ __all__ = [
     "read_compare_thresholds",
     "read_costs",
     "read_cross_suite",
+    "read_fleet",
     "read_grid",
     "read_ipw_curve",
     "read_label_run",

@@ -9,9 +9,9 @@ from typing import Any
 
 from assistant.views.result import ErrorKind, View, ledger_exists, read_ledger
 
-LOST_AFTER_S = 60.0
+FLEET_LOST_AFTER_S = 60.0
 """A running run's worker is lost when its last heartbeat (checkpoint) is older than this."""
-REFRESH_S = 5
+FLEET_REFRESH_S = 5
 """How often the Fleet page reads the ledger again."""
 FLEET_COLUMNS: tuple[str, ...] = (
     "state",
@@ -47,7 +47,7 @@ def _budget(config_json: str, tenant: str) -> float | None:
     return budget if budget > 0 else None
 
 
-def read_fleet(ledger_path: str | Path, *, lost_after_s: float = LOST_AFTER_S) -> View[Any]:
+def read_fleet(ledger_path: str | Path, *, lost_after_s: float = FLEET_LOST_AFTER_S) -> View[Any]:
     """Running sessions as a DataFrame of :data:`FLEET_COLUMNS`; ``state`` is ``running``,
     ``over budget`` or ``lost`` (no heartbeat for ``lost_after_s``)."""
     from assistant.ledger.queries.fleet import fleet_runs
