@@ -99,7 +99,7 @@ def _count(target: str, tag: str) -> int:
 def writer_figures(
     lake: str | None, file: Path, *, quick: bool, say: Callable[[str], None]
 ) -> list[Figure]:
-    checkpoints, rows = (5, 50) if quick else (40, 250)
+    checkpoints, rows = (5, 50) if quick else (20, 250)
     figures = []
     writers = WRITERS[:2] if quick else WRITERS
     for n in writers:

@@ -35,8 +35,11 @@ LAKE_PREFIX = "ducklake:"
 LAKE_DATA_ENV = "WORKBENCH_LAKE_DATA"
 LAKE_ALIAS = "ledger_lake"
 INLINE_ENV = "WORKBENCH_LAKE_INLINE_ROWS"
-COMMIT_ATTEMPTS = 30
-"""Tries of one transaction that meets commit conflicts (other writers' commits in between)."""
+COMMIT_RETRY_S = 300.0
+"""How long one transaction is tried again while its commits lose to other writers' commits.
+Every checkpoint updates its run's row in ``runs``, and DuckLake takes an insert into a table
+that another transaction deleted from as a conflict: concurrent checkpoints of different runs
+conflict, and are retried (docs/scale-out.md has the measured cost)."""
 _EXTENSIONS = {
     "ducklake": "duckdb_extension_ducklake",
     "postgres_scanner": "duckdb_extension_postgres_scanner",
@@ -189,18 +192,21 @@ def is_conflict(exc: BaseException) -> bool:
     )
 
 
-def retrying(action: Callable[[], T], *, what: str, attempts: int = COMMIT_ATTEMPTS) -> T:
-    """``action()``, again after a short random pause while it fails on a commit conflict."""
-    for attempt in range(1, attempts + 1):
+def retrying(action: Callable[[], T], *, what: str, give_up_s: float = COMMIT_RETRY_S) -> T:
+    """``action()``, again after a growing random pause while it fails on a commit conflict,
+    for up to ``give_up_s`` seconds."""
+    deadline = time.monotonic() + give_up_s
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return action()
         except duckdb.Error as e:
-            if not is_conflict(e) or attempt == attempts:
-                if is_conflict(e):
-                    raise LedgerError(
-                        f"could not {what}: {attempts} commits in a row lost to other writers "
-                        f"({e}); try again, or run fewer writers at once"
-                    ) from e
+            if not is_conflict(e):
                 raise
-            time.sleep(random.uniform(0.005, 0.05) * min(attempt, 10))
-    raise AssertionError("unreachable")
+            if time.monotonic() >= deadline:
+                raise LedgerError(
+                    f"could not {what}: {attempt} commits in a row over {give_up_s:.0f} s lost "
+                    f"to other writers ({e}); try again, or run fewer writers at once"
+                ) from e
+            time.sleep(min(1.0, 0.005 * 2 ** min(attempt, 8)) * random.uniform(0.5, 1.5))
