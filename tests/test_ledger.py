@@ -354,6 +354,8 @@ EXPECTED_SCHEMA = [
     ("runs", "error", V, "YES"),
     ("runs", "media_processed_s", D, "YES"),
     ("runs", "events_done", BI, "YES"),
+    ("runs", "worker", V, "YES"),
+    ("runs", "heartbeat_at", TZ, "YES"),
     ("schema_migrations", "version", "INTEGER", "NO"),
     ("schema_migrations", "name", V, "NO"),
     ("schema_migrations", "applied_at", TZ, "NO"),
@@ -454,6 +456,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "labels",
             "vision_decision",
             "projections",
+            "fleet_heartbeat",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -469,8 +472,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (8, "labels"),
             (9, "vision_decision"),
             (10, "projections"),
+            (11, "fleet_heartbeat"),
         ]
-    assert SCHEMA_VERSION == 10
+    assert SCHEMA_VERSION == 11
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -489,6 +493,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "labels",
             "vision_decision",
             "projections",
+            "fleet_heartbeat",
         ]
         assert migrate(con) == []
     finally:
@@ -530,6 +535,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "labels",
             "vision_decision",
             "projections",
+            "fleet_heartbeat",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]

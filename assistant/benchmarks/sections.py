@@ -9,6 +9,9 @@
   sweep over a synthetic ledger of a million requests (``ledger_bench``).
 - ``live``: the pipeline's own time per question with instant scripted providers, and what
   recording a room costs the live path (``live_bench``).
+- ``fleet``: rows per second of 1, 2, 4 and 8 writer processes into a DuckLake with a PostgreSQL
+  catalog beside the file ledger with its spool, and the cost dashboard over a lake beside a file
+  (``fleet_bench``).
 
 ``quick`` runs every section small (a smoke run for CI, under a minute); its figures are not
 comparable with a full run's.
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from assistant.benchmarks.harness import BenchResult, Figure, machine_info
 
-SECTIONS = ("sampler", "replay", "ledger", "live")
+SECTIONS = ("sampler", "replay", "ledger", "live", "fleet")
 
 
 def run_bench(
@@ -59,6 +62,10 @@ def run_bench(
                 from assistant.benchmarks.live_bench import run as run_live
 
                 figures += run_live(quick=quick, say=say)
+            elif section == "fleet":
+                from assistant.benchmarks.fleet_bench import run as run_fleet
+
+                figures += run_fleet(workdir, quick=quick, say=say)
             else:
                 raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
     finally:

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     store.check_tenant(args.tenant)
     read_only = args.kb_action in ("list", "search")
-    if read_only and not Path(args.ledger).exists():
+    lake = str(args.ledger).startswith("ducklake:")
+    if read_only and not lake and not Path(args.ledger).exists():
         print(f"no ledger at {args.ledger} yet: ingest documents with `kb ingest` first")
         return 0
     with Ledger(Path(args.ledger), read_only=read_only, wait_s=5.0) as ledger:

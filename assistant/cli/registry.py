@@ -23,6 +23,7 @@ from assistant.cli import (
     judge,
     kb,
     labels,
+    ledger,
     media_bench,
     otel,
     projection,
@@ -48,6 +49,7 @@ GROUPS: tuple[ModuleType, ...] = (
     labels,  # labels
     otel,  # export-otel, otel-receive
     projection,  # project, compare-seed
+    ledger,  # ledger copy, ledger compact, ledger convert
 )
 
 

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from assistant.core.config import config_from_options
     from assistant.jobs.progress import ProgressFile
     from assistant.ledger.queries import run_summary
-    from assistant.ledger.sink import PathSink
+    from assistant.ledger.sink import open_sink
     from assistant.ledger.spool import spool_dir
     from assistant.sessions.datasets import load_dataset
     from assistant.sessions.replay import replay, resume
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(dataset.participants)} participants, {len(dataset.questions)} questions, "
         f"{len(dataset.documents)} documents"
     )
-    sink = PathSink(args.ledger, notice=lambda message: print(f"notice: {message}", file=sys.stderr))
+    sink = open_sink(args.ledger, notice=lambda message: print(f"notice: {message}", file=sys.stderr))
     if args.once:
         finished = sink.read(
             lambda ledger: _has_finished_run(ledger, dataset.name, both_tiers=args.both_tiers)

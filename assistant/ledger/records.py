@@ -7,12 +7,19 @@ that the two agree, so a field added here needs a migration too.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def this_worker() -> str:
+    """Who runs a run: ``$WORKBENCH_WORKER`` (e.g. a LiveKit worker id), else host:pid."""
+    return os.environ.get("WORKBENCH_WORKER") or f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,8 @@ class RunRecord:
     error: str | None = None
     media_processed_s: float | None = None  # how far the run got (set at checkpoints and the end)
     events_done: int | None = None  # source events whose rows are all committed (for --resume)
+    worker: str | None = field(default_factory=this_worker)  # host:pid that runs it
+    heartbeat_at: datetime | None = None  # its last checkpoint (None: none yet)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,14 @@ No foreign keys and no secondary indexes: both slow the batched appends the ledg
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 
 import duckdb
 
 from assistant.core.errors import LedgerError
+from assistant.ledger.lake import LAKE_ALIAS, is_conflict, retrying
 
 REPLAY_HINT = "run a replay first: python -m assistant replay datasets/demo"
 
@@ -314,6 +317,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # the inputs each cloud adapter would have been sent, and their projected cost per scenario
     Migration(10, "projections", (_REQUEST_INPUTS, _PROJECTIONS)),
+    # a fleet writing one lake: which worker (host:pid) runs each run, and when it last
+    # checkpointed (the Fleet page shows a running run whose worker went quiet as lost)
+    Migration(
+        11,
+        "fleet_heartbeat",
+        (
+            "ALTER TABLE runs ADD COLUMN worker VARCHAR",
+            "ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMPTZ",
+        ),
+    ),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 
@@ -331,7 +344,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 def _has_migrations_table(con: duckdb.DuckDBPyConnection) -> bool:
     rows = con.execute(
         "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_name = 'schema_migrations'"
+        "WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "AND table_name = 'schema_migrations'"
     ).fetchall()
     return bool(rows[0][0])
 
@@ -366,36 +380,77 @@ def check_schema(con: duckdb.DuckDBPyConnection, *, where: str = "the ledger") -
         )
 
 
+_TABLE_KEY = re.compile(r",\s*PRIMARY KEY \([^)]*\)")
+_COLUMN_KEY = re.compile(r" PRIMARY KEY\b")
+
+
+def lake_statement(statement: str) -> str:
+    """A migration statement as DuckLake takes it: no primary keys (a lake has no constraints
+    but NOT NULL; the ledger's rows are unique by design, see ``assistant.ledger.lake``)."""
+    return _COLUMN_KEY.sub("", _TABLE_KEY.sub("", statement))
+
+
+def on_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``con`` works in the ledger's lake (attached by ``assistant.ledger.lake``)."""
+    return bool(con.execute("SELECT current_database()").fetchall()[0][0] == LAKE_ALIAS)
+
+
 def migrate(
     con: duckdb.DuckDBPyConnection,
     *,
     where: str = "the ledger",
     migrations: tuple[Migration, ...] | None = None,
 ) -> list[str]:
-    """Apply pending migrations, each in its own transaction; return the names applied."""
+    """Apply pending migrations, each in its own transaction; return the names applied.
+
+    On a lake, processes starting together race: a migration whose commit conflicts with
+    another's is rolled back, the applied versions are read again, and it is skipped if the
+    other process applied it, so each migration is applied once.
+    """
     migrations = MIGRATIONS if migrations is None else migrations
+    lake = on_lake(con)
     latest = migrations[-1].version
-    con.execute(_MIGRATIONS_TABLE).fetchall()
+    if lake:
+        retrying(
+            lambda: con.execute(lake_statement(_MIGRATIONS_TABLE)).fetchall(),
+            what=f"create the migrations table of {where}",
+        )
+    else:
+        con.execute(_MIGRATIONS_TABLE).fetchall()
     done = set(applied_versions(con))
     if done and max(done) > latest:
         raise _newer_error(where, max(done), latest)
     applied: list[str] = []
     for migration in migrations:
-        if migration.version in done:
-            continue
-        con.begin()
-        try:
-            for statement in migration.statements:
-                con.execute(statement).fetchall()
-            con.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
-                [migration.version, migration.name],
-            ).fetchall()
-            con.commit()
-        except duckdb.Error as e:
-            con.rollback()
-            raise LedgerError(
-                f"migration {migration.version} ({migration.name}) failed on {where}: {e}"
-            ) from e
-        applied.append(migration.name)
+        for attempt in range(100):
+            if migration.version in done:
+                break
+            try:
+                _apply(con, migration, lake=lake)
+            except duckdb.Error as e:
+                raced = is_conflict(e) or "already exists" in str(e)
+                if lake and raced and attempt < 99:
+                    done = set(applied_versions(con))  # another process may have applied it
+                    continue
+                raise LedgerError(
+                    f"migration {migration.version} ({migration.name}) failed on {where}: {e}"
+                ) from e
+            applied.append(migration.name)
+            done.add(migration.version)
     return applied
+
+
+def _apply(con: duckdb.DuckDBPyConnection, migration: Migration, *, lake: bool) -> None:
+    con.begin()
+    try:
+        for statement in migration.statements:
+            con.execute(lake_statement(statement) if lake else statement).fetchall()
+        con.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
+            [migration.version, migration.name],
+        ).fetchall()
+        con.commit()
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # a failed commit has ended it already
+            con.rollback()
+        raise

@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from assistant.core.errors import LedgerError, LedgerLockedError
-from assistant.ledger.records import TABLES, RunRecord, utc_now
+from assistant.ledger.lake import is_lake, lake_label, retrying
+from assistant.ledger.records import TABLES, RunRecord, this_worker, utc_now
 from assistant.ledger.spool import SegmentWriter, ingest, spool_dir
 from assistant.ledger.store import (
     Checkpoint,
@@ -310,11 +311,125 @@ def open_sink(
     *,
     notice: Callable[[str], None] | None = None,
 ) -> RunSink:
-    """The sink for ``target``: a sink as is, a held ``Ledger`` directly, a path by ``PathSink``."""
+    """The sink for ``target``: a sink as is, a held ``Ledger`` directly (a lake's through
+    ``LakeSink``), a lake's connection string by ``LakeSink``, a path by ``PathSink``."""
     if isinstance(target, RunSink):
         return target
     if isinstance(target, Ledger):
         if target.read_only:
             raise LedgerError(f"ledger {target.label} is open read-only; it cannot be written")
-        return DirectSink(target)
+        return LakeSink(target.path, ledger=target) if target.lake else DirectSink(target)
+    if is_lake(target):
+        return LakeSink(os.fspath(target))
     return PathSink(target, notice=notice)
+
+
+# -- many writers: a DuckLake ledger ---------------------------------------------------------------
+
+
+class LakeSink(RunSink):
+    """Writes one process's runs into a lake (``ducklake:…``); see ``RunSink`` for the calls."""
+
+    spooled_segments = 0
+
+    def __init__(self, spec: str, *, ledger: Ledger | None = None) -> None:
+        if not is_lake(spec):
+            raise LedgerError(f"{spec} is not a DuckLake connection string (ducklake:…)")
+        self.spec = spec
+        self.label = lake_label(spec)
+        self.ledger = ledger if ledger is not None else Ledger(spec)
+        self._owns = ledger is None
+        self._buffers: dict[str, list[object]] = {name: [] for name in TABLES}
+        self._lock = threading.Lock()
+        self.commits = 0
+        """Transactions committed by this sink (each flush with rows or a checkpoint is one)."""
+        self.conflicts = 0
+        """Commits that lost to another writer's and were tried again."""
+
+    def _retry(self, action: Callable[[], T], what: str) -> T:
+        tries = 0
+
+        def attempt() -> T:
+            nonlocal tries
+            tries += 1
+            return action()
+
+        try:
+            return retrying(attempt, what=f"{what} in {self.label}")
+        finally:
+            self.conflicts += max(0, tries - 1)
+
+    def start_run(self, run: RunRecord) -> None:
+        self._retry(lambda: self.ledger.start_run(run), f"record run {run.run_id}")
+
+    def resume_run(self, run_id: str) -> None:
+        def resume() -> None:
+            mark_running(self.ledger.cursor(), run_id, worker=this_worker())
+
+        self._retry(resume, f"resume run {run_id}")
+
+    def append(self, record: object) -> None:
+        table = _table_of(record)
+        with self._lock:
+            self._buffers[table].append(record)
+
+    def pending_rows(self) -> int:
+        with self._lock:
+            return sum(len(rows) for rows in self._buffers.values())
+
+    def _take(self) -> dict[str, list[object]]:
+        with self._lock:
+            taken = {name: rows for name, rows in self._buffers.items() if rows}
+            self._buffers = {name: [] for name in TABLES}
+        return taken
+
+    def _restore(self, taken: dict[str, list[object]]) -> None:
+        with self._lock:
+            for table, rows in taken.items():
+                self._buffers[table] = rows + self._buffers[table]
+
+    def _commit(
+        self,
+        taken: dict[str, list[object]],
+        checkpoint: Checkpoint | None,
+        then: Callable[[], object] | None = None,
+    ) -> None:
+        try:
+            self._retry(
+                lambda: write_transaction(self.ledger.cursor(), taken, checkpoint, then=then),
+                "write a checkpoint",
+            )
+        except BaseException:
+            self._restore(taken)
+            raise
+        self.commits += 1
+
+    def flush(self, checkpoint: Checkpoint | None = None) -> None:
+        taken = self._take()
+        if taken or checkpoint is not None:
+            self._commit(taken, checkpoint)
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        media_processed_s: float | None = None,
+    ) -> None:
+        def finish() -> None:
+            self.ledger.finish_run(
+                run_id, status=status, error=error, media_processed_s=media_processed_s
+            )
+
+        self._commit(self._take(), None, finish)
+
+    def read(self, query: Callable[[Ledger], T]) -> T | None:
+        return query(self.ledger)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._owns:
+                self.ledger.close()

@@ -23,6 +23,7 @@ import duckdb
 
 from assistant.core.errors import LedgerError, LedgerLockedError
 from assistant.ledger.arrow import to_arrow
+from assistant.ledger.lake import connect_lake, is_lake, lake_label, use_lake
 from assistant.ledger.records import TABLES, RunRecord, utc_now
 from assistant.ledger.schema import REPLAY_HINT, check_schema, migrate
 
@@ -38,14 +39,20 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 _WRITE_ERRORS = (duckdb.Error, LedgerError, ArithmeticError, TypeError, ValueError)
 
 
-def _utc(cur: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Read TIMESTAMPTZ values in UTC whatever the machine's zone (the setting is per cursor)."""
+def _utc(cur: duckdb.DuckDBPyConnection, *, lake: bool = False) -> duckdb.DuckDBPyConnection:
+    """Read TIMESTAMPTZ values in UTC whatever the machine's zone (the setting is per cursor);
+    on a lake, make the lake the cursor's default catalog too."""
     cur.execute("SET TimeZone = 'UTC'").fetchall()
+    if lake:
+        use_lake(cur)
     return cur
 
 
 def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Open the file, turning DuckDB's refusals into errors that say what to do."""
+    """Open the file (or attach the lake), turning DuckDB's refusals into errors that say
+    what to do."""
+    if is_lake(path):
+        return connect_lake(path, read_only=read_only)
     in_memory = path.startswith(":memory:")
     if read_only and not in_memory and not Path(path).exists():
         raise LedgerError(f"ledger {path} does not exist; {REPLAY_HINT}")
@@ -66,6 +73,11 @@ def _connect(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
             raise LedgerLockedError(
                 f"ledger {path} is locked by another process{holder}: the workbench or another "
                 "replay holds it; stop that, or use another --ledger PATH"
+            ) from e
+        if "created with an newer version" in message or "created with a newer version" in message:
+            raise LedgerError(
+                f"ledger {path} was written by a newer DuckDB than this workbench's "
+                f"{duckdb.__version__}; convert it once: python -m assistant ledger convert {path}"
             ) from e
         if "not a valid DuckDB database" in message:
             raise LedgerError(f"{path} is not a DuckDB database; pass another --ledger PATH") from e
@@ -110,6 +122,10 @@ class Ledger:
         self.path = os.fspath(path)
         self.read_only = read_only
         self.label = "the in-memory ledger" if self.path.startswith(":memory:") else self.path
+        self.lake = is_lake(self.path)
+        """Whether this ledger is a DuckLake (many writers; no keys, guarantees by design)."""
+        if self.lake:
+            self.label = lake_label(self.path)
         self._lock = threading.Lock()
         self._local = threading.local()
         self._cursors: list[tuple[weakref.ref[threading.Thread], duckdb.DuckDBPyConnection]] = []
@@ -144,7 +160,7 @@ class Ledger:
             if self._closed:
                 raise LedgerError(f"ledger {self.label} is closed")
             self._close_dead_threads_cursors()
-            cur = _utc(self._con.cursor())
+            cur = _utc(self._con.cursor(), lake=self.lake)
             self._cursors.append((weakref.ref(threading.current_thread()), cur))
             self._local.cursor = cur
         return cur
@@ -257,17 +273,21 @@ def insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: list[object]) 
 
 
 def record_checkpoint(cur: duckdb.DuckDBPyConnection, checkpoint: Checkpoint) -> None:
+    """How far the run got, and its heartbeat (the Fleet page's last sign of its worker)."""
     cur.execute(
-        "UPDATE runs SET events_done = ?, media_processed_s = ? WHERE run_id = ?",
+        "UPDATE runs SET events_done = ?, media_processed_s = ?, heartbeat_at = now() "
+        "WHERE run_id = ?",
         [checkpoint.events_done, checkpoint.media_processed_s, checkpoint.run_id],
     ).fetchall()
 
 
-def mark_running(cur: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """A stopped run goes on (``replay --resume``): running again, no end, no error."""
+def mark_running(cur: duckdb.DuckDBPyConnection, run_id: str, *, worker: str | None = None) -> None:
+    """A stopped run goes on (``replay --resume``): running again, no end, no error; with
+    ``worker``, run by that worker now (a resume from another machine)."""
     cur.execute(
-        "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL WHERE run_id = ?",
-        [run_id],
+        "UPDATE runs SET ended_at = NULL, status = 'running', error = NULL, heartbeat_at = now(), "
+        "worker = coalesce(?, worker) WHERE run_id = ?",
+        [worker, run_id],
     ).fetchall()
 
 

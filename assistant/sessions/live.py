@@ -97,7 +97,7 @@ def live_stages(
 
 def live_run_id(room: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
-    return f"live-{room[:70]}-{stamp}-{uuid.uuid4().hex[:4]}"
+    return f"live-{room[:70]}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
 # -- results --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
@@ -38,8 +39,10 @@ __all__ = ["FLUSH_ROWS", "RUN_ID", "new_run_id", "replay", "resume", "warm_up"]
 
 
 def new_run_id(dataset: Dataset, config: Config) -> str:
+    """Dataset, time and threshold, plus 32 random bits: workers on many machines writing one
+    lake start runs of one dataset in the same millisecond, and their ids must still differ."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
-    return f"{dataset.name}-{stamp}-t{config.routing.threshold:.2f}"
+    return f"{dataset.name}-{stamp}-{secrets.token_hex(4)}-t{config.routing.threshold:.2f}"
 
 
 def warm_up(stages: Stages) -> None:

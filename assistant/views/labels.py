@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.core.errors import DatasetError, LedgerError
 from assistant.ledger.queries.labels import KINDS, TIERS, Label, LabelError
 from assistant.views.result import ErrorKind, View, ledger_error, reading
+
+if TYPE_CHECKING:
+    from assistant.ledger.store import Ledger
 
 TRANSCRIPT_BEFORE_S = 30.0
 TRANSCRIPT_AFTER_S = 3.0
@@ -138,7 +141,13 @@ def save_labels(ledger_path: str | Path, labels: Sequence[Label]) -> View[list[s
     from assistant.ledger.queries.labels import add_labels
 
     try:
-        ledger = owned(ledger_path)
+        ledger: Ledger | None
+        if str(ledger_path).startswith("ducklake:"):
+            from assistant.ledger.lakes import shared_lake
+
+            ledger = shared_lake(str(ledger_path))
+        else:
+            ledger = owned(ledger_path)
         if ledger is None:
             return View.fail(
                 ErrorKind.LOCKED,

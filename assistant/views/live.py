@@ -21,7 +21,7 @@ from typing import Any
 from assistant.core.errors import LedgerError, WorkbenchError
 from assistant.core.money import format_usd
 from assistant.core.paths import DATASETS_DIR, ROOT
-from assistant.views.result import ErrorKind, View, read_ledger
+from assistant.views.result import ErrorKind, View, ledger_exists, read_ledger
 
 LOCKED_TEXT = "is locked by another process"  # LedgerLockedError's wording
 WAITING = (
@@ -68,7 +68,7 @@ def calm(view: View[Any]) -> View[Any]:
 
 
 def _read(ledger_path: str | Path, read: Any) -> View[Any]:
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(
             ErrorKind.MISSING,
             f"Ledger {ledger_path} does not exist yet: start a replay above, or run "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.core.errors import LedgerError
-from assistant.views.result import ErrorKind, View, ledger_error, reading
+from assistant.views.result import ErrorKind, View, ledger_error, ledger_exists, reading
 from assistant.views.workbench import ALL_TENANTS
 
 PROJECT_HINT = (
@@ -31,7 +31,7 @@ def read_projected_costs(ledger_path: str | Path, tenant: str | None = None) -> 
 
     from assistant.ledger.queries.projection import measured_by_stage, projected_by_stage
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet.")
     scope = tenant if tenant and tenant != ALL_TENANTS else None
     try:

@@ -74,6 +74,16 @@ def ledger_error(exc: LedgerError) -> View[T]:
     return View.fail(kind, str(exc))
 
 
+def is_lake_target(ledger_path: str | Path) -> bool:
+    """Whether the ledger is a DuckLake (``ducklake:…``) rather than a DuckDB file."""
+    return str(ledger_path).startswith("ducklake:")
+
+
+def ledger_exists(ledger_path: str | Path) -> bool:
+    """A file ledger exists when its file does; a lake is always there to be asked."""
+    return is_lake_target(ledger_path) or Path(ledger_path).exists()
+
+
 @contextmanager
 def reading(ledger_path: str | Path) -> Iterator[Ledger]:
     """The ledger for one page query: every read-side helper opens it through here.
@@ -85,6 +95,11 @@ def reading(ledger_path: str | Path) -> Iterator[Ledger]:
     from assistant.ledger import Ledger
     from assistant.ledger.owner import owned
 
+    if is_lake_target(ledger_path):  # many writers, no spool: this process's own connection
+        from assistant.ledger.lakes import shared_lake
+
+        yield shared_lake(str(ledger_path))
+        return
     ledger = owned(ledger_path)
     if ledger is not None:
         yield ledger

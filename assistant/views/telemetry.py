@@ -15,7 +15,7 @@ from typing import Any
 
 from assistant.core.errors import LedgerError
 from assistant.core.paths import ROOT
-from assistant.views.result import ErrorKind, View, ledger_error, reading
+from assistant.views.result import ErrorKind, View, ledger_error, ledger_exists, reading
 from assistant.views.workbench import ALL_TENANTS, EMPTY_HINT
 
 TOKEN_ENV = "WORKBENCH_OTEL_TOKEN"
@@ -26,7 +26,7 @@ def read_participant_spend(ledger_path: str | Path, tenant: str | None = None) -
     (tenant, participant, requests, calls, cost_usd, share of the tenant) and ``tenants``."""
     from assistant.ledger.queries import cost_by_participant
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(
             ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}"
         )

@@ -13,7 +13,7 @@ from typing import Any
 from assistant.core.errors import LedgerError
 from assistant.core.money import format_usd
 from assistant.ledger.queries.costs import COST_STAGES as COST_STAGES  # the Costs page's stages
-from assistant.views.result import ErrorKind, View, ledger_error, reading
+from assistant.views.result import ErrorKind, View, ledger_error, ledger_exists, reading
 
 ALL_TENANTS = "All tenants"
 EMPTY_HINT = "No runs yet: replay the demo with `python -m assistant replay datasets/demo`."
@@ -67,7 +67,7 @@ def read_rejected(ledger_path: str | Path) -> View[list[dict[str, Any]]]:
 def read_runs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
     from assistant.ledger.queries import list_runs
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     try:
         with reading(ledger_path) as ledger:
@@ -155,7 +155,7 @@ def read_sweep_runs(ledger_path: str | Path, tenant: str | None = None) -> View[
     """Runs that have tier outcomes (``--both-tiers`` replays), newest first, for one tenant."""
     from assistant.ledger.queries import list_runs, runs_with_tier_outcomes
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {SWEEP_HINT}")
     try:
         with reading(ledger_path) as ledger:
@@ -271,7 +271,7 @@ def read_costs(ledger_path: str | Path, tenant: str | None = None) -> View[Any]:
     themselves are read only for an export (``export_calls``)."""
     from assistant.ledger.queries import cost_dashboard
 
-    if not Path(ledger_path).exists():
+    if not ledger_exists(ledger_path):
         return View.fail(ErrorKind.MISSING, f"Ledger {ledger_path} does not exist yet. {EMPTY_HINT}")
     scope = tenant if tenant and tenant != ALL_TENANTS else None
     try:

@@ -25,4 +25,5 @@ PAGES: tuple[Page, ...] = (
     Page(file="pages/replay.py", title="Replay", icon=":material/play_circle:"),
     Page(file="pages/live.py", title="Live room", icon=":material/sensors:"),
     Page(file="pages/rooms.py", title="Rooms", icon=":material/meeting_room:"),
+    Page(file="pages/fleet.py", title="Fleet", icon=":material/hub:"),
 )
