@@ -1,5 +1,7 @@
-"""``python -m assistant sample-bench|stt-bench DATASET``: frame-sampling policies and
-transcription providers, measured on a recording's ground truth."""
+"""``python -m assistant eval-sampling|eval-stt DATASET``: frame-sampling policies and
+transcription providers, measured on a recording's ground truth (perception quality; the speed
+benchmarks are ``bench``). The old names ``sample-bench`` and ``stt-bench`` still work
+(``cli.registry.RENAMED``)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from assistant.cli import terminal
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sample = sub.add_parser(
-        "sample-bench", help="compare frame-sampling policies on a recording's ground truth"
+        "eval-sampling", help="compare frame-sampling policies on a recording's ground truth"
     )
     sample.add_argument("dataset", help="dataset folder with truth/screen_changes.jsonl")
     sample.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -29,7 +31,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="no capture on questions: judge the policies' own rules",
     )
 
-    stt = sub.add_parser("stt-bench", help="compare transcription providers on a recording")
+    stt = sub.add_parser("eval-stt", help="compare transcription providers on a recording")
     stt.add_argument("dataset", help="dataset folder with truth/transcript.jsonl")
     stt.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stt.add_argument(
@@ -40,18 +42,18 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def run(args: argparse.Namespace) -> int:
-    return _sample_bench(args) if args.command == "sample-bench" else _stt_bench(args)
+    return _sample_bench(args) if args.command == "eval-sampling" else _stt_bench(args)
 
 
 def _sample_bench(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from assistant.benchmarks.sampling import (
+    from assistant.core.config import load_config
+    from assistant.perception_evals.sampling import (
         DEFAULT_POLICIES,
         format_sample_bench,
         run_sample_bench,
     )
-    from assistant.core.config import load_config
     from assistant.sessions.datasets import load_dataset
 
     dataset = load_dataset(args.dataset)
@@ -72,7 +74,7 @@ def _sample_bench(args: argparse.Namespace) -> int:
 
 
 def _stt_bench(args: argparse.Namespace) -> int:
-    from assistant.benchmarks.stt import format_stt_bench, run_stt_bench
+    from assistant.perception_evals.stt import format_stt_bench, run_stt_bench
     from assistant.sessions.datasets import load_dataset
 
     dataset = load_dataset(args.dataset)
