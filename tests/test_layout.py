@@ -200,7 +200,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "livekit": {"core", "ledger", "providers", "pipeline", "sessions"},
     "jobs": {"core", "sessions"},
     "telemetry": {"core", "ledger", "pricing"},
-    "perception_evals": {"core", "providers", "pipeline", "sessions"},
+    "perception_evals": {"core", "providers", "pricing", "pipeline", "sessions"},
     "benchmarks": (BELOW_VIEWS - {"benchmarks"}) | {"views"},  # times what the pages read
     "views": BELOW_VIEWS,
     "cli": BELOW_VIEWS | {"views"},

@@ -4,4 +4,4 @@ truth (``eval-sampling``: frame-sampling policies; ``eval-stt``: transcription p
 Quality figures, not speed figures: the speed benchmarks are in ``assistant.benchmarks``, the
 routing evaluation in ``assistant.analysis.routing_eval``.
 
-May import: core, ledger, providers, pricing, routing, rag, pipeline, sessions."""
+May import: core, providers, pricing, pipeline, sessions."""
