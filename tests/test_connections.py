@@ -59,12 +59,10 @@ def test_a_closed_ledger_still_referenced_at_exit_leaks_nothing(tmp_path: Path) 
 def test_ledger_tests_end_without_a_leak_report(tmp_path: Path) -> None:
     """Two test files that open, migrate, lock, spool and ingest ledgers, in a pytest of their own:
     its stderr at exit has no leak report."""
+    files = ["tests/test_spool.py", "tests/test_ledger.py"]
+    options = ["-q", "-x", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "pytest")]
     done = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-            "--basetemp", str(tmp_path / "pytest"),
-            "tests/test_spool.py", "tests/test_ledger.py",
-        ],  # fmt: skip
+        [sys.executable, "-m", "pytest", *options, *files],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -312,7 +312,7 @@ BENCH_SCORERS: dict[str, Callable[..., FloatArray]] = {
     "learned": _learned_scores,
     "text": _text_scores,
 }
-"""Scorers measured by ``routing-bench``; ``learned`` and ``text`` give held-out scores from k-fold
+"""Scorers measured by ``eval-routing``; ``learned`` and ``text`` give held-out scores from k-fold
 CV (grouped by conversation); the text router's hyperparameters come from CV inside each training
 fold."""
 
