@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.benchmarks.stt import word_error_rate
 from assistant.core.config import Config
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_calls, run_requests, run_summary, run_utterances
+from assistant.perception_evals.stt import word_error_rate
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
 

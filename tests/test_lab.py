@@ -17,8 +17,8 @@ from assistant.analysis.ab import (
     pair_samples,
     threshold_samples,
 )
-from assistant.analysis.benchmark import evaluate, external_benchmark, load_suite
 from assistant.analysis.offpolicy import EXPLORE_HINT, _ipw_arrays, ipw_curve
+from assistant.analysis.routing_eval import evaluate, external_benchmark, load_suite
 from assistant.routing.calibration import ipw_estimate
 from assistant.views.lab import read_benchmark
 

@@ -17,7 +17,7 @@ from assistant.ledger import Ledger
 from assistant.ledger.queries.projection import run_projection, run_request_inputs
 from assistant.ledger.records import ProjectionRecord, RequestInputRecord
 from assistant.pipeline.orchestrator import Pipeline
-from assistant.pipeline.recorder import Recorder
+from assistant.pipeline.recorder import RequestRecorder
 from assistant.pipeline.stages import make_stages
 from assistant.pricing import tokens as tok
 from assistant.pricing.prices import Pricer
@@ -262,7 +262,7 @@ def test_the_recorder_emits_the_same_measured_records_with_or_without_projection
         stages=make_stages(config, dataset),
         both_tiers=True,
     )
-    plain = Recorder(
+    plain = RequestRecorder(
         run_id="r",
         tenant=dataset.tenant,
         room=dataset.room,

@@ -26,7 +26,7 @@ from assistant.livekit.publish import I420Frame, PublishSource, audio_frames, rt
 from assistant.pipeline.stages import make_stages
 from assistant.sessions.datasets import Dataset, load_dataset
 from assistant.sessions.live import LiveAnswer, LiveSession
-from assistant.sessions.recording import Recorder, RecordOptions
+from assistant.sessions.recording import RecordOptions, RoomRecorder
 from assistant.sessions.replay import replay
 from assistant.sessions.sources.livekit import MediaClock
 from assistant.sessions.sources.recorded import RecordedSource, available_at
@@ -62,7 +62,7 @@ def record_live(dataset: Dataset, tmp_path: Path, **kw: object) -> tuple[LiveSes
     config = recorded_config()
     now, answers = Now(), list[LiveAnswer]()
     folder = tmp_path / "recorded"
-    recorder = Recorder(
+    recorder = RoomRecorder(
         RecordOptions(folder=folder, tenant=dataset.tenant, room=dataset.room,
                       documents=dataset.documents, **kw)  # type: ignore[arg-type]
     )
@@ -191,11 +191,11 @@ from pathlib import Path
 from assistant.core.events import AudioChunk
 from assistant.livekit.publish import I420Frame, PublishSource, audio_frames, rtc_video_frame
 from assistant.sessions.datasets import load_dataset
-from assistant.sessions.recording import Recorder, RecordOptions
+from assistant.sessions.recording import RoomRecorder, RecordOptions
 from assistant.sessions.sources.livekit import LiveAudio, MediaClock
 
 dataset = load_dataset(sys.argv[1])
-recorder = Recorder(RecordOptions(folder=Path(sys.argv[2]), tenant="acme", room="standup"))
+recorder = RoomRecorder(RecordOptions(folder=Path(sys.argv[2]), tenant="acme", room="standup"))
 clock = MediaClock()
 recorder.start(now=clock.now_s)
 events = list(PublishSource(dataset).events())
@@ -241,13 +241,13 @@ def test_a_recording_killed_with_sigkill_loads_up_to_its_last_whole_second(
 def test_video_is_dropped_when_the_encoder_is_behind_never_audio_or_questions(
     tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    slow = Recorder._encode
+    slow = RoomRecorder._encode
 
-    def encode(self: Recorder, *args: object) -> None:
+    def encode(self: RoomRecorder, *args: object) -> None:
         time.sleep(0.05)
         slow(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Recorder, "_encode", encode)
+    monkeypatch.setattr(RoomRecorder, "_encode", encode)
     session, folder = record_live(load_dataset(tiny), tmp_path, max_video_queue=3)
     stats = session.recorder.stats  # type: ignore[union-attr]
     assert stats.video_dropped > 0 and stats.video_frames + stats.video_dropped >= 80

@@ -13,9 +13,9 @@ import pytest
 from support import toys
 from support.routing_suites import shared_signal_rows, write_suite
 
-from assistant.analysis.benchmark import bench_scores, external_benchmark, load_suite
 from assistant.analysis.cross_suite import cross_suite
-from assistant.cli import routing_bench
+from assistant.analysis.routing_eval import bench_scores, external_benchmark, load_suite
+from assistant.cli import eval_routing
 from assistant.cli.registry import main
 from assistant.core.config import config_from_dict
 from assistant.core.errors import ConfigError
@@ -82,13 +82,13 @@ def test_the_toy_scorer_is_a_command_choice_and_a_config_value(
     installed: None, suites: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
-        ["routing-bench", str(suites[0]), "--router", toys.SCORER, "--draws", "10", "--json"]
+        ["eval-routing", str(suites[0]), "--router", toys.SCORER, "--draws", "10", "--json"]
     )
     assert code == 0
     routers = json.loads(capsys.readouterr().out)["suites"][0]["routers"]
     assert set(routers) == {toys.SCORER, "random"}
-    parser = routing_bench.argparse.ArgumentParser()
-    routing_bench._arguments(parser)
+    parser = eval_routing.argparse.ArgumentParser()
+    eval_routing._arguments(parser)
     assert parser.parse_args(["--router", toys.SCORER]).router == [toys.SCORER]
     # [routing] scorer and vision_scorer validate against the registry and build it
     config = config_from_dict({"routing": {"scorer": toys.SCORER, "vision_scorer": toys.SCORER}})

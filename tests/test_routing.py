@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.analysis.benchmark import (
+from assistant.analysis.routing_eval import (
     apgr,
     bench_scores,
     cpt,
@@ -20,7 +20,7 @@ from assistant.analysis.benchmark import (
     quality_curve,
     random_baseline,
 )
-from assistant.cli import routing_bench as bench_cli
+from assistant.cli import eval_routing as bench_cli
 from assistant.core.errors import ConfigError, DatasetError
 from assistant.routing import (
     CHEAP,
@@ -309,7 +309,7 @@ def test_loading_errors(tmp_path: Path) -> None:
 def _bench(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     bench_cli.add_commands(parser.add_subparsers(dest="command"))
-    return bench_cli.run(parser.parse_args(["routing-bench", *argv]))
+    return bench_cli.run(parser.parse_args(["eval-routing", *argv]))
 
 
 def test_bench_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

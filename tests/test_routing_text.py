@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from support.routing_suites import shared_signal_rows, unique_token_rows, write_suite
 
-from assistant.analysis.benchmark import RoutingSuite, apgr, bench_scores, load_suite
 from assistant.analysis.cross_suite import cross_suite, leave_one_suite_out, training_rows
-from assistant.cli import routing_bench as bench_cli
+from assistant.analysis.routing_eval import RoutingSuite, apgr, bench_scores, load_suite
+from assistant.cli import eval_routing as bench_cli
 from assistant.core.errors import ConfigError
 from assistant.routing import LogisticModel, ScoreContext, TextModel, TextScorer, make_scorer
 from assistant.routing.text import WEIGHTS_ENV, cross_val_text_scores, train_text
@@ -196,7 +196,7 @@ def test_bad_weights_files_are_refused_with_the_fix(
 def _bench(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     bench_cli.add_commands(parser.add_subparsers(dest="command"))
-    return bench_cli.run(parser.parse_args(["routing-bench", *argv]))
+    return bench_cli.run(parser.parse_args(["eval-routing", *argv]))
 
 
 def test_bench_cross_suite_by_name(

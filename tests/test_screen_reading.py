@@ -169,7 +169,7 @@ def test_sample_bench_refuses_before_drawing_a_bar(
     manifest.write_text(
         manifest.read_text().replace('screen_changes = "truth/screen_changes.jsonl"\n', "")
     )
-    assert main(["sample-bench", str(tiny)]) == 2
+    assert main(["eval-sampling", str(tiny)]) == 2
     err = capsys.readouterr().err
     assert "screen-change ground truth" in err and "sampling" not in err
 
@@ -181,7 +181,7 @@ def test_cloud_style_abstention_is_recognised_in_a_parsed_answer() -> None:
 def test_answer_bench_counts_facts_on_a_dataset(tiny: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     shutil.rmtree(tmp_path / "work", ignore_errors=True)
-    assert main(["answer-bench", str(tiny), "--work", str(tmp_path / "work"), "--json"]) == 0
+    assert main(["eval-answers", str(tiny), "--work", str(tmp_path / "work"), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert set(row) == {"dataset", "default", "all-premium"}
     assert row["all-premium"]["premium"] == row["all-premium"]["questions"] > 0

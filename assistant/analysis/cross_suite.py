@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.analysis.benchmark import (
+from assistant.analysis.routing_eval import (
     FloatArray,
     RoutingSuite,
     bench_scores,

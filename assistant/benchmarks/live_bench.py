@@ -208,12 +208,12 @@ def _paced_session(
     from livekit import rtc
 
     from assistant.sessions.live import LiveSession
-    from assistant.sessions.recording import Recorder, RecordOptions
+    from assistant.sessions.recording import RecordOptions, RoomRecorder
     from assistant.sessions.sources.livekit import MediaClock
 
     config, stages = _fake_stages(dataset)
     recorder = (
-        Recorder(RecordOptions(folder=folder / "rec", tenant=dataset.tenant, room=dataset.room))
+        RoomRecorder(RecordOptions(folder=folder / "rec", tenant=dataset.tenant, room=dataset.room))
         if record else None
     )
     pool = _screen_frames(30)

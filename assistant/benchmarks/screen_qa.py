@@ -1,4 +1,4 @@
-"""``answer-bench``: key facts found in the answers, at the default threshold and all-premium.
+"""``eval-answers``: key facts found in the answers, at the default threshold and all-premium.
 
 Each dataset is replayed twice into a scratch ledger with the ground-truth transcript
 (``--stt recorded``, so transcription does not blur what is measured): once with the default
@@ -116,7 +116,7 @@ def run_answer_bench(
     sources: Sequence[Path], work: Path, *, notice: Callable[[str], None] | None = None
 ) -> list[DatasetResult]:
     work.mkdir(parents=True, exist_ok=True)
-    ledger = work / "answer-bench.duckdb"
+    ledger = work / "eval-answers.duckdb"
     if ledger.exists():
         ledger.unlink()
     return [measure(prepare(s, work), ledger, notice=notice) for s in sources]

@@ -3,6 +3,8 @@
 A group is a module of ``assistant.cli`` with ``add_commands(subparsers)``, which adds its
 subcommands, and ``run(args)``, which runs the one chosen and returns the exit code. Groups never
 import one another; :data:`GROUPS` (the one list of them) sets the order of ``--help``.
+:data:`RENAMED` keeps old command names working: each runs its new command after one line on
+stderr saying so, and is left out of ``--help``.
 
 Errors the user can fix are printed as one line (what and how to fix) with exit code 2; there is no
 traceback unless ``--debug`` is given.
@@ -19,31 +21,31 @@ from types import ModuleType
 
 from assistant.cli import (
     bench,
+    eval_perception,
+    eval_routing,
     importer,
     judge,
     kb,
     labels,
     ledger,
-    media_bench,
     otel,
     projection,
     publish,
     replay,
     rooms,
-    routing_bench,
     runs,
 )
 from assistant.core.errors import WorkbenchError
 
 GROUPS: tuple[ModuleType, ...] = (
     replay,  # replay
-    media_bench,  # sample-bench, stt-bench
+    eval_perception,  # eval-sampling, eval-stt
     rooms,  # token, rooms
     publish,  # publish
     kb,  # kb
     judge,  # judge
-    routing_bench,  # routing-bench
-    bench,  # bench
+    eval_routing,  # eval-routing
+    bench,  # bench (speed)
     runs,  # sweep, runs
     importer,  # import, questions
     labels,  # labels
@@ -51,6 +53,13 @@ GROUPS: tuple[ModuleType, ...] = (
     projection,  # project, compare-seed
     ledger,  # ledger copy, ledger compact, ledger convert
 )
+
+# old name -> new name: ``bench`` is the speed benchmarks; evaluations of quality are ``eval-*``
+RENAMED: dict[str, str] = {
+    "sample-bench": "eval-sampling",
+    "stt-bench": "eval-stt",
+    "routing-bench": "eval-routing",
+}
 
 
 def parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
@@ -67,6 +76,10 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Name
         group.add_commands(sub)
         for command in set(sub.choices) - before:
             dispatch[command] = group.run
+    sub.metavar = "{" + ",".join(sub.choices) + "}"  # argparse's own list, without the old names
+    for old, new in RENAMED.items():  # parsed as the new command, not listed in --help
+        sub._name_parser_map[old] = sub._name_parser_map[new]
+        dispatch[old] = dispatch[new]
     return top, dispatch
 
 
@@ -77,6 +90,10 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     top, dispatch = parser()
     args = top.parse_args(argv)
+    if args.command in RENAMED:
+        new = RENAMED[args.command]
+        print(f"deprecated: `{args.command}` is now `{new}`; the old name still works", file=sys.stderr)
+        args.command = new
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -127,21 +127,24 @@ class Ledger:
         if self.lake:
             self.label = lake_label(self.path)
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._cursors: list[tuple[weakref.ref[threading.Thread], duckdb.DuckDBPyConnection]] = []
+        # each thread's cursor, by thread id; kept here (not in a threading.local) so that close()
+        # drops every reference: a cursor a daemon thread still held at exit would otherwise
+        # outlive the interpreter's teardown, which DuckDB reports as leaked instances
+        self._cursors: dict[int, tuple[weakref.ref[threading.Thread], duckdb.DuckDBPyConnection]] = {}
         self._closed = False
         self.applied_migrations: list[str] = []
         """Names of the migrations this open applied (none when the file was up to date)."""
-        self._con = _connect_waiting(self.path, read_only=read_only, wait_s=wait_s)
+        con = _connect_waiting(self.path, read_only=read_only, wait_s=wait_s)
         try:
-            _utc(self._con)
+            _utc(con)
             if read_only:
-                check_schema(self._con, where=f"ledger {self.label}")
+                check_schema(con, where=f"ledger {self.label}")
             else:
-                self.applied_migrations = migrate(self._con, where=f"ledger {self.label}")
+                self.applied_migrations = migrate(con, where=f"ledger {self.label}")
         except BaseException:
-            self._con.close()
+            con.close()
             raise
+        self._con: duckdb.DuckDBPyConnection | None = con  # None once closed
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "writable"
@@ -153,27 +156,24 @@ class Ledger:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the one connection (created on first use)."""
-        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cur is not None and not self._closed:
-            return cur
+        thread = threading.current_thread()
+        mine = self._cursors.get(threading.get_ident())
+        if mine is not None and mine[0]() is thread and not self._closed:
+            return mine[1]
         with self._lock:
-            if self._closed:
+            if self._closed or self._con is None:
                 raise LedgerError(f"ledger {self.label} is closed")
-            self._close_dead_threads_cursors()
+            self._close_dead_threads_cursors()  # a dead thread's id may be this one's now
             cur = _utc(self._con.cursor(), lake=self.lake)
-            self._cursors.append((weakref.ref(threading.current_thread()), cur))
-            self._local.cursor = cur
+            self._cursors[threading.get_ident()] = (weakref.ref(thread), cur)
         return cur
 
     def _close_dead_threads_cursors(self) -> None:
-        alive = []
-        for thread_ref, cur in self._cursors:
+        for ident, (thread_ref, cur) in list(self._cursors.items()):
             thread = thread_ref()
-            if thread is not None and thread.is_alive():
-                alive.append((thread_ref, cur))
-            else:
+            if thread is None or not thread.is_alive():
                 cur.close()
-        self._cursors = alive
+                del self._cursors[ident]
 
     def close(self) -> None:
         """Close every cursor and the connection; calling it again does nothing."""
@@ -181,12 +181,14 @@ class Ledger:
             if self._closed:
                 return
             self._closed = True
-            cursors, self._cursors = self._cursors, []
+            cursors, self._cursors = list(self._cursors.values()), {}
+            con, self._con = self._con, None  # no DuckDB object outlives close(), even if we do
         try:
             for _, cur in cursors:
                 cur.close()
         finally:
-            self._con.close()
+            if con is not None:
+                con.close()
 
     def __enter__(self) -> Self:
         return self

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from assistant.core.config import Config
     from assistant.sessions.datasets import Document
-    from assistant.sessions.recording import Recorder
+    from assistant.sessions.recording import RoomRecorder
 
 log = logging.getLogger("assistant.agent")
 
@@ -122,14 +122,14 @@ def options_from_env(environ: dict[str, str] | None = None) -> AgentOptions:
 
 def session_recorder(
     options: AgentOptions, *, tenant: str, room: str, documents: tuple[Document, ...]
-) -> Recorder | None:
+) -> RoomRecorder | None:
     """The recorder of one session when ``options.record`` is set: a new folder under it."""
     if options.record is None:
         return None
-    from assistant.sessions.recording import Recorder, RecordOptions, record_folder
+    from assistant.sessions.recording import RecordOptions, RoomRecorder, record_folder
 
     folder = record_folder(options.record, tenant, room)
-    return Recorder(RecordOptions(folder=folder, tenant=tenant, room=room, documents=documents))
+    return RoomRecorder(RecordOptions(folder=folder, tenant=tenant, room=room, documents=documents))
 
 
 def build_session(

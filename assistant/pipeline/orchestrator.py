@@ -1,7 +1,7 @@
 """The assistant pipeline: one code path for recorded and live sources.
 
 Events go in (frames, audio, questions); typed results come out (``assistant.pipeline.results``)
-to the ``Recorder``, which prices them and emits records through ``emit`` (the ledger writer
+to the ``RequestRecorder``, which prices them and emits records through ``emit`` (the ledger writer
 subscribes). Stages are injected (``Stages``). A question is answered in named steps: retrieve,
 route, answer with the routed tier (read the screen, then answer, each failing over to the other
 tier: ``TierPair``), and with ``both_tiers`` the other tier too. A request is always recorded,
@@ -28,7 +28,7 @@ from assistant.core.events import (
 from assistant.ledger.records import RequestRecord
 from assistant.pipeline.answers import AnswerCache, answer_key
 from assistant.pipeline.projecting import Projector
-from assistant.pipeline.recorder import Record, Recorder
+from assistant.pipeline.recorder import Record, RequestRecorder
 from assistant.pipeline.results import (
     Answered,
     Decision,
@@ -62,12 +62,12 @@ class Pipeline:
     answer_cache: AnswerCache | None = None  # used with both_tiers (one is made when None)
     transcript: list[Utterance] = field(default_factory=list)
     project_costs: bool = True  # also record each request's projected cost (DEFAULT_SCENARIOS)
-    recorder: Recorder = field(init=False)
+    recorder: RequestRecorder = field(init=False)
 
     def __post_init__(self) -> None:
         if self.both_tiers and self.answer_cache is None:
             self.answer_cache = AnswerCache()
-        self.recorder = Recorder(
+        self.recorder = RequestRecorder(
             run_id=self.run_id,
             tenant=self.tenant,
             room=self.room,

@@ -51,7 +51,7 @@ Record = (
 RETRIEVAL_PROVIDER, RETRIEVAL_MODEL = "bm25", "bm25s"
 
 
-class Recorder:
+class RequestRecorder:
     """Turns ``Result``s into priced records, passed to ``emit`` (the ledger writer's append)."""
 
     def __init__(

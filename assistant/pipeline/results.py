@@ -1,6 +1,6 @@
 """What the orchestration produces: typed results of one request, not yet priced or recorded.
 
-The ``Recorder`` (``assistant.pipeline.recorder``) subscribes to them and turns them into ledger
+The ``RequestRecorder`` (``assistant.pipeline.recorder``) subscribes to them and turns them into ledger
 records; nothing here knows about prices or rows.
 """
 

@@ -1,5 +1,5 @@
 """One registry from a ``provider:model`` spec to a provider, table-driven per stage (stt, vision,
-LLM): everything that turns a spec into a provider (the pipeline's stages, the judge, stt-bench)
+LLM): everything that turns a spec into a provider (the pipeline's stages, the judge, eval-stt)
 asks here.
 
 Cloud vendors are ``providers.catalog``'s: each stage serves every catalogued vendor with an

@@ -120,7 +120,7 @@ class LogisticModel:
     @classmethod
     def load(cls, path: str | Path) -> LogisticModel:
         p = Path(path)
-        fix = "train weights with `python -m assistant routing-bench CSV --save-learned-weights FILE`"
+        fix = "train weights with `python -m assistant eval-routing CSV --save-learned-weights FILE`"
         try:
             return cls.from_json(json.loads(p.read_text(encoding="utf-8")))
         except FileNotFoundError:
@@ -259,7 +259,7 @@ class LearnedScorer(Scorer):
             if not path:
                 raise ConfigError(
                     f"the learned scorer needs weights: set {WEIGHTS_ENV} to a JSON file made by "
-                    "`python -m assistant routing-bench CSV --save-learned-weights FILE`"
+                    "`python -m assistant eval-routing CSV --save-learned-weights FILE`"
                 )
             model = LogisticModel.load(path)
         self.model = model

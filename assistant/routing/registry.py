@@ -2,7 +2,7 @@
 
 Everything that lists, validates or builds scorers and routers reads this module: the pipeline's
 stages (``[routing] scorer`` / ``router``), the routing benchmark and its cross-suite protocol
-(``analysis.benchmark``, ``analysis.cross_suite``), the ``routing-bench`` and ``labels`` command
+(``analysis.routing_eval``, ``analysis.cross_suite``), the ``eval-routing`` and ``labels`` command
 choices and the Routing lab (``views.lab``). Adding a scorer is one :func:`register_scorer` call
 (below, or in any module imported before it is used); nothing else names it.
 
@@ -81,7 +81,7 @@ class ScorerSpec:
     name: str
     factory: Callable[..., Scorer]
     options: tuple[str, ...] = ()  # the keyword options ``factory`` takes (e.g. "weights")
-    benchmark: bool = True  # measured by ``routing-bench`` and the Routing lab by default
+    benchmark: bool = True  # measured by ``eval-routing`` and the Routing lab by default
     cross_val: CrossVal | None = None  # fitted: held-out scores inside one suite
     fit: Fit | None = None  # fitted: trained on other suites' rows (cross-suite)
     design: tuple[str, ...] = ()  # the benchmark's hyperparameter grid options it reads
@@ -217,7 +217,7 @@ def _learned(weights: str | Path | None = None) -> Scorer:
         weights,
         WEIGHTS_ENV,
         f"the learned scorer needs weights: pass weights=FILE or set {WEIGHTS_ENV} to a JSON "
-        "file made by `python -m assistant routing-bench CSV --save-learned-weights FILE`",
+        "file made by `python -m assistant eval-routing CSV --save-learned-weights FILE`",
     )
     return LearnedScorer(LogisticModel.load(path))
 

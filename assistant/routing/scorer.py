@@ -17,7 +17,7 @@ principles, not fitted:
   BM25 score), so the answer is not a lookup; no retrieval score contributes nothing.
 
 ``LengthScorer`` ranks by the number of characters alone: the baseline the heuristic must beat. They
-are measured on RouteLLM's public per-prompt data with ``python -m assistant routing-bench``. Names
+are measured on RouteLLM's public per-prompt data with ``python -m assistant eval-routing``. Names
 map to scorers in ``routing.registry``.
 """
 

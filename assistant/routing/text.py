@@ -10,7 +10,7 @@ several values, ``alpha`` and ``length_weight`` are chosen by an *inner* grouped
 on the training rows only (the rows of one group, e.g. both turns of an MT-Bench conversation,
 share a fold), scored by the gain recovered when the top-scored prompts go to the strong model.
 Nothing outside the rows handed to :func:`train_text` is ever seen, which is what lets
-``routing-bench`` report it on a held-out suite.
+``eval-routing`` report it on a held-out suite.
 
 * ``train_text(prompts, weak, strong, groups=...)`` → ``TextModel``; ``model.save(path)`` /
   ``TextModel.load(path)`` keep it as JSON (vocabularies, idf, coefficients: no pickle), and the
@@ -52,10 +52,10 @@ CHAR_NGRAMS = {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2, "max_f
 ALPHAS: tuple[float, ...] = (3.0,)
 LENGTH_WEIGHTS: tuple[float, ...] = (1.0,)
 """The default design (one value each: no inner CV). Pass several to choose by inner CV, e.g.
-``routing-bench --text-alpha 1,3,10 --text-length-weight 0,1``."""
+``eval-routing --text-alpha 1,3,10 --text-length-weight 0,1``."""
 INNER_FOLDS = 3
 GAIN_SCALE = 0.25  # the scorer's value is sigmoid(predicted gain / GAIN_SCALE)
-FIX = "train one with `python -m assistant routing-bench CSV... --save-weights FILE`"
+FIX = "train one with `python -m assistant eval-routing CSV... --save-weights FILE`"
 
 
 def _vectorizer(

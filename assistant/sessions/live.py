@@ -59,7 +59,7 @@ from assistant.sessions.wake import WakePhrases, needs_screen
 if TYPE_CHECKING:
     from livekit import rtc
 
-    from assistant.sessions.recording import Recorder
+    from assistant.sessions.recording import RoomRecorder
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class LiveSession:
         max_video_backlog: int = 30,
         assistant_name: str = "Assistant",
         history: bool = True,
-        recorder: Recorder | None = None,
+        recorder: RoomRecorder | None = None,
     ) -> None:
         self.tenant = validate_tenant_id(tenant)
         self.room = room

@@ -1,6 +1,6 @@
 """Record a live room as a dataset folder (format: datasets/README.md) while the agent serves it.
 
-A ``Recorder`` is handed to a ``LiveSession`` (``recorder=``), which passes it the screen-share
+A ``RoomRecorder`` is handed to a ``LiveSession`` (``recorder=``), which passes it the screen-share
 frames it receives (``rtc.VideoFrame`` in I420, with their media time), every 16 kHz audio chunk
 of every participant, and every question it answered. The handlers only queue: one writer thread
 encodes and writes, so the session's media callbacks never wait on an encoder.
@@ -132,7 +132,7 @@ class _Voice:
     writer: FlacWriter
 
 
-class Recorder:
+class RoomRecorder:
     """Writes one live session as a dataset folder. ``start(now=...)`` before the first event
     (``LiveSession.start`` does it), ``close(duration_s=...)`` at the end."""
 

@@ -97,9 +97,9 @@ def ipw_sentence(curve: Any) -> str:
 
 
 def read_benchmark(paths: Sequence[str | Path] | None = None) -> View[Any]:
-    """:func:`~assistant.analysis.benchmark.external_benchmark` on ``paths`` (default: every CSV
+    """:func:`~assistant.analysis.routing_eval.external_benchmark` on ``paths`` (default: every CSV
     in datasets/routellm); the message says where to put CSVs when there are none."""
-    from assistant.analysis.benchmark import benchmark_csvs, external_benchmark
+    from assistant.analysis.routing_eval import benchmark_csvs, external_benchmark
 
     files = list(paths) if paths is not None else benchmark_csvs()
     if not files:
@@ -141,8 +141,8 @@ def read_cross_suite(paths: Sequence[str | Path] | None = None) -> View[Any]:
     """Leave-one-suite-out (:func:`~assistant.analysis.cross_suite.leave_one_suite_out`) over
     ``paths`` (default: every CSV in datasets/routellm) as a table: each suite held out in turn,
     the fitted routers trained on the others only."""
-    from assistant.analysis.benchmark import benchmark_csvs, load_suite
     from assistant.analysis.cross_suite import cross_suite_table, leave_one_suite_out
+    from assistant.analysis.routing_eval import benchmark_csvs, load_suite
 
     files = list(paths) if paths is not None else benchmark_csvs()
     if len(files) < 2:

@@ -124,5 +124,5 @@ def render(lab: Lab) -> None:
         "APGR: area under the quality curve as a share of the weak→strong gap. CPT(x): the "
         "smallest strong share recovering x of the gap. The heuristic's hand weights were chosen "
         "with gsm8k and mtbench in view, so its figures there are in-sample in both tables. Also "
-        "on the command line: `python -m assistant routing-bench datasets/routellm/*.csv`."
+        "on the command line: `python -m assistant eval-routing datasets/routellm/*.csv`."
     )

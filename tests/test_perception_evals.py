@@ -1,4 +1,5 @@
-"""sample-bench and stt-bench on the small session (fast), and on the demo (the README's figures)."""
+"""eval-sampling and eval-stt on the small session (fast), and on the demo (docs/benchmarks.md's
+figures)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.benchmarks.sampling import format_sample_bench, run_sample_bench
-from assistant.benchmarks.stt import format_stt_bench, run_stt_bench
 from assistant.cli.registry import main
 from assistant.core.errors import DatasetError
+from assistant.perception_evals.sampling import format_sample_bench, run_sample_bench
+from assistant.perception_evals.stt import format_stt_bench, run_stt_bench
 from assistant.sessions.datasets import load_dataset
 
 DEMO = Path(__file__).resolve().parent.parent / "datasets" / "demo"
@@ -57,15 +58,41 @@ def test_stt_bench_recorded_and_missing_key(tiny: Path, monkeypatch: pytest.Monk
 
 
 def test_bench_commands(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sample-bench", str(tiny), "--json"]) == 0
+    assert main(["eval-sampling", str(tiny), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [p["policy"] for p in out["policies"]] == ["fixed", "voice_activity", "change"]
-    assert main(["stt-bench", str(tiny), "--providers", "recorded"]) == 0
+    assert main(["eval-stt", str(tiny), "--providers", "recorded"]) == 0
     assert "recorded:ground-truth" in capsys.readouterr().out
 
 
+def test_old_command_names_still_work_with_one_deprecation_line(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval-sampling", str(tiny), "--json"]) == 0
+    new = capsys.readouterr()
+    assert main(["sample-bench", str(tiny), "--json"]) == 0
+    old = capsys.readouterr()
+    # the same report (the decision timings differ run to run), and one line saying what changed
+    assert [p["frames_kept"] for p in json.loads(old.out)["policies"]] == [
+        p["frames_kept"] for p in json.loads(new.out)["policies"]
+    ]
+    assert new.err == ""
+    assert old.err.splitlines() == [
+        "deprecated: `sample-bench` is now `eval-sampling`; the old name still works"
+    ]
+    assert main(["stt-bench", str(tiny), "--providers", "recorded"]) == 0
+    out = capsys.readouterr()
+    assert "recorded:ground-truth" in out.out and out.err.count("deprecated:") == 1
+    assert "`stt-bench` is now `eval-stt`" in out.err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert "eval-routing" in listed and "eval-stt" in listed
+    assert "routing-bench" not in listed and "sample-bench" not in listed
+
+
 def test_change_policy_on_the_demo() -> None:
-    """The README's claim: every screen state of at least 1 s caught, within 1.5 s, with a small
+    """docs/benchmarks.md's claim: every screen state of at least 1 s caught, within 1.5 s, with a small
     fraction of the frames fixed 1 FPS keeps."""
     bench = run_sample_bench(load_dataset(DEMO))
     by = {p.policy: p for p in bench.policies}

@@ -1,4 +1,4 @@
-"""``sample-bench``: every frame-sampling policy on the same recording, against its ground truth.
+"""``eval-sampling``: every frame-sampling policy on the same recording, against its ground truth.
 
 One decode pass feeds every policy the same frames. Voice activity comes from the ground-truth
 transcript (so the voice policy is judged on its rule, not on a detector), questions trigger the

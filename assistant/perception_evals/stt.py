@@ -1,4 +1,4 @@
-"""``stt-bench``: transcription providers on the same recording, against its ground-truth transcript.
+"""``eval-stt``: transcription providers on the same recording, against its ground-truth transcript.
 
 Each provider hears every participant's track through the same voice gate the pipeline uses. For
 each: word error rate (jiwer, lower-cased, punctuation removed) per participant and overall, the

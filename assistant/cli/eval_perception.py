@@ -1,6 +1,8 @@
-"""``python -m assistant sample-bench|stt-bench DATASET``: frame-sampling policies and
-transcription providers, measured on a recording's ground truth; ``answer-bench SOURCE...``: key
-facts found in the answers at the default threshold and all-premium."""
+"""``python -m assistant eval-sampling|eval-stt DATASET``: frame-sampling policies and
+transcription providers, measured on a recording's ground truth; ``eval-answers SOURCE...``: key
+facts found in the answers at the default threshold and all-premium (perception and answer
+quality; the speed benchmarks are ``bench``). The old names ``sample-bench`` and ``stt-bench``
+still work (``cli.registry.RENAMED``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from assistant.cli import terminal
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sample = sub.add_parser(
-        "sample-bench", help="compare frame-sampling policies on a recording's ground truth"
+        "eval-sampling", help="compare frame-sampling policies on a recording's ground truth"
     )
     sample.add_argument("dataset", help="dataset folder with truth/screen_changes.jsonl")
     sample.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -31,7 +33,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="no capture on questions: judge the policies' own rules",
     )
 
-    stt = sub.add_parser("stt-bench", help="compare transcription providers on a recording")
+    stt = sub.add_parser("eval-stt", help="compare transcription providers on a recording")
     stt.add_argument("dataset", help="dataset folder with truth/transcript.jsonl")
     stt.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stt.add_argument(
@@ -42,7 +44,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
     answers = sub.add_parser(
-        "answer-bench",
+        "eval-answers",
         help="key facts found in the answers, at the default threshold and all-premium",
         description="Replays each source with its ground-truth transcript, once with the default "
         "configuration and once all-premium, and counts the key facts whose letters and digits "
@@ -50,15 +52,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "real recordings (imported first).",
     )
     answers.add_argument("sources", nargs="+", type=Path, help="dataset or meeting folders")
-    answers.add_argument("--work", type=Path, default=Path("answer-bench"),
-                         help="scratch folder for imports and the ledger (default answer-bench)")
+    answers.add_argument("--work", type=Path, default=Path("eval-answers"),
+                         help="scratch folder for imports and the ledger (default eval-answers)")
     answers.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.command == "answer-bench":
+    if args.command == "eval-answers":
         return _answer_bench(args)
-    return _sample_bench(args) if args.command == "sample-bench" else _stt_bench(args)
+    return _sample_bench(args) if args.command == "eval-sampling" else _stt_bench(args)
 
 
 def _answer_bench(args: argparse.Namespace) -> int:
@@ -74,13 +76,13 @@ def _answer_bench(args: argparse.Namespace) -> int:
 def _sample_bench(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from assistant.benchmarks.sampling import (
+    from assistant.core.config import load_config
+    from assistant.perception_evals.sampling import (
         DEFAULT_POLICIES,
         format_sample_bench,
         require_screen_truth,
         run_sample_bench,
     )
-    from assistant.core.config import load_config
     from assistant.sessions.datasets import load_dataset
 
     dataset = load_dataset(args.dataset)
@@ -103,7 +105,7 @@ def _sample_bench(args: argparse.Namespace) -> int:
 
 
 def _stt_bench(args: argparse.Namespace) -> int:
-    from assistant.benchmarks.stt import format_stt_bench, run_stt_bench
+    from assistant.perception_evals.stt import format_stt_bench, run_stt_bench
     from assistant.sessions.datasets import load_dataset
 
     dataset = load_dataset(args.dataset)

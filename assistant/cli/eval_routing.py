@@ -1,4 +1,5 @@
-"""Command line for the routing benchmark: ``python -m assistant routing-bench CSV [CSV ...]``.
+"""Command line for the routing evaluation: ``python -m assistant eval-routing CSV [CSV ...]``
+(formerly ``routing-bench``, which still works: ``cli.registry.RENAMED``).
 
 ``add_commands(subparsers)`` adds the parser; ``run(args)`` runs it and returns the exit code. Two
 protocols, each router beside random routing (mean ± sd over ``--draws`` seeded draws) measured in
@@ -13,7 +14,7 @@ the same run:
 With two or more CSVs and no option both protocols are printed. ``--save-weights FILE`` trains the
 text router on all rows (of the ``--train`` suites, if given) for ``$WORKBENCH_TEXT_WEIGHTS``.
 Errors propagate as ``WorkbenchError``, which the main CLI prints as one line. Without the main
-CLI: ``python -m assistant.cli.routing_bench CSV``.
+CLI: ``python -m assistant.cli.eval_routing CSV``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from assistant.core.errors import ConfigError, DatasetError, WorkbenchError
 
-COMMAND = "routing-bench"
+COMMAND = "eval-routing"
 PROTOCOLS = ("in-suite", "cross-suite", "both")
 
 
@@ -117,7 +118,7 @@ def _split(value: str | None) -> list[str]:
 def resolve_suites(tokens: Sequence[str], loaded: Sequence[Any]) -> list[Any]:
     """Suites named by ``tokens``: a CSV path, or the name (or file stem) of a given CSV, or of a
     CSV in datasets/routellm (``gsm8k`` → ``routellm_gsm8k.csv``)."""
-    from assistant.analysis.benchmark import benchmark_csvs, load_suite
+    from assistant.analysis.routing_eval import benchmark_csvs, load_suite
 
     out = []
     for token in tokens:
@@ -171,7 +172,7 @@ def text_design(args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.analysis.benchmark import load_suite
+    from assistant.analysis.routing_eval import load_suite
 
     for option, value, least in (
         ("--draws", args.draws, 2),
@@ -256,7 +257,7 @@ def _cross(
 def _in_suite(
     suite: Any, names: Sequence[str], args: argparse.Namespace, design: dict[str, Any]
 ) -> dict[str, Any]:
-    from assistant.analysis.benchmark import bench_scores, evaluate, random_baseline
+    from assistant.analysis.routing_eval import bench_scores, evaluate, random_baseline
     from assistant.routing.registry import RANDOM, scorer_spec
 
     routers: dict[str, Any] = {}
@@ -295,7 +296,7 @@ def _held_out(
     name: str, suite: Any, *, folds: int, seed: int, repeats: int, design: dict[str, Any]
 ) -> dict[str, Any]:
     """Held-out metrics of a fitted router: mean (and sd) over ``repeats`` k-fold splits."""
-    from assistant.analysis.benchmark import bench_scores, evaluate
+    from assistant.analysis.routing_eval import bench_scores, evaluate
 
     rows = [
         evaluate(
