@@ -82,8 +82,11 @@ def test_a_taken_run_id_is_refused_by_design_where_the_lake_has_no_key(lake: str
 
 
 def test_a_replay_into_a_lake_equals_the_same_replay_into_a_file(
-    lake: str, tiny: Path, tmp_path: Path
+    lake: str, tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)  # nothing may be written beside a lake's connection string
     (tmp_path / "c.toml").write_text(RECORDED)
     config = load_config(tmp_path / "c.toml")
     with Ledger(tmp_path / "f.duckdb") as file:
@@ -101,6 +104,7 @@ def test_a_replay_into_a_lake_equals_the_same_replay_into_a_file(
         assert list(list_runs(ledger)["run_id"]) == ["same"]
         got = run_contents(ledger, "same")
     assert got == expected and got["requests"]
+    assert list(work.iterdir()) == []  # no run-lock folder named after "ducklake:…"
 
 
 def test_copy_a_file_into_a_lake_and_back_table_by_table(

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from assistant.core.errors import LedgerError
+from assistant.ledger.lake import is_lake
 from assistant.ledger.spool import spool_dir
 
 RUNNING = ".running"  # inside the spool folder: the spool's ingest skips dot-names
@@ -79,8 +80,10 @@ def ledger_file(sink: object) -> str | None:
     path = getattr(sink, "path", None)
     if path is None:
         path = getattr(getattr(sink, "ledger", None), "path", None)
-    if not isinstance(path, str) or path.startswith(":memory:") or "://" in path:
-        return None  # in memory, or another backend: nothing on disk to claim
+    if not isinstance(path, str) or path.startswith(":memory:") or "://" in path or is_lake(path):
+        # in memory, or another backend (a DuckLake: its writers are on other machines, and a
+        # taken run id is refused by the lake itself): nothing on this disk to claim
+        return None
     return path
 
 
