@@ -28,7 +28,7 @@ from assistant.views.live import (
     timeline,
     usd,
 )
-from assistant.views.workbench import read_runs
+from assistant.views.workbench import key_hint, read_runs
 from pages.common.cache import cached
 
 st.title("Replay")
@@ -97,7 +97,7 @@ with st.expander("Start a replay", expanded=True):
             key="replay.stt",
             help="recorded: the dataset's ground-truth transcript, for routing experiments in "
             "seconds; whisper: real offline recognition (about 8x real time); Deepgram needs "
-            "DEEPGRAM_API_KEY (offline fallback otherwise)",
+            f"{key_hint('deepgram')} (offline fallback otherwise)",
         )
         mid.selectbox("Frame sampler", list(SAMPLER_POLICIES), key="replay.policy")
         right.text_input(

@@ -51,10 +51,10 @@ T = TypeVar("T")
 
 def is_lake(target: object) -> bool:
     """Whether a ledger target is a DuckLake connection string (not a DuckDB file)."""
-    try:
-        return os.fspath(target).startswith(LAKE_PREFIX)  # type: ignore[call-overload]
-    except TypeError:
-        return False
+    if isinstance(target, str | os.PathLike):
+        path = os.fspath(target)
+        return isinstance(path, str) and path.startswith(LAKE_PREFIX)
+    return False
 
 
 def ledger_exists(target: str | os.PathLike[str]) -> bool:

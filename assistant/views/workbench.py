@@ -37,6 +37,13 @@ def provider_keys(environ: dict[str, str] | None = None) -> dict[str, bool]:
     return status
 
 
+def key_hint(vendor_name: str) -> str:
+    """The variable(s) a vendor's key is read from, as a user sets them (from the catalog)."""
+    from assistant.providers.catalog import vendor
+
+    return " or ".join(vendor(vendor_name).key_envs)
+
+
 def read_tenants(ledger_path: str | Path) -> list[str]:
     """Tenants that have runs in the ledger (empty when there is no readable ledger)."""
     view = read_runs(ledger_path)
