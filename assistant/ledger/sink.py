@@ -139,7 +139,35 @@ class DirectSink(RunSink):
         self._writer.flush()
 
 
-class PathSink(RunSink):
+class BufferedSink(RunSink):
+    """A sink that keeps appended records per table until a flush takes them (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, list[object]] = {name: [] for name in TABLES}
+        self._lock = threading.Lock()
+
+    def append(self, record: object) -> None:
+        table = _table_of(record)
+        with self._lock:
+            self._buffers[table].append(record)
+
+    def pending_rows(self) -> int:
+        with self._lock:
+            return sum(len(rows) for rows in self._buffers.values())
+
+    def _take(self) -> dict[str, list[object]]:
+        with self._lock:
+            taken = {name: rows for name, rows in self._buffers.items() if rows}
+            self._buffers = {name: [] for name in TABLES}
+        return taken
+
+    def _restore(self, taken: dict[str, list[object]]) -> None:
+        with self._lock:
+            for table, rows in taken.items():
+                self._buffers[table] = rows + self._buffers[table]
+
+
+class PathSink(BufferedSink):
     """Opens the ledger file for each flush only; spools when another process holds it.
 
     ``wait_s`` is how long a flush waits for the file before it spools (a reader's query lasts
@@ -158,8 +186,7 @@ class PathSink(RunSink):
         self.wait_s = wait_s
         self._notice = notice
         self._segments = SegmentWriter(self.path)
-        self._buffers: dict[str, list[object]] = {name: [] for name in TABLES}
-        self._lock = threading.Lock()
+        super().__init__()
         self._held_by_other = False
 
     # -- the two ways a write lands -------------------------------------------------------------
@@ -213,26 +240,6 @@ class PathSink(RunSink):
             mark_running(ledger.cursor(), run_id)
 
         self._write({}, None, ({"op": "resume_run", "run_id": run_id},), direct=resume)
-
-    def append(self, record: object) -> None:
-        table = _table_of(record)
-        with self._lock:
-            self._buffers[table].append(record)
-
-    def pending_rows(self) -> int:
-        with self._lock:
-            return sum(len(rows) for rows in self._buffers.values())
-
-    def _take(self) -> dict[str, list[object]]:
-        with self._lock:
-            taken = {name: rows for name, rows in self._buffers.items() if rows}
-            self._buffers = {name: [] for name in TABLES}
-        return taken
-
-    def _restore(self, taken: dict[str, list[object]]) -> None:
-        with self._lock:
-            for table, rows in taken.items():
-                self._buffers[table] = rows + self._buffers[table]
 
     def flush(self, checkpoint: Checkpoint | None = None) -> None:
         taken = self._take()
@@ -327,7 +334,7 @@ def open_sink(
 # -- many writers: a DuckLake ledger ---------------------------------------------------------------
 
 
-class LakeSink(RunSink):
+class LakeSink(BufferedSink):
     """Writes one process's runs into a lake (``ducklake:…``); see ``RunSink`` for the calls."""
 
     spooled_segments = 0
@@ -339,8 +346,7 @@ class LakeSink(RunSink):
         self.label = lake_label(spec)
         self.ledger = ledger if ledger is not None else Ledger(spec)
         self._owns = ledger is None
-        self._buffers: dict[str, list[object]] = {name: [] for name in TABLES}
-        self._lock = threading.Lock()
+        super().__init__()
         self.commits = 0
         """Transactions committed by this sink (each flush with rows or a checkpoint is one)."""
         self.conflicts = 0
@@ -367,26 +373,6 @@ class LakeSink(RunSink):
             mark_running(self.ledger.cursor(), run_id, worker=this_worker())
 
         self._retry(resume, f"resume run {run_id}")
-
-    def append(self, record: object) -> None:
-        table = _table_of(record)
-        with self._lock:
-            self._buffers[table].append(record)
-
-    def pending_rows(self) -> int:
-        with self._lock:
-            return sum(len(rows) for rows in self._buffers.values())
-
-    def _take(self) -> dict[str, list[object]]:
-        with self._lock:
-            taken = {name: rows for name, rows in self._buffers.items() if rows}
-            self._buffers = {name: [] for name in TABLES}
-        return taken
-
-    def _restore(self, taken: dict[str, list[object]]) -> None:
-        with self._lock:
-            for table, rows in taken.items():
-                self._buffers[table] = rows + self._buffers[table]
 
     def _commit(
         self,
