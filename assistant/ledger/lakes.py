@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from assistant.core.errors import LedgerError
 from assistant.ledger.lake import LAKE_ALIAS, is_lake, retrying
 from assistant.ledger.store import Ledger
 
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")  # the ledger's own table names
 _shared: dict[str, Ledger] = {}
 _shared_lock = threading.Lock()
 
@@ -60,7 +62,11 @@ def ledger_tables(ledger: Ledger) -> list[str]:
         )
         .fetchall()
     )
-    return [str(row[0]) for row in rows if row[0] != "schema_migrations"]
+    names = [str(row[0]) for row in rows if row[0] != "schema_migrations"]
+    odd = [n for n in names if not _IDENTIFIER.fullmatch(n)]
+    if odd:  # only our migrations' names are ever quoted into SQL below
+        raise LedgerError(f"{ledger.label} holds a table this workbench did not make: {odd[0]!r}")
+    return names
 
 
 @dataclass(frozen=True, slots=True)

@@ -750,6 +750,10 @@ ALLOWED_SQL_INTERPOLATIONS = {
     # _table_rows(): a key of the fixed _ORDER table, called with literals only
     "assistant/ledger/queries/telemetry.py": {"table", "_ORDER[table]"},
     "assistant/ledger/queries/sweep.py": {"vision", "llm"},  # the fixed _COMBINATIONS tiers
+    # ledger copy: table names from ledger_tables() (full-matched identifiers, and every one must
+    # exist in the target, which our migrations made); views "_ledger_copy_{table}"; compact:
+    # LAKE_ALIAS is a constant, `function` one of four literal DuckLake calls
+    "assistant/ledger/lakes.py": {"t", "table", "view", "LAKE_ALIAS", "function"},
 }
 
 
