@@ -773,7 +773,7 @@ def test_list_runs_figures(two_runs: Ledger) -> None:
     assert list(runs.columns) == [
         "run_id", "started_at", "ended_at", "status", "dataset_name", "tenant", "room",
         "threshold", "requests", "premium_share", "total_cost_usd", "cost_per_media_hour_usd",
-        "p50_latency_ms", "p95_latency_ms", "mean_quality", "labelled", "errors",
+        "p50_latency_ms", "p95_latency_ms", "mean_quality", "labelled", "abstained", "errors",
     ]  # fmt: skip
     assert list(runs["run_id"]) == ["run-b", "run-a"]  # newest first
     b, a = runs.iloc[0], runs.iloc[1]
