@@ -377,6 +377,9 @@ def test_the_tokenizer_loads_once_per_process_in_the_background(
         release.wait(5)
         return real(name)
 
+    for other in threading.enumerate():  # a pipeline built by an earlier test may still preload
+        if other.name == "tokenizer-preload":
+            other.join(30)
     monkeypatch.setattr(tok, "_ENCODINGS", {})
     monkeypatch.setattr(tok, "_build", slow_build)
     tok._tiktoken_count.cache_clear()
