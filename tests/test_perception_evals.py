@@ -115,3 +115,52 @@ def test_change_policy_on_the_hard_recording() -> None:
     caret = [t for t in change.kept_t_s if 66.2 <= t < 75.2]  # a caret blinks
     assert len(video) <= 4 and len(caret) <= 1  # fixed 1 FPS keeps 14 and 9
     assert change.share_of_fixed is not None and change.share_of_fixed < 0.4
+
+
+def test_whisper_decodings_are_named_in_the_spec() -> None:
+    from assistant.core.config import SttConfig
+    from assistant.core.errors import ConfigError
+    from assistant.providers import registry
+    from assistant.providers.stt import whisper
+
+    plain = registry.make_stt("whisper:tiny.en", SttConfig())
+    assert isinstance(plain, whisper.WhisperTranscriber)
+    assert plain.batched is whisper.DEFAULT_BATCHED and plain.spec == "whisper:tiny.en"
+    other = int(not whisper.DEFAULT_BATCHED)
+    flipped = registry.make_stt(f"whisper:tiny.en?batched={other}", SttConfig())
+    assert isinstance(flipped, whisper.WhisperTranscriber) and flipped.model == "tiny.en"
+    assert flipped.batched is not whisper.DEFAULT_BATCHED
+    assert flipped.spec == f"whisper:tiny.en?batched={other}"
+    with pytest.raises(ConfigError, match="use 'batched=1'"):
+        registry.make_stt("whisper:tiny.en?beam=5", SttConfig())
+
+
+def test_batched_whisper_skips_silence_and_hears_the_same_words() -> None:
+    """The demo's first voiced stretch with 20 s of silence after it: the batched pipeline (VAD)
+    decodes only the speech and writes what the whole-segment decoding writes; silence alone
+    is not decoded at all."""
+    import numpy as np
+
+    from assistant.perception_evals.stt import word_error_rate
+    from assistant.providers.stt.base import Segment
+    from assistant.providers.stt.whisper import WhisperTranscriber
+    from assistant.sessions.media import iter_audio
+
+    dataset = load_dataset(DEMO)
+    person = dataset.participants[0]
+    chunks = [c for c in iter_audio(person.audio, participant=person.identity, stop_s=20.0)]
+    voiced = WhisperTranscriber(model="tiny.en", batched=False)
+    segment = next(s for c in chunks for s in voiced.push(c))
+    speech = Segment(
+        segment.participant,
+        segment.start_s,
+        np.concatenate([segment.samples, np.zeros(20 * segment.sample_rate, np.int16)]),
+        segment.sample_rate,
+    )
+    whole = voiced.transcribe(speech).value
+    batched = WhisperTranscriber(model="tiny.en", batched=True)
+    cut = batched.transcribe(speech).value
+    assert whole and cut
+    assert word_error_rate(whole[0].text, cut[0].text) <= 0.2, (whole[0].text, cut[0].text)
+    silence = Segment(segment.participant, 0.0, np.zeros(30 * 16_000, np.int16), 16_000)
+    assert batched.transcribe(silence).value == []

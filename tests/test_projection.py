@@ -317,3 +317,85 @@ def test_tiktoken_counts_agree_with_an_independent_bpe(demo_run: Path) -> None:
     for prompt in prompts:
         ours = tok.count_text(prompt, provider="openai", model="gpt-4o")
         assert ours.tokens == len(rust.encode(prompt))
+
+
+# --- off the question's path ---------------------------------------------------------------------
+
+
+def test_projected_costs_are_counted_after_the_answer_not_in_it(tiny: Path) -> None:
+    """A question's request and inputs are emitted as it is answered; its projection only at the
+    next ``settle`` (sessions call it once the answer is out, before the checkpoint); ``finish``
+    settles what is left. The rows are the same as projecting the stored inputs afterwards."""
+    dataset = load_dataset(tiny)
+    config = recorded_config(0.0)
+    records: list[object] = []
+    pipeline = Pipeline(
+        run_id="r",
+        tenant=dataset.tenant,
+        room=dataset.room,
+        config=config,
+        emit=records.append,
+        stages=make_stages(config, dataset),
+    )
+    asked = 0
+    for event in RecordedSource(dataset).events():
+        before = len(records)
+        answered = pipeline.handle(event)
+        if answered is None:
+            continue
+        asked += 1
+        new = records[before:]
+        assert any(isinstance(r, RequestInputRecord) for r in new)
+        assert not any(isinstance(r, ProjectionRecord) for r in new)  # not on the answer's clock
+        if asked == 1:
+            pipeline.settle()
+            settled = [r for r in records[before:] if isinstance(r, ProjectionRecord)]
+            assert {r.request_id for r in settled} == {answered.request_id}
+            assert {r.scenario for r in settled} == set(DEFAULT_SCENARIOS)
+    assert asked >= 2
+    pipeline.finish()
+    inputs = [r for r in records if isinstance(r, RequestInputRecord)]
+    projected = [r for r in records if isinstance(r, ProjectionRecord) and r.request_id]
+    assert {r.request_id for r in projected} == {r.request_id for r in inputs}
+    assert len({(r.request_id, r.scenario, r.stage, r.tier) for r in projected}) == len(projected)
+    assert pipeline.recorder.project_pending() == 0
+
+
+def test_the_tokenizer_loads_once_per_process_in_the_background(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``preload`` builds an encoding in a thread; a count asked meanwhile waits for that build
+    instead of making its own, and later preloads have nothing to do."""
+    import threading
+
+    built: list[str] = []
+    release = threading.Event()
+    real = tok._build
+
+    def slow_build(name: str) -> object:
+        built.append(name)
+        release.wait(5)
+        return real(name)
+
+    for other in threading.enumerate():  # a pipeline built by an earlier test may still preload
+        if other.name == "tokenizer-preload":
+            other.join(30)
+    monkeypatch.setattr(tok, "_ENCODINGS", {})
+    monkeypatch.setattr(tok, "_build", slow_build)
+    tok._tiktoken_count.cache_clear()
+    loading = tok.preload(["o200k_base", "o200k_base"])
+    assert loading is not None
+    counted: list[tok.Count] = []
+    asking = threading.Thread(
+        target=lambda: counted.append(
+            tok.count_text("hello world", provider="openai", model="gpt-4o-mini")
+        )
+    )
+    asking.start()
+    release.set()
+    loading.join(10)
+    asking.join(10)
+    assert built == ["o200k_base"]  # one build, shared
+    assert counted == [tok.Count(2, "tiktoken:o200k_base")]
+    assert tok.preload(["o200k_base"]) is None
+    tok._tiktoken_count.cache_clear()

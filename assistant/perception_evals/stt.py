@@ -157,19 +157,20 @@ def _push(transcriber: Any, chunk: Any, recorded: dict[str, float]) -> list[Any]
 
 
 def format_stt_bench(bench: SttBench) -> str:
+    w = max([20, *(len(p.provider) + 1 for p in bench.providers)])  # whisper:tiny.en?batched=0
     lines = [
         f"{bench.dataset}: word error rate against the ground-truth transcript",
-        f"{'provider':<20}{'WER':>7}{'RTF':>8}{'sent s':>9}{'recorded s':>12}{'sent':>7}"
+        f"{'provider':<{w}}{'WER':>7}{'RTF':>8}{'sent s':>9}{'recorded s':>12}{'sent':>7}"
         f"{'calls':>7}{'cost':>11}  WER by participant",
     ]
     for p in bench.providers:
         if p.skipped:
-            lines.append(f"{p.provider:<20}skipped: {p.skipped}")
+            lines.append(f"{p.provider:<{w}}skipped: {p.skipped}")
             continue
         sent, rec = sum(p.billed_audio_s.values()), sum(p.recorded_audio_s.values())
         by = ", ".join(f"{k} {v:.2f}" for k, v in p.wer_by_participant.items())
         lines.append(
-            f"{p.provider:<20}{p.wer or 0:>7.3f}{p.rtf or 0:>8.3f}{sent:>9.1f}{rec:>12.1f}"
+            f"{p.provider:<{w}}{p.wer or 0:>7.3f}{p.rtf or 0:>8.3f}{sent:>9.1f}{rec:>12.1f}"
             f"{sent / rec if rec else 0:>7.0%}{p.calls:>7}{'$' + format(p.cost_usd or 0, '.5f'):>11}"
             f"  {by}"
         )

@@ -75,6 +75,8 @@ class Pipeline:
             emit=lambda record: self.emit(record),
             projector=Projector.default(self.stages.pricer) if self.project_costs else None,
         )
+        if self.recorder.projector is not None:
+            self.recorder.projector.preload()
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: Event) -> RequestRecord | None:
@@ -93,6 +95,13 @@ class Pipeline:
     def finish(self) -> None:
         for segment in self.stages.transcriber.flush():
             self._transcribe(segment)
+        self.settle()
+
+    def settle(self) -> None:
+        """Emit what was kept off the questions' path: the projected cost of the requests
+        answered since the last call. Call it after an answer is out and before a checkpoint
+        (``finish`` calls it too)."""
+        self.recorder.project_pending()
 
     # -- resuming ---------------------------------------------------------------------------
     def restore(
@@ -134,7 +143,8 @@ class Pipeline:
     # -- questions ---------------------------------------------------------------------------
     def ask(self, question: Question) -> RequestRecord:
         """Answer one question. Its records are made after the request is timed, so neither
-        pricing nor a ledger flush counts as request latency."""
+        pricing nor a ledger flush counts as request latency; its projected cost is emitted by
+        the next ``settle``."""
         record = self.recorder.observe(self._answer(question))
         assert record is not None
         return record

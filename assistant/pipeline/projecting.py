@@ -9,6 +9,7 @@ projection counts what would have been sent. Measured costs are never touched he
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from assistant.core.errors import ConfigError
@@ -25,6 +26,7 @@ from assistant.pricing.projection import (
     project_stt,
     project_tier,
 )
+from assistant.pricing.tokens import encoding_name, preload
 from assistant.providers.llm.prompts import SYSTEM_PROMPT, user_message
 from assistant.providers.vision.cloud import VISION_PROMPT, sent_size
 
@@ -73,6 +75,18 @@ class Projector:
             check_scenario(scenario, pricer)
         self.scenarios = tuple(scenarios)
         self.pricer = pricer
+
+    def preload(self) -> threading.Thread | None:
+        """Load the scenarios' tokenizers in the background (once per process), so that the
+        first request's projection does not wait about a second for them."""
+        names = set()
+        for scenario in self.scenarios:
+            for spec in [*scenario.llm.values(), *scenario.vision.values()]:
+                provider, _, model = spec.partition(":")
+                name = encoding_name(provider, model)
+                if name is not None:
+                    names.add(name)
+        return preload(names)
 
     @classmethod
     def default(cls, pricer: Pricer) -> Projector | None:

@@ -70,6 +70,7 @@ class RequestRecorder:
         self.pricer = pricer
         self.emit = emit
         self.projector = projector  # projected cloud costs, kept apart from measured ones
+        self._unprojected: list[tuple[RequestInputRecord, float]] = []  # see ``project_pending``
         self._ids = count()
         self.spent_usd = 0.0  # transcription and routed requests so far (what a budget limits)
 
@@ -232,12 +233,24 @@ class RequestRecorder:
         return record
 
     def _inputs(self, request_id: str, run: TierRun, media_t_s: float, *, routed: bool) -> None:
-        """What the tier would have sent to cloud adapters, and its projected cost."""
+        """What the tier would have sent to cloud adapters; its projected cost is counted later
+        (``project_pending``)."""
         record = input_record(self.run_id, request_id, run, routed=routed)
         self.emit(record)
         if self.projector is not None:
-            for row in self.projector.request(record, media_t_s=media_t_s):
-                self.emit(row)
+            self._unprojected.append((record, media_t_s))
+
+    def project_pending(self) -> int:
+        """Emit the projected cost of the requests recorded since the last call; how many.
+        Counting their tokens takes longer than the rest of a request's bookkeeping, so it is
+        kept off the question's path: the caller runs it once the answer is out, before the
+        checkpoint that stores the request's rows."""
+        pending, self._unprojected = self._unprojected, []
+        if self.projector is not None:
+            for record, media_t_s in pending:
+                for row in self.projector.request(record, media_t_s=media_t_s):
+                    self.emit(row)
+        return len(pending)
 
     def _tier_calls(
         self, run: TierRun, request_id: str, media_t_s: float, paid: dict[int, float]

@@ -32,9 +32,9 @@ import gzip
 import hashlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ TOKENS_PER_MESSAGE = 3  # <|im_start|>{role}\n ... <|im_end|>\n
 REPLY_PRIMING = 3  # <|im_start|>assistant<|message|>
 
 _LOCK = threading.Lock()
+_LOADING = threading.Lock()  # one build per encoding and process, whichever thread asks first
+_ENCODINGS: dict[str, Any | None] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,37 @@ def encoding_name(provider: str, model: str) -> str | None:
     )
 
 
-@cache
 def _encoding(name: str) -> Any | None:
+    """tiktoken's ``Encoding`` for ``name``, built once per process (about a second: see
+    ``preload``); a thread that asks while another builds it waits for that build."""
+    if name in _ENCODINGS:
+        return _ENCODINGS[name]
+    with _LOADING:
+        if name not in _ENCODINGS:
+            _ENCODINGS[name] = _build(name)
+        return _ENCODINGS[name]
+
+
+def preload(names: Iterable[str]) -> threading.Thread | None:
+    """Build these encodings in a background thread, so that no request pays for the load; None
+    when they are all built already."""
+    todo = sorted({n for n in names if n not in _ENCODINGS})
+    if not todo:
+        return None
+
+    def load() -> None:
+        for name in todo:
+            try:
+                _encoding(name)
+            except Exception:  # not kept: the first count builds it again and raises there
+                return
+
+    thread = threading.Thread(target=load, name="tokenizer-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _build(name: str) -> Any | None:
     """tiktoken's ``Encoding`` built by tiktoken's own constructor, its ranks read from the
     bundled file after checking the hash tiktoken pins; None when either package is missing."""
     import importlib.util
@@ -117,9 +148,17 @@ def count_text(text: str, *, provider: str, model: str) -> Count:
     """Tokens of ``text`` for ``provider:model``: exact where the tokenizer works offline."""
     name = encoding_name(provider, model)
     encoding = _encoding(name) if name else None
-    if encoding is None:
+    if name is None or encoding is None:
         return Count(estimate_tokens(text), ESTIMATE)
-    return Count(len(encoding.encode(text, disallowed_special=())), f"tiktoken:{name}")
+    return Count(_tiktoken_count(name, text), f"tiktoken:{name}")
+
+
+@lru_cache(maxsize=512)
+def _tiktoken_count(name: str, text: str) -> int:
+    """Memoized: the system and vision prompts recur in every request."""
+    encoding = _encoding(name)
+    assert encoding is not None
+    return len(encoding.encode(text, disallowed_special=()))
 
 
 def estimate_tokens(text: str) -> int:

@@ -70,8 +70,11 @@ def cloud_options(target: CloudTarget) -> CloudOptions:
 
 
 def _whisper(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
-    cls: type[Transcriber] = _load("assistant.providers.stt.whisper:WhisperTranscriber")
-    return cls(model=split_spec(spec)[1] or "tiny.en", config=stt)
+    module = "assistant.providers.stt.whisper"
+    cls: Any = _load(f"{module}:WhisperTranscriber")
+    model, batched = _load(f"{module}:parse_model")(split_spec(spec)[1])
+    transcriber: Transcriber = cls(model=model, config=stt, batched=batched)
+    return transcriber
 
 
 def _recorded(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:

@@ -501,6 +501,10 @@ class LiveSession:
         self._checkpoint()
 
     def _checkpoint(self) -> None:
+        try:  # the answers' projected costs, counted once they are out
+            self.pipeline.settle()
+        except Exception as exc:  # a projection must not keep the measured rows from the sink
+            self._failed(exc)
         try:
             self.driver.checkpoint(self._events_done, self._reached_s)
             self.stats.checkpoints += 1

@@ -235,6 +235,7 @@ def _run(
                     done = index + 1
                 else:
                     pipeline.handle(event)
+                    pipeline.settle()  # a question's projected cost, off its answer's clock
                     done = index + 1
                     append_rows()
                     if isinstance(event, Question) or driver.pending_rows() >= FLUSH_ROWS:
