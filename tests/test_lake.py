@@ -192,3 +192,33 @@ def test_a_file_from_a_newer_duckdb_is_refused_naming_the_command_that_converts_
                           env=env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].endswith(f"ledger convert {path}")
+
+
+def test_a_conflict_the_store_wrapped_is_retried_and_other_errors_are_not() -> None:
+    """``Ledger.start_run`` names the run in a LedgerError raised from DuckLake's conflict: that
+    commit must be tried again like a bare conflict (a bench writer gave up on it once)."""
+    from assistant.ledger.lake import is_conflict, retrying
+
+    conflict = duckdb.TransactionException(
+        "Failed to commit DuckLake transaction. Transaction conflict - attempting to insert into "
+        "table with index \"6\" - but another transaction has deleted from it"
+    )
+    tries: list[int] = []
+
+    def start_run() -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            try:
+                raise conflict
+            except duckdb.Error as e:
+                raise LedgerError(f"cannot record run r in the lake: {e}") from e
+        return "recorded"
+
+    assert retrying(start_run, what="record run r") == "recorded" and len(tries) == 3
+    assert not is_conflict(LedgerError("run r is already in the ledger"))
+
+    def taken() -> None:
+        raise LedgerError("run r is already in the ledger")
+
+    with pytest.raises(LedgerError, match="already in the ledger"):
+        retrying(taken, what="record run r")

@@ -182,7 +182,11 @@ def use_lake(cur: duckdb.DuckDBPyConnection) -> None:
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """A commit that lost to another writer's (DuckLake's optimistic concurrency): try again."""
+    """A commit that lost to another writer's (DuckLake's optimistic concurrency): try again.
+    A ``LedgerError`` raised from such a failure (the store names the run it could not record)
+    counts too."""
+    if isinstance(exc, LedgerError) and exc.__cause__ is not None:
+        return is_conflict(exc.__cause__)
     text = str(exc).lower()
     return isinstance(exc, duckdb.Error) and (
         "conflict" in text
@@ -201,7 +205,7 @@ def retrying(action: Callable[[], T], *, what: str, give_up_s: float = COMMIT_RE
         attempt += 1
         try:
             return action()
-        except duckdb.Error as e:
+        except (duckdb.Error, LedgerError) as e:
             if not is_conflict(e):
                 raise
             if time.monotonic() >= deadline:
