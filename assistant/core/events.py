@@ -26,6 +26,8 @@ class VideoFrame:
     height: int
     luma: np.ndarray
     to_rgb: Callable[[], np.ndarray]
+    # a digest of every decoded pixel, taken without converting (None: the RGB's is used)
+    content_key: Callable[[], str] | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,16 +76,47 @@ class Utterance:
     words: tuple[Word, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class KeptFrame:
-    """A frame the sampler kept, converted to RGB once."""
+    """A frame the sampler kept. ``rgb`` is the array, or a function that converts the decoded
+    frame: then it is converted once, the first time a reader (a screen reading) asks for it,
+    and a kept frame that no question reads is never converted."""
 
     track: str
     t_s: float
-    rgb: np.ndarray
     digest: str
     reason: str
     change_score: float
+    width: int
+    height: int
+    _rgb: list[np.ndarray | Callable[[], np.ndarray]] = field(repr=False, compare=False)
+
+    def __init__(
+        self, track: str, t_s: float, rgb: np.ndarray | Callable[[], np.ndarray], *,
+        digest: str, reason: str, change_score: float,
+        width: int | None = None, height: int | None = None,
+    ) -> None:
+        if isinstance(rgb, np.ndarray):
+            height, width = rgb.shape[:2]
+        if width is None or height is None:
+            raise ValueError("a kept frame converted on demand needs its width and height")
+        for name, value in (
+            ("track", track), ("t_s", t_s), ("digest", digest), ("reason", reason),
+            ("change_score", change_score), ("width", int(width)), ("height", int(height)),
+            ("_rgb", [rgb]),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The frame as H x W x 3 uint8, converted on first use (safe from several threads: at
+        worst two convert it and one result is kept)."""
+        held = self._rgb[0]
+        if isinstance(held, np.ndarray):
+            return held
+        rgb = held()
+        self._rgb[0] = rgb
+        return rgb
 
 
 @dataclass(frozen=True, slots=True)

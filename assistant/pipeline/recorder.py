@@ -93,7 +93,7 @@ class RequestRecorder:
     # -- frames and speech -------------------------------------------------------------------
     def _frame(self, kept: FrameKept) -> None:
         frame = kept.frame
-        height, width = frame.rgb.shape[:2]
+        width, height = frame.width, frame.height  # read without converting it
         self.emit(
             FrameRecord(
                 run_id=self.run_id,

@@ -2,7 +2,8 @@
 
 A policy sees every frame's luminance (the Y plane as decoded, never converted) through a strided
 thumbnail at most 160 pixels wide (every 8th pixel up to 1280x720, every 12th at 1920x1080), and
-answers keep or drop; only kept frames are converted to RGB. Policies:
+answers keep or drop; only kept frames are converted to RGB, and only when something reads
+them. Policies:
 
 - ``fixed``: one frame every ``1/fps`` seconds (the seed's 1 FPS of 30).
 - ``voice_activity``: ``speaking_fps`` while anyone speaks, ``silent_fps`` otherwise (LiveKit
@@ -22,6 +23,7 @@ import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +61,9 @@ def change_score(a: np.ndarray | None, b: np.ndarray) -> float:
 
 def digest(rgb: np.ndarray) -> str:
     """Content key of a kept frame (all its pixels): analysis is cached on it, so two screens that
-    differ by one character never share a key. Computed only for kept frames."""
+    differ by one character never share a key. Computed only for kept frames, and only for those
+    whose source has no key of its own (a decoded file's frames are keyed on their YUV planes,
+    ``sessions.media.yuv_key``, so that a kept frame is never converted just to name it)."""
     return hashlib.blake2b(np.ascontiguousarray(rgb).tobytes(), digest_size=8).hexdigest()
 
 
@@ -106,14 +110,21 @@ class Sampler(ABC):
     def _keep(self, frame: VideoFrame, thumb: np.ndarray, reason: str) -> KeptFrame:
         score = change_score(self._last_thumb, thumb)
         self._last_thumb = np.array(thumb)
-        rgb = frame.to_rgb()
+        rgb: np.ndarray | Callable[[], np.ndarray] = frame.to_rgb  # converted when first read
+        if frame.content_key is not None:
+            key = frame.content_key()
+        else:
+            rgb = frame.to_rgb()
+            key = digest(rgb)
         kept = KeptFrame(
-            track=frame.track,
-            t_s=frame.t_s,
-            rgb=rgb,
-            digest=digest(rgb),
+            frame.track,
+            frame.t_s,
+            rgb,
+            digest=key,
             reason=reason,
             change_score=round(score, 5),
+            width=frame.width,
+            height=frame.height,
         )
         self.kept.append(kept)
         return kept
@@ -122,27 +133,41 @@ class Sampler(ABC):
         return self.kept[-1] if self.kept else None
 
 
+class RateGrid:
+    """The rate samplers' one rule: the first frame, then the first frame at or after each step
+    of a grid anchored on it. The decoder (``sessions.decoding``) runs the same rule ahead of the
+    sampler to decode only the frames it will keep."""
+
+    __slots__ = ("last_t_s",)
+
+    def __init__(self) -> None:
+        self.last_t_s: float | None = None
+
+    def admit(self, t_s: float, period_s: float) -> str | None:
+        """The reason a frame at ``t_s`` is kept ("first", "interval"), or None."""
+        if self.last_t_s is None:
+            self.last_t_s = t_s
+            return "first"
+        # keep the schedule on the grid of the first frame so 1 FPS of 30 keeps exactly one in 30
+        if t_s + 1e-6 >= self.last_t_s + period_s:
+            self.last_t_s += period_s * max(1, int((t_s + 1e-6 - self.last_t_s) / period_s))
+            return "interval"
+        return None
+
+
 class _RateSampler(Sampler):
     """Keeps a frame whenever ``1 / rate`` seconds have passed since the last one."""
 
     def __init__(self, config: SamplingConfig) -> None:
         super().__init__(config)
-        self._last_t_s: float | None = None
+        self._grid = RateGrid()
 
     @abstractmethod
     def fps(self) -> float:
         """The rate in force now."""
 
     def decide(self, frame: VideoFrame, thumb: np.ndarray) -> str | None:
-        if self._last_t_s is None:
-            self._last_t_s = frame.t_s
-            return "first"
-        # keep the schedule on the grid of the first frame so 1 FPS of 30 keeps exactly one in 30
-        period = 1.0 / self.fps()
-        if frame.t_s + 1e-6 >= self._last_t_s + period:
-            self._last_t_s += period * max(1, int((frame.t_s + 1e-6 - self._last_t_s) / period))
-            return "interval"
-        return None
+        return self._grid.admit(frame.t_s, 1.0 / self.fps())
 
 
 class FixedRateSampler(_RateSampler):
@@ -273,6 +298,15 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
 SAMPLERS: dict[str, type[Sampler]] = {
     s.name: s for s in (FixedRateSampler, VoiceActivitySampler, ChangeSampler)
 }
+
+
+def decode_period_s(config: SamplingConfig) -> float | None:
+    """The period of the only frames ``config``'s policy can keep, when that is known before
+    decoding (``fixed``: one frame every ``1 / fps`` seconds on the grid of the first), so the
+    decoder may skip the rest; None when the policy must see every frame."""
+    if config.policy == FixedRateSampler.name and config.fps > 0:
+        return 1.0 / config.fps
+    return None
 
 
 def make_sampler(config: SamplingConfig) -> Sampler:

@@ -6,8 +6,9 @@ sees a traceback from inside FFmpeg. Decoding streams: memory does not grow with
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -265,13 +266,23 @@ def luma_of(frame: Any) -> np.ndarray:
 
 
 def iter_video(
-    path: Path, *, track: str = "screen", limits: Limits | None = None, stop_s: float | None = None
+    path: Path, *, track: str = "screen", limits: Limits | None = None, stop_s: float | None = None,
+    every_s: float | None = None,
 ) -> Iterator[VideoFrame]:
     """Every frame of the file, in order, with its media time; a frame over ``limits`` (default
     :meth:`Limits.from_env`) stops it with a DatasetError. ``stop_s`` (an interrupted recording,
-    checked to decode that far): frames after it are not read, and its torn tail is not an error."""
-    av = _av()
+    checked to decode that far): frames after it are not read, and its torn tail is not an error.
+    ``every_s``: only the frames a ``fixed`` sampler with that period keeps, decoding no more
+    than they need (``sessions.decoding``)."""
     limits = limits or Limits.from_env()
+    if every_s is not None:
+        from assistant.sessions.decoding import iter_sampled_video
+
+        yield from iter_sampled_video(
+            path, track=track, period_s=every_s, limits=limits, stop_s=stop_s
+        )
+        return
+    av = _av()
     container = _open(path, "video")
     try:
         stream = container.streams.video[0]
@@ -279,29 +290,62 @@ def iter_video(
         t_s = 0.0
         try:
             for frame in container.decode(stream):
-                check_frame_size(path, frame.width, frame.height, limits)
                 if frame.pts is not None:
                     t_s = float(frame.pts * stream.time_base)
                 if stop_s is not None and t_s > stop_s:
                     return
-                yield VideoFrame(
-                    track=track,
-                    t_s=t_s,
-                    width=frame.width,
-                    height=frame.height,
-                    luma=luma_of(frame),
-                    to_rgb=_rgb_converter(frame),
-                )
+                yield video_frame(path, frame, track=track, t_s=t_s, limits=limits)
         except av.FFmpegError as exc:
             if stop_s is not None:
                 return
-            raise DatasetError(
-                path,
-                f"decoding failed at {t_s:.1f} s ({exc.strerror or exc})",
-                f"The file is corrupt: {_REENCODE}",
-            ) from exc
+            raise decoding_error(path, t_s, exc) from exc
     finally:
         container.close()
+
+
+def video_frame(path: Path, frame: Any, *, track: str, t_s: float, limits: Limits) -> VideoFrame:
+    """A decoded frame as the pipeline's event: its Y plane as is, RGB only when asked for."""
+    check_frame_size(path, frame.width, frame.height, limits)
+    return VideoFrame(
+        track=track,
+        t_s=t_s,
+        width=frame.width,
+        height=frame.height,
+        luma=luma_of(frame),
+        to_rgb=_rgb_converter(frame),
+        content_key=yuv_key(frame),
+    )
+
+
+def yuv_key(frame: Any) -> Callable[[], str] | None:
+    """A digest of an 8-bit planar YUV frame's visible pixels, read from its planes as decoded
+    (half the bytes of its RGB, and no conversion); None for other formats."""
+    name = frame.format.name
+    if not (name.startswith("yuv") and name.endswith("p") and not name.startswith("yuva")):
+        return None
+    if any(c.bits != 8 for c in frame.format.components):
+        return None
+
+    def key() -> str:
+        h = hashlib.blake2b(digest_size=8)
+        h.update(f"{name} {frame.width}x{frame.height}".encode())
+        for plane in frame.planes:
+            if plane.line_size == plane.width:
+                h.update(plane)
+            else:  # rows padded for alignment: the padding is not picture
+                rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                h.update(np.ascontiguousarray(rows[:, : plane.width]).tobytes())
+        return h.hexdigest()
+
+    return key
+
+
+def decoding_error(path: Path, t_s: float, exc: Any) -> DatasetError:
+    return DatasetError(
+        path,
+        f"decoding failed at {t_s:.1f} s ({exc.strerror or exc})",
+        f"The file is corrupt: {_REENCODE}",
+    )
 
 
 def _rgb_converter(frame: Any) -> Any:

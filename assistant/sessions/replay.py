@@ -19,6 +19,7 @@ from assistant.ledger.records import RunRecord
 from assistant.ledger.sink import RunSink, open_sink
 from assistant.pipeline.answers import AnswerCache
 from assistant.pipeline.orchestrator import Pipeline
+from assistant.pipeline.sampling import decode_period_s
 from assistant.pipeline.stages import Stages
 from assistant.sessions.datasets import Dataset
 from assistant.sessions.driver import (
@@ -99,7 +100,10 @@ def replay(
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
     sink = open_sink(ledger, notice=notice)
     driver = RunDriver(sink, run_id, dataset_stages(config, dataset, sink, notice))
-    source: RecordedSource | PacedSource = RecordedSource(dataset)
+    # decode only the frames the sampler can keep (paced too: ``resume`` counts the same events)
+    source: RecordedSource | PacedSource = RecordedSource(
+        dataset, frame_every_s=decode_period_s(config.sampling)
+    )
     if paced_speed is not None:
         source = PacedSource(source, speed=paced_speed)
     driver.start(
@@ -174,7 +178,7 @@ def resume(
         dataset,
         driver=driver,
         config=config,
-        source=RecordedSource(dataset),
+        source=RecordedSource(dataset, frame_every_s=decode_period_s(config.sampling)),
         progress=progress,
         both_tiers=state.both_tiers,
         answer_cache=answer_cache,

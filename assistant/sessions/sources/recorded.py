@@ -24,9 +24,14 @@ def available_at(event: Event) -> float:
 class RecordedSource(Source):
     kind = "recorded"
 
-    def __init__(self, dataset: Dataset, *, audio_chunk_s: float = 0.5) -> None:
+    def __init__(
+        self, dataset: Dataset, *, audio_chunk_s: float = 0.5, frame_every_s: float | None = None
+    ) -> None:
+        """``frame_every_s``: yield only the frames a ``fixed`` sampler with that period keeps
+        (``pipeline.sampling.decode_period_s``), decoding no more than they need."""
         self.dataset = dataset
         self.audio_chunk_s = audio_chunk_s
+        self.frame_every_s = frame_every_s
 
     @property
     def duration_s(self) -> float:
@@ -36,7 +41,7 @@ class RecordedSource(Source):
         stop_s = self.dataset.duration_s if self.dataset.interrupted else None
         streams: list[Iterator[Event]] = [
             iter_video(self.dataset.screen, track=f"{self.dataset.screen_participant}:screen",
-                       stop_s=stop_s)
+                       stop_s=stop_s, every_s=self.frame_every_s)
         ]
         streams += [
             iter_audio(p.audio, participant=p.identity, chunk_s=self.audio_chunk_s, stop_s=stop_s)
