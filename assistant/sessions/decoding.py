@@ -44,6 +44,11 @@ class _Gop:
         self.clean = True  # every packet has a time and none is shown before the key frame
 
 
+def _send(codec: Any, packet: Any) -> list[Any]:
+    """One packet into the decoder (None: flush), the frames that come out."""
+    return list(codec.decode(packet))
+
+
 def _gops(container: Any, stream: Any, stop_s: float | None) -> Iterator[_Gop]:
     """The stream's packets grouped by key frame (demuxed, not decoded), up to the first GOP
     that starts after ``stop_s``."""
@@ -82,7 +87,7 @@ def planned_frames(
     every = False  # past an unclean GOP: decode and offer everything
 
     def decoded(packet: Any) -> Iterator[tuple[Any, float]]:
-        for frame in codec.decode(packet):
+        for frame in _send(codec, packet):
             if frame.pts is not None and (every or frame.pts in wanted):
                 wanted.discard(frame.pts)
                 yield frame, float(frame.pts * base)
