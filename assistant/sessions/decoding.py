@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from assistant.core.events import VideoFrame
-from assistant.core.limits import Limits
 from assistant.pipeline.sampling import RateGrid
 
 PLANNED_CODECS = frozenset({"h264"})
@@ -125,37 +122,3 @@ def planned_frames(
         yield from run(previous, None)
     codec.skip_frame = "DEFAULT"
     yield from decoded(None)
-
-
-def iter_sampled_video(
-    path: Path, *, track: str, period_s: float, limits: Limits, stop_s: float | None
-) -> Iterator[VideoFrame]:
-    """``media.iter_video``, but only the frames a fixed sampler with ``period_s`` keeps (all of
-    them for a codec the plan does not cover)."""
-    from assistant.sessions.media import _av, _open, decoding_error, video_frame
-
-    av = _av()
-    container = _open(path, "video")
-    try:
-        stream = container.streams.video[0]
-        if stream.codec_context.name not in PLANNED_CODECS:
-            stream.thread_type = "AUTO"
-            frames: Iterator[tuple[Any, float]] = (
-                (f, float(f.pts * stream.time_base)) for f in container.decode(stream)
-                if f.pts is not None
-            )
-        else:  # frame threads too: each packet carries the skip_frame set when it was sent
-            stream.thread_type = "AUTO"
-            frames = planned_frames(container, stream, period_s=period_s, stop_s=stop_s)
-        t_s = 0.0
-        try:
-            for frame, t_s in frames:
-                if stop_s is not None and t_s > stop_s:
-                    return
-                yield video_frame(path, frame, track=track, t_s=t_s, limits=limits)
-        except av.FFmpegError as exc:
-            if stop_s is not None:
-                return
-            raise decoding_error(path, t_s, exc) from exc
-    finally:
-        container.close()

@@ -273,25 +273,23 @@ def iter_video(
     :meth:`Limits.from_env`) stops it with a DatasetError. ``stop_s`` (an interrupted recording,
     checked to decode that far): frames after it are not read, and its torn tail is not an error.
     ``every_s``: only the frames a ``fixed`` sampler with that period keeps, decoding no more
-    than they need (``sessions.decoding``)."""
-    limits = limits or Limits.from_env()
-    if every_s is not None:
-        from assistant.sessions.decoding import iter_sampled_video
+    than they need (``sessions.decoding``; every frame for a codec it does not cover)."""
+    from assistant.sessions.decoding import PLANNED_CODECS, planned_frames
 
-        yield from iter_sampled_video(
-            path, track=track, period_s=every_s, limits=limits, stop_s=stop_s
-        )
-        return
     av = _av()
+    limits = limits or Limits.from_env()
     container = _open(path, "video")
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = "AUTO"  # planned too: each packet carries its own skip_frame
+        frames = (
+            planned_frames(container, stream, period_s=every_s, stop_s=stop_s)
+            if every_s is not None and stream.codec_context.name in PLANNED_CODECS
+            else _timed(container.decode(stream), stream.time_base)
+        )
         t_s = 0.0
         try:
-            for frame in container.decode(stream):
-                if frame.pts is not None:
-                    t_s = float(frame.pts * stream.time_base)
+            for frame, t_s in frames:
                 if stop_s is not None and t_s > stop_s:
                     return
                 yield video_frame(path, frame, track=track, t_s=t_s, limits=limits)
@@ -301,6 +299,15 @@ def iter_video(
             raise decoding_error(path, t_s, exc) from exc
     finally:
         container.close()
+
+
+def _timed(frames: Iterator[Any], time_base: Any) -> Iterator[tuple[Any, float]]:
+    """Each decoded frame with its media time (a frame without one keeps the last)."""
+    t_s = 0.0
+    for frame in frames:
+        if frame.pts is not None:
+            t_s = float(frame.pts * time_base)
+        yield frame, t_s
 
 
 def video_frame(path: Path, frame: Any, *, track: str, t_s: float, limits: Limits) -> VideoFrame:
