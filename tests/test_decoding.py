@@ -22,9 +22,10 @@ from assistant.sessions.media import iter_video
 FPS = 30
 
 
-def _video(path: Path, *, seconds: float, keyframe_every: int) -> Path:
+def _video(path: Path, *, seconds: float, keyframe_every: int, open_gop: bool = False) -> Path:
     """Synthetic H.264 at 30 fps with B-frames: a bar that moves every frame over a pattern that
-    changes every 0.7 s, a key frame every ``keyframe_every`` frames (no scene-cut extras)."""
+    changes every 0.7 s, a key frame every ``keyframe_every`` frames (no scene-cut extras);
+    ``open_gop``: B-frames after a key frame may be shown before it and refer to the GOP before."""
     rng = np.random.default_rng(7)
     patterns = [rng.integers(0, 255, (48, 80, 3), dtype=np.uint8) for _ in range(16)]
     with av.open(str(path), "w") as out:
@@ -32,7 +33,7 @@ def _video(path: Path, *, seconds: float, keyframe_every: int) -> Path:
         stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
         stream.time_base = Fraction(1, FPS)
         stream.options = {"g": str(keyframe_every), "keyint_min": str(keyframe_every),
-                          "bf": "3", "x264-params": "scenecut=0"}
+                          "bf": "3", "x264-params": "scenecut=0" + (":open-gop=1" if open_gop else "")}
         for i in range(int(seconds * FPS)):
             image = np.kron(patterns[int(i / FPS / 0.7) % 16], np.ones((2, 2, 1), np.uint8))
             image[:, (i * 3) % 160] = 255
@@ -109,6 +110,21 @@ def test_sparse_key_frames_decode_what_the_kept_frames_need(
 def test_planned_decode_stops_where_an_interrupted_recording_stops(key_each_five: Path) -> None:
     frames = list(iter_video(key_each_five, every_s=1.0, stop_s=6.5))
     assert [f.t_s for f in frames] == pytest.approx([0, 1, 2, 3, 4, 5, 6])
+
+
+def test_an_open_gop_is_decoded_in_full_from_there_on(tmp_path: Path) -> None:
+    path = _video(tmp_path / "open.mp4", seconds=6.0, keyframe_every=45, open_gop=True)
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        packets = [(float(p.pts * stream.time_base), p.is_keyframe)
+                   for p in c.demux(stream) if p.size]
+    second_key = next(i for i, (_, key) in enumerate(packets) if key and i)
+    assert any(t < packets[second_key][0] for t, _ in packets[second_key:])  # leading frames
+    offered = [f.t_s for f in iter_video(path, every_s=1.0)]
+    assert offered[:2] == pytest.approx([0.0, 1.0])  # the first GOP as planned
+    assert offered == sorted(offered) and len(offered) < len(packets)
+    assert {t for t, _ in packets[second_key:]} <= set(offered)  # then every frame
+    assert _kept(path, every_s=1.0) == _kept(path, every_s=None)
 
 
 def test_only_the_fixed_policy_plans_its_frames() -> None:
