@@ -31,3 +31,80 @@ def test_cheap_ocr_reads_small_print_from_full_resolution_crops() -> None:
     # positions are fractions of the frame as captured
     block = next(b for b in reading.blocks if "Summary" in b.text)
     assert block.box is not None and 0.05 < block.box.x0 < 0.1 and 0.4 < block.box.y0 < 0.45
+
+
+def _answer(question: str, screen: str, model: str = "extractive-1") -> str:
+    from assistant.core.events import Passage
+    from assistant.providers.llm.base import AnswerRequest
+    from assistant.providers.llm.local import LocalExtractiveLLM
+
+    request = AnswerRequest(question, screen=(Passage("screen", screen),))
+    return LocalExtractiveLLM(model=model).answer(request).value.text
+
+
+_LATENCY = """# Service latency
+
+| Endpoint | Calls | Median (ms) | Mean (ms) |
+| --- | --- | --- | --- |
+| /login | 120 | 12 | 10.5 |
+| /search | 118 | 40 | 42.25 |
+| /export | 7 | 300 | 310.75 |
+"""
+
+
+def test_answerer_computes_a_difference_of_two_cells_in_one_column() -> None:
+    answer = _answer("How much longer is the mean time of /search than that of /login?", _LATENCY)
+    assert "42.25 - 10.5 = 31.75" in answer
+    # both operands are quoted with their headers and cited
+    assert "/search · Mean (ms) · 42.25 [" in answer and "/login · Mean (ms) · 10.5 [" in answer
+
+
+def test_answerer_computes_a_sum_and_names_the_rows_by_their_terms() -> None:
+    screen = """Files written
+
+| file | comment | size |
+| --- | --- | --- |
+| a.csv | raw data | 1,200 |
+| b.md | summary table | 407 |
+| c.md | notes | 322 |
+"""
+    answer = _answer("How big are b.md and c.md together?", screen, model="extractive-3")
+    assert answer.startswith("407 + 322 = 729")
+
+
+def test_answerer_computes_nothing_unasked_or_without_both_operands() -> None:
+    assert " = " not in _answer("What is the mean time of /search?", _LATENCY)
+    # one operand is not on the screen: the read values are quoted, nothing is computed
+    assert " = " not in _answer("How much longer is the mean time of /search than /upload?",
+                                _LATENCY)
+
+
+def test_answerer_prefers_the_value_under_the_label_the_question_names() -> None:
+    screen = """Create new backup job
+
+Retention days
+30
+
+Server
+10.0.4.21
+
+Advanced options
+"""
+    answer = _answer("Which server is the new backup job writing to?", screen)
+    assert answer.startswith("Server · 10.0.4.21") and "Create" not in answer
+
+
+def test_answerer_does_not_answer_with_a_table_header_row() -> None:
+    screen = """# Quarterly sales
+
+| Region | Revenue |
+| --- | --- |
+| EMEA | 1.3 |
+| APAC | 0.9 |
+"""
+    answer = _answer("Which region has the highest revenue?", screen)
+    assert not answer.startswith("Region · Revenue")
+    assert "EMEA" in answer
+    # asked about the columns, the header row is an answer
+    answer = _answer("Which columns does the revenue table have?", screen)
+    assert answer.startswith("Region · Revenue")

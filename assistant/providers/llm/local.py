@@ -18,6 +18,7 @@ conclusion, and a question worded unlike anything on the screen finds only what 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
@@ -29,6 +30,7 @@ from assistant.core.events import Answer, Passage, Usage
 from assistant.core.screen import CELL_SEPARATOR, ScreenReading, parse_reading
 from assistant.core.text import content_terms, has_number, sentences, words
 from assistant.providers.base import HookOutput
+from assistant.providers.llm import arithmetic
 from assistant.providers.llm.base import LLM, AnswerRequest
 
 CLOSE_SECOND = 0.8  # a second candidate this close to the best is given too (one tier of one)
@@ -56,11 +58,18 @@ _SCREEN = re.compile(r"\b(screen|slide|chart|table|shown|showing|see|display|das
 _PROSE_END = (".", ":", ";", "?", "!")
 
 
+_COLUMNS_QUESTION = re.compile(r"\b(columns?|headers?|headings?|fields?)\b")
+_PERCENT_QUESTION = re.compile(r"\b(percent|percentage|per cent)\b|%")
+
+
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     passage: Passage
     value: str  # what the answer-type bonus looks at (a cell's value; else the whole text)
     title: bool = False  # the screen's title (a candidate only when the question asks for it)
+    header: bool = False  # a table's header row: names columns, answers only a question on them
+    row: str = ""  # what names the value: a cell's row header, a form label
+    column: str = ""  # a cell's column header
 
 
 class LocalExtractiveLLM(LLM):
@@ -84,9 +93,15 @@ class LocalExtractiveLLM(LLM):
         input_tokens = len(words(request.question)) + sum(
             len(words(p.text)) for p in request.passages
         )
-        ranked = rank(request.question, candidates)
+        scored = _rank(request.question, candidates)
+        ranked = [p for _, p in scored]
         chosen = choose(request.question, ranked, limit=self.max_sentences)
-        if not chosen:
+        computed = _computed(request.question, scored)
+        if computed is not None:
+            text, operands = computed
+            parts = [f"{c.text} [{i}]" for i, c in enumerate(operands, start=1)]
+            answer = Answer(f"{text}: " + " ".join(parts), citations=operands)
+        elif not chosen:
             answer = Answer(NOT_FOUND)
         else:
             parts = [f"{c.text} [{i}]" for i, c in enumerate(chosen, start=1)]
@@ -117,30 +132,38 @@ def _is_value(line: str) -> bool:
     return len(line.split()) <= 3 and (has_number(line) or bool(_URL.search(line)))
 
 
-def _block_candidates(lines: list[str]) -> list[tuple[str, str]]:
-    """Each line, and each label line with the value line under it ("Host · https://...")."""
-    out: dict[int, tuple[str, str]] = {i: (line, line) for i, line in enumerate(lines)}
+def _block_candidates(lines: list[str]) -> list[tuple[str, str, str]]:
+    """``(text, value, label)`` for each line, and for each label line with the value line under
+    it ("Host · https://...", label "Host")."""
+    out: dict[int, tuple[str, str, str]] = {i: (line, line, "") for i, line in enumerate(lines)}
     for i, (label, value) in enumerate(pairwise(lines)):
         if _is_value(value) and not _is_value(label) and len(label.split()) <= 8:
-            out[i] = (f"{label}{CELL_SEPARATOR}{value}", value)  # the label alone answers nothing
+            out[i] = (f"{label}{CELL_SEPARATOR}{value}", value, label)  # the label alone: nothing
     return list(out.values())
 
 
-def screen_candidates(reading: ScreenReading, *, title: bool = False) -> list[tuple[str, str]]:
-    """``(text, value)`` pairs a screen offers as answers: content lines (a form's label with
-    its value), each table row with its column headers and each cell with its row and column
-    headers; the title only when ``title`` (a question about the title)."""
-    out: list[tuple[str, str]] = []
+def screen_candidates(reading: ScreenReading, *, title: bool = False) -> list[_Candidate]:
+    """What a screen offers as answers: content lines (a form's label with its value), each
+    table row with its column headers and each cell with its row and column headers; the title
+    only when ``title`` (a question about the title); each table's header row, marked as such."""
+
+    def offer(text: str, value: str | None = None, **kind: object) -> _Candidate:
+        return _Candidate(Passage("screen", text), text if value is None else value, **kind)  # type: ignore[arg-type]
+
+    out: list[_Candidate] = []
     if title and reading.title:
-        out.append((reading.title, reading.title))
+        out.append(offer(reading.title, title=True))
     # a form's label and its value may be a block apart: pairs are made across blocks
-    out += _block_candidates([ln for b in reading.blocks for ln in _screen_lines(b.lines)])
+    lines = [ln for b in reading.blocks for ln in _screen_lines(b.lines)]
+    for text, value, label in _block_candidates(lines):
+        out.append(offer(text, value, row=label))
     for table in reading.tables:
-        out.append((CELL_SEPARATOR.join(c for c in table.rows[0] if c),) * 2)  # the header
-        for r in range(1, len(table.rows)):
-            row = table.row_text(r)
-            out.append((row, row))
-        out += [(cell.with_headers(), cell.text) for cell in table.cells()]
+        out.append(offer(CELL_SEPARATOR.join(c for c in table.rows[0] if c), header=True))
+        out += [offer(table.row_text(r)) for r in range(1, len(table.rows))]
+        out += [
+            offer(cell.with_headers(), cell.text, row=cell.row_header, column=cell.column_header)
+            for cell in table.cells()
+        ]
     return out
 
 
@@ -148,10 +171,9 @@ def candidates_of(passage: Passage, *, title: bool = False) -> list[_Candidate]:
     """Screen text is read as a structured reading; everything else sentence by sentence."""
     if passage.source == "screen":
         reading = parse_reading(passage.text)
-        titled = title and bool(reading.title)  # then the first candidate is the title
         return [
-            _Candidate(Passage(passage.source, t, passage.score), v, titled and i == 0)
-            for i, (t, v) in enumerate(screen_candidates(reading, title=title))
+            dataclasses.replace(c, passage=Passage(passage.source, c.passage.text, passage.score))
+            for c in screen_candidates(reading, title=title)
         ]
     return [
         _Candidate(Passage(passage.source, s, passage.score), s) for s in sentences(passage.text)
@@ -185,6 +207,11 @@ def _names(terms: set[str], focus: str) -> bool:
 def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     """Candidates scored against the question, best first, duplicates dropped. A candidate with
     no term of the question still counts when it holds the date a "when" question asks for."""
+    return [p for _, p in _rank(question, candidates)]
+
+
+def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate, Passage]]:
+    """:func:`rank`, each scored passage with the candidate it came from."""
     q_terms = set(content_terms(question))
     if not q_terms or not candidates:
         return []
@@ -204,7 +231,9 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     anchors = {t for t in q_terms if any(ch.isdigit() for ch in t) or "/" in t or "." in t}
     wants_address = bool(_ADDRESS_QUESTION.search(lowered))
     floor = min(idf.values()) / 2  # what a date alone is worth to a "when" question
-    scored: list[Passage] = []
+    asks_columns = bool(_COLUMNS_QUESTION.search(lowered))
+    wants_percent = bool(_PERCENT_QUESTION.search(lowered))
+    scored: list[tuple[_Candidate, Passage]] = []
     seen: set[str] = set()
     for cand, terms, size, has_focus in zip(candidates, docs, sizes, named, strict=True):
         key = " ".join(sorted(terms))
@@ -224,15 +253,41 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
             score *= 1.5
         if focus is not None:
             score *= 1.5 if has_focus else 0.5
+            name = cand.column or cand.row
+            if name and _names(set(content_terms(name)), focus):
+                score *= 2.0  # a value under the header or label the question names
+        if cand.header and not asks_columns:
+            score *= 0.3  # a header row names what a table holds, not an answer
+        if wants_percent and "%" in cand.value:
+            score *= 1.5
         if anchors and anchors <= terms:  # holds the question's numbers and names ("2020-003")
             score *= 2.0
         if not wants_address and _URL.fullmatch(cand.value.strip()):
             score *= 0.3  # a bare address answers only a question about an address
         if wants_screen and cand.passage.source == "screen":
             score *= 1.3
-        scored.append(Passage(cand.passage.source, cand.passage.text, round(score, 4)))
-    scored.sort(key=lambda p: -p.score)
+        scored.append((cand, Passage(cand.passage.source, cand.passage.text, round(score, 4))))
+    scored.sort(key=lambda cp: -cp[1].score)
     return scored
+
+
+def _computed(
+    question: str, scored: list[tuple[_Candidate, Passage]]
+) -> tuple[str, tuple[Passage, Passage]] | None:
+    """The sum or difference the question asks for (:mod:`.arithmetic`), from the ranked
+    screen values (cells with their headers, form labels with their values), with the two
+    quoted passages it was computed from."""
+    if arithmetic.operation(question) is None:
+        return None
+    operands = [
+        arithmetic.Operand(cand.value, cand.row, cand.column, i)
+        for i, (cand, _) in enumerate(scored)
+        if cand.row and cand.passage.source == "screen"
+    ]
+    result = arithmetic.combine(question, operands)
+    if result is None:
+        return None
+    return result.text, (scored[result.first][1], scored[result.second][1])
 
 
 def _shape(text: str) -> frozenset[str]:
