@@ -108,3 +108,38 @@ def test_answerer_does_not_answer_with_a_table_header_row() -> None:
     # asked about the columns, the header row is an answer
     answer = _answer("Which columns does the revenue table have?", screen)
     assert answer.startswith("Region · Revenue")
+
+
+_RUN = """Load test 7: summary
+
+| Samples | Duration |  | Throughpot |
+| --- | --- | --- | --- |
+| 15073 | 4 mins | 12.38 % | 61.02 /s |
+"""
+
+
+def test_answerer_matches_a_header_word_the_ocr_misread() -> None:
+    # "Throughpot" is how OCR read "Throughput": the cell under it answers
+    assert "61.02" in _answer("What throughput did the load test reach?", _RUN)
+
+
+def test_the_words_naming_what_is_asked_for_weigh_more() -> None:
+    from assistant.providers.llm.local import asked_terms
+
+    assert asked_terms("What error rate and throughput does the run report?") == {
+        "error", "rate", "throughput"}
+    assert asked_terms("What is the median of /world?") == set()
+    screen = """Server status
+
+Server region: Frankfurt
+Uptime this month: 99.95 %
+"""
+    # "server" and "month" are both in the question; what is asked for is the uptime
+    answer = _answer("What uptime did the server have this month in the status?", screen)
+    assert answer.startswith("Uptime this month")
+
+
+def test_answerer_takes_a_percentage_for_a_percentage_question() -> None:
+    # the column's header was not read at all: the value's % sign answers "what percentage"
+    answer = _answer("What error percentage and throughput did the load test report?", _RUN)
+    assert "12.38 %" in answer and "61.02" in answer

@@ -23,6 +23,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from itertools import pairwise
 
 from assistant.core.errors import ProviderError
@@ -33,6 +34,10 @@ from assistant.providers.base import HookOutput
 from assistant.providers.llm import arithmetic
 from assistant.providers.llm.base import LLM, AnswerRequest
 
+FUZZY_RATIO = 0.7  # a screen word this alike a question word counts as a misread of it ...
+FUZZY_WEIGHT = 0.5  # ... at this share of the word's weight
+FUZZY_MIN_LETTERS = 5
+ASKED_WEIGHT = 2.0  # the words naming what is asked for ("what error percentage ...") count more
 CLOSE_SECOND = 0.8  # a second candidate this close to the best is given too (one tier of one)
 NOT_FOUND = "I could not find this in the meeting, on the screen or in the knowledge base."
 _QUANTITY = re.compile(
@@ -58,8 +63,8 @@ _SCREEN = re.compile(r"\b(screen|slide|chart|table|shown|showing|see|display|das
 _PROSE_END = (".", ":", ";", "?", "!")
 
 
-_COLUMNS_QUESTION = re.compile(r"\b(columns?|headers?|headings?|fields?)\b")
 _PERCENT_QUESTION = re.compile(r"\b(percent|percentage|per cent)\b|%")
+_COLUMNS_QUESTION = re.compile(r"\b(columns?|headers?|headings?|fields?)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,27 @@ def focus_term(question: str) -> str | None:
     return terms[0] if terms else None
 
 
+_VERB = frozenset(
+    "is are was were be been does do did has have had can could will would should may might"
+    .split()
+)
+
+
+def asked_terms(question: str) -> set[str]:
+    """The terms of what the question asks for: the words between its question word and its
+    verb ("What error percentage and throughput does ..." → error, percentage, throughput;
+    "What is ..." → none)."""
+    match = _FOCUS.search(question.lower())
+    if not match:
+        return set()
+    phrase: list[str] = []
+    for word in match.group(2).split():
+        if word.strip(",.?!") in _VERB:
+            break
+        phrase.append(word)
+    return set(content_terms(" ".join(phrase[:6])))
+
+
 def _names(terms: set[str], focus: str) -> bool:
     """Does a candidate with these terms name the focus ("cache" in "x-cache" too)?"""
     return focus in terms or any(focus in t.split("-") for t in terms)
@@ -220,6 +246,8 @@ def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate,
     df = Counter(t for d in docs for t in d)
     n = len(docs)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
+    for t in asked_terms(question) & q_terms:
+        idf[t] *= ASKED_WEIGHT  # what is asked for weighs more than what it is asked about
     lowered = question.lower()
     wants_number = bool(_QUANTITY.search(lowered))
     wants_date = bool(_DATE_QUESTION.search(lowered))
@@ -233,6 +261,7 @@ def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate,
     floor = min(idf.values()) / 2  # what a date alone is worth to a "when" question
     asks_columns = bool(_COLUMNS_QUESTION.search(lowered))
     wants_percent = bool(_PERCENT_QUESTION.search(lowered))
+    near = _near_terms({t for t in q_terms if not df[t]}, docs)
     scored: list[tuple[_Candidate, Passage]] = []
     seen: set[str] = set()
     for cand, terms, size, has_focus in zip(candidates, docs, sizes, named, strict=True):
@@ -241,15 +270,19 @@ def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate,
             continue
         seen.add(key)
         overlap = sum(idf[t] for t in q_terms & terms)
+        overlap += sum(FUZZY_WEIGHT * idf[t] for t in near if near[t] & terms)
         dated = wants_date and bool(_DATE.search(cand.value))
+        typed = wants_percent and "%" in cand.value
         if cand.title:  # asked for: the title answers whatever its words
             overlap = max(overlap, max(idf.values()))
-        if overlap == 0 and not dated:
+        if overlap == 0 and not dated and not typed:
             continue
         score = (overlap or floor) / math.sqrt(max(size, 4) / 4)  # an address is one term
         if wants_number and has_number(cand.value):
             score *= 1.5
         if dated:
+            score *= 1.5
+        if typed:  # a percentage asked for, a percentage held (its header may be unreadable)
             score *= 1.5
         if focus is not None:
             score *= 1.5 if has_focus else 0.5
@@ -258,8 +291,6 @@ def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate,
                 score *= 2.0  # a value under the header or label the question names
         if cand.header and not asks_columns:
             score *= 0.3  # a header row names what a table holds, not an answer
-        if wants_percent and "%" in cand.value:
-            score *= 1.5
         if anchors and anchors <= terms:  # holds the question's numbers and names ("2020-003")
             score *= 2.0
         if not wants_address and _URL.fullmatch(cand.value.strip()):
@@ -269,6 +300,26 @@ def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate,
         scored.append((cand, Passage(cand.passage.source, cand.passage.text, round(score, 4))))
     scored.sort(key=lambda cp: -cp[1].score)
     return scored
+
+
+def _near_terms(q_terms: set[str], docs: list[set[str]]) -> dict[str, set[str]]:
+    """For each question word the context never spells out, the words that read like it with a
+    letter or two misread by OCR ("throughput" ~ "thooughost"): same first letter, both at least
+    :data:`FUZZY_MIN_LETTERS` letters, difflib ratio at least :data:`FUZZY_RATIO`."""
+    vocabulary = {t for d in docs for t in d if t.isalpha() and len(t) >= FUZZY_MIN_LETTERS}
+    out: dict[str, set[str]] = {}
+    for term in q_terms:
+        out[term] = set()
+        if not term.isalpha() or len(term) < FUZZY_MIN_LETTERS:
+            continue
+        matcher = SequenceMatcher(None, "", term, autojunk=False)  # b is the one cached
+        for word in vocabulary:
+            if word == term or word[0] != term[0] or abs(len(word) - len(term)) > 3:
+                continue
+            matcher.set_seq1(word)
+            if matcher.ratio() >= FUZZY_RATIO:
+                out[term].add(word)
+    return out
 
 
 def _computed(
