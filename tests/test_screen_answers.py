@@ -143,3 +143,11 @@ def test_answerer_takes_a_percentage_for_a_percentage_question() -> None:
     # the column's header was not read at all: the value's % sign answers "what percentage"
     answer = _answer("What error percentage and throughput did the load test report?", _RUN)
     assert "12.38 %" in answer and "61.02" in answer
+
+
+def test_what_is_counted_after_how_many_is_not_weighted_as_asked() -> None:
+    from assistant.providers.llm.local import asked_terms
+
+    # "days" after "how many" is a unit many passages hold, not the thing asked about
+    assert asked_terms("Will the engineer start before launch, and by how many days?") == set()
+    assert asked_terms("Which region grew the fastest?") == {"region"}

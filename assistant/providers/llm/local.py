@@ -211,11 +211,12 @@ _VERB = frozenset(
 
 
 def asked_terms(question: str) -> set[str]:
-    """The terms of what the question asks for: the words between its question word and its
+    """The terms of what the question asks for: the words between "what" or "which" and the
     verb ("What error percentage and throughput does ..." → error, percentage, throughput;
-    "What is ..." → none)."""
+    "What is ..." → none). Not after "how many": what is counted is mostly a unit ("days",
+    "users") that many passages hold."""
     match = _FOCUS.search(question.lower())
-    if not match:
+    if not match or match.group(1).startswith("how"):
         return set()
     phrase: list[str] = []
     for word in match.group(2).split():
