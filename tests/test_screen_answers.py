@@ -150,4 +150,4 @@ def test_what_is_counted_after_how_many_is_not_weighted_as_asked() -> None:
 
     # "days" after "how many" is a unit many passages hold, not the thing asked about
     assert asked_terms("Will the engineer start before launch, and by how many days?") == set()
-    assert asked_terms("Which region grew the fastest?") == {"region"}
+    assert asked_terms("Which region has grown the fastest?") == {"region"}
