@@ -1,4 +1,5 @@
-"""The offline answerer: extractive, so every word of an answer is quoted from a cited source.
+"""The offline answerer: extractive, so an answer is quoted from cited sources (a computed sum or
+difference, the one exception, is followed by the two quoted values it came from).
 
 It splits the context into candidates and scores each by the IDF-weighted overlap of its terms with
 the question's, with a bonus when it holds the kind of answer the question asks for (a number for
@@ -10,10 +11,12 @@ question asks for one. Transcript and knowledge are read sentence by sentence.
 
 ``local:extractive-1`` (the cheap tier) answers with the best candidate, and with a second one when
 the question names two things ("... and how many failed?") that the first does not cover;
-``local:extractive-3`` answers with up to three. Each is followed by its citation marker. It cannot
-reason: a question that needs two facts combined (a sum, a difference) gets the facts, not the
-conclusion, and a question worded unlike anything on the screen finds only what its answer type
-(number, date) points at. When nothing matches it says so (an abstention, recorded as such).
+``local:extractive-3`` answers with up to three. Each is followed by its citation marker. The one
+computation it does is a sum or a difference of two values read in one column, when the question
+asks for it and names both rows (:mod:`.arithmetic`); the result comes first, both values quoted
+and cited after it. It cannot reason otherwise, and a question worded unlike anything on the
+screen finds only what its answer type (number, date) points at. When nothing matches it says so
+(an abstention, recorded as such).
 """
 
 from __future__ import annotations
