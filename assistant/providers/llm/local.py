@@ -1,4 +1,5 @@
-"""The offline answerer: extractive, so every word of an answer is quoted from a cited source.
+"""The offline answerer: extractive, so an answer is quoted from cited sources (a computed sum or
+difference, the one exception, is followed by the two quoted values it came from).
 
 It splits the context into candidates and scores each by the IDF-weighted overlap of its terms with
 the question's, with a bonus when it holds the kind of answer the question asks for (a number for
@@ -10,18 +11,22 @@ question asks for one. Transcript and knowledge are read sentence by sentence.
 
 ``local:extractive-1`` (the cheap tier) answers with the best candidate, and with a second one when
 the question names two things ("... and how many failed?") that the first does not cover;
-``local:extractive-3`` answers with up to three. Each is followed by its citation marker. It cannot
-reason: a question that needs two facts combined (a sum, a difference) gets the facts, not the
-conclusion, and a question worded unlike anything on the screen finds only what its answer type
-(number, date) points at. When nothing matches it says so (an abstention, recorded as such).
+``local:extractive-3`` answers with up to three. Each is followed by its citation marker. The one
+computation it does is a sum or a difference of two values read in one column, when the question
+asks for it and names both rows (:mod:`.arithmetic`); the result comes first, both values quoted
+and cited after it. It cannot reason otherwise, and a question worded unlike anything on the
+screen finds only what its answer type (number, date) points at. When nothing matches it says so
+(an abstention, recorded as such).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from itertools import pairwise
 
 from assistant.core.errors import ProviderError
@@ -29,8 +34,13 @@ from assistant.core.events import Answer, Passage, Usage
 from assistant.core.screen import CELL_SEPARATOR, ScreenReading, parse_reading
 from assistant.core.text import content_terms, has_number, sentences, words
 from assistant.providers.base import HookOutput
+from assistant.providers.llm import arithmetic
 from assistant.providers.llm.base import LLM, AnswerRequest
 
+FUZZY_RATIO = 0.7  # a screen word this alike a question word counts as a misread of it ...
+FUZZY_WEIGHT = 0.5  # ... at this share of the word's weight
+FUZZY_MIN_LETTERS = 5
+ASKED_WEIGHT = 2.0  # the words naming what is asked for ("what error percentage ...") count more
 CLOSE_SECOND = 0.8  # a second candidate this close to the best is given too (one tier of one)
 NOT_FOUND = "I could not find this in the meeting, on the screen or in the knowledge base."
 _QUANTITY = re.compile(
@@ -56,11 +66,18 @@ _SCREEN = re.compile(r"\b(screen|slide|chart|table|shown|showing|see|display|das
 _PROSE_END = (".", ":", ";", "?", "!")
 
 
+_PERCENT_QUESTION = re.compile(r"\b(percent|percentage|per cent)\b|%")
+_COLUMNS_QUESTION = re.compile(r"\b(columns?|headers?|headings?|fields?)\b")
+
+
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     passage: Passage
     value: str  # what the answer-type bonus looks at (a cell's value; else the whole text)
     title: bool = False  # the screen's title (a candidate only when the question asks for it)
+    header: bool = False  # a table's header row: names columns, answers only a question on them
+    row: str = ""  # what names the value: a cell's row header, a form label
+    column: str = ""  # a cell's column header
 
 
 class LocalExtractiveLLM(LLM):
@@ -84,9 +101,15 @@ class LocalExtractiveLLM(LLM):
         input_tokens = len(words(request.question)) + sum(
             len(words(p.text)) for p in request.passages
         )
-        ranked = rank(request.question, candidates)
+        scored = _rank(request.question, candidates)
+        ranked = [p for _, p in scored]
         chosen = choose(request.question, ranked, limit=self.max_sentences)
-        if not chosen:
+        computed = _computed(request.question, scored)
+        if computed is not None:
+            text, operands = computed
+            parts = [f"{c.text} [{i}]" for i, c in enumerate(operands, start=1)]
+            answer = Answer(f"{text}: " + " ".join(parts), citations=operands)
+        elif not chosen:
             answer = Answer(NOT_FOUND)
         else:
             parts = [f"{c.text} [{i}]" for i, c in enumerate(chosen, start=1)]
@@ -117,30 +140,38 @@ def _is_value(line: str) -> bool:
     return len(line.split()) <= 3 and (has_number(line) or bool(_URL.search(line)))
 
 
-def _block_candidates(lines: list[str]) -> list[tuple[str, str]]:
-    """Each line, and each label line with the value line under it ("Host · https://...")."""
-    out: dict[int, tuple[str, str]] = {i: (line, line) for i, line in enumerate(lines)}
+def _block_candidates(lines: list[str]) -> list[tuple[str, str, str]]:
+    """``(text, value, label)`` for each line, and for each label line with the value line under
+    it ("Host · https://...", label "Host")."""
+    out: dict[int, tuple[str, str, str]] = {i: (line, line, "") for i, line in enumerate(lines)}
     for i, (label, value) in enumerate(pairwise(lines)):
         if _is_value(value) and not _is_value(label) and len(label.split()) <= 8:
-            out[i] = (f"{label}{CELL_SEPARATOR}{value}", value)  # the label alone answers nothing
+            out[i] = (f"{label}{CELL_SEPARATOR}{value}", value, label)  # the label alone: nothing
     return list(out.values())
 
 
-def screen_candidates(reading: ScreenReading, *, title: bool = False) -> list[tuple[str, str]]:
-    """``(text, value)`` pairs a screen offers as answers: content lines (a form's label with
-    its value), each table row with its column headers and each cell with its row and column
-    headers; the title only when ``title`` (a question about the title)."""
-    out: list[tuple[str, str]] = []
+def screen_candidates(reading: ScreenReading, *, title: bool = False) -> list[_Candidate]:
+    """What a screen offers as answers: content lines (a form's label with its value), each
+    table row with its column headers and each cell with its row and column headers; the title
+    only when ``title`` (a question about the title); each table's header row, marked as such."""
+
+    def offer(text: str, value: str | None = None, **kind: object) -> _Candidate:
+        return _Candidate(Passage("screen", text), text if value is None else value, **kind)  # type: ignore[arg-type]
+
+    out: list[_Candidate] = []
     if title and reading.title:
-        out.append((reading.title, reading.title))
+        out.append(offer(reading.title, title=True))
     # a form's label and its value may be a block apart: pairs are made across blocks
-    out += _block_candidates([ln for b in reading.blocks for ln in _screen_lines(b.lines)])
+    lines = [ln for b in reading.blocks for ln in _screen_lines(b.lines)]
+    for text, value, label in _block_candidates(lines):
+        out.append(offer(text, value, row=label))
     for table in reading.tables:
-        out.append((CELL_SEPARATOR.join(c for c in table.rows[0] if c),) * 2)  # the header
-        for r in range(1, len(table.rows)):
-            row = table.row_text(r)
-            out.append((row, row))
-        out += [(cell.with_headers(), cell.text) for cell in table.cells()]
+        out.append(offer(CELL_SEPARATOR.join(c for c in table.rows[0] if c), header=True))
+        out += [offer(table.row_text(r)) for r in range(1, len(table.rows))]
+        out += [
+            offer(cell.with_headers(), cell.text, row=cell.row_header, column=cell.column_header)
+            for cell in table.cells()
+        ]
     return out
 
 
@@ -148,10 +179,9 @@ def candidates_of(passage: Passage, *, title: bool = False) -> list[_Candidate]:
     """Screen text is read as a structured reading; everything else sentence by sentence."""
     if passage.source == "screen":
         reading = parse_reading(passage.text)
-        titled = title and bool(reading.title)  # then the first candidate is the title
         return [
-            _Candidate(Passage(passage.source, t, passage.score), v, titled and i == 0)
-            for i, (t, v) in enumerate(screen_candidates(reading, title=title))
+            dataclasses.replace(c, passage=Passage(passage.source, c.passage.text, passage.score))
+            for c in screen_candidates(reading, title=title)
         ]
     return [
         _Candidate(Passage(passage.source, s, passage.score), s) for s in sentences(passage.text)
@@ -177,6 +207,28 @@ def focus_term(question: str) -> str | None:
     return terms[0] if terms else None
 
 
+_VERB = frozenset(
+    "is are was were be been does do did has have had can could will would should may might"
+    .split()
+)
+
+
+def asked_terms(question: str) -> set[str]:
+    """The terms of what the question asks for: the words between "what" or "which" and the
+    verb ("What error percentage and throughput does ..." → error, percentage, throughput;
+    "What is ..." → none). Not after "how many": what is counted is mostly a unit ("days",
+    "users") that many passages hold."""
+    match = _FOCUS.search(question.lower())
+    if not match or match.group(1).startswith("how"):
+        return set()
+    phrase: list[str] = []
+    for word in match.group(2).split():
+        if word.strip(",.?!") in _VERB:
+            break
+        phrase.append(word)
+    return set(content_terms(" ".join(phrase[:6])))
+
+
 def _names(terms: set[str], focus: str) -> bool:
     """Does a candidate with these terms name the focus ("cache" in "x-cache" too)?"""
     return focus in terms or any(focus in t.split("-") for t in terms)
@@ -185,6 +237,11 @@ def _names(terms: set[str], focus: str) -> bool:
 def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     """Candidates scored against the question, best first, duplicates dropped. A candidate with
     no term of the question still counts when it holds the date a "when" question asks for."""
+    return [p for _, p in _rank(question, candidates)]
+
+
+def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate, Passage]]:
+    """:func:`rank`, each scored passage with the candidate it came from."""
     q_terms = set(content_terms(question))
     if not q_terms or not candidates:
         return []
@@ -193,6 +250,8 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     df = Counter(t for d in docs for t in d)
     n = len(docs)
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
+    for t in asked_terms(question) & q_terms:
+        idf[t] *= ASKED_WEIGHT  # what is asked for weighs more than what it is asked about
     lowered = question.lower()
     wants_number = bool(_QUANTITY.search(lowered))
     wants_date = bool(_DATE_QUESTION.search(lowered))
@@ -204,7 +263,10 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
     anchors = {t for t in q_terms if any(ch.isdigit() for ch in t) or "/" in t or "." in t}
     wants_address = bool(_ADDRESS_QUESTION.search(lowered))
     floor = min(idf.values()) / 2  # what a date alone is worth to a "when" question
-    scored: list[Passage] = []
+    asks_columns = bool(_COLUMNS_QUESTION.search(lowered))
+    wants_percent = bool(_PERCENT_QUESTION.search(lowered))
+    near = _near_terms({t for t in q_terms if not df[t]}, docs)
+    scored: list[tuple[_Candidate, Passage]] = []
     seen: set[str] = set()
     for cand, terms, size, has_focus in zip(candidates, docs, sizes, named, strict=True):
         key = " ".join(sorted(terms))
@@ -212,27 +274,75 @@ def rank(question: str, candidates: list[_Candidate]) -> list[Passage]:
             continue
         seen.add(key)
         overlap = sum(idf[t] for t in q_terms & terms)
+        overlap += sum(FUZZY_WEIGHT * idf[t] for t in near if near[t] & terms)
         dated = wants_date and bool(_DATE.search(cand.value))
+        typed = wants_percent and "%" in cand.value
         if cand.title:  # asked for: the title answers whatever its words
             overlap = max(overlap, max(idf.values()))
-        if overlap == 0 and not dated:
+        if overlap == 0 and not dated and not typed:
             continue
         score = (overlap or floor) / math.sqrt(max(size, 4) / 4)  # an address is one term
         if wants_number and has_number(cand.value):
             score *= 1.5
         if dated:
             score *= 1.5
+        if typed:  # a percentage asked for, a percentage held (its header may be unreadable)
+            score *= 1.5
         if focus is not None:
             score *= 1.5 if has_focus else 0.5
+            name = cand.column or cand.row
+            if name and _names(set(content_terms(name)), focus):
+                score *= 2.0  # a value under the header or label the question names
+        if cand.header and not asks_columns:
+            score *= 0.3  # a header row names what a table holds, not an answer
         if anchors and anchors <= terms:  # holds the question's numbers and names ("2020-003")
             score *= 2.0
         if not wants_address and _URL.fullmatch(cand.value.strip()):
             score *= 0.3  # a bare address answers only a question about an address
         if wants_screen and cand.passage.source == "screen":
             score *= 1.3
-        scored.append(Passage(cand.passage.source, cand.passage.text, round(score, 4)))
-    scored.sort(key=lambda p: -p.score)
+        scored.append((cand, Passage(cand.passage.source, cand.passage.text, round(score, 4))))
+    scored.sort(key=lambda cp: -cp[1].score)
     return scored
+
+
+def _near_terms(q_terms: set[str], docs: list[set[str]]) -> dict[str, set[str]]:
+    """For each question word the context never spells out, the words that read like it with a
+    letter or two misread by OCR ("throughput" ~ "thooughost"): same first letter, both at least
+    :data:`FUZZY_MIN_LETTERS` letters, difflib ratio at least :data:`FUZZY_RATIO`."""
+    vocabulary = {t for d in docs for t in d if t.isalpha() and len(t) >= FUZZY_MIN_LETTERS}
+    out: dict[str, set[str]] = {}
+    for term in q_terms:
+        out[term] = set()
+        if not term.isalpha() or len(term) < FUZZY_MIN_LETTERS:
+            continue
+        matcher = SequenceMatcher(None, "", term, autojunk=False)  # b is the one cached
+        for word in vocabulary:
+            if word == term or word[0] != term[0] or abs(len(word) - len(term)) > 3:
+                continue
+            matcher.set_seq1(word)
+            if matcher.ratio() >= FUZZY_RATIO:
+                out[term].add(word)
+    return out
+
+
+def _computed(
+    question: str, scored: list[tuple[_Candidate, Passage]]
+) -> tuple[str, tuple[Passage, Passage]] | None:
+    """The sum or difference the question asks for (:mod:`.arithmetic`), from the ranked
+    screen values (cells with their headers, form labels with their values), with the two
+    quoted passages it was computed from."""
+    if arithmetic.operation(question) is None:
+        return None
+    operands = [
+        arithmetic.Operand(cand.value, cand.row, cand.column, i)
+        for i, (cand, _) in enumerate(scored)
+        if cand.row and cand.passage.source == "screen"
+    ]
+    result = arithmetic.combine(question, operands)
+    if result is None:
+        return None
+    return result.text, (scored[result.first][1], scored[result.second][1])
 
 
 def _shape(text: str) -> frozenset[str]:
