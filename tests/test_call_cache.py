@@ -349,3 +349,25 @@ def test_an_old_ledger_gets_the_call_cache_and_keeps_its_costs(tmp_path: Path) -
     assert calls["cached"].isna().all() and calls["original_cost_usd"].isna().all()
     assert summary.total_cost_usd == summary.cost_if_paid_usd == 0.25
     assert summary.cached_calls == 0
+
+
+def test_the_cache_works_on_a_lake_too(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made: dict[str, int]
+) -> None:
+    from assistant.ledger.sink import LakeSink, open_sink
+
+    monkeypatch.setenv("WORKBENCH_LAKE_DATA", str(tmp_path / "lake-data"))
+    lake = f"ducklake:{tmp_path / 'catalog.ducklake'}"
+    for run_id in ("first", "second"):
+        made.clear()
+        sink = open_sink(lake)
+        assert isinstance(sink, LakeSink)
+        with sink:
+            replay(load_dataset(tiny), ledger=sink, config=recorded_config(), run_id=run_id)
+        if run_id == "first":
+            assert set(made) > {"recorded:ground-truth"}
+    assert set(made) == {"recorded:ground-truth"}  # the transcript is no model call
+    with Ledger(lake) as ledger:
+        assert run_summary(ledger, "second").cached_calls > 0
+        answers = [list(run_requests(ledger, r)["answer"]) for r in ("first", "second")]
+    assert answers[0] == answers[1]
