@@ -371,3 +371,48 @@ def test_the_cache_works_on_a_lake_too(
         assert run_summary(ledger, "second").cached_calls > 0
         answers = [list(run_requests(ledger, r)["answer"]) for r in ("first", "second")]
     assert answers[0] == answers[1]
+
+
+def test_a_second_both_tiers_replay_costs_its_outcomes_as_if_paid(
+    tiny: Path, tmp_path: Path, made: dict[str, int]
+) -> None:
+    from assistant.ledger.queries import run_tier_outcomes
+
+    path = tmp_path / "l.duckdb"
+    for run_id in ("first", "second"):
+        made.clear()
+        replay(load_dataset(tiny), ledger=path, config=recorded_config(), run_id=run_id,
+               both_tiers=True)
+    assert set(made) == {"recorded:ground-truth"}  # both tiers answered from the cache
+    with Ledger(path) as ledger:
+        costs = []
+        for run_id in ("first", "second"):
+            outcomes = run_tier_outcomes(ledger, run_id).set_index(["request_id", "tier"])
+            shared = run_requests(ledger, run_id).set_index("request_id")["retrieval_cost_usd"]
+            outcomes.index = outcomes.index.set_levels(
+                [i.split(":")[-1] for i in outcomes.index.levels[0]], level=0
+            )
+            shared.index = [i.split(":")[-1] for i in shared.index]
+            own = outcomes["cost_usd"] - shared.reindex(outcomes.index.get_level_values(0)).values
+            costs.append(own.sort_index())
+    assert len(costs[1]) == 6 and (costs[1] > 0).all()
+    assert list(costs[1]) == pytest.approx(list(costs[0]), rel=1e-9)
+
+
+def test_no_cache_on_a_both_tiers_rerun_asks_every_answer_again(
+    tiny: Path, tmp_path: Path, made: dict[str, int]
+) -> None:
+    path = tmp_path / "l.duckdb"
+    off = dataclasses.replace(
+        recorded_config(), calls=dataclasses.replace(recorded_config().calls, cache=False)
+    )
+    replay(load_dataset(tiny), ledger=path, config=recorded_config(), run_id="a", both_tiers=True)
+    first = dict(made)
+    made.clear()
+    replay(load_dataset(tiny), ledger=path, config=off, run_id="b", both_tiers=True)
+    assert made == first  # no stored answer, no cached call; and no answer stored twice
+    with Ledger(path) as ledger:
+        keys = ledger.cursor().execute(
+            "SELECT count(*), count(DISTINCT key) FROM answer_cache"
+        ).fetchall()[0]
+    assert keys[0] == keys[1] > 0

@@ -68,10 +68,13 @@ def add_stored_knowledge(stages: Stages, sink: RunSink, tenant: str, notice: Not
             notice(f"searching {documents} stored documents of tenant {tenant} too")
 
 
-def load_answer_cache(sink: RunSink, notice: Notice) -> AnswerCache:
-    """Every answer the ledger has cached (``--both-tiers`` replays write them)."""
+def load_answer_cache(
+    sink: RunSink, notice: Notice, *, stored_lookups: bool = True
+) -> AnswerCache:
+    """Every answer the ledger has cached (``--both-tiers`` replays write them); with
+    ``stored_lookups=False`` only their keys count (see ``AnswerCache``)."""
     rows = sink.read(answer_cache_rows)
-    cache = AnswerCache()
+    cache = AnswerCache(stored_lookups=stored_lookups)
     if rows is None:
         if notice is not None:
             notice("the ledger is held by another process: starting with an empty answer cache")

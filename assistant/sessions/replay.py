@@ -126,10 +126,7 @@ def replay(
     )
     if on_start is not None:
         on_start(run_id)
-    # --no-cache: no stored answer either (a run's combinations still share their answers)
-    answer_cache = (
-        load_answer_cache(sink, notice) if both_tiers and config.calls.cache is not False else None
-    )
+    answer_cache = _stored_answers(sink, driver.stages, config, notice) if both_tiers else None
     _run(
         dataset,
         driver=driver,
@@ -188,9 +185,7 @@ def resume(
         raise
     driver.resume()
     answer_cache = (
-        load_answer_cache(sink, notice)
-        if state.both_tiers and config.calls.cache is not False
-        else None
+        _stored_answers(sink, driver.stages, config, notice) if state.both_tiers else None
     )
     _run(
         dataset,
@@ -203,6 +198,17 @@ def resume(
         resume_from=state,
     )
     return run_id
+
+
+def _stored_answers(
+    sink: RunSink, stages: Stages, config: Config, notice: Callable[[str], None] | None
+) -> AnswerCache:
+    """The answers earlier ``--both-tiers`` runs stored, for a ``--both-tiers`` run. They are
+    not looked up (only kept from being stored twice) with ``--no-cache``, nor when the call
+    cache answers for both answer tiers: its hits are recorded as calls, priced as if paid, so
+    that the tier outcomes cost what they would."""
+    lookups = config.calls.cache is not False and any(p.call_cache is None for p in stages.llm)
+    return load_answer_cache(sink, notice, stored_lookups=lookups)
 
 
 def _run(
