@@ -314,7 +314,7 @@ class RequestRecorder:
                 quality_f1=quality.f1 if quality else None,
                 quality_key_facts=quality.key_facts if quality else None,
                 status=run.status,
-                cached=run.cached,
+                cached=run.cached or (run.result is not None and run.result.cached),
                 vision_tier=run.vision_tier,
                 llm_tier=run.tier,
             )
