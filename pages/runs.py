@@ -50,7 +50,17 @@ st.dataframe(
         "premium_share": st.column_config.ProgressColumn(
             "premium share", min_value=0.0, max_value=1.0, format="percent"
         ),
-        "total_cost_usd": st.column_config.NumberColumn("total cost", format="$%.6f"),
+        "total_cost_usd": st.column_config.NumberColumn(
+            "paid now", format="$%.6f", help="what the run's calls cost (cached calls: nothing)"
+        ),
+        "cost_if_paid_usd": st.column_config.NumberColumn(
+            "cost if paid now",
+            format="$%.6f",
+            help="with the calls answered from the call cache paid at today's prices",
+        ),
+        "cached_calls": st.column_config.NumberColumn(
+            "cached calls", help="calls answered from the ledger's call cache: none made"
+        ),
         "cost_per_media_hour_usd": st.column_config.NumberColumn(
             "cost / media hour", format="$%.4f"
         ),

@@ -190,6 +190,21 @@ EXPECTED_SCHEMA = [
     ("answer_cache", "input_tokens", BI, "NO"),
     ("answer_cache", "output_tokens", BI, "NO"),
     ("answer_cache", "created_at", TZ, "NO"),
+    ("call_cache", "key", V, "NO"),
+    ("call_cache", "spec", V, "NO"),
+    ("call_cache", "stage", V, "NO"),
+    ("call_cache", "model_resolved", V, "NO"),
+    ("call_cache", "value_json", V, "NO"),
+    ("call_cache", "input_tokens", BI, "NO"),
+    ("call_cache", "output_tokens", BI, "NO"),
+    ("call_cache", "image_count", BI, "NO"),
+    ("call_cache", "audio_s", D, "NO"),
+    ("call_cache", "compute_s", D, "NO"),
+    ("call_cache", "latency_ms", D, "NO"),
+    ("call_cache", "cost_usd", D, "NO"),
+    ("call_cache", "run_id", V, "YES"),
+    ("call_cache", "call_id", V, "YES"),
+    ("call_cache", "created_at", TZ, "NO"),
     ("calls", "call_id", V, "NO"),
     ("calls", "run_id", V, "NO"),
     ("calls", "request_id", V, "YES"),
@@ -211,6 +226,9 @@ EXPECTED_SCHEMA = [
     ("calls", "status", V, "NO"),
     ("calls", "error", V, "YES"),
     ("calls", "created_at", TZ, "NO"),
+    ("calls", "cached", B, "YES"),
+    ("calls", "original_latency_ms", D, "YES"),
+    ("calls", "original_cost_usd", D, "YES"),
     ("frames", "run_id", V, "NO"),
     ("frames", "track", V, "NO"),
     ("frames", "media_t_s", D, "NO"),
@@ -457,6 +475,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "vision_decision",
             "projections",
             "fleet_heartbeat",
+            "call_cache",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -473,8 +492,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (9, "vision_decision"),
             (10, "projections"),
             (11, "fleet_heartbeat"),
+            (12, "call_cache"),
         ]
-    assert SCHEMA_VERSION == 11
+    assert SCHEMA_VERSION == 12
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -494,6 +514,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "vision_decision",
             "projections",
             "fleet_heartbeat",
+            "call_cache",
         ]
         assert migrate(con) == []
     finally:
@@ -536,6 +557,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "vision_decision",
             "projections",
             "fleet_heartbeat",
+            "call_cache",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]
@@ -772,8 +794,9 @@ def test_list_runs_figures(two_runs: Ledger) -> None:
     runs = list_runs(two_runs)
     assert list(runs.columns) == [
         "run_id", "started_at", "ended_at", "status", "dataset_name", "tenant", "room",
-        "threshold", "requests", "premium_share", "total_cost_usd", "cost_per_media_hour_usd",
-        "p50_latency_ms", "p95_latency_ms", "mean_quality", "labelled", "abstained", "errors",
+        "threshold", "requests", "premium_share", "total_cost_usd", "cost_if_paid_usd",
+        "cached_calls", "cost_per_media_hour_usd", "p50_latency_ms", "p95_latency_ms",
+        "mean_quality", "labelled", "abstained", "errors",
     ]  # fmt: skip
     assert list(runs["run_id"]) == ["run-b", "run-a"]  # newest first
     b, a = runs.iloc[0], runs.iloc[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from itertools import pairwise
 from pathlib import Path
@@ -35,7 +36,10 @@ def both(tmp_path_factory: pytest.TempPathFactory, tiny_master: Path) -> Path:
     path = tmp_path_factory.mktemp("sweep") / "l.duckdb"
     dataset = load_dataset(tiny_master)
     with Ledger(path) as ledger:
-        replay(dataset, ledger=ledger, config=recorded_config(0.5), run_id="normal")
+        # without the call cache, so that the --both-tiers run makes every call of its own
+        plain = recorded_config(0.5)
+        plain = dataclasses.replace(plain, calls=dataclasses.replace(plain.calls, cache=False))
+        replay(dataset, ledger=ledger, config=plain, run_id="normal")
         replay(dataset, ledger=ledger, config=recorded_config(0.5), run_id="bt", both_tiers=True)
         replay(dataset, ledger=ledger, config=recorded_config(0.5), run_id="bt2", both_tiers=True)
     return path
@@ -79,11 +83,15 @@ def test_a_rerun_is_answered_from_the_cache(both: Path) -> None:
         calls = run_calls(ledger, "bt2")
         requests = run_requests(ledger, "bt2")
         cached = ledger.cursor().execute("SELECT count(*) FROM answer_cache").fetchall()[0][0]
+        first_requests = run_requests(ledger, "bt")
     assert len(rows) == 6 and all(r["cached"] for r in rows)
     assert [r["answer"] for r in rows] == [r["answer"] for r in first]
     assert [r["quality"] for r in rows] == [r["quality"] for r in first]
-    assert (calls["stage"] != "llm").all()  # no answer call at all
-    assert (requests["llm_cost_usd"] == 0).all()
+    llm = calls[calls["stage"] == "llm"]  # no answer call made: each one from the call cache
+    assert len(llm) and llm["cached"].all() and (llm["cost_usd"] == 0).all()
+    # what was paid is in calls; a request's and an outcome's cost are as if paid (the sweep)
+    assert list(requests["llm_cost_usd"]) == pytest.approx(list(first_requests["llm_cost_usd"]))
+    assert [r["cost_usd"] for r in rows] == pytest.approx([r["cost_usd"] for r in first], rel=0.2)
     assert cached == 6  # written once, by the first run
 
 

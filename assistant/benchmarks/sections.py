@@ -12,6 +12,9 @@
 - ``fleet``: rows per second of 1, 2, 4 and 8 writer processes into a DuckLake with a PostgreSQL
   catalog beside the file ledger with its spool, and the cost dashboard over a lake beside a file
   (``fleet_bench``).
+- ``cache``: a second replay of the demo against its first in one ledger: the second answers every
+  call from the call cache (zero provider calls, the same answers), in multiples of real time
+  (``cache_bench``).
 
 ``quick`` runs every section small (a smoke run for CI, under a minute); its figures are not
 comparable with a full run's.
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from assistant.benchmarks.harness import BenchResult, Figure, machine_info
 
-SECTIONS = ("sampler", "replay", "ledger", "live", "fleet")
+SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "cache")
 
 
 def run_bench(
@@ -66,6 +69,10 @@ def run_bench(
                 from assistant.benchmarks.fleet_bench import run as run_fleet
 
                 figures += run_fleet(workdir, quick=quick, say=say)
+            elif section == "cache":
+                from assistant.benchmarks.cache_bench import run as run_cache
+
+                figures += run_cache(workdir, quick=quick, say=say)
             else:
                 raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
     finally:

@@ -47,6 +47,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help='transcription provider, e.g. "whisper:tiny.en" or '
         '"recorded" (the ground-truth transcript: fast)',
     )
+    replay.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="make every call: no result from the ledger's call cache (local providers' results "
+        "are looked up by default; cloud ones with [calls] cache = true), none stored",
+    )
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.add_argument(
         "--both-tiers",
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         stt=args.stt,
         vision_threshold=args.vision_threshold,
         budget_usd_per_hour=args.budget_usd_per_hour,
+        no_cache=args.no_cache,
     )
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
     say(f"loading {args.dataset}")
@@ -131,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 run_id=args.resume,
                 progress=progress,
                 notice=lambda message: print(f"notice: {message}", file=sys.stderr),
+                no_cache=args.no_cache,
             )
         else:
             run_id = replay(
@@ -186,6 +194,13 @@ def format_summary(s: RunSummary, *, ledger_path: str) -> str:
             f" ({share} premium), abstained {s.abstained}, errors {s.errors}",
             f"  total cost      {format_usd(s.total_cost_usd or 0)} (transcription, vision, retrieval, "
             "answers)",
+            *(
+                [f"  call cache      {s.cached_calls} calls answered from it: paid now "
+                 f"{format_usd(s.total_cost_usd or 0)}, cost if paid now "
+                 f"{format_usd(s.cost_if_paid_usd)}"]
+                if s.cached_calls
+                else []
+            ),
             f"  cost per hour   {per_hour} per media hour",
             f"  latency         p50 {_ms(s.p50_latency_ms)}, p95 {_ms(s.p95_latency_ms)}",
             f"  mean quality    {quality} ({s.labelled} of {s.requests} labelled; share of key "

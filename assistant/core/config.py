@@ -107,6 +107,10 @@ class CallsConfig:
     max_attempts: int = 3  # attempts of one call, the first included
     base_delay_s: float = 0.5  # backoff after the first failed attempt, doubled after each
     max_delay_s: float = 8.0  # longest wait; a longer Retry-After fails the call at once
+    # the call cache across runs (assistant/providers/cache.py): unset, local providers' results
+    # are looked up before they are made; true, cloud providers' too (only when you say so: a
+    # vendor's answer may change, and its terms may not allow keeping it); false, none (--no-cache)
+    cache: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,10 +351,12 @@ def config_from_options(
     where: str = "the chosen options",
     vision_threshold: float | None = None,
     budget_usd_per_hour: float | None = None,
+    no_cache: bool = False,
 ) -> Config:
     """The configuration a command runs with, validated: the defaults, overlaid with a TOML file
     (``--config``) or with ``tables`` (a page's choices, named ``where`` in errors), then the
-    ``--threshold``, ``--vision-threshold``, ``--budget-usd-per-hour`` and ``--stt`` flags. ``stt`` without a model (``"recorded"``) gets an empty one.
+    ``--threshold``, ``--vision-threshold``, ``--budget-usd-per-hour``, ``--stt`` and
+    ``--no-cache`` (``calls.cache = false``) flags. ``stt`` without a model (``"recorded"``) gets an empty one.
 
     The one place where options become a :class:`Config`: the replay command, the agent's
     ``connect`` and the background jobs all call it."""
@@ -366,6 +372,8 @@ def config_from_options(
         config = config.with_routing(vision_threshold=vision_threshold)
     if budget_usd_per_hour is not None:
         config = config.with_routing(budget_usd_per_hour=budget_usd_per_hour)
+    if no_cache:
+        config = dataclasses.replace(config, calls=dataclasses.replace(config.calls, cache=False))
     if stt:
         spec = stt if ":" in stt else f"{stt}:"
         config = dataclasses.replace(config, stt=dataclasses.replace(config.stt, provider=spec))

@@ -125,6 +125,35 @@ class CallRecord:
     status: str  # ok / error
     error: str | None
     created_at: datetime = field(default_factory=utc_now)
+    # the call cache (migration 12): a cached call made no call and paid nothing (``cost_usd``
+    # 0, ``latency_ms`` the lookup's; usage columns are the original's); the original call's
+    # latency and its cost at today's prices are kept apart. NULL: not cached (older rows too)
+    cached: bool | None = None
+    original_latency_ms: float | None = None
+    original_cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallCacheRecord:
+    """One provider result kept by the call cache (``assistant.providers.cache``): its content
+    key, the value as its stage's JSON, its usage, and what the original call took and cost.
+    Rows are never updated; a key stored twice (two runs that missed together) is read once."""
+
+    key: str
+    spec: str  # provider:model
+    stage: str  # stt / vision / llm
+    model_resolved: str
+    value_json: str
+    input_tokens: int
+    output_tokens: int
+    image_count: int
+    audio_s: float
+    compute_s: float
+    latency_ms: float
+    cost_usd: float  # what the original call was priced at
+    run_id: str | None  # the run that made the call, and its row
+    call_id: str | None
+    created_at: datetime = field(default_factory=utc_now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,4 +301,5 @@ TABLES: dict[str, type] = {
     "judgements": JudgementRecord,
     "request_inputs": RequestInputRecord,
     "projections": ProjectionRecord,
+    "call_cache": CallCacheRecord,
 }

@@ -275,6 +275,27 @@ CREATE TABLE projections (
     created_at TIMESTAMPTZ NOT NULL
 )"""
 
+# Provider results by content key (assistant/providers/cache.py): no key constraint, as two runs
+# that miss together both store the key; readers take the oldest row of a key
+_CALL_CACHE = """
+CREATE TABLE call_cache (
+    key VARCHAR NOT NULL,
+    spec VARCHAR NOT NULL,
+    stage VARCHAR NOT NULL,
+    model_resolved VARCHAR NOT NULL,
+    value_json VARCHAR NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    image_count BIGINT NOT NULL,
+    audio_s DOUBLE NOT NULL,
+    compute_s DOUBLE NOT NULL,
+    latency_ms DOUBLE NOT NULL,
+    cost_usd DOUBLE NOT NULL,
+    run_id VARCHAR,
+    call_id VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create_ledger_tables", (_RUNS, _REQUESTS, _CALLS, _FRAMES, _UTTERANCES)),
     # word timings from providers that give them: [{"w": "hello", "s": 1.2, "e": 1.5, "c": 0.98}]
@@ -325,6 +346,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE runs ADD COLUMN worker VARCHAR",
             "ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMPTZ",
+        ),
+    ),
+    # no call made twice: provider results by content key, and which calls of a run were
+    # answered from it (paying nothing), with the original's latency and cost kept apart
+    Migration(
+        12,
+        "call_cache",
+        (
+            _CALL_CACHE,
+            "ALTER TABLE calls ADD COLUMN cached BOOLEAN",
+            "ALTER TABLE calls ADD COLUMN original_latency_ms DOUBLE",
+            "ALTER TABLE calls ADD COLUMN original_cost_usd DOUBLE",
         ),
     ),
 )

@@ -43,10 +43,16 @@ def _answer_from_json(text: str) -> Answer:
 class AnswerCache:
     """Answers by content hash (see ``answer_key``): the same question with the same context, asked
     of the same model, is answered once. ``load`` fills it from ledger rows; ``put`` returns the
-    row to persist."""
+    row to persist (None when the ledger has it already).
 
-    def __init__(self) -> None:
+    With ``stored_lookups=False`` the loaded rows only keep ``put`` from storing them twice: a
+    run answers from the answers it made itself, and asks its providers for the others (with
+    ``--no-cache``, or when the call cache answers for them, recording the hits as calls)."""
+
+    def __init__(self, *, stored_lookups: bool = True) -> None:
         self._entries: dict[str, CachedAnswer] = {}
+        self._stored: set[str] = set()  # keys the ledger holds
+        self.stored_lookups = stored_lookups
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -54,8 +60,11 @@ class AnswerCache:
     def get(self, key: str) -> CachedAnswer | None:
         return self._entries.get(key)
 
-    def put(self, key: str, spec: str, answer: Answer, usage: Usage) -> AnswerCacheRecord:
+    def put(self, key: str, spec: str, answer: Answer, usage: Usage) -> AnswerCacheRecord | None:
         self._entries[key] = CachedAnswer(spec, answer, usage)
+        if key in self._stored:
+            return None
+        self._stored.add(key)
         return AnswerCacheRecord(
             key=key,
             spec=spec,
@@ -67,6 +76,9 @@ class AnswerCache:
     def load(self, rows: list[tuple[str, str, str, int, int]]) -> None:
         """Add ``(key, spec, answer_json, input_tokens, output_tokens)`` rows."""
         for key, spec, answer_json, input_tokens, output_tokens in rows:
+            self._stored.add(key)
+            if not self.stored_lookups:
+                continue
             self._entries[key] = CachedAnswer(
                 spec, _answer_from_json(answer_json), Usage(int(input_tokens), int(output_tokens))
             )

@@ -2,6 +2,13 @@
 
 Every figure of a run's rows is made here: call ids (in the order calls are recorded), each call's
 cost (``Pricer``), a request's per-stage and total cost, its quality grade and status.
+
+A call answered from the call cache paid nothing: its row's ``cost_usd`` is 0 (what the run paid
+now), and its original usage priced now is kept apart (``original_cost_usd``: its cost if paid
+now). A request's costs, a combination's (``tier_outcomes``) and what a budget counts are the
+costs of the calls as if paid, so that no comparison of runs, no sweep and no routing depends on
+what the cache held; what was paid is the calls' ``cost_usd``. A result made now that the cache
+keeps is emitted as a ``CallCacheRecord`` beside its call's row (the same checkpoint).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from assistant.core.events import Answer, Question, Usage, Utterance
 from assistant.core.quality import Quality, score_answer
 from assistant.ledger.records import (
     AnswerCacheRecord,
+    CallCacheRecord,
     CallRecord,
     FrameRecord,
     ProjectionRecord,
@@ -46,6 +54,7 @@ Record = (
     | UtteranceRecord
     | TierOutcomeRecord
     | AnswerCacheRecord
+    | CallCacheRecord
 )
 
 RETRIEVAL_PROVIDER, RETRIEVAL_MODEL = "bm25", "bm25s"
@@ -255,9 +264,10 @@ class RequestRecorder:
     def _tier_calls(
         self, run: TierRun, request_id: str, media_t_s: float, paid: dict[int, float]
     ) -> tuple[float, float]:
-        """Record a run's vision and answer calls (and its new cached answer); their costs. A
-        stage already recorded for another run of the request (in ``paid``) is not recorded
-        again, and its cost counts for this run too: what this combination would have cost."""
+        """Record a run's vision and answer calls (and its new cached answer); their costs (as
+        if paid). A stage already recorded for another run of the request (in ``paid``) is not
+        recorded again, and its cost counts for this run too: what this combination would have
+        cost."""
         costs = []
         for stage in (run.vision, run.llm):
             if id(stage) not in paid:
@@ -304,7 +314,7 @@ class RequestRecorder:
                 quality_f1=quality.f1 if quality else None,
                 quality_key_facts=quality.key_facts if quality else None,
                 status=run.status,
-                cached=run.cached,
+                cached=run.cached or (run.result is not None and run.result.cached),
                 vision_tier=run.vision_tier,
                 llm_tier=run.tier,
             )
@@ -330,23 +340,47 @@ class RequestRecorder:
     def _call(
         self, result: CallResult[Any], *, stage: str, request_id: str | None, media_t_s: float
     ) -> float:
-        cost = self._price(result)
-        self.emit(
-            self._call_record(
-                request_id=request_id,
-                stage=stage,
-                provider=result.provider,
-                model=result.model_requested,
-                resolved=result.model_resolved,
-                media_t_s=media_t_s,
-                latency_ms=result.latency_ms,
-                usage=result.usage,
-                cost_usd=cost,
-                attempts=result.attempts,
-                ttft_ms=result.ttft_ms,
-            )
+        """Record one call; its cost if paid (a cached call's row says it paid nothing)."""
+        if_paid = self._price(result)
+        cost = 0.0 if result.cached else if_paid
+        record = self._call_record(
+            request_id=request_id,
+            stage=stage,
+            provider=result.provider,
+            model=result.model_requested,
+            resolved=result.model_resolved,
+            media_t_s=media_t_s,
+            latency_ms=result.latency_ms,
+            usage=result.usage,
+            cost_usd=cost,
+            attempts=result.attempts,
+            ttft_ms=result.ttft_ms,
+            cached=result.cached,
+            original_latency_ms=result.original_latency_ms if result.cached else None,
+            original_cost_usd=if_paid if result.cached else None,
         )
-        return cost
+        self.emit(record)
+        if result.cache_key is not None and result.cache_json is not None:
+            usage = result.usage
+            self.emit(
+                CallCacheRecord(
+                    key=result.cache_key,
+                    spec=f"{result.provider}:{result.model_requested}",
+                    stage=stage,
+                    model_resolved=result.model_resolved,
+                    value_json=result.cache_json,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    image_count=usage.image_count,
+                    audio_s=usage.audio_s,
+                    compute_s=usage.compute_s,
+                    latency_ms=result.latency_ms,
+                    cost_usd=cost,
+                    run_id=self.run_id,
+                    call_id=record.call_id,
+                )
+            )
+        return if_paid
 
     def _failure(
         self, failure: CallFailure, *, stage: str, request_id: str | None, media_t_s: float
@@ -384,6 +418,9 @@ class RequestRecorder:
         ttft_ms: float | None = None,
         status: str = "ok",
         error: str | None = None,
+        cached: bool = False,
+        original_latency_ms: float | None = None,
+        original_cost_usd: float | None = None,
     ) -> CallRecord:
         return CallRecord(
             call_id=f"{self.run_id}:{next(self._ids):06d}",
@@ -406,6 +443,9 @@ class RequestRecorder:
             attempts=attempts,
             status=status,
             error=error,
+            cached=cached,
+            original_latency_ms=original_latency_ms,
+            original_cost_usd=original_cost_usd,
         )
 
 

@@ -17,6 +17,7 @@ from assistant.pipeline.sampling import Sampler, make_sampler
 from assistant.pipeline.tiers import TierPair
 from assistant.pricing.prices import Pricer
 from assistant.providers.base import Provider, RetryPolicy
+from assistant.providers.cache import CallCache
 from assistant.providers.llm.base import LLM
 from assistant.providers.registry import make_transcriber, tier_llm, tier_vision
 from assistant.providers.stt.base import Transcriber
@@ -86,14 +87,34 @@ class Stages:
         return replace(self, **changes)
 
     def warm_up(self) -> None:
-        """Load every model before the run, so no request is timed with a model load."""
+        """Load every model before the run, so no request is timed with a model load. A
+        provider whose results the call cache holds is left to load on its first miss (a
+        replay of a recording seen before may need none of its calls)."""
         for provider in self.providers:
-            provider.warm_up()
+            cache = provider.call_cache
+            if cache is None or not cache.holds(provider.spec):
+                provider.warm_up()
         self.knowledge.warm_up()
 
     def close(self) -> None:
         for provider in self.providers:
             provider.close()
+
+    def cached_providers(self, setting: bool | None) -> list[Provider]:
+        """The providers the call cache answers for under ``[calls] cache`` (``setting``):
+        local ones unless it is false, cloud ones only when it is true; never one whose result
+        is not a function of its input (``Provider.cacheable``)."""
+        if setting is False:
+            return []
+        return [p for p in self.providers if p.cacheable and (p.local or setting)]
+
+    def use_cache(self, cache: CallCache | None, setting: bool | None) -> list[Provider]:
+        """Attach ``cache`` to the providers ``cached_providers`` names (and detach it from the
+        others); those providers."""
+        chosen = self.cached_providers(setting) if cache is not None else []
+        for provider in self.providers:
+            provider.use_cache(cache if any(provider is p for p in chosen) else None)
+        return chosen
 
 
 def build_stages(

@@ -6,19 +6,22 @@ whisper, a vendor SDK) implements that single private hook; the public method of
 calls it through ``Provider._invoke``, which retries retryable errors with backoff
 (honouring Retry-After), measures wall time, and returns a ``CallResult`` with the usage that
 ``pricing`` turns into dollars. Unexpected exceptions from an adapter become ``ProviderError`` so a
-request records an error instead of ending the run.
+request records an error instead of ending the run. With a call cache attached (``use_cache``), the
+stage base passes a content key and ``_invoke`` looks it up first (``assistant.providers.cache``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 from assistant.core.errors import ProviderError, ProviderStatusError
 from assistant.core.events import Usage
+from assistant.providers.cache import CacheEntry, CallCache, code_fingerprint, content_key
 
 T = TypeVar("T")
 
@@ -71,6 +74,12 @@ class CallResult(Generic[T]):
     ttft_ms: float | None
     attempts: int
     local: bool = False  # ran on this machine: priced by compute seconds
+    # from the call cache: no call made; ``latency_ms`` is the lookup's, ``usage`` the original's
+    cached: bool = False
+    original_latency_ms: float | None = None  # what the original call took (cached results)
+    # a result made now that the cache keeps: its key and its value as the stage's JSON
+    cache_key: str | None = None
+    cache_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,9 @@ class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
     #: Which CPU time a local call is priced by (see ``cpu_clock``): the calling thread's, or the
     #: process's for adapters whose library computes on worker threads of its own.
     cpu_scope: str = "thread"
+    #: False for providers whose result is not a function of the call's content (the recorded
+    #: transcript, which depends on what it has already handed out): never cached.
+    cacheable: bool = True
 
     def __init__(
         self,
@@ -105,6 +117,7 @@ class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
         self.model = model
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+        self.call_cache: CallCache | None = None
 
     def configure(self, *, policy: RetryPolicy, timeout_s: float) -> None:
         """Apply a run's call options (``[calls]`` in the config) before the first call.
@@ -121,8 +134,86 @@ class Provider(ABC):  # noqa: B024 - the stage bases declare the abstract hook
     def spec(self) -> str:
         return f"{self.provider}:{self.model}"
 
-    def _invoke(self, hook: Callable[[], HookOutput[T]]) -> CallResult[T]:
-        """Run ``hook`` with retries; raise ``ProviderCallError`` carrying the failure."""
+    # -- the call cache ----------------------------------------------------------------------
+    def use_cache(self, cache: CallCache | None) -> None:
+        """Look calls up in ``cache`` before making them (None: make every call)."""
+        self.call_cache = cache if self.cacheable else None
+
+    def cache_options(self) -> dict[str, Any]:
+        """Settings besides the model that change this provider's output (in the cache key)."""
+        return {}
+
+    def cache_scope(self) -> str:
+        """What a cached result of this provider is valid for: its spec, options and code."""
+        return json.dumps(
+            [self.spec, self.cache_options(), code_fingerprint(type(self))],
+            sort_keys=True,
+            default=str,
+        )
+
+    def cache_key(self, stage: str, parts: Iterable[bytes | str]) -> str | None:
+        """The content key of a call (None when no cache is attached: nothing is hashed)."""
+        if self.call_cache is None:
+            return None
+        return content_key(self.cache_scope(), stage, parts)
+
+    def _encode_value(self, value: Any) -> str:
+        """A result's value as JSON for the cache (the stage bases override it)."""
+        return json.dumps(value)
+
+    def _decode_value(self, text: str) -> Any:
+        return json.loads(text)
+
+    def _lookup(self, key: str) -> CallResult[Any] | None:
+        cache = self.call_cache
+        if cache is None:
+            return None
+        started = time.perf_counter()
+        entry = cache.get(key)
+        if entry is None:
+            return None
+        try:
+            value = self._decode_value(entry.value_json)
+        except (ValueError, KeyError, TypeError, IndexError):  # written by another version
+            return None
+        return CallResult(
+            value=value,
+            usage=entry.usage,
+            provider=self.provider,
+            model_requested=self.model,
+            model_resolved=entry.model_resolved,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            ttft_ms=None,
+            attempts=0,
+            local=self.local,
+            cached=True,
+            original_latency_ms=entry.latency_ms,
+        )
+
+    def _store(self, key: str, result: CallResult[T]) -> CallResult[T]:
+        cache = self.call_cache
+        if cache is None:
+            return result
+        value_json = self._encode_value(result.value)
+        cache.put(
+            key, CacheEntry(value_json, result.usage, result.latency_ms, result.model_resolved)
+        )
+        return replace(result, cache_key=key, cache_json=value_json)
+
+    def _invoke(
+        self, hook: Callable[[], HookOutput[T]], *, key: str | None = None
+    ) -> CallResult[T]:
+        """Run ``hook`` with retries; raise ``ProviderCallError`` carrying the failure. With a
+        ``key`` (``cache_key``), a result the call cache holds is returned instead of calling,
+        and a new result is kept in it."""
+        if key is not None:
+            hit = self._lookup(key)
+            if hit is not None:
+                return hit
+        result = self._attempts(hook)
+        return result if key is None else self._store(key, result)
+
+    def _attempts(self, hook: Callable[[], HookOutput[T]]) -> CallResult[T]:
         started = time.perf_counter()
         attempt = 0
         while True:

@@ -107,6 +107,16 @@ class CloudClient(Provider):
     def warm_up(self) -> None:
         self._sdk_client()
 
+    def cache_options(self) -> dict[str, Any]:
+        """What changes a cloud answer besides the model: the endpoint, the output limit and
+        the image format (never the key, nor the timeout)."""
+        return {
+            **super().cache_options(),
+            "base_url": self.options.base_url,
+            "max_output_tokens": self.max_output_tokens,
+            "image_format": self.options.image_format,
+        }
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

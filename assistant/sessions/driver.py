@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from assistant.core.config import Config
 from assistant.core.errors import LedgerLockedError
 from assistant.core.events import Utterance
+from assistant.ledger.queries.cache import call_cache_rows
 from assistant.ledger.queries.resume import ResumeState, answer_cache_rows, load_resume_state
 from assistant.ledger.records import RunRecord
 from assistant.ledger.sink import RunSink
 from assistant.ledger.store import Checkpoint
 from assistant.pipeline.answers import AnswerCache
 from assistant.pipeline.stages import Document, Stages, build_stages
+from assistant.providers.cache import CallCache
 from assistant.sessions.runlock import RunLock, claim
 
 FLUSH_ROWS = 500
@@ -30,8 +32,10 @@ def prepare_stages(
     documents: Iterable[Document] = (),
     transcript: tuple[Utterance, ...] | None = None,
     notice: Notice = None,
+    warm_up: bool = True,
 ) -> Stages:
-    """Every pipeline stage, its notices (e.g. a missing key) said, models loaded."""
+    """Every pipeline stage, its notices (e.g. a missing key) said, models loaded (unless
+    ``warm_up`` is False: the caller calls ``stages.warm_up()`` once the stages are complete)."""
     notices: list[str] = []
     stages = build_stages(
         config, tenant=tenant, documents=documents, transcript=transcript, notices=notices
@@ -39,7 +43,8 @@ def prepare_stages(
     for message in notices:
         if notice is not None:
             notice(message)
-    stages.warm_up()
+    if warm_up:
+        stages.warm_up()
     return stages
 
 
@@ -63,15 +68,54 @@ def add_stored_knowledge(stages: Stages, sink: RunSink, tenant: str, notice: Not
             notice(f"searching {documents} stored documents of tenant {tenant} too")
 
 
-def load_answer_cache(sink: RunSink, notice: Notice) -> AnswerCache:
-    """Every answer the ledger has cached (``--both-tiers`` replays write them)."""
+def load_answer_cache(
+    sink: RunSink, notice: Notice, *, stored_lookups: bool = True
+) -> AnswerCache:
+    """Every answer the ledger has cached (``--both-tiers`` replays write them); with
+    ``stored_lookups=False`` only their keys count (see ``AnswerCache``)."""
     rows = sink.read(answer_cache_rows)
-    cache = AnswerCache()
+    cache = AnswerCache(stored_lookups=stored_lookups)
     if rows is None:
         if notice is not None:
             notice("the ledger is held by another process: starting with an empty answer cache")
         return cache
     cache.load(rows)
+    return cache
+
+
+def attach_call_cache(
+    stages: Stages, sink: RunSink, setting: bool | None, notice: Notice
+) -> CallCache | None:
+    """Look the stages' calls up in the ledger's call cache before making them, as ``[calls]
+    cache`` (``setting``) says: local providers unless it is false, cloud ones only when it is
+    true. The cache holds the stored results of those providers; a result made by this run is
+    added to it at once and stored with the run's rows. None when no provider is cached."""
+    say = notice if notice is not None else (lambda message: None)
+    chosen = stages.cached_providers(setting)
+    uncached_cloud = sorted({p.spec for p in stages.providers if not p.local and p.cacheable})
+    if setting is None and uncached_cloud:
+        say(
+            f"cloud calls ({', '.join(uncached_cloud)}) are made every time: set [calls] "
+            "cache = true to keep their results"
+        )
+    if not chosen:
+        if setting is False:
+            say("call cache off: every call is made")
+        stages.use_cache(None, setting)
+        return None
+    specs = sorted({p.spec for p in chosen})
+    rows = sink.read(lambda held: call_cache_rows(held, specs))
+    cache = CallCache()
+    if rows is None:
+        say("the ledger is held by another process: starting with an empty call cache")
+    else:
+        cache.load(rows)
+    stages.use_cache(cache, setting)
+    cloud = sorted({p.spec for p in chosen if not p.local})
+    if cloud:
+        say(f"cloud calls of {', '.join(cloud)} are cached ([calls] cache = true)")
+    if len(cache):
+        say(f"call cache: {len(cache)} stored results for {', '.join(specs)}")
     return cache
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from assistant.sessions.driver import (
     FLUSH_ROWS,
     RunDriver,
     add_stored_knowledge,
+    attach_call_cache,
     load_answer_cache,
     prepare_stages,
     read_resume_state,
@@ -54,15 +56,19 @@ def warm_up(stages: Stages) -> None:
 def dataset_stages(
     config: Config, dataset: Dataset, sink: RunSink, notice: Callable[[str], None] | None
 ) -> Stages:
-    """The stages of a replay of ``dataset``: its knowledge folder and the tenant's stored one."""
+    """The stages of a replay of ``dataset``: its knowledge folder and the tenant's stored one,
+    the ledger's call cache; models loaded (those the cache may spare on their first miss)."""
     stages = prepare_stages(
         config,
         tenant=dataset.tenant,
         documents=dataset.documents,
         transcript=dataset.transcript,
         notice=notice,
+        warm_up=False,
     )
     add_stored_knowledge(stages, sink, dataset.tenant, notice)
+    attach_call_cache(stages, sink, config.calls.cache, notice)
+    stages.warm_up()
     return stages
 
 
@@ -91,6 +97,9 @@ def replay(
     ``both_tiers`` also answers every question with the tier it was not routed to and records
     both tiers' outcomes in ``tier_outcomes`` (see ``assistant.analysis.sweep``); answers are
     cached by content hash in the ledger's ``answer_cache``, so a rerun makes no answer calls.
+
+    Calls are looked up in the ledger's call cache first as ``config.calls.cache`` says (local
+    providers by default, cloud ones with ``true``, none with ``false``: ``--no-cache``).
 
     ``paced_speed`` releases the events in real time divided by it (1.0: as a live room would,
     through ``PacedSource``); the run's ``source_kind`` is then ``paced``.
@@ -121,7 +130,7 @@ def replay(
     )
     if on_start is not None:
         on_start(run_id)
-    answer_cache = load_answer_cache(sink, notice) if both_tiers else None
+    answer_cache = _stored_answers(sink, driver.stages, config, notice) if both_tiers else None
     _run(
         dataset,
         driver=driver,
@@ -141,13 +150,15 @@ def resume(
     run_id: str,
     progress: Callable[[float], None] | None = None,
     notice: Callable[[str], None] | None = None,
+    no_cache: bool = False,
 ) -> str:
     """Finish a run that stopped (killed, failed, interrupted) from its last checkpoint.
 
     The run keeps its id and its recorded configuration; the source events before the
     checkpoint are read again only to rebuild the sampler's and voice gate's state (no model
     is called for them, the transcript so far comes from the ledger), so no row is written
-    twice and no answer is paid for twice.
+    twice and no answer is paid for twice. ``no_cache`` makes every call of the rest (as
+    ``--no-cache``), whatever the recorded configuration says of the call cache.
     """
     sink = open_sink(ledger, notice=notice)
     lock = claim(sink, run_id)  # refused while the run's writer lives (before any model loads)
@@ -161,6 +172,10 @@ def resume(
         config = config_from_dict(
             json.loads(str(state.run["config_json"])), where=f"run {run_id}"
         )
+        if no_cache:
+            config = dataclasses.replace(
+                config, calls=dataclasses.replace(config.calls, cache=False)
+            )
         if notice is not None:
             notice(
                 f"resuming run {run_id} after {state.events_done} source events "
@@ -173,7 +188,9 @@ def resume(
             lock.release()
         raise
     driver.resume()
-    answer_cache = load_answer_cache(sink, notice) if state.both_tiers else None
+    answer_cache = (
+        _stored_answers(sink, driver.stages, config, notice) if state.both_tiers else None
+    )
     _run(
         dataset,
         driver=driver,
@@ -185,6 +202,17 @@ def resume(
         resume_from=state,
     )
     return run_id
+
+
+def _stored_answers(
+    sink: RunSink, stages: Stages, config: Config, notice: Callable[[str], None] | None
+) -> AnswerCache:
+    """The answers earlier ``--both-tiers`` runs stored, for a ``--both-tiers`` run. They are
+    not looked up (only kept from being stored twice) with ``--no-cache``, nor when the call
+    cache answers for both answer tiers: its hits are recorded as calls, priced as if paid, so
+    that the tier outcomes cost what they would."""
+    lookups = config.calls.cache is not False and any(p.call_cache is None for p in stages.llm)
+    return load_answer_cache(sink, notice, stored_lookups=lookups)
 
 
 def _run(

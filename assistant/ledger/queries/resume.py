@@ -35,6 +35,16 @@ _RUN_COLUMNS = (
 )
 
 
+# What a budget counts (as the recorder does): routed requests (their costs as if paid) and
+# transcription, a call answered from the call cache at its cost if paid, so that the routing of a
+# resumed run does not depend on what the cache held
+_SPENT_SQL = """
+SELECT (SELECT coalesce(sum(total_cost_usd), 0) FROM requests WHERE run_id = $r)
+    + (SELECT coalesce(sum(cost_usd + coalesce(original_cost_usd, 0)), 0) FROM calls
+        WHERE run_id = $r AND stage = 'stt')
+"""
+
+
 def load_resume_state(ledger: Ledger, run_id: str) -> ResumeState:
     """Read what resuming needs about ``run_id``; LedgerError when it cannot be resumed."""
     cur = ledger.cursor()
@@ -70,11 +80,7 @@ def load_resume_state(ledger: Ledger, run_id: str) -> ResumeState:
     outcomes = cur.execute(
         "SELECT count(*) FROM tier_outcomes WHERE run_id = ?", [run_id]
     ).fetchall()
-    spent = cur.execute(
-        "SELECT (SELECT coalesce(sum(total_cost_usd), 0) FROM requests WHERE run_id = $r) + "
-        "(SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE run_id = $r AND stage = 'stt')",
-        {"r": run_id},
-    ).fetchall()
+    spent = cur.execute(_SPENT_SQL, {"r": run_id}).fetchall()
     return ResumeState(
         run=run,
         events_done=int(events_done),

@@ -40,7 +40,7 @@ class RunSummary:
     premium_share: float | None  # None when the run has no requests
     errors: int  # requests with status 'error'
     calls: int
-    total_cost_usd: float  # every call of the run, transcription included
+    total_cost_usd: float  # every call of the run, transcription included: what it paid now
     cost_per_media_hour_usd: float | None  # None when the media duration is unknown
     p50_latency_ms: float | None
     p95_latency_ms: float | None
@@ -51,6 +51,8 @@ class RunSummary:
     abstained: int = 0  # requests whose answer declined (status 'abstained'), not counted as ok
     answered_quality: float | None = None  # mean quality of the labelled requests that answered
     abstained_quality: float | None = None  # ... and of those that abstained
+    cached_calls: int = 0  # calls answered from the call cache: no call made, nothing paid
+    cost_if_paid_usd: float = 0.0  # what the run would cost if those were paid now too
 
 
 RUN_LIST_COLUMNS: tuple[str, ...] = (
@@ -65,6 +67,8 @@ RUN_LIST_COLUMNS: tuple[str, ...] = (
     "requests",
     "premium_share",
     "total_cost_usd",
+    "cost_if_paid_usd",
+    "cached_calls",
     "cost_per_media_hour_usd",
     "p50_latency_ms",
     "p95_latency_ms",
@@ -96,7 +100,9 @@ WITH eff AS (
         count(quality) AS labelled
     FROM eff GROUP BY run_id
 ), cost AS (
-    SELECT run_id, count(*) AS calls, sum(cost_usd) AS total_cost_usd
+    SELECT run_id, count(*) AS calls, sum(cost_usd) AS total_cost_usd,
+        count(*) FILTER (WHERE cached) AS cached_calls,
+        sum(cost_usd + coalesce(original_cost_usd, 0.0)) AS cost_if_paid_usd
     FROM calls {where} GROUP BY run_id
 ), kept AS (
     SELECT run_id, count(*) AS frames_kept FROM frames {where} GROUP BY run_id
@@ -116,6 +122,8 @@ SELECT r.run_id, r.started_at, r.ended_at, r.status, r.error, r.dataset_name, r.
     req.answered_quality, req.abstained_quality,
     coalesce(cost.calls, 0) AS calls,
     coalesce(cost.total_cost_usd, 0.0) AS total_cost_usd,
+    coalesce(cost.cached_calls, 0) AS cached_calls,
+    coalesce(cost.cost_if_paid_usd, 0.0) AS cost_if_paid_usd,
     CASE WHEN coalesce(r.media_processed_s, r.media_duration_s) > 0
         THEN coalesce(cost.total_cost_usd, 0.0)
             / coalesce(r.media_processed_s, r.media_duration_s) * 3600 END
@@ -211,8 +219,12 @@ def run_utterances(ledger: Ledger, run_id: str) -> pd.DataFrame:
 
 
 def run_shared_cost_usd(ledger: Ledger, run_id: str) -> float:
-    """What the run's calls outside any request cost (transcription): the same at any threshold."""
-    sql = "SELECT coalesce(sum(cost_usd), 0.0) FROM calls WHERE run_id = ? AND request_id IS NULL"
+    """What the run's calls outside any request cost (transcription): the same at any threshold.
+    As a request's cost, a call answered from the call cache counts at its cost if paid."""
+    sql = (
+        "SELECT coalesce(sum(cost_usd + coalesce(original_cost_usd, 0.0)), 0.0) FROM calls "
+        "WHERE run_id = ? AND request_id IS NULL"
+    )
     rows = ledger.cursor().execute(sql, [run_id]).fetchall()
     return float(rows[0][0])
 

@@ -8,15 +8,17 @@ and timing policy, and bills the speech seconds sent.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from assistant.core.config import SttConfig
-from assistant.core.events import AudioChunk, Usage, Utterance
+from assistant.core.events import AudioChunk, Usage, Utterance, Word
 from assistant.providers.base import CallResult, HookOutput, Provider, RetryPolicy
 
 FRAME_S = 0.03
@@ -78,7 +80,35 @@ class Transcriber(Provider):
         """Transcribe one speech segment; utterance times are media seconds."""
 
     def transcribe(self, segment: Segment) -> CallResult[list[Utterance]]:
-        return self._invoke(lambda: self._with_audio_usage(segment))
+        key = self.cache_key(
+            "stt",
+            (
+                segment.participant,
+                repr(segment.start_s),  # utterance times are media seconds: they depend on it
+                str(segment.sample_rate),
+                np.ascontiguousarray(segment.samples, dtype=np.int16).tobytes(),
+            ),
+        )
+        return self._invoke(lambda: self._with_audio_usage(segment), key=key)
+
+    def cache_options(self) -> dict[str, Any]:
+        return {**super().cache_options(), "language": self.config.language}
+
+    def _encode_value(self, value: list[Utterance]) -> str:
+        return json.dumps([_utterance_json(u) for u in value], ensure_ascii=False)
+
+    def _decode_value(self, text: str) -> list[Utterance]:
+        return [
+            Utterance(
+                u["participant"],
+                float(u["start_s"]),
+                float(u["end_s"]),
+                u["text"],
+                u["confidence"],
+                tuple(Word(w[0], float(w[1]), float(w[2]), w[3]) for w in u["words"]),
+            )
+            for u in json.loads(text)
+        ]
 
     def _with_audio_usage(self, segment: Segment) -> HookOutput[list[Utterance]]:
         out = self._transcribe_impl(segment)
@@ -152,3 +182,14 @@ class Transcriber(Provider):
             if track.in_speech and track.buffer:
                 closed.append(self._close(participant, track, track.sample_rate, trim=False))
         return closed
+
+
+def _utterance_json(u: Utterance) -> dict[str, Any]:
+    return {
+        "participant": u.participant,
+        "start_s": u.start_s,
+        "end_s": u.end_s,
+        "text": u.text,
+        "confidence": u.confidence,
+        "words": [[w.text, w.start_s, w.end_s, w.confidence] for w in u.words],
+    }

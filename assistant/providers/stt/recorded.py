@@ -17,6 +17,7 @@ from assistant.providers.stt.base import Segment, Transcriber
 class RecordedTranscriber(Transcriber):
     provider = "recorded"
     local = True
+    cacheable = False  # what it returns depends on what it has handed out already
 
     def __init__(
         self, *, model: str, transcript: Sequence[Utterance], config: SttConfig | None = None

@@ -1,11 +1,14 @@
 """Screen analysis: one ``_analyze_impl`` hook per provider; the base caches by frame content.
 
 The same screen is never analysed twice by the same model: results are cached on the kept frame's
-content digest, and a cache hit costs nothing and makes no call.
+content digest, and a cache hit costs nothing and makes no call. Across runs, the call cache
+(``assistant.providers.cache``) keys a reading on the frame's digest and size: the question is not
+part of it, as no adapter sends it (see ``assistant.providers.vision.cloud``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from abc import abstractmethod
 from collections import OrderedDict
@@ -32,6 +35,15 @@ class VisionProvider(Provider):
     def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
         """Describe the screen (text first) in plain text."""
 
+    def _encode_value(self, value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def _decode_value(self, text: str) -> str:
+        value = json.loads(text)
+        if not isinstance(value, str):
+            raise TypeError(f"a screen reading is text, not {type(value).__name__}")
+        return value
+
     def cached(self, frame: KeptFrame) -> str | None:
         hit = self._cache.get(frame.digest)
         if hit is not None:
@@ -39,7 +51,9 @@ class VisionProvider(Provider):
         return hit
 
     def analyze(self, frame: KeptFrame, question: str) -> CallResult[str]:
-        result = self._invoke(lambda: self._analyze_impl(frame, question))
+        shape = "x".join(str(n) for n in frame.rgb.shape)
+        key = self.cache_key("vision", (frame.digest, shape))
+        result = self._invoke(lambda: self._analyze_impl(frame, question), key=key)
         self._cache[frame.digest] = result.value
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
