@@ -319,8 +319,7 @@ class Pipeline:
         frame = self.stages.sampler.latest()
         if frame is None or not any(isinstance(c, CallResult) for c in vision.calls):
             return None
-        height, width = frame.rgb.shape[:2]
-        return int(width), int(height)
+        return frame.width, frame.height
 
     def _recent(self, t_s: float) -> tuple[Passage, ...]:
         start = t_s - self.config.transcript_window_s

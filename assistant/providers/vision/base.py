@@ -51,7 +51,7 @@ class VisionProvider(Provider):
         return hit
 
     def analyze(self, frame: KeptFrame, question: str) -> CallResult[str]:
-        shape = "x".join(str(n) for n in frame.rgb.shape)
+        shape = f"{frame.height}x{frame.width}x3"  # as rgb.shape was: a hit converts nothing
         key = self.cache_key("vision", (frame.digest, shape))
         result = self._invoke(lambda: self._analyze_impl(frame, question), key=key)
         self._cache[frame.digest] = result.value
