@@ -12,6 +12,9 @@
 - ``fleet``: rows per second of 1, 2, 4 and 8 writer processes into a DuckLake with a PostgreSQL
   catalog beside the file ledger with its spool, and the cost dashboard over a lake beside a file
   (``fleet_bench``).
+- ``prefetch``: the demo's question latency p50/p95 and cost with and without prefetched screen
+  readings, paced as a live room; whisper replay speed with and without background
+  transcription (``prefetch_bench``).
 
 ``quick`` runs every section small (a smoke run for CI, under a minute); its figures are not
 comparable with a full run's.
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from assistant.benchmarks.harness import BenchResult, Figure, machine_info
 
-SECTIONS = ("sampler", "replay", "ledger", "live", "fleet")
+SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "prefetch")
 
 
 def run_bench(
@@ -66,6 +69,10 @@ def run_bench(
                 from assistant.benchmarks.fleet_bench import run as run_fleet
 
                 figures += run_fleet(workdir, quick=quick, say=say)
+            elif section == "prefetch":
+                from assistant.benchmarks.prefetch_bench import run as run_prefetch
+
+                figures += run_prefetch(workdir, quick=quick, say=say)
             else:
                 raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
     finally:
