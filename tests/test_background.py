@@ -188,24 +188,39 @@ def test_prefetched_readings_are_priced_once_and_unused_ones_kept(tiny: Path) ->
     )
 
 
-def test_a_replay_with_prefetch_stores_and_prices_its_readings(tiny: Path, tmp_path: Path) -> None:
-    """The real OCR tiers, through the ledger: same answers, every reading a priced call row."""
+def test_a_replay_with_prefetch_stores_and_prices_its_readings(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through ``replay`` and the ledger: the question's reading is the one made in the
+    background, stored as its request's call; the readings nobody took are stored, priced."""
+    import assistant.sessions.replay as replay_module
+
+    made: list[TierPair[SlowVision]] = []
+    original = replay_module.dataset_stages
+
+    def with_fake_vision(*args: Any, **kwargs: Any) -> Any:
+        made.append(TierPair(cheap=SlowVision(model="cheap"), premium=SlowVision(model="premium")))
+        return original(*args, **kwargs).with_(vision=made[-1])
+
+    monkeypatch.setattr(replay_module, "dataset_stages", with_fake_vision)
     dataset = load_dataset(tiny)
-    config = recorded_config(1.0)
     with Ledger(tmp_path / "l.duckdb") as ledger:
-        replay(dataset, ledger=ledger, config=config, run_id="plain")
-        ahead = dataclasses.replace(
-            config, vision=dataclasses.replace(config.vision, prefetch="cheap")
-        )
-        replay(dataset, ledger=ledger, config=ahead, run_id="ahead")
+        replay(dataset, ledger=ledger, config=_config(1.0), run_id="plain")
+        replay(dataset, ledger=ledger, config=_config(1.0, "cheap"), run_id="ahead")
         plain_answers = list(run_requests(ledger, "plain")["answer"])
         requests = run_requests(ledger, "ahead")
         calls = run_calls(ledger, "ahead")
     assert list(requests["answer"]) == plain_answers
+    cheap = made[-1].cheap
+    assert cheap.threads and all(t.startswith("vision-prefetch") for t in cheap.threads)
     vision = calls[calls["stage"] == "vision"]
-    assert len(vision) >= 1 and (vision["cost_usd"] > 0).all()
+    assert len(vision) == len(cheap.threads)  # each reading made is one stored call
+    assert (vision["cost_usd"] == PRICES["fake:cheap"]["usd_per_image"]).all()
     used = vision[vision["request_id"].notna()]
-    assert used["cost_usd"].sum() == pytest.approx(requests["vision_cost_usd"].sum())
+    assert list(used["request_id"]) == ["ahead:q2"]  # the question took the prefetched reading
+    q2 = requests[requests["question_id"] == "q2"].iloc[0]
+    assert q2["vision_cost_usd"] == pytest.approx(used["cost_usd"].sum())
+    assert q2["vision_latency_ms"] <= used["latency_ms"].iloc[0]
 
 
 # -- background transcription ----------------------------------------------------------------

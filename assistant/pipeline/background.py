@@ -143,10 +143,11 @@ class Prefetcher:
         read = latest[1].result()
         return dataclasses.replace(read, waited_ms=(time.perf_counter() - started) * 1000)
 
-    def unused(self, *, wait: bool) -> list[Read]:
-        """Readings nobody took that made a call, in the order they were started: those done
-        by now, or (``wait``) every one, the latest frame's included."""
-        if wait:
+    def unused(self, *, wait: bool, latest: bool = False) -> list[Read]:
+        """Readings nobody took that made a call, in the order they were started: of frames no
+        longer the latest (``latest``: of every frame, at the end of a session), those done by
+        now or (``wait``) every one."""
+        if latest:
             for tier in list(self._latest):
                 self._retire(tier)
         found: list[Read] = []

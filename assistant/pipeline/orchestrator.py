@@ -33,7 +33,7 @@ from assistant.core.events import (
 )
 from assistant.ledger.records import RequestRecord
 from assistant.pipeline.answers import AnswerCache, answer_key
-from assistant.pipeline.background import Prefetcher, Transcription, TranscriptionWorker
+from assistant.pipeline.background import Prefetcher, Read, Transcription, TranscriptionWorker
 from assistant.pipeline.projecting import Projector
 from assistant.pipeline.recorder import Record, RequestRecorder
 from assistant.pipeline.results import (
@@ -115,6 +115,8 @@ class Pipeline:
         for segment in self.stages.transcriber.flush():
             self._transcribe(segment)
         self.collect(wait=True)
+        if self.prefetcher is not None:  # the latest frames' readings too: nobody will ask now
+            self._unused(self.prefetcher.unused(wait=True, latest=True))
         self.settle()
         self.close()
 
@@ -125,17 +127,22 @@ class Pipeline:
         self.collect(wait=False)
         self.recorder.project_pending()
 
-    def collect(self, *, wait: bool) -> None:
+    def collect(self, *, wait: bool, readings: bool = True) -> None:
         """Record the background work done by now (``wait``: all of it): transcriptions in the
-        order their segments closed, then the prefetched readings no question took."""
+        order their segments closed, then (``readings``) the prefetched readings of frames
+        no longer the latest, which no question took. The latest frame's readings stay for the
+        next question (``finish`` records them)."""
         if self.stt_worker is not None:
             for segment, outcome in self.stt_worker.done(wait=wait):
                 self._record_transcription(segment, outcome)
-        if self.prefetcher is not None:
-            for read in self.prefetcher.unused(wait=wait):
-                paid = read.result if read.result is not None else read.failure
-                if paid is not None:
-                    self.recorder.observe(UnusedRead(paid, read.frame.t_s))
+        if readings and self.prefetcher is not None:
+            self._unused(self.prefetcher.unused(wait=wait))
+
+    def _unused(self, reads: list[Read]) -> None:
+        for read in reads:
+            paid = read.result if read.result is not None else read.failure
+            if paid is not None:
+                self.recorder.observe(UnusedRead(paid, read.frame.t_s))
 
     def close(self) -> None:
         """Stop the worker threads (work not started is dropped; nothing is recorded)."""

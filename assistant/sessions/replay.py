@@ -237,7 +237,7 @@ def _run(
                     done = index + 1
                 else:
                     if isinstance(event, Question):  # what was transcribed before it, stored
-                        pipeline.collect(wait=True)  # first: rows of the events before it
+                        pipeline.collect(wait=True, readings=False)  # first: earlier events' rows
                         append_rows()
                     pipeline.handle(event)
                     pipeline.settle()  # a question's projected cost, off its answer's clock
