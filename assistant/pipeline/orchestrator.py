@@ -9,8 +9,9 @@ with its true status.
 
 Off the questions' path (``assistant.pipeline.background``): with ``[vision] prefetch`` (e.g.
 ``"cheap"``) each kept frame is read in the background with that tier, and a question routed to it
-takes the reading (waiting only for what is left of it); with ``background_stt`` (replays: ``[stt] background``) segments are transcribed on
-a worker thread, and a question first waits for every segment closed before it.
+takes the reading (waiting only for what is left of it); with ``background_stt`` (replays:
+``[stt] background``) segments are transcribed on a worker thread, and a question first waits
+for every segment closed before it.
 """
 
 from __future__ import annotations
