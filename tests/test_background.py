@@ -287,3 +287,42 @@ def test_a_background_replay_resumes_to_the_same_rows(
     assert said["stopped"] == said["sequential"] and len(said["stopped"]) >= 2
     assert answers["stopped"] == answers["sequential"]
     assert len(stt) == len(said["stopped"])  # no segment transcribed twice
+
+
+def test_a_live_room_prefetches_too(tiny: Path, tmp_path: Path) -> None:
+    """A live session with ``prefetch = "both"`` answers as one without, and stores the
+    readings nobody took as priced vision calls with no request."""
+    pytest.importorskip("livekit.rtc")
+    from test_live_session import Now, drive
+
+    from assistant.sessions.live import LiveSession
+    from assistant.sessions.sources.livekit import MediaClock
+
+    dataset = load_dataset(tiny)
+    answers: dict[str, list[str]] = {}
+    for prefetch in ("off", "both"):
+        config = _config(0.5, prefetch)
+        now, said = Now(), []
+        session = LiveSession(
+            ledger=tmp_path / f"{prefetch}.duckdb",
+            config=config,
+            stages=make_stages(config, dataset),
+            tenant=dataset.tenant,
+            room=dataset.room,
+            source_ref=f"tenant_{dataset.tenant}_{dataset.room}",
+            on_answer=said.append,
+            clock=MediaClock(now=now, start=0.0),
+            max_video_backlog=100_000,
+            run_id=f"live-{prefetch}",
+        )
+        session.start()
+        drive(session, dataset, now)
+        session.close()
+        answers[prefetch] = [a.text for a in said]
+    assert answers["both"] == answers["off"] and len(answers["off"]) == 3
+    with Ledger(tmp_path / "both.duckdb") as ledger:
+        calls = run_calls(ledger, "live-both")
+    vision = calls[calls["stage"] == "vision"]
+    unused = vision[vision["request_id"].isna()]
+    assert len(unused) >= 1 and unused["cost_usd"].notna().all()  # priced by its CPU seconds
+    assert set(vision["model_requested"]) == {"low", "full"}  # both tiers read ahead
