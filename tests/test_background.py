@@ -326,3 +326,17 @@ def test_a_live_room_prefetches_too(tiny: Path, tmp_path: Path) -> None:
     unused = vision[vision["request_id"].isna()]
     assert len(unused) >= 1 and unused["cost_usd"].notna().all()  # priced by its CPU seconds
     assert set(vision["model_requested"]) == {"low", "full"}  # both tiers read ahead
+
+
+def test_whisper_threads_is_a_spec_option() -> None:
+    from assistant.core.config import SttConfig
+    from assistant.providers import registry
+
+    one = registry.make_stt("whisper:tiny.en?threads=1", SttConfig())
+    assert one.threads == 1 and one.spec == "whisper:tiny.en?threads=1"  # type: ignore[attr-defined]
+    both = registry.make_stt("whisper:tiny.en?batched=1&threads=2", SttConfig())
+    assert both.spec == "whisper:tiny.en?batched=1&threads=2"
+    assert registry.make_stt("whisper:tiny.en", SttConfig()).spec == "whisper:tiny.en"
+    for bad in ("threads=0", "threads=99", "threads=two"):
+        with pytest.raises(ConfigError, match=r"'threads=N' \(1 to 8\)"):
+            registry.make_stt(f"whisper:tiny.en?{bad}", SttConfig())
