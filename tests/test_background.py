@@ -337,6 +337,8 @@ def test_whisper_threads_is_a_spec_option() -> None:
     both = registry.make_stt("whisper:tiny.en?batched=1&threads=2", SttConfig())
     assert both.spec == "whisper:tiny.en?batched=1&threads=2"
     assert registry.make_stt("whisper:tiny.en", SttConfig()).spec == "whisper:tiny.en"
-    for bad in ("threads=0", "threads=99", "threads=two"):
-        with pytest.raises(ConfigError, match=r"'threads=N' \(1 to 8\)"):
+    once = registry.make_stt("whisper:tiny.en?fallback=0", SttConfig())
+    assert once.spec == "whisper:tiny.en?fallback=0" and not once.fallback  # type: ignore[attr-defined]
+    for bad in ("threads=0", "threads=99", "threads=two", "fallback=2"):
+        with pytest.raises(ConfigError, match=r"'threads=N' \(1 to 8\) or 'fallback=0\|1'"):
             registry.make_stt(f"whisper:tiny.en?{bad}", SttConfig())

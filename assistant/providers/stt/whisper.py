@@ -5,7 +5,9 @@ Two ways to decode a segment, named in the spec so ``eval-stt`` can run both sid
 (Silero) cuts the segment's speech into chunks, silence is not decoded, and the chunks are decoded
 together in batches of ``BATCH_SIZE``. ``whisper:tiny.en?batched=0`` decodes the whole segment with
 ``WhisperModel.transcribe`` as one 30 s window after another, silence included. ``whisper:tiny.en``
-is ``DEFAULT_BATCHED``. ``threads=N`` sets CTranslate2's CPU threads (default: the cores, at most
+is ``DEFAULT_BATCHED``. ``fallback=0`` decodes each segment once, at temperature 0, instead of
+decoding it again at higher temperatures when the text looks repetitive or unlikely
+(faster-whisper's default, ``fallback=1``). ``threads=N`` sets CTranslate2's CPU threads (default: the cores, at most
 4); one thread uses less CPU in all, which leaves a core to the rest of a replay that transcribes
 in the background (``[stt] background``; docs/prefetch.md).
 """
@@ -26,8 +28,10 @@ from assistant.providers.stt.base import Segment, Transcriber
 _LOCK = threading.Lock()
 BATCH_SIZE = 8  # speech chunks decoded together (faster-whisper's default)
 DEFAULT_BATCHED = False
-OPTIONS = ("batched", "threads")
+OPTIONS = ("batched", "threads", "fallback")
 MAX_THREADS = 8
+DEFAULT_FALLBACK = True  # faster-whisper's own default
+TEMPERATURE_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # decoded again, hotter, when in doubt
 
 
 def default_threads() -> int:
@@ -69,23 +73,24 @@ def _batched(name: str, threads: int | None = None) -> Any:
     return BatchedInferencePipeline(model=_model(name, threads))
 
 
-def parse_model(model: str) -> tuple[str, bool, int | None]:
-    """``tiny.en?batched=0&threads=1`` -> (``tiny.en``, False, 1); ConfigError naming the fix
-    otherwise. No ``threads``: None (the default)."""
+def parse_model(model: str) -> tuple[str, dict[str, Any]]:
+    """``tiny.en?batched=0&threads=1`` -> (``tiny.en``, its options as ``WhisperTranscriber``
+    takes them); ConfigError naming the fix otherwise."""
     name, _, query = model.partition("?")
-    batched, threads = DEFAULT_BATCHED, None
+    options: dict[str, Any] = {}
     for option in filter(None, query.split("&")):
         key, _, value = option.partition("=")
-        if key == "batched" and value in ("0", "1"):
-            batched = value == "1"
+        if key in ("batched", "fallback") and value in ("0", "1"):
+            options[key] = value == "1"
         elif key == "threads" and value.isdigit() and 1 <= int(value) <= MAX_THREADS:
-            threads = int(value)
+            options[key] = int(value)
         else:
             raise ConfigError(
                 f"unknown whisper option {option!r} in {model!r}; use 'batched=1' (VAD, batched "
-                f"decoding), 'batched=0' (whole segments) or 'threads=N' (1 to {MAX_THREADS})"
+                f"decoding), 'batched=0' (whole segments), 'threads=N' (1 to {MAX_THREADS}) or "
+                "'fallback=0|1' (decode again at higher temperatures when in doubt)"
             )
-    return name or "tiny.en", batched, threads
+    return name or "tiny.en", options
 
 
 class WhisperTranscriber(Transcriber):
@@ -94,11 +99,17 @@ class WhisperTranscriber(Transcriber):
     cpu_scope = "process"  # CTranslate2 decodes on its own threads while the caller waits
 
     def __init__(
-        self, *, batched: bool = DEFAULT_BATCHED, threads: int | None = None, **kwargs: Any
+        self,
+        *,
+        batched: bool = DEFAULT_BATCHED,
+        threads: int | None = None,
+        fallback: bool = DEFAULT_FALLBACK,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.batched = batched
         self.threads = threads  # None: default_threads()
+        self.fallback = fallback
 
     @property
     def spec(self) -> str:
@@ -108,6 +119,8 @@ class WhisperTranscriber(Transcriber):
             options.append(f"batched={int(self.batched)}")
         if self.threads is not None:
             options.append(f"threads={self.threads}")
+        if self.fallback != DEFAULT_FALLBACK:
+            options.append(f"fallback={int(self.fallback)}")
         plain = f"{self.provider}:{self.model}"
         return f"{plain}?{'&'.join(options)}" if options else plain
 
@@ -116,6 +129,7 @@ class WhisperTranscriber(Transcriber):
 
     def _transcribe_impl(self, segment: Segment) -> HookOutput[list[Utterance]]:
         audio = segment.samples.astype("float32") / 32768.0
+        temperature = list(TEMPERATURE_FALLBACK) if self.fallback else 0.0
         with _LOCK:  # one CTranslate2 model, one caller at a time
             if self.batched:  # silence cut by the VAD, speech decoded in batches
                 pieces, _info = _batched(self.model, self.threads).transcribe(
@@ -123,6 +137,7 @@ class WhisperTranscriber(Transcriber):
                     language=self.config.language,
                     beam_size=1,
                     batch_size=BATCH_SIZE,
+                    temperature=temperature,
                     vad_filter=True,
                     condition_on_previous_text=False,
                     # with timestamp tokens, as the whole-segment decoding: without them it lost
@@ -134,6 +149,7 @@ class WhisperTranscriber(Transcriber):
                     audio,
                     language=self.config.language,
                     beam_size=1,
+                    temperature=temperature,
                     vad_filter=False,
                     condition_on_previous_text=False,
                 )
