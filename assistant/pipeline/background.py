@@ -2,9 +2,9 @@
 
 - ``Prefetcher`` (``[vision] prefetch = "cheap"``, ``"premium"`` or ``"both"``): a kept frame's
   screen reading starts as soon as the frame is kept, so a question about that screen does not
-  wait for it. Only the latest kept
-  frame can be asked about, so a newer frame cancels a reading not yet started; a reading already
-  running finishes and is reported as one nobody used (it was paid for).
+  wait for it. Only the latest kept frame can be asked about, so a newer frame cancels a reading
+  not yet started; a reading already running finishes and is reported as one nobody used (it
+  was paid for).
 - ``TranscriptionWorker`` (``[stt] background = true``): segments closed by the voice gate are
   transcribed while the media goes on being decoded; results come back in the order the segments
   were closed, so the caller records them exactly as a sequential run would.
@@ -45,9 +45,17 @@ _THREADS: set[int] = set()  # native ids of the pipelines' own threads (callers 
 _THREADS_LOCK = threading.Lock()
 
 
-def _enlist() -> None:
+def _enlist() -> int:
+    native_id = threading.get_native_id()
     with _THREADS_LOCK:
-        _THREADS.add(threading.get_native_id())
+        _THREADS.add(native_id)
+    return native_id
+
+
+def _discharge(native_ids: set[int]) -> None:
+    """Forget stopped workers' threads (a thread id is reused by the next thread)."""
+    with _THREADS_LOCK:
+        _THREADS.difference_update(native_ids)
 
 
 def _thread_cpu_s(native_id: int) -> float:
@@ -113,6 +121,7 @@ class Prefetcher:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision-prefetch")
         self._latest: dict[str, tuple[str, Future[Read]]] = {}  # tier -> the latest frame's
         self._retired: deque[Future[Read]] = deque()  # superseded readings already running
+        self._workers: set[int] = set()
         _enlist()
 
     def reads_with(self, provider: VisionProvider) -> bool:
@@ -164,9 +173,10 @@ class Prefetcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        _discharge(self._workers)
 
     def _read(self, provider: VisionProvider, frame: KeptFrame) -> Read:
-        _enlist()
+        self._workers.add(_enlist())
         with self.lock:
             hit = provider.cached(frame)
             if hit is not None:
@@ -192,6 +202,7 @@ class TranscriptionWorker:
         self.transcriber = transcriber
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcription")
         self._pending: deque[tuple[Segment, Future[Transcription]]] = deque()
+        self._workers: set[int] = set()
         _enlist()
 
     def submit(self, segment: Segment) -> None:
@@ -211,9 +222,10 @@ class TranscriptionWorker:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        _discharge(self._workers)
 
     def _transcribe(self, segment: Segment) -> Transcription:
-        _enlist()
+        self._workers.add(_enlist())
         transcriber = self.transcriber
         try:
             return _measured(lambda: transcriber.transcribe(segment), transcriber.cpu_scope)
