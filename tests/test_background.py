@@ -337,8 +337,10 @@ def test_whisper_threads_is_a_spec_option() -> None:
     both = registry.make_stt("whisper:tiny.en?batched=1&threads=2", SttConfig())
     assert both.spec == "whisper:tiny.en?batched=1&threads=2"
     assert registry.make_stt("whisper:tiny.en", SttConfig()).spec == "whisper:tiny.en"
-    once = registry.make_stt("whisper:tiny.en?fallback=0", SttConfig())
-    assert once.spec == "whisper:tiny.en?fallback=0" and not once.fallback  # type: ignore[attr-defined]
+    assert not one.fallback  # type: ignore[attr-defined]  # decoded once, greedily, by default
+    hot = registry.make_stt("whisper:tiny.en?fallback=1", SttConfig())
+    assert hot.spec == "whisper:tiny.en?fallback=1" and hot.fallback  # type: ignore[attr-defined]
+    assert registry.make_stt("whisper:tiny.en?fallback=0", SttConfig()).spec == "whisper:tiny.en"
     for bad in ("threads=0", "threads=99", "threads=two", "fallback=2"):
         with pytest.raises(ConfigError, match=r"'threads=N' \(1 to 8\) or 'fallback=0\|1'"):
             registry.make_stt(f"whisper:tiny.en?{bad}", SttConfig())
