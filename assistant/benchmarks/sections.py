@@ -15,6 +15,9 @@
 - ``cache``: a second replay of the demo against its first in one ledger: the second answers every
   call from the call cache (zero provider calls, the same answers), in multiples of real time
   (``cache_bench``).
+- ``prefetch``: the demo's question latency p50/p95 and cost with and without prefetched screen
+  readings, paced as a live room; whisper replay speed with and without background
+  transcription (``prefetch_bench``).
 
 ``quick`` runs every section small (a smoke run for CI, under a minute); its figures are not
 comparable with a full run's.
@@ -30,7 +33,7 @@ from pathlib import Path
 
 from assistant.benchmarks.harness import BenchResult, Figure, machine_info
 
-SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "cache")
+SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "cache", "prefetch")
 
 
 def run_bench(
@@ -73,6 +76,10 @@ def run_bench(
                 from assistant.benchmarks.cache_bench import run as run_cache
 
                 figures += run_cache(workdir, quick=quick, say=say)
+            elif section == "prefetch":
+                from assistant.benchmarks.prefetch_bench import run as run_prefetch
+
+                figures += run_prefetch(workdir, quick=quick, say=say)
             else:
                 raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
     finally:

@@ -44,6 +44,9 @@ class SttConfig:
     vad_threshold_dbfs: float = -45.0  # 30 ms frames louder than this count as speech
     vad_hangover_s: float = 0.6  # silence that closes an utterance
     max_utterance_s: float = 20.0
+    # replays transcribe on a worker thread while the media is decoded; each question waits for
+    # every segment closed before it, so transcripts, answers and rows are a sequential run's
+    background: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +88,27 @@ class TierConfig:
     premium: str
 
 
-def _vision_tiers() -> TierConfig:
-    return TierConfig(cheap="ocr:low", premium="ocr:full")
+PREFETCH = ("off", "cheap", "premium", "both")
+"""``[vision] prefetch``: the tiers that read each kept frame ahead of the questions."""
+
+
+@dataclass(frozen=True, slots=True)
+class VisionConfig(TierConfig):
+    """The vision tiers, and whether kept frames are read ahead of the questions
+    (``prefetch = "cheap"``: in the background, at the cheap tier; see docs/prefetch.md)."""
+
+    prefetch: str = "off"
+
+    @property
+    def prefetch_tiers(self) -> tuple[str, ...]:
+        """The tiers ``prefetch`` names (none for ``off``)."""
+        if self.prefetch == "both":
+            return ("cheap", "premium")
+        return () if self.prefetch == "off" else (self.prefetch,)
+
+
+def _vision_tiers() -> VisionConfig:
+    return VisionConfig(cheap="ocr:low", premium="ocr:full")
 
 
 def _llm_tiers() -> TierConfig:
@@ -125,7 +147,7 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
-    vision: TierConfig = field(default_factory=_vision_tiers)
+    vision: VisionConfig = field(default_factory=_vision_tiers)
     llm: TierConfig = field(default_factory=_llm_tiers)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
@@ -222,10 +244,20 @@ def _number(value: int | float, what: str) -> float:
 def _tiers(data: Any, where: str, base: TierConfig) -> TierConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table with 'cheap' and 'premium'")
-    unknown = set(data) - {"cheap", "premium"}
+    known = [f.name for f in dataclasses.fields(base)]
+    unknown = set(data) - set(known)
     if unknown:
-        raise ConfigError(f"unknown key '{where}.{sorted(unknown)[0]}'; known: cheap, premium")
+        raise ConfigError(
+            f"unknown key '{where}.{sorted(unknown)[0]}'; known: {', '.join(known)}"
+        )
     for key, value in data.items():
+        if key == "prefetch":
+            if value not in PREFETCH:
+                raise ConfigError(
+                    f"'{where}.prefetch' must be one of {', '.join(map(repr, PREFETCH))}, "
+                    f"got {value!r}"
+                )
+            continue
         if not isinstance(value, str) or ":" not in value:
             raise ConfigError(f"'{where}.{key}' must be a \"provider:model\" string, got {value!r}")
     return dataclasses.replace(base, **data)
@@ -311,6 +343,11 @@ def _validate(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: pricing.local_usd_per_hour must be >= 0")
     if config.transcript_window_s < 0:
         raise ConfigError(f"{where}: transcript_window_s must be >= 0")
+    if config.vision.prefetch not in PREFETCH:
+        raise ConfigError(
+            f"{where}: vision.prefetch must be one of {', '.join(map(repr, PREFETCH))}, "
+            f"got {config.vision.prefetch!r}"
+        )
 
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"

@@ -6,12 +6,19 @@ subscribes). Stages are injected (``Stages``). A question is answered in named s
 route, answer with the routed tier (read the screen, then answer, each failing over to the other
 tier: ``TierPair``), and with ``both_tiers`` the other tier too. A request is always recorded,
 with its true status.
+
+Off the questions' path (``assistant.pipeline.background``): with ``[vision] prefetch`` (e.g.
+``"cheap"``) each kept frame is read in the background with that tier, and a question routed to it
+takes the reading (waiting only for what is left of it); with ``background_stt`` (replays:
+``[stt] background``) segments are transcribed on a worker thread, and a question first waits
+for every segment closed before it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +34,7 @@ from assistant.core.events import (
 )
 from assistant.ledger.records import RequestRecord
 from assistant.pipeline.answers import AnswerCache, answer_key
+from assistant.pipeline.background import Prefetcher, Read, Transcription, TranscriptionWorker
 from assistant.pipeline.projecting import Projector
 from assistant.pipeline.recorder import Record, RequestRecorder
 from assistant.pipeline.results import (
@@ -38,12 +46,14 @@ from assistant.pipeline.results import (
     TierRun,
     Transcribed,
     TranscriptionFailed,
+    UnusedRead,
 )
 from assistant.pipeline.stages import Stages
 from assistant.pipeline.tiers import StageRun, other_tier
-from assistant.providers.base import CallResult, ProviderCallError
+from assistant.providers.base import CallFailure, CallResult, ProviderCallError
 from assistant.providers.llm.base import AnswerRequest
 from assistant.providers.stt.base import Segment
+from assistant.providers.vision.base import VisionProvider
 from assistant.routing import CHEAP, Route, Router, Score, ScoreContext
 
 __all__ = ["AnswerCache", "Pipeline", "Record", "answer_key", "other_tier"]
@@ -62,7 +72,10 @@ class Pipeline:
     answer_cache: AnswerCache | None = None  # used with both_tiers (one is made when None)
     transcript: list[Utterance] = field(default_factory=list)
     project_costs: bool = True  # also record each request's projected cost (DEFAULT_SCENARIOS)
+    background_stt: bool = False  # transcribe on a worker thread (replays: ``[stt] background``)
     recorder: RequestRecorder = field(init=False)
+    prefetcher: Prefetcher | None = field(init=False, default=None)
+    stt_worker: TranscriptionWorker | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.both_tiers and self.answer_cache is None:
@@ -77,6 +90,11 @@ class Pipeline:
         )
         if self.recorder.projector is not None:
             self.recorder.projector.preload()
+        tiers = self.config.vision.prefetch_tiers
+        if tiers:
+            self.prefetcher = Prefetcher({tier: self.stages.vision[tier] for tier in tiers})
+        if self.background_stt:
+            self.stt_worker = TranscriptionWorker(self.stages.transcriber)
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, event: Event) -> RequestRecord | None:
@@ -93,15 +111,45 @@ class Pipeline:
         return None
 
     def finish(self) -> None:
+        """End of the session: the open utterances transcribed, background work waited for and
+        recorded (the readings nobody used too), the workers stopped."""
         for segment in self.stages.transcriber.flush():
             self._transcribe(segment)
+        self.collect(wait=True)
+        if self.prefetcher is not None:  # the latest frames' readings too: nobody will ask now
+            self._unused(self.prefetcher.unused(wait=True, latest=True))
         self.settle()
+        self.close()
 
     def settle(self) -> None:
         """Emit what was kept off the questions' path: the projected cost of the requests
-        answered since the last call. Call it after an answer is out and before a checkpoint
-        (``finish`` calls it too)."""
+        answered since the last call, and the background work finished by now. Call it after an
+        answer is out and before a checkpoint (``finish`` calls it too)."""
+        self.collect(wait=False)
         self.recorder.project_pending()
+
+    def collect(self, *, wait: bool, readings: bool = True) -> None:
+        """Record the background work done by now (``wait``: all of it): transcriptions in the
+        order their segments closed, then (``readings``) the prefetched readings of frames
+        no longer the latest, which no question took. The latest frame's readings stay for the
+        next question (``finish`` records them)."""
+        if self.stt_worker is not None:
+            for segment, outcome in self.stt_worker.done(wait=wait):
+                self._record_transcription(segment, outcome)
+        if readings and self.prefetcher is not None:
+            self._unused(self.prefetcher.unused(wait=wait))
+
+    def _unused(self, reads: list[Read]) -> None:
+        for read in reads:
+            paid = read.result if read.result is not None else read.failure
+            if paid is not None:
+                self.recorder.observe(UnusedRead(paid, read.frame.t_s))
+
+    def close(self) -> None:
+        """Stop the worker threads (work not started is dropped; nothing is recorded)."""
+        for worker in (self.prefetcher, self.stt_worker):
+            if worker is not None:
+                worker.close()
 
     # -- resuming ---------------------------------------------------------------------------
     def restore(
@@ -129,16 +177,27 @@ class Pipeline:
     def _kept(self, kept: KeptFrame | None) -> None:
         if kept is not None:
             self.recorder.observe(FrameKept(kept))
+            if self.prefetcher is not None:
+                self.prefetcher.submit(kept)
 
     # -- transcription -----------------------------------------------------------------------
     def _transcribe(self, segment: Segment) -> None:
-        try:
-            result = self.stages.transcriber.transcribe(segment)
-        except ProviderCallError as exc:
-            self.recorder.observe(TranscriptionFailed(exc.failure, segment.start_s))
+        if self.stt_worker is not None:
+            self.stt_worker.submit(segment)
             return
-        self.transcript.extend(result.value)
-        self.recorder.observe(Transcribed(result, segment.start_s))
+        outcome: Transcription
+        try:
+            outcome = self.stages.transcriber.transcribe(segment)
+        except ProviderCallError as exc:
+            outcome = exc.failure
+        self._record_transcription(segment, outcome)
+
+    def _record_transcription(self, segment: Segment, outcome: Transcription) -> None:
+        if isinstance(outcome, CallFailure):
+            self.recorder.observe(TranscriptionFailed(outcome, segment.start_s))
+            return
+        self.transcript.extend(outcome.value)
+        self.recorder.observe(Transcribed(outcome, segment.start_s))
 
     # -- questions ---------------------------------------------------------------------------
     def ask(self, question: Question) -> RequestRecord:
@@ -151,6 +210,9 @@ class Pipeline:
 
     def _answer(self, question: Question) -> Answered:
         started = time.perf_counter()
+        if self.stt_worker is not None:  # the transcript a sequential run would have by now
+            for segment, outcome in self.stt_worker.done(wait=True):
+                self._record_transcription(segment, outcome)
         retrieved = self._retrieve(question)
         routed = self._route(question, retrieved)
         llm_tier = routed.llm.route.tier
@@ -305,14 +367,39 @@ class Pipeline:
         if frame is None:
             stage.errors.append("vision: no screen frame kept yet")
             return ()
-        hit = provider.cached(frame)
+        prefetcher = self.prefetcher
+        read = None
+        if prefetcher is not None and prefetcher.providers.get(tier) is provider:
+            read = prefetcher.take(tier, frame)
+        if read is not None and read.hit is None and read.result is not None:
+            # read in the background: a call of this request, of which it waited only the rest
+            stage.calls.append(read.result)
+            stage.model_resolved = f"{read.result.provider}:{read.result.model_resolved}"
+            stage.ahead_ms += max(read.result.latency_ms - read.waited_ms, 0.0)
+            return (Passage("screen", str(read.result.value)),) if read.result.value else ()
+        if read is not None and read.failure is not None:  # no one used it; read it now
+            self.recorder.observe(UnusedRead(read.failure, frame.t_s))
+        with self._holding(provider):
+            hit = provider.cached(frame)
         if hit is not None:  # same screen, same model: no call, no cost
             stage.model_resolved = provider.spec
             return (Passage("screen", hit),) if hit else ()
-        result = self.stages.vision.call(tier, stage, lambda p: p.analyze(frame, question.text))
+        result = self.stages.vision.call(tier, stage, lambda p: self._analyze(p, frame, question))
         if result is None or not result.value:
             return ()
         return (Passage("screen", str(result.value)),)
+
+    def _analyze(self, provider: VisionProvider, frame: KeptFrame, question: Question) -> Any:
+        with self._holding(provider):
+            return provider.analyze(frame, question.text)
+
+    def _holding(self, provider: VisionProvider) -> Any:
+        """The prefetcher's lock when ``provider`` is the one it reads with (one user at a
+        time), else nothing to hold."""
+        prefetcher = self.prefetcher
+        if prefetcher is not None and prefetcher.reads_with(provider):
+            return prefetcher.lock
+        return nullcontext()
 
     def _read_size(self, vision: StageRun) -> tuple[int, int] | None:
         """The latest kept frame's size when ``vision`` read it with a call (not from cache)."""

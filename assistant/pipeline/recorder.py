@@ -40,6 +40,7 @@ from assistant.pipeline.results import (
     TierRun,
     Transcribed,
     TranscriptionFailed,
+    UnusedRead,
 )
 from assistant.pipeline.tiers import StageRun, outcome_tier
 from assistant.pricing.prices import Pricer
@@ -95,6 +96,8 @@ class RequestRecorder:
             self._transcribed(result)
         elif isinstance(result, TranscriptionFailed):
             self._failure(result.failure, stage="stt", request_id=None, media_t_s=result.media_t_s)
+        elif isinstance(result, UnusedRead):  # a prefetched screen reading: paid, not used
+            self._unused_read(result)
         else:
             return self._answered(result)
         return None
@@ -137,6 +140,14 @@ class RequestRecorder:
                     confidence=utterance.confidence,
                     words_json=_words_json(utterance),
                 )
+            )
+
+    def _unused_read(self, read: UnusedRead) -> None:
+        if isinstance(read.outcome, CallFailure):
+            self._failure(read.outcome, stage="vision", request_id=None, media_t_s=read.media_t_s)
+        else:
+            self.spent_usd += self._call(
+                read.outcome, stage="vision", request_id=None, media_t_s=read.media_t_s
             )
 
     # -- requests ----------------------------------------------------------------------------

@@ -123,4 +123,13 @@ class TranscriptionFailed:
     media_t_s: float
 
 
-Result = FrameKept | Transcribed | TranscriptionFailed | Answered
+@dataclass(frozen=True, slots=True)
+class UnusedRead:
+    """A screen reading made ahead of the questions (``[vision] prefetch``) that no question
+    took: recorded as its own vision call, with no request, at the frame's media time."""
+
+    outcome: CallResult[Any] | CallFailure
+    media_t_s: float
+
+
+Result = FrameKept | Transcribed | TranscriptionFailed | UnusedRead | Answered

@@ -37,13 +37,16 @@ class StageRun:
     errors: list[str] = field(default_factory=list)
     fallback_model: str | None = None
     calls: list[CallResult[Any] | CallFailure] = field(default_factory=list)
+    # of the calls' time, what ran before the question asked (a prefetched screen reading)
+    ahead_ms: float = 0.0
 
     @property
     def latency_ms(self) -> float:
+        """What the question waited for this stage's calls."""
         total = 0.0
         for call in self.calls:
             total += call.latency_ms
-        return total
+        return max(total - self.ahead_ms, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

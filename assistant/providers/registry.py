@@ -72,8 +72,8 @@ def cloud_options(target: CloudTarget) -> CloudOptions:
 def _whisper(spec: str, stt: SttConfig, transcript: Transcript) -> Transcriber:
     module = "assistant.providers.stt.whisper"
     cls: Any = _load(f"{module}:WhisperTranscriber")
-    model, batched = _load(f"{module}:parse_model")(split_spec(spec)[1])
-    transcriber: Transcriber = cls(model=model, config=stt, batched=batched)
+    model, options = _load(f"{module}:parse_model")(split_spec(spec)[1])
+    transcriber: Transcriber = cls(model=model, config=stt, **options)
     return transcriber
 
 

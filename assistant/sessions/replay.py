@@ -232,6 +232,7 @@ def _run(
     skip = 0 if resume_from is None else resume_from.events_done
     committed = skip  # events_done of the last checkpoint written
     event_rows: list[object] = []  # the current event's rows: they reach the sink whole or not
+    pipeline: Pipeline | None = None
 
     def checkpoint(events_done: int) -> None:
         driver.checkpoint(events_done, min(reached_s, dataset.duration_s))
@@ -252,6 +253,7 @@ def _run(
             names={p.identity: p.name for p in dataset.participants},
             both_tiers=both_tiers,
             answer_cache=answer_cache,
+            background_stt=config.stt.background,
         )
         if resume_from is not None:
             pipeline.restore(
@@ -266,11 +268,16 @@ def _run(
                     pipeline.catch_up(event)  # its rows are in the ledger already
                     done = index + 1
                 else:
+                    if isinstance(event, Question):  # what was transcribed before it, stored
+                        pipeline.collect(wait=True, readings=False)  # first: earlier events' rows
+                        append_rows()
                     pipeline.handle(event)
                     pipeline.settle()  # a question's projected cost, off its answer's clock
                     done = index + 1
                     append_rows()
                     if isinstance(event, Question) or driver.pending_rows() >= FLUSH_ROWS:
+                        pipeline.collect(wait=True)  # background work of the events done
+                        append_rows()
                         checkpoint(done)  # a crash loses at most this stretch
                         committed = done
                 if progress is not None:
@@ -290,9 +297,24 @@ def _run(
     finally:
         event_rows.clear()  # a half-handled event is redone by --resume
         try:
-            if done > committed:  # rows of whole events since the last checkpoint
+            if done > committed and _collected(pipeline):  # whole events since the checkpoint
+                append_rows()
                 checkpoint(done)
         finally:
+            if pipeline is not None:
+                pipeline.close()
             driver.finish(
                 status=status, error=error, media_processed_s=min(reached_s, dataset.duration_s)
             )
+
+
+def _collected(pipeline: Pipeline | None) -> bool:
+    """The background work of the events handled so far, recorded (into the rows to append);
+    False when it cannot be (the events then count as not done: ``--resume`` redoes them)."""
+    if pipeline is None:
+        return True
+    try:
+        pipeline.collect(wait=True)
+    except Exception:
+        return False
+    return True

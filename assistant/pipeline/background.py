@@ -1,0 +1,233 @@
+"""Work kept off the question's path, each on one worker thread of its own.
+
+- ``Prefetcher`` (``[vision] prefetch = "cheap"``, ``"premium"`` or ``"both"``): a kept frame's
+  screen reading starts as soon as the frame is kept, so a question about that screen does not
+  wait for it. Only the latest kept frame can be asked about, so a newer frame cancels a reading
+  not yet started; a reading already running finishes and is reported as one nobody used (it
+  was paid for).
+- ``TranscriptionWorker`` (``[stt] background = true``): segments closed by the voice gate are
+  transcribed while the media goes on being decoded; results come back in the order the segments
+  were closed, so the caller records them exactly as a sequential run would.
+
+Local providers are priced by the process's CPU seconds during the call (``cpu_scope =
+"process"``). With other threads working at the same time that would count their work too, so a
+call made here is charged its process CPU minus what the pipeline's other Python threads (the
+caller, the other worker) spent meanwhile. Native threads of other libraries (the video decoder's)
+are not told apart: what they did during the call is still counted (see docs/prefetch.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from assistant.core.errors import ProviderError
+from assistant.core.events import KeptFrame, Utterance
+from assistant.providers.base import CallFailure, CallResult, ProviderCallError
+from assistant.providers.stt.base import Segment, Transcriber
+from assistant.providers.vision.base import VisionProvider
+
+PREFETCH_QUESTION = ""
+"""What a prefetched reading is asked: nothing yet (no question has come). The frame cache
+already serves one reading of a screen to every question about it."""
+
+T = TypeVar("T")
+_TICK_S = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+_THREADS: set[int] = set()  # native ids of the pipelines' own threads (callers and workers)
+_THREADS_LOCK = threading.Lock()
+
+
+def _enlist() -> int:
+    native_id = threading.get_native_id()
+    with _THREADS_LOCK:
+        _THREADS.add(native_id)
+    return native_id
+
+
+def _discharge(native_ids: set[int]) -> None:
+    """Forget stopped workers' threads (a thread id is reused by the next thread)."""
+    with _THREADS_LOCK:
+        _THREADS.difference_update(native_ids)
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    """CPU seconds of one thread of this process (Linux; 0.0 where /proc does not say)."""
+    try:
+        with open(f"/proc/self/task/{native_id}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime
+
+
+def _others_cpu_s() -> dict[int, float]:
+    me = threading.get_native_id()
+    with _THREADS_LOCK:
+        others = [t for t in _THREADS if t != me]
+    return {t: _thread_cpu_s(t) for t in others}
+
+
+def _own_compute(result: CallResult[T], before: dict[int, float]) -> CallResult[T]:
+    """``result`` with the other pipeline threads' CPU during the call taken out of its compute
+    seconds (only for local calls measured on the whole process)."""
+    if not result.local or result.usage.compute_s <= 0.0:
+        return result
+    others_s = sum(max(_thread_cpu_s(t) - s, 0.0) for t, s in before.items())
+    if others_s <= 0.0:
+        return result
+    usage = dataclasses.replace(result.usage, compute_s=max(result.usage.compute_s - others_s, 0.0))
+    return dataclasses.replace(result, usage=usage)
+
+
+def _measured(call: Callable[[], CallResult[T]], scope: str) -> CallResult[T]:
+    before = _others_cpu_s() if scope == "process" else {}
+    return _own_compute(call(), before)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One prefetched screen reading: a call's result or failure, or the frame cache's text (a
+    screen read before: no call). ``waited_ms``: how long the question that took it waited."""
+
+    frame: KeptFrame
+    result: CallResult[Any] | None = None
+    failure: CallFailure | None = None
+    hit: str | None = None
+    waited_ms: float = 0.0
+
+    @property
+    def made_call(self) -> bool:
+        return self.result is not None or self.failure is not None
+
+
+class Prefetcher:
+    """Reads each kept frame in the background with each of ``providers`` (by tier), on one
+    worker thread, the latest frame first.
+
+    ``lock`` is held while the worker uses a provider: whoever else calls one of them (a
+    question reading a frame that was not prefetched, a failover) holds it too."""
+
+    def __init__(self, providers: dict[str, VisionProvider]) -> None:
+        self.providers = providers
+        self.lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision-prefetch")
+        self._latest: dict[str, tuple[str, Future[Read]]] = {}  # tier -> the latest frame's
+        self._retired: deque[Future[Read]] = deque()  # superseded readings already running
+        self._workers: set[int] = set()
+        _enlist()
+
+    def reads_with(self, provider: VisionProvider) -> bool:
+        return any(provider is mine for mine in self.providers.values())
+
+    def submit(self, frame: KeptFrame) -> None:
+        """Start reading ``frame`` (now the latest kept frame); supersede the previous reading."""
+        for tier, provider in self.providers.items():
+            latest = self._latest.get(tier)
+            if latest is not None and latest[0] == frame.digest:
+                continue  # that screen is being read already
+            self._retire(tier)
+            self._latest[tier] = (frame.digest, self._pool.submit(self._read, provider, frame))
+
+    def _retire(self, tier: str) -> None:
+        latest = self._latest.pop(tier, None)
+        if latest is not None and not latest[1].cancel():  # running or done: it was paid for
+            self._retired.append(latest[1])
+
+    def take(self, tier: str, frame: KeptFrame) -> Read | None:
+        """``tier``'s reading of ``frame`` (waiting for it if it is still running); None when it
+        was not prefetched (or already taken: the frame cache has it then)."""
+        latest = self._latest.get(tier)
+        if latest is None or latest[0] != frame.digest:
+            return None
+        del self._latest[tier]
+        started = time.perf_counter()
+        read = latest[1].result()
+        return dataclasses.replace(read, waited_ms=(time.perf_counter() - started) * 1000)
+
+    def unused(self, *, wait: bool, latest: bool = False) -> list[Read]:
+        """Readings nobody took that made a call, in the order they were started: of frames no
+        longer the latest (``latest``: of every frame, at the end of a session), those done by
+        now or (``wait``) every one."""
+        if latest:
+            for tier in list(self._latest):
+                self._retire(tier)
+        found: list[Read] = []
+        while self._retired and (wait or self._retired[0].done()):
+            read = self._retired.popleft().result()
+            if read.made_call:
+                found.append(read)
+        return found
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait until every reading started so far is done (False: ``timeout_s`` passed)."""
+        jobs = [job for _, job in self._latest.values()] + list(self._retired)
+        return not futures_wait(jobs, timeout=timeout_s).not_done
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _discharge(self._workers)
+
+    def _read(self, provider: VisionProvider, frame: KeptFrame) -> Read:
+        self._workers.add(_enlist())
+        with self.lock:
+            hit = provider.cached(frame)
+            if hit is not None:
+                return Read(frame, hit=hit)
+            try:
+                result = _measured(
+                    lambda: provider.analyze(frame, PREFETCH_QUESTION), provider.cpu_scope
+                )
+            except ProviderCallError as exc:
+                return Read(frame, failure=exc.failure)
+            except ProviderError:  # a configuration problem: the question's own call says it
+                return Read(frame)
+        return Read(frame, result=result)
+
+
+Transcription = CallResult[list[Utterance]] | CallFailure
+
+
+class TranscriptionWorker:
+    """Transcribes segments on a worker thread; ``done`` gives them back in submission order."""
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self.transcriber = transcriber
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcription")
+        self._pending: deque[tuple[Segment, Future[Transcription]]] = deque()
+        self._workers: set[int] = set()
+        _enlist()
+
+    def submit(self, segment: Segment) -> None:
+        self._pending.append((segment, self._pool.submit(self._transcribe, segment)))
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def done(self, *, wait: bool) -> list[tuple[Segment, Transcription]]:
+        """The segments transcribed by now, oldest first, up to the first one still running;
+        with ``wait``, every segment submitted. A worker's unexpected error is raised here."""
+        found = []
+        while self._pending and (wait or self._pending[0][1].done()):
+            segment, job = self._pending.popleft()
+            found.append((segment, job.result()))
+        return found
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _discharge(self._workers)
+
+    def _transcribe(self, segment: Segment) -> Transcription:
+        self._workers.add(_enlist())
+        transcriber = self.transcriber
+        try:
+            return _measured(lambda: transcriber.transcribe(segment), transcriber.cpu_scope)
+        except ProviderCallError as exc:
+            return exc.failure
