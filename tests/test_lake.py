@@ -222,3 +222,34 @@ def test_a_conflict_the_store_wrapped_is_retried_and_other_errors_are_not() -> N
 
     with pytest.raises(LedgerError, match="already in the ledger"):
         retrying(taken, what="record run r")
+
+
+def test_an_attach_that_lost_the_race_to_create_the_catalog_is_tried_again() -> None:
+    """Writers starting together on an empty PostgreSQL catalog race to create DuckLake's tables:
+    the loser's ATTACH fails with "already exists" (seen in CI with four racing processes) and
+    must be tried again, when it finds the catalog made; an unrelated failure still stops."""
+    from assistant.ledger.lake import _attach
+
+    class Connection:
+        def __init__(self, failures: list[Exception]) -> None:
+            self.failures, self.statements = failures, []  # type: list[Exception], list[str]
+
+        def execute(self, sql: str) -> Connection:
+            self.statements.append(sql)
+            if self.failures:
+                raise self.failures.pop(0)
+            return self
+
+        def fetchall(self) -> list[Any]:
+            return []
+
+    lost = duckdb.Error(
+        'Failed to initialize DuckLake: Failed to execute query "CREATE TABLE "public".'
+        '"ducklake_metadata"(...)": ERROR:  relation "ducklake_metadata" already exists'
+    )
+    racer = Connection([lost, lost])
+    _attach(racer, "postgres:dbname=ledger", [])  # type: ignore[arg-type]
+    assert len(racer.statements) == 3 and racer.statements[0].startswith("ATTACH")
+    broken = Connection([duckdb.Error("IO Error: could not connect to server")])
+    with pytest.raises(duckdb.Error, match="could not connect"):
+        _attach(broken, "postgres:dbname=ledger", [])  # type: ignore[arg-type]

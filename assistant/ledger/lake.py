@@ -169,11 +169,19 @@ def inline_rows() -> int:
 def _attach(con: duckdb.DuckDBPyConnection, spec: str, options: list[str]) -> None:
     quoted = spec.replace("'", "''")
     with_options = f" ({', '.join(options)})" if options else ""
-    # writers starting together race to create DuckLake's own catalog tables: try again
+    # writers starting together race to create DuckLake's own catalog tables: the loser sees a
+    # unique key violated or (PostgreSQL's CREATE TABLE) "already exists"; its next try finds the
+    # catalog made
     retrying(
         lambda: con.execute(f"ATTACH '{quoted}' AS {LAKE_ALIAS}{with_options}").fetchall(),
         what=f"attach {lake_label(spec)}",
+        also=_lost_catalog_race,
     )
+
+
+def _lost_catalog_race(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and "initialize ducklake" in text and "already exists" in text
 
 
 def use_lake(cur: duckdb.DuckDBPyConnection) -> None:
@@ -196,9 +204,15 @@ def is_conflict(exc: BaseException) -> bool:
     )
 
 
-def retrying(action: Callable[[], T], *, what: str, give_up_s: float = COMMIT_RETRY_S) -> T:
-    """``action()``, again after a growing random pause while it fails on a commit conflict,
-    for up to ``give_up_s`` seconds."""
+def retrying(
+    action: Callable[[], T],
+    *,
+    what: str,
+    give_up_s: float = COMMIT_RETRY_S,
+    also: Callable[[BaseException], bool] = lambda exc: False,
+) -> T:
+    """``action()``, again after a growing random pause while it fails on a commit conflict (or
+    an error ``also`` accepts), for up to ``give_up_s`` seconds."""
     deadline = time.monotonic() + give_up_s
     attempt = 0
     while True:
@@ -206,7 +220,7 @@ def retrying(action: Callable[[], T], *, what: str, give_up_s: float = COMMIT_RE
         try:
             return action()
         except (duckdb.Error, LedgerError) as e:
-            if not is_conflict(e):
+            if not (is_conflict(e) or also(e)):
                 raise
             if time.monotonic() >= deadline:
                 raise LedgerError(
