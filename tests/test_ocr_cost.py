@@ -1,0 +1,60 @@
+"""What an offline screen reading costs: recognition reads each batch only as wide as its widest
+line (no 320 px floor per line) and each onnxruntime session runs on one thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assistant.core.events import KeptFrame
+
+
+def _frame(rgb: np.ndarray) -> KeptFrame:
+    return KeptFrame("screen", 0.0, rgb, digest="d", reason="test", change_score=1.0)
+
+
+def _short_words() -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (1280, 720), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=28)
+    for row, words in enumerate((("17", "M", "11"), ("Yes", "DS", "42"))):
+        for col, word in enumerate(words):
+            draw.text((150 + 300 * col, 150 + 200 * row), word, fill="black", font=font)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("tier", ["low", "full"])
+def test_short_lines_are_recognised_at_their_own_width(
+    tier: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.providers.vision import ocr
+
+    engine = ocr._engine(tier)
+    rec = engine._load_rec_model()
+    widths: list[int] = []
+    run = rec.session.__class__.__call__
+
+    def record(session: Any, batch: np.ndarray) -> np.ndarray:
+        widths.append(int(batch.shape[-1]))
+        return run(session, batch)
+
+    monkeypatch.setattr(rec.session.__class__, "__call__", record)
+    text = ocr.OcrVision(model=tier).read(_frame(_short_words())).to_markdown()
+    assert "Yes" in text and "17" in text
+    # RapidOCR's default pads every line to at least 320 px
+    assert widths and min(widths) < 320
+
+
+def test_every_session_runs_on_one_thread() -> None:
+    from assistant.providers.vision import ocr
+
+    for tier in ("low", "full"):
+        engine = ocr._engine(tier)
+        for model in (engine._load_det_model(), engine._load_rec_model()):
+            options = model.session.session.get_session_options()
+            assert options.intra_op_num_threads == 1
+            assert options.inter_op_num_threads == 1
