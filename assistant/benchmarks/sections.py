@@ -30,7 +30,7 @@ from pathlib import Path
 
 from assistant.benchmarks.harness import BenchResult, Figure, machine_info
 
-SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "cache")
+SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "cache", "ocr")
 
 
 def run_bench(
@@ -73,6 +73,10 @@ def run_bench(
                 from assistant.benchmarks.cache_bench import run as run_cache
 
                 figures += run_cache(workdir, quick=quick, say=say)
+            elif section == "ocr":
+                from assistant.benchmarks.ocr_bench import run as run_ocr
+
+                figures += run_ocr(quick=quick, say=say)
             else:
                 raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
     finally:
