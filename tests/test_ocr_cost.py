@@ -58,3 +58,18 @@ def test_every_session_runs_on_one_thread() -> None:
             options = model.session.session.get_session_options()
             assert options.intra_op_num_threads == 1
             assert options.inter_op_num_threads == 1
+
+
+def test_ocr_bench_section_times_both_tiers_before_and_after() -> None:
+    from assistant.benchmarks.ocr_bench import demo_frames, run
+    from assistant.benchmarks.sections import SECTIONS
+
+    assert "ocr" in SECTIONS
+    frames = demo_frames(limit=2)
+    assert len(frames) == 2 and frames[0].shape == (720, 1280, 3)
+    figures = run(quick=True, say=lambda message: None)
+    assert [f.name.split(",")[1].strip() for f in figures] == ["ocr:low", "ocr:full"]
+    for figure in figures:
+        assert figure.baseline_value is not None and figure.baseline_value > 0
+        assert figure.ratio == pytest.approx(figure.baseline_value / figure.value)
+        assert figure.extra["frames"] == 2

@@ -92,7 +92,7 @@ def run(*, quick: bool, say: Callable[[str], None]) -> list[Figure]:
         figures.append(
             Figure(
                 section=SECTION,
-                name=f"OCR time per screen reading, ocr:{tier}, {width}x{height} demo frames",
+                name=f"OCR time per reading, ocr:{tier}, {width}x{height} demo frames",
                 value=after_ms,
                 unit="ms",
                 baseline="the same tier on RapidOCR's defaults (320 px line floor, its threads)",
