@@ -1,5 +1,5 @@
 """What an offline screen reading costs: recognition reads each batch only as wide as its widest
-line (no 320 px floor per line) and each onnxruntime session runs on one thread."""
+line (no 320 px floor per line), and the bench section that times it."""
 
 from __future__ import annotations
 
@@ -47,17 +47,6 @@ def test_short_lines_are_recognised_at_their_own_width(
     assert "Yes" in text and "17" in text
     # RapidOCR's default pads every line to at least 320 px
     assert widths and min(widths) < 320
-
-
-def test_every_session_runs_on_one_thread() -> None:
-    from assistant.providers.vision import ocr
-
-    for tier in ("low", "full"):
-        engine = ocr._engine(tier)
-        for model in (engine._load_det_model(), engine._load_rec_model()):
-            options = model.session.session.get_session_options()
-            assert options.intra_op_num_threads == 1
-            assert options.inter_op_num_threads == 1
 
 
 def test_ocr_bench_section_times_both_tiers_before_and_after() -> None:

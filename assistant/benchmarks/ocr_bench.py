@@ -18,7 +18,7 @@ from typing import Any
 from assistant.benchmarks.harness import Figure, percentile
 
 SECTION = "ocr"
-# what ``ocr._engine`` built before the recognition floor and thread settings were set
+# what ``ocr._engine`` built before recognition lost its 320 px floor per line
 BEFORE_PARAMS: dict[str, object] = {"Global.log_level": "warning", "Global.use_cls": False}
 
 

@@ -40,15 +40,12 @@ ENGINE_PARAMS: dict[str, dict[str, object]] = {
 # batch's widest and to at least 320 px (``rec_img_shape``'s width), so a short cell ("17 M",
 # "$1.32M", about 100 px at that height) cost what a 320 px line does: with no floor a batch is
 # only as wide as its widest line (lines are sorted by width first), about 40% fewer pixels on
-# our screens. One inference thread per session: a reading runs its sessions one after another,
-# and on a machine shared with other work (whisper, other replays) a second spinning thread per
-# session was measured slower, not faster (docs/decoding.md, "Screen reading cost").
+# our screens. onnxruntime keeps its default thread pool: one thread per session was faster only
+# while other programs held the cores (docs/decoding.md, "Screen reading cost").
 COMMON_PARAMS: dict[str, object] = {
     "Global.log_level": "warning",
     "Global.use_cls": False,
     "Rec.rec_img_shape": [3, 48, 48],
-    "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
 }
 _LOCK = threading.Lock()
 
