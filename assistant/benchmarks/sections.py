@@ -33,7 +33,7 @@ from pathlib import Path
 
 from assistant.benchmarks.harness import BenchResult, Figure, machine_info
 
-SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "cache", "prefetch")
+SECTIONS = ("sampler", "replay", "ledger", "live", "fleet", "cache", "prefetch", "ocr")
 
 
 def run_bench(
@@ -80,6 +80,10 @@ def run_bench(
                 from assistant.benchmarks.prefetch_bench import run as run_prefetch
 
                 figures += run_prefetch(workdir, quick=quick, say=say)
+            elif section == "ocr":
+                from assistant.benchmarks.ocr_bench import run as run_ocr
+
+                figures += run_ocr(quick=quick, say=say)
             else:
                 raise ValueError(f"unknown section {section!r}; known: {', '.join(SECTIONS)}")
     finally:

@@ -35,6 +35,18 @@ ENGINE_PARAMS: dict[str, dict[str, object]] = {
     "low": {"Det.limit_type": "max", "Det.limit_side_len": 640},
     "full": {},  # RapidOCR's defaults: the short side brought to at least 736 px
 }
+# Both tiers. Recognition is most of a reading's time, and almost all of it is the model's
+# convolutions over each line brought to 48 px high; RapidOCR pads every line of a batch to the
+# batch's widest and to at least 320 px (``rec_img_shape``'s width), so a short cell ("17 M",
+# "$1.32M", about 100 px at that height) cost what a 320 px line does: with no floor a batch is
+# only as wide as its widest line (lines are sorted by width first), about 40% fewer pixels on
+# our screens. onnxruntime keeps its default thread pool: one thread per session was faster only
+# while other programs held the cores (docs/decoding.md, "Screen reading cost").
+COMMON_PARAMS: dict[str, object] = {
+    "Global.log_level": "warning",
+    "Global.use_cls": False,
+    "Rec.rec_img_shape": [3, 48, 48],
+}
 _LOCK = threading.Lock()
 
 
@@ -49,8 +61,7 @@ def _engine(model: str) -> Any:
             provider="ocr",
         ) from exc
     logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-    params = {"Global.log_level": "warning", "Global.use_cls": False, **ENGINE_PARAMS[model]}
-    return RapidOCR(params=params)
+    return RapidOCR(params={**COMMON_PARAMS, **ENGINE_PARAMS[model]})
 
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
