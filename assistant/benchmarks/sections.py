@@ -18,6 +18,8 @@
 - ``prefetch``: the demo's question latency p50/p95 and cost with and without prefetched screen
   readings, paced as a live room; whisper replay speed with and without background
   transcription (``prefetch_bench``).
+- ``ocr``: one offline screen reading per tier, RapidOCR with the settings before the 320 px line
+  floor was dropped against the current ones, alternating on the same demo frames (``ocr_bench``).
 
 ``quick`` runs every section small (a smoke run for CI, under a minute); its figures are not
 comparable with a full run's.
