@@ -84,6 +84,11 @@ def test_a_rerun_is_answered_from_the_cache(both: Path) -> None:
         requests = run_requests(ledger, "bt2")
         cached = ledger.cursor().execute("SELECT count(*) FROM answer_cache").fetchall()[0][0]
         first_requests = run_requests(ledger, "bt")
+        retrieval = {
+            run: dict(zip(c["request_id"], c["cost_usd"], strict=True))
+            for run in ("bt", "bt2")
+            for c in [run_calls(ledger, run).query("stage == 'retrieval'")]
+        }
     assert len(rows) == 6 and all(r["cached"] for r in rows)
     assert [r["answer"] for r in rows] == [r["answer"] for r in first]
     assert [r["quality"] for r in rows] == [r["quality"] for r in first]
@@ -91,7 +96,15 @@ def test_a_rerun_is_answered_from_the_cache(both: Path) -> None:
     assert len(llm) and llm["cached"].all() and (llm["cost_usd"] == 0).all()
     # what was paid is in calls; a request's and an outcome's cost are as if paid (the sweep)
     assert list(requests["llm_cost_usd"]) == pytest.approx(list(first_requests["llm_cost_usd"]))
-    assert [r["cost_usd"] for r in rows] == pytest.approx([r["cost_usd"] for r in first], rel=0.2)
+
+    # retrieval is not a cached call: it is measured again, as this machine's CPU time, so it is
+    # left out of the comparison (on a loaded machine it differed by 0.9x between the two runs)
+    def tiers_usd(run: str, outcome: dict[str, object]) -> float:
+        return float(outcome["cost_usd"]) - retrieval[run][str(outcome["request_id"])]  # type: ignore[arg-type]
+
+    assert [tiers_usd("bt2", r) for r in rows] == pytest.approx(
+        [tiers_usd("bt", r) for r in first], rel=1e-6
+    )
     assert cached == 6  # written once, by the first run
 
 
