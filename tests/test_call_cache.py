@@ -343,7 +343,7 @@ def test_an_old_ledger_gets_the_call_cache_and_keeps_its_costs(tmp_path: Path) -
     ).fetchall()
     con.close()
     with Ledger(path) as ledger:
-        assert ledger.applied_migrations == ["call_cache"]
+        assert ledger.applied_migrations == ["call_cache", "screen_layout"]
         calls = run_calls(ledger, "old")
         summary = run_summary(ledger, "old")
     assert calls["cached"].isna().all() and calls["original_cost_usd"].isna().all()

@@ -306,6 +306,7 @@ EXPECTED_SCHEMA = [
     ("request_inputs", "frame_height", BI, "YES"),
     ("request_inputs", "screen_text", V, "YES"),
     ("request_inputs", "vision_tier", V, "YES"),
+    ("request_inputs", "screen_layout_json", V, "YES"),
     ("requests", "request_id", V, "NO"),
     ("requests", "run_id", V, "NO"),
     ("requests", "tenant", V, "NO"),
@@ -476,6 +477,7 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             "projections",
             "fleet_heartbeat",
             "call_cache",
+            "screen_layout",
         ]
     with Ledger(ledger_path) as ledger:
         assert ledger.applied_migrations == []
@@ -493,8 +495,9 @@ def test_migrations_apply_once(ledger_path: Path) -> None:
             (10, "projections"),
             (11, "fleet_heartbeat"),
             (12, "call_cache"),
+            (14, "screen_layout"),
         ]
-    assert SCHEMA_VERSION == 12
+    assert SCHEMA_VERSION == 14
     with Ledger(ledger_path, read_only=True) as ledger:
         assert ledger.applied_migrations == []
 
@@ -515,6 +518,7 @@ def test_migrate_on_a_plain_connection() -> None:
             "projections",
             "fleet_heartbeat",
             "call_cache",
+            "screen_layout",
         ]
         assert migrate(con) == []
     finally:
@@ -558,6 +562,7 @@ def test_an_old_ledger_is_migrated_and_keeps_its_rows(ledger_path: Path) -> None
             "projections",
             "fleet_heartbeat",
             "call_cache",
+            "screen_layout",
         ]
         rows = ledger.cursor().execute("SELECT text, words_json FROM utterances").fetchall()
     assert rows == [("hello", None)]

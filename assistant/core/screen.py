@@ -14,13 +14,19 @@ what a cloud model reads, what the ledger stores as the frame's reading (``scree
     | /hello | 445 | 445 |
 
 Positions are fractions of the frame (0..1, origin top-left); they are not part of the text form, so
-a reading parsed back from text has none (``Box`` is ``None``).
+a reading parsed back from text has none (``Box`` is ``None``). The JSON form keeps them
+(:meth:`ScreenReading.to_json`, :func:`reading_from_json`; ``LAYOUT_VERSION`` names its shape):
+the ledger stores it beside the text (``request_inputs.screen_layout_json``) for readings that have
+positions. A vision provider's result is a :class:`ScreenText`: the Markdown as a ``str`` that
+carries its reading, so the call cache, the frame cache and the recorder keep the positions.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 CELL_SEPARATOR = " · "
 _NUMBER = re.compile(r"^[\s$€£+\-(]*\d[\d\s.,:%/+\-)]*\S{0,3}$")
@@ -34,6 +40,10 @@ class Box:
     y0: float
     x1: float
     y1: float
+
+    def to_list(self) -> list[float]:
+        """``[x0, y0, x1, y1]``, rounded to 1/10000 of the frame (the JSON form)."""
+        return [round(v, 4) for v in (self.x0, self.y0, self.x1, self.y1)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +152,122 @@ class ScreenReading:
             elif kind == "table":
                 parts.append(_table_markdown(self.tables[i]))
         return "\n\n".join(p for p in parts if p)
+
+    @property
+    def has_positions(self) -> bool:
+        """Whether any part carries a box (OCR readings do; one parsed from text does not)."""
+        boxes = [self.title_box, *(b.box for b in self.blocks), *(t.box for t in self.tables)]
+        return any(box is not None for box in boxes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form as a dict: version, title and its box, blocks (lines, box), tables
+        (rows, box) and order; each box ``[x0, y0, x1, y1]`` as fractions of the frame, or null."""
+        return {
+            "version": LAYOUT_VERSION,
+            "title": self.title,
+            "title_box": _box_list(self.title_box),
+            "blocks": [{"lines": list(b.lines), "box": _box_list(b.box)} for b in self.blocks],
+            "tables": [
+                {"rows": [list(r) for r in t.rows], "box": _box_list(t.box)} for t in self.tables
+            ],
+            "order": [[kind, i] for kind, i in self.order],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+LAYOUT_VERSION = 1
+"""The version of the JSON form :meth:`ScreenReading.to_dict` writes (raise it on any change of
+its shape; :func:`reading_from_dict` reads this version and refuses newer ones)."""
+
+_PARTS = ("title", "block", "table")
+
+
+def _box_list(box: Box | None) -> list[float] | None:
+    return None if box is None else box.to_list()
+
+
+def _box(value: Any) -> Box | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 4:
+        raise ValueError(f"a screen layout box is [x0, y0, x1, y1], not {value!r}")
+    x0, y0, x1, y1 = (float(v) for v in value)
+    return Box(x0, y0, x1, y1)
+
+
+def _texts(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"a screen layout's {what} is a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def reading_from_dict(data: Any) -> ScreenReading:
+    """A reading from the dict :meth:`ScreenReading.to_dict` made; ``ValueError`` naming the
+    problem for anything else (a newer version, a missing part, a malformed box)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a screen layout is a JSON object, not {type(data).__name__}")
+    version = data.get("version")
+    if not isinstance(version, int) or not 1 <= version <= LAYOUT_VERSION:
+        raise ValueError(
+            f"screen layout version {version!r} is not one this workbench reads (1 to "
+            f"{LAYOUT_VERSION}); upgrade the workbench to read it"
+        )
+    try:
+        title = data["title"]
+        if title is not None and not isinstance(title, str):
+            raise ValueError(f"a screen layout's title is text, not {title!r}")
+        blocks = tuple(
+            TextBlock(_texts(b["lines"], "block lines"), _box(b["box"])) for b in data["blocks"]
+        )
+        tables = tuple(
+            Table(tuple(_texts(r, "table row") for r in t["rows"]), _box(t["box"]))
+            for t in data["tables"]
+        )
+        order = tuple((str(kind), int(i)) for kind, i in data["order"])
+        title_box = _box(data["title_box"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"a screen layout lacks or misshapes a part: {exc!r}") from exc
+    sizes = {"title": 1 if title is not None else 0, "block": len(blocks), "table": len(tables)}
+    for kind, i in order:
+        if kind not in _PARTS or not 0 <= i < sizes[kind]:
+            raise ValueError(f"a screen layout's order names a part it lacks: {[kind, i]}")
+    return ScreenReading(title, blocks, tables, title_box, order)
+
+
+def reading_from_json(text: str) -> ScreenReading:
+    """The reading :meth:`ScreenReading.to_json` wrote (``ValueError`` when it is not one)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"a screen layout is not JSON: {exc}") from exc
+    return reading_from_dict(data)
+
+
+class ScreenText(str):
+    """A screen reading's text (what a vision call returns and the answerer reads) that keeps the
+    structured reading it was written from, positions included. It is a ``str``, so everything
+    that reads the text works unchanged; string operations return plain text (no reading)."""
+
+    reading: ScreenReading | None
+
+    def __new__(cls, text: str, reading: ScreenReading | None = None) -> ScreenText:
+        self = super().__new__(cls, text)
+        self.reading = reading
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ScreenText, (str(self), self.reading)
+
+
+def layout_of(text: str) -> ScreenReading | None:
+    """The reading with positions that ``text`` carries (a :class:`ScreenText` from OCR), else
+    None (plain text, as a cloud model's reading is)."""
+    reading = getattr(text, "reading", None)
+    if isinstance(reading, ScreenReading) and reading.has_positions:
+        return reading
+    return None
 
 
 def _escape(line: str) -> str:

@@ -264,6 +264,9 @@ class RequestInputRecord:
     frame_height: int | None
     screen_text: str | None
     vision_tier: str | None = None  # the tier that read the screen (two decisions: may differ)
+    # the screen text's structured reading with positions (``ScreenReading.to_json``): OCR's
+    # readings; None for text without positions (a cloud model's) or no vision call
+    screen_layout_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,6 +360,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE calls ADD COLUMN original_cost_usd DOUBLE",
         ),
     ),
+    # the frame reading's structure with its positions (title, blocks, tables, each with a box
+    # as fractions of the frame), beside its text: OCR's readings; NULL for a cloud model's.
+    # 14, not 13: versions need not be consecutive (``migrate`` applies every one it has not
+    # recorded, in list order; ``check_schema`` compares the highest), and 13 is left to a
+    # migration made in parallel.
+    Migration(
+        14,
+        "screen_layout",
+        ("ALTER TABLE request_inputs ADD COLUMN screen_layout_json VARCHAR",),
+    ),
 )
 """Every migration, oldest first. Append only: never edit one that has shipped."""
 

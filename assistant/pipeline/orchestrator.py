@@ -376,7 +376,8 @@ class Pipeline:
             stage.calls.append(read.result)
             stage.model_resolved = f"{read.result.provider}:{read.result.model_resolved}"
             stage.ahead_ms += max(read.result.latency_ms - read.waited_ms, 0.0)
-            return (Passage("screen", str(read.result.value)),) if read.result.value else ()
+            # the value itself, not str() of it: OCR's ScreenText carries its positions along
+            return (Passage("screen", read.result.value),) if read.result.value else ()
         if read is not None and read.failure is not None:  # no one used it; read it now
             self.recorder.observe(UnusedRead(read.failure, frame.t_s))
         with self._holding(provider):
@@ -387,7 +388,7 @@ class Pipeline:
         result = self.stages.vision.call(tier, stage, lambda p: self._analyze(p, frame, question))
         if result is None or not result.value:
             return ()
-        return (Passage("screen", str(result.value)),)
+        return (Passage("screen", result.value),)
 
     def _analyze(self, provider: VisionProvider, frame: KeptFrame, question: Question) -> Any:
         with self._holding(provider):

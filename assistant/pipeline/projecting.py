@@ -13,6 +13,8 @@ import threading
 from collections.abc import Sequence
 
 from assistant.core.errors import ConfigError
+from assistant.core.events import Passage
+from assistant.core.screen import layout_of
 from assistant.ledger.records import ProjectionRecord, RequestInputRecord
 from assistant.pipeline.results import TierRun
 from assistant.pricing.prices import Pricer
@@ -49,7 +51,15 @@ def input_record(run_id: str, request_id: str, run: TierRun, *, routed: bool) ->
         frame_height=frame[1] if frame else None,
         screen_text="\n".join(p.text for p in screen) if frame else None,
         vision_tier=run.vision_tier,
+        screen_layout_json=_layout_json(screen) if frame else None,
     )
+
+
+def _layout_json(screen: Sequence[Passage]) -> str | None:
+    """The structured reading (with positions) of the screen passage, in its JSON form; None
+    when the reading has no positions (a cloud model's text)."""
+    layouts = [layout for p in screen if (layout := layout_of(p.text)) is not None]
+    return layouts[0].to_json() if len(layouts) == 1 else None
 
 
 def tier_inputs(record: RequestInputRecord) -> TierInputs:

@@ -4,6 +4,11 @@ The same screen is never analysed twice by the same model: results are cached on
 content digest, and a cache hit costs nothing and makes no call. Across runs, the call cache
 (``assistant.providers.cache``) keys a reading on the frame's digest and size: the question is not
 part of it, as no adapter sends it (see ``assistant.providers.vision.cloud``).
+
+A reading with positions (OCR's :class:`~assistant.core.screen.ScreenText`) keeps them through both
+caches: the frame cache holds the value itself, and the call cache stores
+``{"text": ..., "layout": ...}`` (the reading's JSON form); a plain JSON string (a cloud model's
+reading, or an entry stored before layouts were kept) loads as text without positions.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from assistant.core.events import KeptFrame
+from assistant.core.screen import ScreenText, layout_of, reading_from_dict
 from assistant.providers.base import CallResult, HookOutput, Provider, RetryPolicy
 
 
@@ -36,10 +42,15 @@ class VisionProvider(Provider):
         """Describe the screen (text first) in plain text."""
 
     def _encode_value(self, value: str) -> str:
-        return json.dumps(value, ensure_ascii=False)
+        layout = layout_of(value)
+        if layout is None:
+            return json.dumps(value, ensure_ascii=False)
+        return json.dumps({"text": str(value), "layout": layout.to_dict()}, ensure_ascii=False)
 
     def _decode_value(self, text: str) -> str:
         value = json.loads(text)
+        if isinstance(value, dict):  # a reading with positions
+            return ScreenText(value["text"], reading_from_dict(value["layout"]))
         if not isinstance(value, str):
             raise TypeError(f"a screen reading is text, not {type(value).__name__}")
         return value

@@ -10,7 +10,9 @@ missed. Screens are upright, so the text-orientation classifier is skipped in bo
 
 Both tiers return the same structured reading (``assistant.providers.vision.layout``: title, text
 blocks, tables as rows x columns with their headers, positions) as its Markdown text, which is what
-the answerer reads and what the ledger keeps as the frame's reading.
+the answerer reads and what the ledger keeps as the frame's reading; the text is a ``ScreenText``
+that carries the reading itself, so its positions reach the ledger too
+(``request_inputs.screen_layout_json``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 from assistant.core.errors import ProviderError
 from assistant.core.events import KeptFrame, Usage
-from assistant.core.screen import ScreenReading
+from assistant.core.screen import ScreenReading, ScreenText
 from assistant.providers.base import HookOutput
 from assistant.providers.vision.base import VisionProvider
 from assistant.providers.vision.layout import read_layout, words_from_ocr
@@ -154,4 +156,5 @@ class OcrVision(VisionProvider):
         return read_layout(words, width=width, height=height)
 
     def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
-        return HookOutput(self.read(frame).to_markdown(), Usage(image_count=1))
+        reading = self.read(frame)
+        return HookOutput(ScreenText(reading.to_markdown(), reading), Usage(image_count=1))
