@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from assistant.views import default_ledger, format_usd
+from assistant.views.screens import NO_POSITIONS, read_screen_readings
 from assistant.views.workbench import read_rejected, read_run, read_runs
 from pages.common.cache import cached
 
@@ -15,6 +16,7 @@ tenant = st.session_state.get("wb.tenant")
 
 _runs = cached(read_runs, ttl_s=5)
 _run = cached(read_run, ttl_s=5)
+_screens = cached(read_screen_readings, ttl_s=5)
 
 
 rejected = read_rejected(ledger_path)
@@ -165,3 +167,17 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
+
+screens = _screens(ledger_path, run_id)
+if screens.data:
+    st.subheader("Screen readings")
+    labels = [s["label"] for s in screens.data]
+    label = st.selectbox("Reading", labels, key="runs.screen")
+    chosen = screens.data[labels.index(label)]
+    left, right = st.columns(2)
+    left.markdown(chosen["text"])
+    if chosen["parts"] is None:
+        right.caption(NO_POSITIONS)
+    else:
+        right.caption("Parts with their boxes, as fractions of the frame (origin top-left)")
+        right.dataframe(chosen["parts"], hide_index=True, width="stretch")

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 from support.configs import recorded_config
 from support.fakes.vendors import FakeVendors
 
@@ -39,6 +40,9 @@ from assistant.providers.cache import CacheEntry, CallCache
 from assistant.providers.vision.base import VisionProvider
 from assistant.sessions.datasets import load_dataset
 from assistant.sessions.replay import replay
+from assistant.views.screens import PART_COLUMNS, layout_parts, read_screen_readings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 READING = ScreenReading(
     title="Q3 revenue",
@@ -155,11 +159,19 @@ def _tiers(stored: list[object]) -> set[str]:
     return {r.vision_tier for r in stored}  # type: ignore[attr-defined]
 
 
-def test_both_ocr_tiers_store_the_layout_and_a_cached_replay_keeps_it(tiny: Path, tmp_path: Path) -> None:
-    path = tmp_path / "l.duckdb"
-    for run_id in ("first", "second"):  # the second reads every screen from the call cache
-        replay(load_dataset(tiny), ledger=path, config=recorded_config(), run_id=run_id,
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory, tiny_master: Path) -> Path:
+    """Two --both-tiers replays of the small session (OCR at both tiers), the second reading
+    every screen from the call cache the first filled."""
+    path = tmp_path_factory.mktemp("layout") / "l.duckdb"
+    for run_id in ("first", "second"):
+        replay(load_dataset(tiny_master), ledger=path, config=recorded_config(), run_id=run_id,
                both_tiers=True)
+    return path
+
+
+def test_both_ocr_tiers_store_the_layout_and_a_cached_replay_keeps_it(replayed: Path) -> None:
+    path = replayed
     with Ledger(path) as ledger:
         first, second = screen_readings(ledger, "first"), screen_readings(ledger, "second")
         cached = ledger.cursor().execute(
@@ -243,3 +255,34 @@ def test_an_old_lake_is_migrated_and_a_replay_into_it_keeps_the_layout(
     with Ledger(lake) as ledger:
         readings = screen_readings(ledger, "lake")
     assert readings and all(r.layout is not None and r.layout.has_positions for r in readings)
+
+
+def test_the_runs_page_shows_a_screen_reading_with_its_parts(replayed: Path) -> None:
+    view = read_screen_readings(replayed, "first")
+    assert view.data is not None
+    assert {(r["request_id"], r["vision_tier"]) for r in view.data} == {
+        (r["request_id"], t) for r in view.data for t in ("cheap", "premium")
+    }  # one reading per request and vision tier, though each is stored with both answer tiers
+    assert len(view.data) == len({(r["request_id"], r["vision_tier"]) for r in view.data})
+    parts = view.data[0]["parts"]
+    assert parts and set(parts[0]) == set(PART_COLUMNS)
+    assert any("2.1%" in p["text"] and p["x1"] > p["x0"] for p in parts)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.session_state["wb.ledger"] = str(replayed)
+    app.run()
+    app.switch_page("pages/runs.py")
+    app.session_state["runs.selected"] = "first"
+    app.run()
+    assert not app.exception
+    assert "Screen readings" in [h.value for h in app.subheader]
+    assert app.selectbox(key="runs.screen").options == [r["label"] for r in view.data]
+    shown = app.dataframe[-1].value
+    assert list(shown.columns) == PART_COLUMNS and len(shown) == len(parts)
+
+
+def test_a_reading_without_positions_says_so() -> None:
+    assert layout_parts(parse_reading("# T\n\nline")) == [
+        {"part": "title", "text": "T", "x0": None, "y0": None, "x1": None, "y1": None},
+        {"part": "block", "text": "line", "x0": None, "y0": None, "x1": None, "y1": None},
+    ]
+    assert layout_parts(READING)[2]["text"] == "3 x 2: Region | Q3 2025"
