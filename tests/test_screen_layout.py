@@ -286,3 +286,12 @@ def test_a_reading_without_positions_says_so() -> None:
         {"part": "block", "text": "line", "x0": None, "y0": None, "x1": None, "y1": None},
     ]
     assert layout_parts(READING)[2]["text"] == "3 x 2: Region | Q3 2025"
+
+
+def test_a_reading_made_ahead_of_the_question_keeps_its_positions(tiny: Path, tmp_path: Path) -> None:
+    config = recorded_config()
+    config = dataclasses.replace(config, vision=dataclasses.replace(config.vision, prefetch="both"))
+    with Ledger(tmp_path / "l.duckdb") as ledger:
+        replay(load_dataset(tiny), ledger=ledger, config=config, run_id="ahead")
+        readings = screen_readings(ledger, "ahead")
+    assert readings and all(r.layout is not None and r.layout.has_positions for r in readings)
