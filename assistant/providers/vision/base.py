@@ -50,6 +50,8 @@ class VisionProvider(Provider):
     def _decode_value(self, text: str) -> str:
         value = json.loads(text)
         if isinstance(value, dict):  # a reading with positions
+            if not isinstance(value["text"], str):
+                raise TypeError(f"a screen reading is text, not {type(value['text']).__name__}")
             return ScreenText(value["text"], reading_from_dict(value["layout"]))
         if not isinstance(value, str):
             raise TypeError(f"a screen reading is text, not {type(value).__name__}")
