@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pandas as pd
 import pytest
 from support.configs import recorded_config
@@ -19,14 +20,22 @@ from support.synth import write_video
 from test_decoding import _video
 
 from assistant.core.config import Config, SamplingConfig
-from assistant.core.events import Question
+from assistant.core.events import Question, VideoFrame
 from assistant.ledger import Ledger
 from assistant.ledger.queries import run_calls, run_requests
 from assistant.pipeline.orchestrator import Pipeline
+from assistant.pipeline.sampling import make_sampler
 from assistant.providers.vision.base import VisionProvider
 from assistant.sessions import decoding, frame_index
 from assistant.sessions.datasets import load_dataset
-from assistant.sessions.frame_index import FrameIndex, decode_frame_at, index_key
+from assistant.sessions.frame_index import (
+    FrameIndex,
+    IndexingSampler,
+    ReplayedSampler,
+    decode_frame_at,
+    index_key,
+    indexed_frames,
+)
 from assistant.sessions.media import iter_video
 from assistant.sessions.replay import replay, resume
 
@@ -257,3 +266,38 @@ def test_a_stored_index_in_another_format_is_ignored() -> None:
     assert FrameIndex.from_json("not json") is None
     index = FrameIndex((0.0, 1.0), {}, {})
     assert FrameIndex.from_json(index.to_json()) == index
+
+
+def _screen(t_s: float, level: int) -> VideoFrame:
+    luma = np.full((90, 160), level, np.uint8)
+    luma[:, : int(t_s * 10) % 160] = 255 - level  # a bar that grows: every frame differs a bit
+    rgb = np.repeat(luma[:, :, None], 3, axis=2)
+    return VideoFrame(track="alice:screen", t_s=t_s, width=160, height=90, luma=luma,
+                      to_rgb=lambda: rgb, content_key=lambda: f"{level}-{t_s}")
+
+
+def test_the_change_samplers_question_frames_are_replayed_too() -> None:
+    config = SamplingConfig(policy="change", settle_s=0.3, max_wait_s=5.0)
+    frames = [_screen(i / 10, 40 if i < 10 else 200) for i in range(30)]
+    questions = {11: 1.15, 25: 2.55}  # after frame 11: the new slide has not settled yet
+
+    def run(sampler: Any, source: list[VideoFrame]) -> list[tuple[Any, ...]]:
+        out = []
+        for i, frame in enumerate(source):
+            out.append(sampler.offer(frame))
+            if i in questions:
+                out.append(sampler.on_question(questions[i]))
+        return [None if k is None else (k.track, k.t_s, k.digest, k.reason, k.change_score,
+                                        k.width, k.height) for k in out]
+
+    indexing = IndexingSampler(make_sampler(config))
+    first = run(indexing, frames)
+    index = FrameIndex.from_json(indexing.index().to_json())
+    assert index is not None and index.asked  # a question kept a frame
+    replayed = ReplayedSampler(config, index)
+    stubs = list(indexed_frames(Path("unused.mp4"), index, track="alice:screen"))
+    assert run(replayed, stubs) == first
+    assert [f.t_s for f in stubs] == [f.t_s for f in frames]
+    assert any(k is not None and k[3] == "question" for k in first)
+    assert replayed.latest() is not None and indexing.latest() is not None
+    assert replayed.latest().digest == indexing.latest().digest  # type: ignore[union-attr]
