@@ -301,3 +301,38 @@ def test_the_change_samplers_question_frames_are_replayed_too() -> None:
     assert any(k is not None and k[3] == "question" for k in first)
     assert replayed.latest() is not None and indexing.latest() is not None
     assert replayed.latest().digest == indexing.latest().digest  # type: ignore[union-attr]
+
+
+def _provider_classes(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_provider_classes(sub)]
+    return found
+
+
+def test_a_replay_of_a_recording_seen_before_loads_no_model_before_a_miss(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.providers.base import Provider
+
+    path = tmp_path / "l.duckdb"
+    config = recorded_config()
+    _run(tiny, path, "first", config)
+    with Ledger(path) as ledger:
+        called = set(run_calls(ledger, "first")["provider"])
+    loaded: list[str] = []
+    for cls in [Provider, *_provider_classes(Provider)]:
+        if "warm_up" in vars(cls):
+            original = vars(cls)["warm_up"]
+
+            def warm_up(self: Provider, _original: Any = original) -> None:
+                loaded.append(self.spec)
+                _original(self)
+
+            monkeypatch.setattr(cls, "warm_up", warm_up)
+    _run(tiny, path, "second", config)
+    # the tiers the first replay never called (the premium ones here) are not loaded either;
+    # the recorded transcript is no model and never cached: it is "loaded" as before
+    assert "ocr" in called and loaded == ["recorded:ground-truth"], loaded
+    with Ledger(path) as ledger:
+        _same_rows(ledger, "first", "second")

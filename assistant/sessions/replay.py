@@ -55,10 +55,12 @@ def warm_up(stages: Stages) -> None:
 
 
 def dataset_stages(
-    config: Config, dataset: Dataset, sink: RunSink, notice: Callable[[str], None] | None
+    config: Config, dataset: Dataset, sink: RunSink, notice: Callable[[str], None] | None,
+    *, seen_before: bool = False,
 ) -> Stages:
     """The stages of a replay of ``dataset``: its knowledge folder and the tenant's stored one,
-    the ledger's call cache; models loaded (those the cache may spare on their first miss)."""
+    the ledger's call cache; models loaded (those the cache may spare on their first miss;
+    every cached one when the recording was ``seen_before``: ``Stages.warm_up``)."""
     stages = prepare_stages(
         config,
         tenant=dataset.tenant,
@@ -69,7 +71,7 @@ def dataset_stages(
     )
     add_stored_knowledge(stages, sink, dataset.tenant, notice)
     attach_call_cache(stages, sink, config.calls.cache, notice)
-    stages.warm_up()
+    stages.warm_up(seen_before=seen_before)
     return stages
 
 
@@ -110,7 +112,8 @@ def replay(
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
     sink = open_sink(ledger, notice=notice)
     frames = plan_frames(dataset, config, sink, notice)
-    driver = RunDriver(sink, run_id, frames.stages(dataset_stages(config, dataset, sink, notice)))
+    stages = dataset_stages(config, dataset, sink, notice, seen_before=frames.index is not None)
+    driver = RunDriver(sink, run_id, frames.stages(stages))
     # decode only the frames the sampler can keep (paced too: ``resume`` counts the same events);
     # none when the call cache holds this recording's sampler pass
     source: RecordedSource | PacedSource = RecordedSource(
@@ -187,7 +190,9 @@ def resume(
                 "recorded configuration"
             )
         frames = plan_frames(dataset, config, sink, notice)
-        stages = frames.stages(dataset_stages(config, dataset, sink, notice))
+        stages = frames.stages(
+            dataset_stages(config, dataset, sink, notice, seen_before=frames.index is not None)
+        )
         driver = RunDriver(sink, run_id, stages, lock)
     except BaseException:
         if lock is not None:
