@@ -191,6 +191,12 @@ def _replay(path: Path, tiny: Path, run_id: str, config: Config, notices: list[s
     )
 
 
+def _provider_results(ledger: Ledger) -> int:
+    """Stored provider results (not the sampler's frame index, ``sessions.frame_index``)."""
+    query = "SELECT count(*) FROM call_cache WHERE stage <> 'sampler'"
+    return int(ledger.cursor().execute(query).fetchall()[0][0])
+
+
 def test_a_second_replay_makes_no_provider_call_and_answers_the_same(
     tiny: Path, tmp_path: Path, made: dict[str, int]
 ) -> None:
@@ -209,7 +215,7 @@ def test_a_second_replay_makes_no_provider_call_and_answers_the_same(
         one, two = run_requests(ledger, "first"), run_requests(ledger, "second")
         calls_1, calls_2 = run_calls(ledger, "first"), run_calls(ledger, "second")
         summary = run_summary(ledger, "second")
-        stored = ledger.cursor().execute("SELECT count(*) FROM call_cache").fetchall()[0][0]
+        stored = _provider_results(ledger)
     assert list(two["answer"]) == list(one["answer"]) and list(two["tier"]) == list(one["tier"])
     # a request's cost is its calls' as if paid: the same in both runs, cache or not
     assert list(two["llm_cost_usd"]) == pytest.approx(list(one["llm_cost_usd"]))
@@ -241,7 +247,7 @@ def test_no_cache_makes_every_call_and_stores_none(
     assert "call cache off" in capsys.readouterr().err
     with Ledger(path) as ledger:
         calls = run_calls(ledger, "nocache")
-        stored = ledger.cursor().execute("SELECT count(*) FROM call_cache").fetchall()[0][0]
+        stored = _provider_results(ledger)
     # the recorded transcript is not a model call: never cached
     cacheable = {k: n for k, n in first_made.items() if not k.startswith("recorded:")}
     assert not calls["cached"].any() and stored == sum(cacheable.values())
@@ -310,6 +316,7 @@ def test_ledger_cache_stats_and_clear(
     out = capsys.readouterr().out
     assert "stored results" in out and "not paid" in out
     assert "local:extractive-" in out and "ocr:" in out and "vision" in out
+    assert "sampler:fixed" in out  # the frame index (sessions/frame_index.py) is listed too
     with Ledger(path, read_only=True) as ledger:
         hits = run_summary(ledger, "second").cached_calls
     assert f"{hits} calls answered from it" in out

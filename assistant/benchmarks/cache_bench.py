@@ -5,9 +5,12 @@ local providers, cached by default) into one fresh ledger, each in its own Pytho
 (``python -m assistant.benchmarks.cache_bench``), so the second finds nothing in memory: only
 what the first stored in the ledger's ``call_cache``. Each child counts the provider calls it
 really made (``Provider._attempts``, the hook's retry loop, is wrapped) and reads its run's
-answers back; the second replay must make none and answer the same, or the section fails.
-Where the second replay's time goes is timed as in ``replay_bench`` (decoding, sampler, model
-loading), by wrapping the same functions.
+answers back; the second replay must make none and answer the same, or the section fails. Each
+child also counts the video frames it decoded (the sampler's pass, ``iter_video``, and single
+frames a reader asked for, ``frame_index.decode_frame_at``): the second replay finds the first's
+sampler pass in the cache (``sessions.frame_index``) and must decode none. Where the second
+replay's time goes is timed as in ``replay_bench`` (decoding, sampler, model loading), by
+wrapping the same functions.
 
 Input: the demo; with ``--quick``, a 38 s cut of it (``synth.looped_session``).
 """
@@ -52,6 +55,7 @@ def child(dataset_path: str, ledger_path: str, run_id: str) -> dict[str, Any]:
     Provider._attempts = counted  # type: ignore[method-assign]
     timers = _Timers()
     _instrument(timers)
+    decoded = _count_decoding(timers)
     dataset = load_dataset(dataset_path)
     started = time.perf_counter()
     with Ledger(ledger_path) as ledger:
@@ -73,7 +77,42 @@ def child(dataset_path: str, ledger_path: str, run_id: str) -> dict[str, Any]:
         ),
         "answers": answers,
         "stages_s": stages,
+        "video_frames_decoded": decoded,
     }
+
+
+def _count_decoding(timers: Any) -> dict[str, int]:
+    """Count the video frames this process decodes: by the sampler's pass (``iter_video``) and
+    one by one for a reader (``decode_frame_at``); time the frames replayed from the index."""
+    import assistant.sessions.frame_index as frame_index
+    import assistant.sessions.sources.recorded as recorded
+
+    counts = {"pass": 0, "read": 0}
+    iter_video, indexed_frames = recorded.iter_video, recorded.indexed_frames
+    decode_frame_at = frame_index.decode_frame_at
+
+    def counted_pass(*args: Any, **kwargs: Any) -> Any:
+        for frame in iter_video(*args, **kwargs):
+            counts["pass"] += 1
+            yield frame
+
+    def timed_index(*args: Any, **kwargs: Any) -> Any:
+        frames = indexed_frames(*args, **kwargs)
+        while True:
+            with timers("frames from the index (none decoded)"):
+                frame = next(frames, None)
+            if frame is None:
+                return
+            yield frame
+
+    def counted_read(*args: Any, **kwargs: Any) -> Any:
+        counts["read"] += 1
+        return decode_frame_at(*args, **kwargs)
+
+    recorded.iter_video = counted_pass
+    recorded.indexed_frames = timed_index
+    frame_index.decode_frame_at = counted_read
+    return counts
 
 
 def _spawn(dataset: Path, ledger: Path, run_id: str) -> dict[str, Any]:
@@ -106,6 +145,12 @@ def run(workdir: Path, *, quick: bool, say: Callable[[str], None]) -> list[Figur
             f"{'the same' if second['answers'] == first['answers'] else 'different'} answers: "
             "the call cache failed"
         )
+    decoded = second["video_frames_decoded"]
+    if sum(decoded.values()):
+        raise RuntimeError(
+            f"the second replay decoded {decoded['pass']} video frames in its sampler pass and "
+            f"{decoded['read']} for readers: the frame index failed"
+        )
     made_first = sum(first["calls_made"].values())
     if not made_first:
         raise RuntimeError("the first replay made no provider call: nothing to cache")
@@ -129,7 +174,9 @@ def run(workdir: Path, *, quick: bool, say: Callable[[str], None]) -> list[Figur
             detail=f"{second['wall_s']:.1f} s against {first['wall_s']:.1f} s for "
             f"{first['media_s']:.0f} s of media; {second['cached_calls']} calls answered from "
             f"the cache, paid now ${second['paid_usd']:.6f}, cost if paid now "
-            f"${second['cost_if_paid_usd']:.6f}; answers identical",
+            f"${second['cost_if_paid_usd']:.6f}; answers identical; video frames decoded: "
+            f"{first['video_frames_decoded']['pass']} by the first, none by the second (its "
+            "sampler pass found in the cache)",
             extra={
                 "first_stages_s": first["stages_s"],
                 "second_stages_s": second["stages_s"],

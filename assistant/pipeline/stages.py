@@ -86,13 +86,16 @@ class Stages:
         """A copy with some stages replaced (e.g. a test's fake vision tier)."""
         return replace(self, **changes)
 
-    def warm_up(self) -> None:
+    def warm_up(self, *, seen_before: bool = False) -> None:
         """Load every model before the run, so no request is timed with a model load. A
         provider whose results the call cache holds is left to load on its first miss (a
-        replay of a recording seen before may need none of its calls)."""
+        replay of a recording seen before may need none of its calls); with ``seen_before``
+        (the recording was replayed before with this sampling: its frame index was found)
+        every provider the cache answers for is, since one the earlier replay never called is
+        likely not called now either."""
         for provider in self.providers:
             cache = provider.call_cache
-            if cache is None or not cache.holds(provider.spec):
+            if cache is None or not (seen_before or cache.holds(provider.spec)):
                 provider.warm_up()
         self.knowledge.warm_up()
 

@@ -122,6 +122,17 @@ def code_fingerprint(cls: type) -> str:
     return digest.hexdigest()[:16]
 
 
+@lru_cache(maxsize=16)
+def files_fingerprint(paths: tuple[str, ...]) -> str:
+    """A digest of some of our own modules, named by their path inside the package (e.g.
+    ``"pipeline/sampling.py"``): what a cached result computed by them depends on."""
+    digest = hashlib.sha256()
+    for name in sorted(paths):
+        digest.update(name.encode())
+        digest.update((_OWN_ROOT / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _source(cls: type) -> Path | None:
     """The module file of ``cls`` when it is ours (not a library's, not a builtin)."""
     try:

@@ -32,6 +32,7 @@ from assistant.sessions.driver import (
     prepare_stages,
     read_resume_state,
 )
+from assistant.sessions.frame_index import FramePlan, plan_frames
 from assistant.sessions.runlock import claim
 from assistant.sessions.sources.paced import PacedSource
 from assistant.sessions.sources.recorded import RecordedSource, available_at
@@ -54,10 +55,12 @@ def warm_up(stages: Stages) -> None:
 
 
 def dataset_stages(
-    config: Config, dataset: Dataset, sink: RunSink, notice: Callable[[str], None] | None
+    config: Config, dataset: Dataset, sink: RunSink, notice: Callable[[str], None] | None,
+    *, seen_before: bool = False,
 ) -> Stages:
     """The stages of a replay of ``dataset``: its knowledge folder and the tenant's stored one,
-    the ledger's call cache; models loaded (those the cache may spare on their first miss)."""
+    the ledger's call cache; models loaded (those the cache may spare on their first miss;
+    every cached one when the recording was ``seen_before``: ``Stages.warm_up``)."""
     stages = prepare_stages(
         config,
         tenant=dataset.tenant,
@@ -68,7 +71,7 @@ def dataset_stages(
     )
     add_stored_knowledge(stages, sink, dataset.tenant, notice)
     attach_call_cache(stages, sink, config.calls.cache, notice)
-    stages.warm_up()
+    stages.warm_up(seen_before=seen_before)
     return stages
 
 
@@ -108,10 +111,13 @@ def replay(
     if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise ConfigError(f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-'")
     sink = open_sink(ledger, notice=notice)
-    driver = RunDriver(sink, run_id, dataset_stages(config, dataset, sink, notice))
-    # decode only the frames the sampler can keep (paced too: ``resume`` counts the same events)
+    frames = plan_frames(dataset, config, sink, notice)
+    stages = dataset_stages(config, dataset, sink, notice, seen_before=frames.index is not None)
+    driver = RunDriver(sink, run_id, frames.stages(stages))
+    # decode only the frames the sampler can keep (paced too: ``resume`` counts the same events);
+    # none when the call cache holds this recording's sampler pass
     source: RecordedSource | PacedSource = RecordedSource(
-        dataset, frame_every_s=decode_period_s(config.sampling)
+        dataset, frame_every_s=decode_period_s(config.sampling), frame_index=frames.index
     )
     if paced_speed is not None:
         source = PacedSource(source, speed=paced_speed)
@@ -139,6 +145,7 @@ def replay(
         progress=progress,
         both_tiers=both_tiers,
         answer_cache=answer_cache,
+        frames=frames,
     )
     return run_id
 
@@ -182,7 +189,11 @@ def resume(
                 f"({float(state.run['media_processed_s'] or 0.0):.1f} s of media) with its "
                 "recorded configuration"
             )
-        driver = RunDriver(sink, run_id, dataset_stages(config, dataset, sink, notice), lock)
+        frames = plan_frames(dataset, config, sink, notice)
+        stages = frames.stages(
+            dataset_stages(config, dataset, sink, notice, seen_before=frames.index is not None)
+        )
+        driver = RunDriver(sink, run_id, stages, lock)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -195,11 +206,14 @@ def resume(
         dataset,
         driver=driver,
         config=config,
-        source=RecordedSource(dataset, frame_every_s=decode_period_s(config.sampling)),
+        source=RecordedSource(
+            dataset, frame_every_s=decode_period_s(config.sampling), frame_index=frames.index
+        ),
         progress=progress,
         both_tiers=state.both_tiers,
         answer_cache=answer_cache,
         resume_from=state,
+        frames=frames,
     )
     return run_id
 
@@ -225,6 +239,7 @@ def _run(
     both_tiers: bool,
     answer_cache: AnswerCache | None,
     resume_from: ResumeState | None = None,
+    frames: FramePlan | None = None,
 ) -> None:
     status, error = "failed", None
     reached_s = 0.0  # media time the run has got through
@@ -284,6 +299,11 @@ def _run(
                     progress(available_at(event))
         if done >= skip:  # the closing transcription, unless a resumed run did it already
             pipeline.finish()
+            # every frame was offered to the sampler (a resumed run's too, in catch_up): the
+            # pass is complete and its index is stored with the last checkpoint
+            stored = frames.record(driver.run_id) if frames is not None else None
+            if stored is not None:
+                event_rows.append(stored)
             append_rows()
             checkpoint(done + 1)  # one past the last event: finish() is done too
             committed = done + 1

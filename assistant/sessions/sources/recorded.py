@@ -7,6 +7,7 @@ from collections.abc import Generator, Iterator
 
 from assistant.core.events import AudioChunk, Event, Question, VideoFrame
 from assistant.sessions.datasets import Dataset
+from assistant.sessions.frame_index import FrameIndex, indexed_frames
 from assistant.sessions.media import iter_audio, iter_video
 from assistant.sessions.sources.base import Source
 
@@ -25,13 +26,17 @@ class RecordedSource(Source):
     kind = "recorded"
 
     def __init__(
-        self, dataset: Dataset, *, audio_chunk_s: float = 0.5, frame_every_s: float | None = None
+        self, dataset: Dataset, *, audio_chunk_s: float = 0.5, frame_every_s: float | None = None,
+        frame_index: FrameIndex | None = None,
     ) -> None:
         """``frame_every_s``: yield only the frames a ``fixed`` sampler with that period keeps
-        (``pipeline.sampling.decode_period_s``), decoding no more than they need."""
+        (``pipeline.sampling.decode_period_s``), decoding no more than they need.
+        ``frame_index``: a stored sampler pass over this video (``sessions.frame_index``): its
+        frames are yielded at their times and none is decoded unless its pixels are read."""
         self.dataset = dataset
         self.audio_chunk_s = audio_chunk_s
         self.frame_every_s = frame_every_s
+        self.frame_index = frame_index
 
     @property
     def duration_s(self) -> float:
@@ -39,9 +44,11 @@ class RecordedSource(Source):
 
     def events(self) -> Generator[Event, None, None]:
         stop_s = self.dataset.duration_s if self.dataset.interrupted else None
+        track = f"{self.dataset.screen_participant}:screen"
         streams: list[Iterator[Event]] = [
-            iter_video(self.dataset.screen, track=f"{self.dataset.screen_participant}:screen",
-                       stop_s=stop_s, every_s=self.frame_every_s)
+            iter_video(self.dataset.screen, track=track, stop_s=stop_s, every_s=self.frame_every_s)
+            if self.frame_index is None
+            else indexed_frames(self.dataset.screen, self.frame_index, track=track)
         ]
         streams += [
             iter_audio(p.audio, participant=p.identity, chunk_s=self.audio_chunk_s, stop_s=stop_s)
