@@ -191,3 +191,35 @@ def test_a_replay_reads_each_screen_once_per_tier_with_the_same_answers(tiny: Pa
     (q2,) = [r for r in ahead if isinstance(r, RequestRecord) and r.question_id == "q2"]
     assert q2.vision_cost_usd == used.cost_usd == 0.01
     assert sorted(c.media_t_s for c in calls if c.request_id is None) == [0.0, 0.0, 5.0]
+
+
+def test_the_bench_tells_how_each_question_read_its_screen() -> None:
+    import pandas as pd
+
+    from assistant.benchmarks.prefetch_bench import question_rows, question_table
+
+    requests = pd.DataFrame(
+        {
+            "request_id": ["b:q1", "b:q2", "b:q3", "b:q4"],
+            "question_id": ["q1", "q2", "q3", "q4"],
+            "media_t_s": [5.0, 12.0, 14.0, 30.0],
+            "vision_tier": [None, "premium", "premium", "cheap"],
+            "tier": ["cheap", "premium", "premium", "cheap"],
+            "vision_latency_ms": [0.0, 2.0, 0.0, 900.0],
+            "retrieval_latency_ms": [1.0] * 4,
+            "routing_latency_ms": [0.5] * 4,
+            "llm_latency_ms": [3.0] * 4,
+            "total_latency_ms": [4.5, 6.5, 4.5, 904.5],
+        }
+    )
+    vision = pd.DataFrame(
+        {"request_id": ["b:q2", "b:q4", None], "latency_ms": [1200.0, 400.0, 1100.0]}
+    )
+    rows = question_rows(requests, vision, [0.0, 10.0, 25.0])
+    assert [r["read"] for r in rows] == ["-", "ahead", "earlier", "on path"]
+    assert [r["since_change_s"] for r in rows] == [5.0, 2.0, 4.0, 5.0]
+    assert rows[3]["waited_ms"] == 900.0 and rows[3]["rest_ms"] == 4.5
+    table = question_table(rows)
+    assert len(table) == 6 and table[3].startswith(
+        "| q2 | 12.0 | 2.0 | premium / premium | ahead |"
+    )
