@@ -98,6 +98,46 @@ def test_a_frame_of_a_screen_already_read_is_not_read_again() -> None:
         prefetcher.close()
 
 
+class HeldVision(CountingVision):
+    """Reads only once ``go`` is set; sets ``started`` when it begins."""
+
+    def __init__(self, *, model: str) -> None:
+        super().__init__(model=model)
+        self.started, self.go = threading.Event(), threading.Event()
+
+    def _analyze_impl(self, frame: KeptFrame, question: str) -> HookOutput[str]:
+        self.started.set()
+        assert self.go.wait(timeout=60)
+        return super()._analyze_impl(frame, question)
+
+
+def test_a_later_frame_of_a_screen_waits_for_no_other_reading() -> None:
+    """The premium reading of the screen is still running: a question about a later frame of
+    that screen, routed to cheap, takes the cheap reading without queueing behind it."""
+    cheap, premium = CountingVision(model="cheap"), HeldVision(model="premium")
+    prefetcher = Prefetcher({"cheap": cheap, "premium": premium})
+    try:
+        prefetcher.submit(_frame(0.0, TITLE, "first"))
+        assert premium.started.wait(timeout=60)  # cheap is read, premium is reading
+        later = _frame(1.0, _screen([(8, 8)], noise=6))
+        prefetcher.submit(later)
+        taken: list[Any] = []
+        taker = threading.Thread(target=lambda: taken.append(prefetcher.take("cheap", later)))
+        taker.start()
+        taker.join(timeout=60)
+        alive = taker.is_alive()
+        premium.go.set()
+        taker.join()
+        assert not alive, "the cheap question waited for the premium reading"
+        assert taken[0].result.value == "Quarterly review (cheap)"
+        assert prefetcher.counts["same_screen"] == 2  # one per tier
+        assert prefetcher.wait(timeout_s=60)
+        assert cheap.read == premium.read == [0.0]
+    finally:
+        premium.go.set()
+        prefetcher.close()
+
+
 def test_a_screen_caught_moving_is_not_read() -> None:
     prefetcher, vision = _prefetcher()
     try:

@@ -134,6 +134,16 @@ class Read:
         return self.result is not None or self.failure is not None
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """The reading that stands for a tier's latest frame (``digest``): of that frame, or of an
+    earlier frame of the same screen (``signature`` is the frame read's)."""
+
+    digest: str
+    signature: np.ndarray
+    future: Future[Read]
+
+
 class Prefetcher:
     """Reads each kept frame in the background with each of ``providers`` (by tier), on one
     worker thread, the latest frame first.
@@ -150,18 +160,17 @@ class Prefetcher:
         self.providers = providers
         self.lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vision-prefetch")
-        self._latest: dict[str, tuple[str, Future[Read]]] = {}  # tier -> the latest frame's
+        self._latest: dict[str, _Job] = {}  # tier -> the reading that stands for the latest frame
         self._retired: deque[Future[Read]] = deque()  # superseded readings already running
-        self._read_last: dict[str, tuple[np.ndarray, KeptFrame, str]] = {}  # tier -> the last
-        # screen read: its signature, its frame, its text
         self._standing: dict[str, Read] = {}  # tier -> the last screen's call, not given yet
         self._superseded: deque[Read] = deque()  # calls no question took, in order
         self._previous: np.ndarray | None = None  # the signature of the frame kept before
         self._workers: set[int] = set()
         self.counts: dict[str, int] = dict.fromkeys(("moving", "read", "same_screen", "cached"), 0)
-        """Frames left unread because the screen was moving (once per frame); and what the
-        worker did with each frame it took up, per tier: read it (a call), let the last reading
-        of the same screen stand (``same_screen``), or found it in the frame cache."""
+        """Frames left unread because the screen was moving (once per frame); per tier, frames
+        left unread because the frame being read shows the same screen (``same_screen``); and
+        what the worker did with each frame it took up: read it (a call) or found it in the
+        frame cache."""
         _enlist()
 
     def reads_with(self, provider: VisionProvider) -> bool:
@@ -184,41 +193,47 @@ class Prefetcher:
             self.counts["moving"] += 1
         for tier, provider in self.providers.items():
             latest = self._latest.get(tier)
-            if latest is not None and latest[0] == frame.digest:
-                continue  # that screen is being read already
+            if latest is not None and latest.digest == frame.digest:
+                continue  # that frame is being read already
+            if latest is not None and same_screen(latest.signature, signature):
+                # the frame being read (or read) shows this screen: its reading stands for it,
+                # and a question about this frame waits for nothing else
+                self.counts["same_screen"] += 1
+                self._latest[tier] = dataclasses.replace(latest, digest=frame.digest)
+                continue
             self._retire(tier)
             if not moving:
-                job = self._pool.submit(self._read, tier, provider, frame, signature)
-                self._latest[tier] = (frame.digest, job)
+                job = self._pool.submit(self._read, tier, provider, frame)
+                self._latest[tier] = _Job(frame.digest, signature, job)
 
     def _retire(self, tier: str) -> None:
         latest = self._latest.pop(tier, None)
-        if latest is not None and not latest[1].cancel():  # running or done: a failure is
-            self._retired.append(latest[1])  # reported from here, a call when superseded
+        if latest is not None and not latest.future.cancel():  # running or done: a failure
+            self._retired.append(latest.future)  # is reported from here, a call when superseded
 
     def take(self, tier: str, frame: KeptFrame) -> Read | None:
         """``tier``'s reading of ``frame`` (waiting for it if it is still running); None when it
         was not prefetched. The call that read its screen comes with it if no question took it
         yet; otherwise only that reading's text (``hit``)."""
         latest = self._latest.get(tier)
-        if latest is None or latest[0] != frame.digest:
+        if latest is None or latest.digest != frame.digest:
             return None
         started = time.perf_counter()
-        read = latest[1].result()
+        read = latest.future.result()
         waited_ms = (time.perf_counter() - started) * 1000
         if read.failure is not None:  # the question reads it itself
             del self._latest[tier]
-            return dataclasses.replace(read, waited_ms=waited_ms)
+            return dataclasses.replace(read, frame=frame, waited_ms=waited_ms)
+        same_as = read.frame if read.frame is not frame else None
         # the worker is done with this tier until the next submit: the standing call is stable
         standing = self._standing.get(tier)
-        screen = read.frame if read.result is not None else read.same_as
-        if standing is not None and screen is not None and standing.frame.digest == screen.digest:
+        if standing is not None and standing.frame is read.frame:
             del self._standing[tier]
-            return Read(frame, result=standing.result, same_as=screen, waited_ms=waited_ms)
+            return Read(frame, result=standing.result, same_as=same_as, waited_ms=waited_ms)
         text = str(read.result.value or "") if read.result is not None else read.hit
         if text is None:
             return None
-        return Read(frame, hit=text, same_as=screen, waited_ms=waited_ms)
+        return Read(frame, hit=text, same_as=same_as, waited_ms=waited_ms)
 
     def unused(self, *, wait: bool, latest: bool = False) -> list[Read]:
         """Readings nobody took that made a call (or failed), in the order they were made: of
@@ -242,28 +257,20 @@ class Prefetcher:
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Wait until every reading started so far is done (False: ``timeout_s`` passed)."""
-        jobs = [job for _, job in self._latest.values()] + list(self._retired)
+        jobs = [job.future for job in self._latest.values()] + list(self._retired)
         return not futures_wait(jobs, timeout=timeout_s).not_done
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         _discharge(self._workers)
 
-    def _read(
-        self, tier: str, provider: VisionProvider, frame: KeptFrame, signature: np.ndarray
-    ) -> Read:
+    def _read(self, tier: str, provider: VisionProvider, frame: KeptFrame) -> Read:
         self._workers.add(_enlist())
-        last = self._read_last.get(tier)
-        same = last is not None and same_screen(last[0], signature)
         with self.lock:
-            if last is not None and same:
-                self.counts["same_screen"] += 1
-                return Read(frame, hit=last[2], same_as=last[1])
             hit = provider.cached(frame)
             if hit is not None:  # another screen, read before: no call to give
                 self.counts["cached"] += 1
                 self._supersede(tier)
-                self._read_last[tier] = (signature, frame, hit)
                 return Read(frame, hit=hit)
             try:
                 result = _measured(
@@ -277,7 +284,6 @@ class Prefetcher:
         read = Read(frame, result=result)
         self._supersede(tier)
         self._standing[tier] = read
-        self._read_last[tier] = (signature, frame, str(result.value or ""))
         return read
 
     def _supersede(self, tier: str) -> None:
