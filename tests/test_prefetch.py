@@ -263,3 +263,26 @@ def test_the_bench_tells_how_each_question_read_its_screen() -> None:
     assert len(table) == 6 and table[3].startswith(
         "| q2 | 12.0 | 2.0 | premium / premium | ahead |"
     )
+
+
+def test_the_bench_names_the_questions_whose_answers_differ() -> None:
+    from assistant.benchmarks.prefetch_bench import _latency_figure
+
+    def run(answers: list[str], p95_ms: float) -> dict[str, Any]:
+        questions = [
+            {"question": q, "total_ms": t, "waited_ms": t, "read": "on path", "since_change_s": 1.0}
+            for q, t in (("q1", 5.0), ("q2", p95_ms))
+        ]
+        return {
+            "answers": answers,
+            "questions": questions,
+            "p50_ms": 5.0,
+            "p95_ms": p95_ms,
+            "requests": 2,
+        }
+
+    runs = {"off": run(["a", "b"], 900.0), "both": run(["a", "b'"], 150.0)}
+    figure = _latency_figure(runs, "both", "demo", 1.0)
+    assert "DIFFERENT from without: q2" in (figure.detail or "")
+    assert figure.extra["different_answers"] == ["q2"]
+    assert figure.limited_by is not None and figure.limited_by.startswith("q2 waited 150 ms")

@@ -210,6 +210,11 @@ def _latency_figure(
 ) -> Figure:
     base, run = runs["off"], runs[setting]
     same = run["answers"] == base["answers"]
+    differ = [
+        q["question"]
+        for q, mine, theirs in zip(run["questions"], run["answers"], base["answers"], strict=False)
+        if mine != theirs
+    ]
     limited_by = None
     if run["p95_ms"] >= LATENCY_TARGET_MS:
         slow = [q for q in run["questions"] if q["total_ms"] >= LATENCY_TARGET_MS]
@@ -231,11 +236,12 @@ def _latency_figure(
         limited_by=limited_by,
         detail=f"paced at {pace:g}x real time, {run['requests']} questions; p50 "
         f"{run['p50_ms']:.1f} ms (without: {base['p50_ms']:.1f} ms); answers "
-        f"{'the same' if same else 'DIFFERENT'} as without",
+        f"{'the same as without' if same else 'DIFFERENT from without: ' + ', '.join(differ)}",
         extra={
             "with": _summary(run),
             "without": _summary(base),
             "same_answers": same,
+            "different_answers": differ,
             "questions_with": run["questions"],
             "questions_without": base["questions"],
         },
