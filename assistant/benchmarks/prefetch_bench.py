@@ -66,7 +66,9 @@ def replay_once(
     latency = np.asarray(requests["total_latency_ms"], dtype=float)
     vision = calls[calls["stage"] == "vision"]
     unused = vision[vision["request_id"].isna()]
+    changes = [c.t_s for c in dataset.screen_changes or ()]
     return {
+        "questions": question_rows(requests, vision, changes),
         "media_s": dataset.duration_s,
         "wall_s": wall_s,
         "requests": len(requests),
@@ -83,6 +85,61 @@ def replay_once(
             for p, s, t in said[["participant", "start_s", "text"]].itertuples(index=False)
         ],
     }
+
+
+def question_rows(requests: Any, vision: Any, changes: list[float]) -> list[dict[str, Any]]:
+    """Per question: how long its screen had been on (since the last screen change of the
+    ground truth), the tiers it was routed to, how its screen was read, what it waited for the
+    reading and the rest of its latency.
+
+    ``read``: ``ahead`` (a call made before the question asked: the question waited for less
+    than its duration), ``earlier`` (no call: the text of a reading of that screen made
+    before), ``on path`` (the question waited as long as the call took, or longer: read for the
+    question, or queued behind other readings), ``-`` (no screen needed)."""
+    rows = []
+    for r in requests.itertuples(index=False):
+        made = vision[vision["request_id"] == r.request_id]
+        call_ms = float(made["latency_ms"].sum())
+        needs = isinstance(r.vision_tier, str)
+        if not needs:
+            read = "-"
+        elif made.empty:
+            read = "earlier"
+        else:
+            read = "ahead" if call_ms > r.vision_latency_ms + 0.5 else "on path"
+        before = [c for c in changes if c <= r.media_t_s]
+        rest_ms = r.retrieval_latency_ms + r.routing_latency_ms + r.llm_latency_ms
+        rows.append(
+            {
+                "question": str(r.question_id),
+                "t_s": float(r.media_t_s),
+                "since_change_s": float(r.media_t_s - before[-1]) if before else None,
+                "vision_tier": r.vision_tier if needs else None,
+                "llm_tier": str(r.tier),
+                "read": read,
+                "waited_ms": float(r.vision_latency_ms),
+                "rest_ms": float(rest_ms),
+                "total_ms": float(r.total_latency_ms),
+            }
+        )
+    return rows
+
+
+def question_table(rows: list[dict[str, Any]]) -> list[str]:
+    """``question_rows`` as Markdown table lines."""
+    lines = [
+        "| question | t (s) | since change (s) | vision / answer tier | read | waited (ms) | "
+        "rest (ms) | total (ms) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        since = "" if row["since_change_s"] is None else f"{row['since_change_s']:.1f}"
+        tiers = f"{row['vision_tier'] or '-'} / {row['llm_tier']}"
+        lines.append(
+            f"| {row['question']} | {row['t_s']:.1f} | {since} | {tiers} | {row['read']} | "
+            f"{row['waited_ms']:.0f} | {row['rest_ms']:.1f} | {row['total_ms']:.1f} |"
+        )
+    return lines
 
 
 def _warm_up(dataset_path: Path, stt: str) -> None:
@@ -111,6 +168,8 @@ def run(workdir: Path, *, quick: bool, say: Callable[[str], None]) -> list[Figur
             _config(stt="recorded:", prefetch=setting),
             paced_speed=pace,
         )
+        for line in question_table(runs[setting]["questions"]):
+            say(f"prefetch = {setting}: {line}")
     figures = [_latency_figure(runs, setting, label, pace) for setting in SETTINGS[1:]]
     figures += [_cost_figure(runs, setting, label) for setting in SETTINGS[1:]]
     return figures + whisper_figures(dataset, workdir, label=label, say=say)
@@ -151,11 +210,18 @@ def _latency_figure(
 ) -> Figure:
     base, run = runs["off"], runs[setting]
     same = run["answers"] == base["answers"]
+    differ = [
+        q["question"]
+        for q, mine, theirs in zip(run["questions"], run["answers"], base["answers"], strict=False)
+        if mine != theirs
+    ]
     limited_by = None
     if run["p95_ms"] >= LATENCY_TARGET_MS:
-        limited_by = (
-            "questions routed to a tier that is not prefetched, or asked before the reading "
-            "of a new screen finished"
+        slow = [q for q in run["questions"] if q["total_ms"] >= LATENCY_TARGET_MS]
+        limited_by = "; ".join(
+            f"{q['question']} waited {q['waited_ms']:.0f} ms for its screen ({q['read']}, "
+            f"asked {q['since_change_s'] or 0:.1f} s after the screen changed)"
+            for q in slow
         )
     return Figure(
         section=SECTION,
@@ -170,8 +236,15 @@ def _latency_figure(
         limited_by=limited_by,
         detail=f"paced at {pace:g}x real time, {run['requests']} questions; p50 "
         f"{run['p50_ms']:.1f} ms (without: {base['p50_ms']:.1f} ms); answers "
-        f"{'the same' if same else 'DIFFERENT'} as without",
-        extra={"with": _summary(run), "without": _summary(base), "same_answers": same},
+        f"{'the same as without' if same else 'DIFFERENT from without: ' + ', '.join(differ)}",
+        extra={
+            "with": _summary(run),
+            "without": _summary(base),
+            "same_answers": same,
+            "different_answers": differ,
+            "questions_with": run["questions"],
+            "questions_without": base["questions"],
+        },
     )
 
 
@@ -237,4 +310,4 @@ def _whisper_figure(
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in run.items() if k not in ("answers", "transcript")}
+    return {k: v for k, v in run.items() if k not in ("answers", "transcript", "questions")}

@@ -8,7 +8,8 @@ tier: ``TierPair``), and with ``both_tiers`` the other tier too. A request is al
 with its true status.
 
 Off the questions' path (``assistant.pipeline.background``): with ``[vision] prefetch`` (e.g.
-``"cheap"``) each kept frame is read in the background with that tier, and a question routed to it
+``"cheap"``) each kept frame is read in the background with that tier (a frame of a screen read
+before stands on that reading; a frame caught moving is not read), and a question routed to it
 takes the reading (waiting only for what is left of it); with ``background_stt`` (replays:
 ``[stt] background``) segments are transcribed on a worker thread, and a question first waits
 for every segment closed before it.
@@ -375,9 +376,17 @@ class Pipeline:
             # read in the background: a call of this request, of which it waited only the rest
             stage.calls.append(read.result)
             stage.model_resolved = f"{read.result.provider}:{read.result.model_resolved}"
-            stage.ahead_ms += max(read.result.latency_ms - read.waited_ms, 0.0)
+            # (negative when it also waited for readings queued before it: the stage's latency
+            # is then all it waited)
+            stage.ahead_ms += read.result.latency_ms - read.waited_ms
             # the value itself, not str() of it: OCR's ScreenText carries its positions along
             return (Passage("screen", read.result.value),) if read.result.value else ()
+        if read is not None and read.hit is not None:
+            # read before, or the same screen as a frame read before (background.same_screen):
+            # that reading's text, no call
+            stage.model_resolved = provider.spec
+            stage.ahead_ms -= read.waited_ms  # no call: the stage's latency is what it waited
+            return (Passage("screen", read.hit),) if read.hit else ()
         if read is not None and read.failure is not None:  # no one used it; read it now
             self.recorder.observe(UnusedRead(read.failure, frame.t_s))
         with self._holding(provider):
