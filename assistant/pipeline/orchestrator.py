@@ -309,8 +309,13 @@ class Pipeline:
             return False
         if run.tier != CHEAP or routed.llm.reason == "budget":
             return False
-        cascade = Cascade(routing.cascade_floor)
-        return cascade.escalates(declined=declines(answer.text), confidence=answer.confidence)
+        return self._cascade().escalates(
+            declined=declines(answer.text), confidence=answer.confidence
+        )
+
+    def _cascade(self) -> Cascade:
+        routing = self.config.routing
+        return Cascade(routing.cascade_floor, reread_below=routing.cascade_reread_below)
 
     def _escalate(
         self,
@@ -321,12 +326,15 @@ class Pipeline:
         retrieved: Retrieved,
         answered: dict[str, TierRun],
     ) -> tuple[Routed, TierRun]:
-        """Answer again on the premium tier (the screen read again with the premium vision
-        model unless it was already), and keep that answer. Each stage keeps both tiers' calls
-        in order, so the request pays (and waits) for both; the decisions say ``cascade``."""
+        """Answer again with the premium LLM, and keep that answer; read the screen again with
+        the premium vision model first when the cheap reading holds too little of the question
+        (``Cascade.rereads``). Each stage keeps both tiers' calls in order, so the request pays
+        (and waits) for both; the decisions escalated say ``cascade``."""
         again_screen = screen
         if screen.tier is not None and screen.tier != PREMIUM:
-            again_screen = self._screen(question, PREMIUM)
+            read = " ".join(p.text for p in screen.passages)
+            if self._cascade().rereads(question.text, read):
+                again_screen = self._screen(question, PREMIUM)
         again = self._run(question, again_screen, PREMIUM, retrieved, answered)
         vision = screen.stage
         if again_screen is not screen:
@@ -338,11 +346,9 @@ class Pipeline:
             return dataclasses.replace(decision, route=route, reason=CASCADE_REASON)
 
         llm = escalated(routed.llm)
-        vision_decision = routed.vision
-        if vision_decision is routed.llm:
-            vision_decision = llm
-        elif vision_decision is not None and again_screen is not screen:
-            vision_decision = escalated(vision_decision)
+        vision_decision = routed.vision  # the screen's decision changes only if read again
+        if vision_decision is not None and again_screen is not screen:
+            vision_decision = llm if vision_decision is routed.llm else escalated(vision_decision)
         return dataclasses.replace(routed, llm=llm, vision=vision_decision), joined
 
     # -- tiers -------------------------------------------------------------------------------
