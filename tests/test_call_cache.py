@@ -238,7 +238,7 @@ def test_no_cache_makes_every_call_and_stores_none(
     tiny: Path, tmp_path: Path, made: dict[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "l.duckdb"
-    _replay(path, tiny, "first", recorded_config())
+    _replay(path, tiny, "first", recorded_config(cascade=True))  # as the command's defaults
     first_made = dict(made)
     made.clear()
     args = ["replay", str(tiny), "--ledger", str(path), "--stt", "recorded", "--quiet"]

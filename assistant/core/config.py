@@ -70,6 +70,14 @@ class RoutingConfig:
     budget_usd_per_hour: float = 0.0
     tenant_budget_usd_per_hour: dict[str, float] = field(default_factory=dict)
     budget_warmup_s: float = 60.0  # the running rate is judged over at least this much media
+    # the cascade (assistant.routing.cascade): a request answered cheap whose answer declines or
+    # whose answerer's confidence is below cascade_floor is answered again by the premium LLM,
+    # the screen read again with premium vision first when the cheap reading holds less than
+    # cascade_reread_below of the question's words; both tiers' calls are logged and priced.
+    # Not with --both-tiers (its outcomes are the plain tiers).
+    cascade: bool = True
+    cascade_floor: float = 0.5
+    cascade_reread_below: float = 0.5
 
     @property
     def split(self) -> bool:
@@ -293,6 +301,13 @@ def _validate(config: Config, where: str) -> None:
         check_threshold(routing.vision_threshold)
     if not 0.0 <= routing.explore_share <= 1.0:
         raise ConfigError(f"{where}: routing.explore_share must be in [0, 1]")
+    for key in ("cascade_floor", "cascade_reread_below"):
+        value = getattr(routing, key)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(
+                f"{where}: routing.{key} must be in [0, 1] (a share), got {value}; "
+                "set routing.cascade = false to turn the cascade off"
+            )
     if routing.vision_scorer == "":
         raise ConfigError(f"{where}: routing.vision_scorer is empty; name a scorer or leave it out")
     for key in ("scorer_weights", "vision_scorer_weights"):

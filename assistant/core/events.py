@@ -143,6 +143,9 @@ class Passage:
 class Answer:
     text: str
     citations: tuple[Passage, ...] = field(default_factory=tuple)
+    # the answerer's own estimate, in [0, 1], that the answer holds what was asked (None: it
+    # gives none); the cascade (assistant.routing.cascade) escalates a cheap answer below a floor
+    confidence: float | None = None
 
 
 Event = VideoFrame | AudioChunk | Question

@@ -29,7 +29,10 @@ def answer_key(spec: str, request: AnswerRequest) -> str:
 
 def _answer_json(answer: Answer) -> str:
     citations = [{"source": c.source, "text": c.text, "score": c.score} for c in answer.citations]
-    return json.dumps({"text": answer.text, "citations": citations}, ensure_ascii=False)
+    return json.dumps(
+        {"text": answer.text, "citations": citations, "confidence": answer.confidence},
+        ensure_ascii=False,
+    )
 
 
 def _answer_from_json(text: str) -> Answer:
@@ -37,6 +40,7 @@ def _answer_from_json(text: str) -> Answer:
     return Answer(
         data["text"],
         tuple(Passage(c["source"], c["text"], c.get("score", 0.0)) for c in data["citations"]),
+        data.get("confidence"),
     )
 
 

@@ -17,6 +17,7 @@ for every segment closed before it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -33,6 +34,7 @@ from assistant.core.events import (
     Utterance,
     VideoFrame,
 )
+from assistant.core.quality import declines
 from assistant.ledger.records import RequestRecord
 from assistant.pipeline.answers import AnswerCache, answer_key
 from assistant.pipeline.background import Prefetcher, Read, Transcription, TranscriptionWorker
@@ -55,7 +57,16 @@ from assistant.providers.base import CallFailure, CallResult, ProviderCallError
 from assistant.providers.llm.base import AnswerRequest
 from assistant.providers.stt.base import Segment
 from assistant.providers.vision.base import VisionProvider
-from assistant.routing import CHEAP, Route, Router, Score, ScoreContext
+from assistant.routing import (
+    CASCADE_REASON,
+    CHEAP,
+    PREMIUM,
+    Cascade,
+    Route,
+    Router,
+    Score,
+    ScoreContext,
+)
 
 __all__ = ["AnswerCache", "Pipeline", "Record", "answer_key", "other_tier"]
 
@@ -221,6 +232,8 @@ class Pipeline:
         screen = self._screen(question, vision_tier)
         answered: dict[str, TierRun] = {}  # answer key -> the run that answered it (both_tiers)
         run = self._run(question, screen, llm_tier, retrieved, answered)
+        if self._escalates(routed, run):
+            routed, run = self._escalate(question, routed, screen, run, retrieved, answered)
         total_latency_ms = (time.perf_counter() - started) * 1000
         others: list[TierRun] = []
         if self.both_tiers:  # every other combination; each screen is read once per tier
@@ -285,6 +298,59 @@ class Pipeline:
                 v_name = scorer.name if v_scorer is None else v_scorer.name
                 vision = _decide(v_name, v_score, stages.vision_router, over_budget=over)
         return Routed(llm=llm, latency_ms=(time.perf_counter() - t) * 1000, vision=vision)
+
+    # -- the cascade -------------------------------------------------------------------------
+    def _escalates(self, routed: Routed, run: TierRun) -> bool:
+        """Does the cascade (``[routing] cascade``) ask the premium tier again? Only for a
+        request answered on the cheap tier as routed (not over budget, not ``both_tiers``,
+        whose outcomes are the plain tiers), when its answer declines or is not confident."""
+        routing = self.config.routing
+        answer = run.answer
+        if not routing.cascade or self.both_tiers or answer is None:
+            return False
+        if run.tier != CHEAP or routed.llm.reason == "budget":
+            return False
+        return self._cascade().escalates(
+            declined=declines(answer.text), confidence=answer.confidence
+        )
+
+    def _cascade(self) -> Cascade:
+        routing = self.config.routing
+        return Cascade(routing.cascade_floor, reread_below=routing.cascade_reread_below)
+
+    def _escalate(
+        self,
+        question: Question,
+        routed: Routed,
+        screen: _Screen,
+        run: TierRun,
+        retrieved: Retrieved,
+        answered: dict[str, TierRun],
+    ) -> tuple[Routed, TierRun]:
+        """Answer again with the premium LLM, and keep that answer; read the screen again with
+        the premium vision model first when the cheap reading holds too little of the question
+        (``Cascade.rereads``). Each stage keeps both tiers' calls in order, so the request pays
+        (and waits) for both; the decisions escalated say ``cascade``."""
+        again_screen = screen
+        if screen.tier is not None and screen.tier != PREMIUM:
+            read = " ".join(p.text for p in screen.passages)
+            if self._cascade().rereads(question.text, read):
+                again_screen = self._screen(question, PREMIUM)
+        again = self._run(question, again_screen, PREMIUM, retrieved, answered)
+        vision = screen.stage
+        if again_screen is not screen:
+            vision = _joined(screen.stage, again_screen.stage)
+        joined = dataclasses.replace(again, vision=vision, llm=_joined(run.llm, again.llm))
+
+        def escalated(decision: Decision) -> Decision:
+            route = dataclasses.replace(decision.route, tier=PREMIUM)
+            return dataclasses.replace(decision, route=route, reason=CASCADE_REASON)
+
+        llm = escalated(routed.llm)
+        vision_decision = routed.vision  # the screen's decision changes only if read again
+        if vision_decision is not None and again_screen is not screen:
+            vision_decision = llm if vision_decision is routed.llm else escalated(vision_decision)
+        return dataclasses.replace(routed, llm=llm, vision=vision_decision), joined
 
     # -- tiers -------------------------------------------------------------------------------
     def _screen(self, question: Question, tier: str) -> _Screen:
@@ -437,6 +503,20 @@ class _Screen:
     tier: str | None  # None: the question does not need the screen
     stage: StageRun
     passages: tuple[Passage, ...]
+
+
+def _joined(first: StageRun, then: StageRun) -> StageRun:
+    """One stage made of two runs of it, one after the other (a cascade): every call of both
+    in order, the second's models, both runs' errors."""
+    return StageRun(
+        first.kind,
+        model_requested=then.model_requested,
+        model_resolved=then.model_resolved,
+        errors=first.errors + then.errors,
+        fallback_model=then.fallback_model,
+        calls=first.calls + then.calls,
+        ahead_ms=first.ahead_ms + then.ahead_ms,
+    )
 
 
 def _decide(scorer: str, score: Score, router: Router, *, over_budget: bool) -> Decision:

@@ -14,6 +14,7 @@ from assistant.routing.calibration import (
     ipw_estimate,
     premium_share,
 )
+from assistant.routing.cascade import CASCADE_REASON, Cascade
 from assistant.routing.learned import LearnedScorer, LogisticModel, train_logistic
 from assistant.routing.registry import (
     make_router,
@@ -41,8 +42,10 @@ from assistant.routing.seed import SeedKeywordScorer
 from assistant.routing.text import TextModel, TextScorer, train_text
 
 __all__ = [
+    "CASCADE_REASON",
     "CHEAP",
     "PREMIUM",
+    "Cascade",
     "Exploring",
     "HeuristicScorer",
     "IPWEstimate",

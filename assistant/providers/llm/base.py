@@ -33,14 +33,21 @@ class LLM(Provider):
 
     def _encode_value(self, value: Answer) -> str:
         return json.dumps(
-            {"text": value.text, "citations": [[c.source, c.text, c.score] for c in value.citations]},
+            {
+                "text": value.text,
+                "citations": [[c.source, c.text, c.score] for c in value.citations],
+                "confidence": value.confidence,
+            },
             ensure_ascii=False,
         )
 
     def _decode_value(self, text: str) -> Answer:
         data = json.loads(text)
+        confidence = data.get("confidence")  # absent in results stored before it existed
         return Answer(
-            data["text"], tuple(Passage(c[0], c[1], float(c[2])) for c in data["citations"])
+            data["text"],
+            tuple(Passage(c[0], c[1], float(c[2])) for c in data["citations"]),
+            None if confidence is None else float(confidence),
         )
 
 

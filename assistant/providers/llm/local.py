@@ -16,7 +16,9 @@ computation it does is a sum or a difference of two values read in one column, w
 asks for it and names both rows (:mod:`.arithmetic`); the result comes first, both values quoted
 and cited after it. It cannot reason otherwise, and a question worded unlike anything on the
 screen finds only what its answer type (number, date) points at. When nothing matches it says so
-(an abstention, recorded as such).
+(an abstention, recorded as such). Each answer carries a confidence (:func:`support`: the share of
+the question's term weight its best candidate holds), which the cascade
+(``assistant.routing.cascade``) judges a cheap answer by.
 """
 
 from __future__ import annotations
@@ -105,15 +107,16 @@ class LocalExtractiveLLM(LLM):
         ranked = [p for _, p in scored]
         chosen = choose(request.question, ranked, limit=self.max_sentences)
         computed = _computed(request.question, scored)
-        if computed is not None:
+        if computed is not None:  # both rows named and read: as sure as it gets
             text, operands = computed
             parts = [f"{c.text} [{i}]" for i, c in enumerate(operands, start=1)]
-            answer = Answer(f"{text}: " + " ".join(parts), citations=operands)
+            answer = Answer(f"{text}: " + " ".join(parts), citations=operands, confidence=1.0)
         elif not chosen:
-            answer = Answer(NOT_FOUND)
+            answer = Answer(NOT_FOUND, confidence=0.0)
         else:
             parts = [f"{c.text} [{i}]" for i, c in enumerate(chosen, start=1)]
-            answer = Answer(" ".join(parts), citations=tuple(chosen))
+            confidence = support(request.question, candidates, chosen[0].text)
+            answer = Answer(" ".join(parts), citations=tuple(chosen), confidence=confidence)
         usage = Usage(input_tokens=input_tokens, output_tokens=len(words(answer.text)))
         return HookOutput(answer, usage)
 
@@ -304,6 +307,22 @@ def _rank(question: str, candidates: list[_Candidate]) -> list[tuple[_Candidate,
         scored.append((cand, Passage(cand.passage.source, cand.passage.text, round(score, 4))))
     scored.sort(key=lambda cp: -cp[1].score)
     return scored
+
+
+def support(question: str, candidates: list[_Candidate], text: str) -> float:
+    """The answer's confidence: the share of the question's term weight (IDF over the
+    candidates, as :func:`rank` weighs terms) that ``text``, the best candidate, holds. A
+    question term the context never spells out counts against it (the reading may have missed
+    it), so a passage that matches one word of a four-word question scores low."""
+    q_terms = set(content_terms(question))
+    if not q_terms:
+        return 0.0
+    docs = [set(content_terms(c.passage.text)) for c in candidates]
+    df = Counter(t for d in docs for t in d)
+    n = len(docs)
+    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
+    held = q_terms & set(content_terms(text))
+    return round(sum(idf[t] for t in held) / sum(idf.values()), 4)
 
 
 def _near_terms(q_terms: set[str], docs: list[set[str]]) -> dict[str, set[str]]:
