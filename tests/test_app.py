@@ -51,7 +51,8 @@ def test_runs_page_shows_a_replayed_run(
         "Mean quality",
     ]
     assert app.metric[0].value == "3"
-    assert len(app.dataframe) == 2
+    # the runs, the run's requests, and the parts of a screen reading (with their positions)
+    assert len(app.dataframe) == 3
     sidebar = " ".join(m.value for m in app.sidebar.markdown)
     assert "OpenAI" in sidebar and "sk-test-not-shown" not in sidebar
 

@@ -22,7 +22,9 @@ from assistant.views import workbench
 
 def test_sessions_read_while_two_other_processes_write(tiny: Path, tmp_path: Path) -> None:
     with Ledger(tmp_path / "reference.duckdb") as ledger:
-        replay(load_dataset(tiny), ledger=ledger, config=recorded_config(0.3), run_id="ref")
+        # the cascade on, as the CLI replay below runs it by default
+        config = recorded_config(0.3, cascade=True)
+        replay(load_dataset(tiny), ledger=ledger, config=config, run_id="ref")
         reference = run_contents(ledger, "ref")
     path = tmp_path / "l.duckdb"
     with Ledger(path) as ledger:  # an earlier run, already there when the workbench starts
