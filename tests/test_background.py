@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from support.configs import recorded_config
+from support.pipelines import collecting_pipeline
 
 from assistant.core.config import Config, config_from_dict, load_config
 from assistant.core.errors import ConfigError
@@ -88,15 +89,8 @@ def _drive(
     stages = make_stages(config, dataset).with_(vision=vision)
     if transcriber is not None:
         stages = stages.with_(transcriber=transcriber)
-    records: list[Any] = []
-    pipeline = Pipeline(
-        run_id="r",
-        tenant=dataset.tenant,
-        room=dataset.room,
-        config=config,
-        emit=records.append,
-        stages=stages,
-        background_stt=config.stt.background,
+    pipeline, records = collecting_pipeline(
+        dataset, config, stages=stages, background_stt=config.stt.background,
     )
     for event in RecordedSource(dataset).events():
         if isinstance(event, Question) and pipeline.prefetcher is not None:

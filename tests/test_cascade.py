@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from support.configs import recorded_config
+from support.pipelines import collecting_pipeline
 
 from assistant.core.config import Config, config_from_dict
 from assistant.core.errors import ConfigError
@@ -62,15 +63,8 @@ def _drive(tiny: Path, config: Config, readings: dict[str, str] | None = None) -
         cheap=ScriptedVision(model="cheap", readings=readings),
         premium=ScriptedVision(model="premium", readings=readings),
     )
-    records: list[Any] = []
-    pipeline = Pipeline(
-        run_id="r",
-        tenant=dataset.tenant,
-        room=dataset.room,
-        config=config,
-        emit=records.append,
-        stages=make_stages(config, dataset).with_(vision=vision),
-    )
+    stages = make_stages(config, dataset).with_(vision=vision)
+    pipeline, records = collecting_pipeline(dataset, config, stages=stages)
     for event in RecordedSource(dataset).events():
         pipeline.handle(event)
         pipeline.settle()

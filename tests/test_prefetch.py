@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 from support.configs import recorded_config
+from support.pipelines import collecting_pipeline
 
 from assistant.core.config import Config
 from assistant.core.events import KeptFrame, Question, Usage
 from assistant.ledger.records import CallRecord, RequestRecord
 from assistant.pipeline.background import Prefetcher, same_screen, screen_signature
-from assistant.pipeline.orchestrator import Pipeline
 from assistant.pipeline.stages import make_stages
 from assistant.pipeline.tiers import TierPair
 from assistant.providers.base import HookOutput
@@ -187,15 +187,7 @@ def _drive(tiny: Path, config: Config) -> tuple[list[Any], TierPair[CountingVisi
     dataset = load_dataset(tiny)
     vision = TierPair(cheap=CountingVision(model="cheap"), premium=CountingVision(model="premium"))
     stages = make_stages(config, dataset).with_(vision=vision)
-    records: list[Any] = []
-    pipeline = Pipeline(
-        run_id="r",
-        tenant=dataset.tenant,
-        room=dataset.room,
-        config=config,
-        emit=records.append,
-        stages=stages,
-    )
+    pipeline, records = collecting_pipeline(dataset, config, stages=stages)
     for event in RecordedSource(dataset).events():
         if isinstance(event, Question) and pipeline.prefetcher is not None:
             assert pipeline.prefetcher.wait(timeout_s=30)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.configs import recorded_config
+from support.pipelines import collecting_pipeline
 
 from assistant.core.errors import ConfigError, LedgerError, ProviderStatusError
 from assistant.core.events import KeptFrame, Usage
@@ -98,15 +99,7 @@ def _run_with_vision(tiny: Path, vision: dict[str, VisionProvider]) -> list[obje
     config = recorded_config(0.0)  # everything premium
     stages = make_stages(config, dataset)
     stages = stages.with_(vision=TierPair(cheap=vision["cheap"], premium=vision["premium"]))
-    records: list[object] = []
-    pipeline = Pipeline(
-        run_id="r",
-        tenant=dataset.tenant,
-        room=dataset.room,
-        config=config,
-        emit=records.append,
-        stages=stages,
-    )
+    pipeline, records = collecting_pipeline(dataset, config, stages=stages)
     for event in RecordedSource(dataset).events():
         pipeline.handle(event)
     pipeline.finish()
