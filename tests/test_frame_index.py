@@ -295,9 +295,9 @@ def test_the_change_samplers_question_frames_are_replayed_too() -> None:
     index = FrameIndex.from_json(indexing.index().to_json())
     assert index is not None and index.asked  # a question kept a frame
     replayed = ReplayedSampler(config, index)
-    stubs = list(indexed_frames(Path("unused.mp4"), index, track="alice:screen"))
-    assert run(replayed, stubs) == first
-    assert [f.t_s for f in stubs] == [f.t_s for f in frames]
+    indexed = list(indexed_frames(Path("unused.mp4"), index, track="alice:screen"))
+    assert run(replayed, indexed) == first
+    assert [f.t_s for f in indexed] == [f.t_s for f in frames]
     assert any(k is not None and k[3] == "question" for k in first)
     assert replayed.latest() is not None and indexing.latest() is not None
     assert replayed.latest().digest == indexing.latest().digest  # type: ignore[union-attr]
